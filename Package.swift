@@ -1,0 +1,75 @@
+// swift-tools-version: 6.2
+// camwatch: Score-CAM drift monitoring for training checkpoints.
+// Targets follow the data flow of design.md §1; a target imports only targets above it here.
+import PackageDescription
+
+let strictC: [SwiftSetting] = [.strictMemorySafety()]
+
+let package = Package(
+    name: "camwatch",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "camwatch", targets: ["camwatch"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: - C libraries (headers and link flags only; each owned by exactly one Swift module)
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        // MARK: - Leaves: tensors and kernels, HDF5 files, PNG images
+        .target(name: "CamwatchTensor", dependencies: ["CBLAS"], swiftSettings: strictC),
+        .target(name: "CamwatchHDF5", dependencies: ["CHDF5"], swiftSettings: strictC),
+        .target(name: "CamwatchImage", dependencies: ["CPNG", "CamwatchTensor"], swiftSettings: strictC),
+
+        // MARK: - Model: network graph and zoo; checkpoint file → named tensors → bound network
+        .target(name: "CamwatchNN", dependencies: ["CamwatchTensor", "Yams"]),
+        .target(name: "CamwatchCheckpoint", dependencies: ["CamwatchHDF5", "CamwatchNN", "CamwatchTensor"]),
+
+        // MARK: - Analysis: saliency
+        .target(name: "CamwatchSaliency", dependencies: ["CamwatchNN", "CamwatchTensor"]),
+
+        // MARK: - Entry point
+        .executableTarget(
+            name: "camwatch",
+            dependencies: [
+                "CamwatchCheckpoint", "CamwatchImage", "CamwatchNN", "CamwatchSaliency", "CamwatchTensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: - Tests
+        .target(
+            name: "CamwatchTestSupport",
+            dependencies: ["CamwatchTensor", "CamwatchHDF5"],
+            path: "Tests/CamwatchTestSupport"
+        ),
+        .testTarget(name: "CamwatchTensorTests", dependencies: ["CamwatchTensor", "CamwatchTestSupport"]),
+        .testTarget(name: "CamwatchHDF5Tests", dependencies: ["CamwatchHDF5", "CamwatchTestSupport"]),
+        .testTarget(name: "CamwatchImageTests", dependencies: ["CamwatchImage", "CamwatchTestSupport"]),
+        .testTarget(name: "CamwatchNNTests", dependencies: ["CamwatchNN", "CamwatchCheckpoint", "CamwatchTestSupport"]),
+        .testTarget(name: "CamwatchCheckpointTests", dependencies: ["CamwatchCheckpoint", "CamwatchTestSupport"]),
+        .testTarget(
+            name: "CamwatchSaliencyTests",
+            dependencies: ["CamwatchSaliency", "CamwatchCheckpoint", "CamwatchImage", "CamwatchTestSupport"]
+        ),
+        .testTarget(name: "CamwatchCLITests", dependencies: ["CamwatchTestSupport", "CamwatchHDF5"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+// The upcoming-feature set swift-log applies to every Swift target.
+for target in package.targets where target.type != .system {
+    target.swiftSettings =
+        (target.swiftSettings ?? []) + [
+            .enableUpcomingFeature("ExistentialAny"),
+            .enableUpcomingFeature("MemberImportVisibility"),
+            .enableUpcomingFeature("InternalImportsByDefault"),
+        ]
+}

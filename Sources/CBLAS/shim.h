@@ -1,0 +1,5 @@
+#ifndef CBLAS_SHIM_H
+#define CBLAS_SHIM_H
+// Debian's cblas.h (OpenBLAS) also declares openblas_set_num_threads and friends.
+#include <cblas.h>
+#endif

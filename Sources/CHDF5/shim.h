@@ -1,0 +1,4 @@
+#ifndef CHDF5_SHIM_H
+#define CHDF5_SHIM_H
+#include <hdf5.h>
+#endif

@@ -1,0 +1,1 @@
+// `CamwatchCheckpoint`: see design.md §1.

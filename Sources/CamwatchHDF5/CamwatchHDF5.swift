@@ -1,0 +1,1 @@
+// `CamwatchHDF5`: see design.md §1.

@@ -1,0 +1,1 @@
+// `CamwatchImage`: see design.md §1.

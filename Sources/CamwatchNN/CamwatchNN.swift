@@ -1,0 +1,1 @@
+// `CamwatchNN`: see design.md §1.

@@ -1,0 +1,1 @@
+// `CamwatchSaliency`: see design.md §1.

@@ -1,0 +1,1 @@
+// Tests for CamwatchHDF5 live here.

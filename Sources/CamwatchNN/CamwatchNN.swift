@@ -1,1 +1,0 @@
-// `CamwatchNN`: see design.md §1.

@@ -1,0 +1,152 @@
+public import CamwatchTensor
+
+/// A 2-D convolution with its weights, PyTorch `nn.Conv2d` semantics.
+public struct Conv2D: Sendable {
+    /// `[O, I / groups, kH, kW]`.
+    public var weight: Tensor
+    /// `O` values, or `nil`.
+    public var bias: [Float]?
+    public var geometry: WindowGeometry
+    public var groups: Int
+    /// TensorFlow `same` padding, computed from each input's size (the odd pixel at the bottom/right).
+    public var samePadding: Bool
+
+    public var outputChannels: Int { weight.shape[0] }
+
+    /// The geometry used for an input of the given size.
+    public func geometry(height: Int, width: Int) -> WindowGeometry {
+        guard samePadding else { return geometry }
+        var g = geometry
+        let padH = Self.samePad(input: height, kernel: g.kernelHeight, stride: g.strideHeight, dilation: g.dilationHeight)
+        let padW = Self.samePad(input: width, kernel: g.kernelWidth, stride: g.strideWidth, dilation: g.dilationWidth)
+        (g.padTop, g.padBottom) = (padH / 2, padH - padH / 2)
+        (g.padLeft, g.padRight) = (padW / 2, padW - padW / 2)
+        return g
+    }
+
+    static func samePad(input: Int, kernel: Int, stride: Int, dilation: Int) -> Int {
+        let out = (input + stride - 1) / stride
+        return max((out - 1) * stride + (kernel - 1) * dilation + 1 - input, 0)
+    }
+
+    /// - Parameter input: `[N, I, H, W]`. - Returns: `[N, O, OH, OW]`.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        Convolution.forward(input, weight: weight, bias: bias,
+                            geometry: geometry(height: input.shape[2], width: input.shape[3]), groups: groups)
+    }
+}
+
+/// A fully connected layer, PyTorch `nn.Linear` semantics.
+public struct Linear: Sendable {
+    /// `[out, in]`.
+    public var weight: Tensor
+    public var bias: [Float]?
+
+    /// - Parameter input: `[N, in]` (or any `[N, ...]` with `in` elements per item). - Returns: `[N, out]`.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let n = input.shape[0]
+        return Dense.forward(input.reshaped(to: [n, input.scalarCount / max(n, 1)]), weight: weight, bias: bias)
+    }
+}
+
+/// Inference-mode batch normalization as a per-channel affine map `x · scale + shift`.
+public struct BatchNorm: Sendable {
+    public var scale: [Float]
+    public var shift: [Float]
+
+    /// Folds `weight·(x − mean)/√(var + eps) + bias` into one scale and shift.
+    public init(weight: [Float], bias: [Float], mean: [Float], variance: [Float], eps: Float) {
+        let scale = zip(weight, variance).map { $0 / ($1 + eps).squareRoot() }
+        self.scale = scale
+        shift = (0..<weight.count).map { bias[$0] - mean[$0] * scale[$0] }
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        Elementwise.channelAffine(input, scale: scale, shift: shift)
+    }
+}
+
+/// What one node of a ``Network`` computes.
+public enum Layer: Sendable {
+    case conv2d(Conv2D)
+    case linear(Linear)
+    case batchNorm(BatchNorm)
+    case activation(Activation)
+    case maxPool(WindowGeometry, ceilMode: Bool)
+    case avgPool(WindowGeometry, ceilMode: Bool, countIncludePad: Bool)
+    case adaptiveAvgPool(height: Int, width: Int)
+    case globalAvgPool
+    case globalMaxPool
+    case flatten
+    case add
+    case multiply
+    case concat
+    case zeroPad(top: Int, bottom: Int, left: Int, right: Int)
+    case softmax
+    /// Passes its input through (dropout at inference, identity, a batch norm folded into its conv).
+    case identity
+
+    /// The op name used in model specs.
+    public var opName: String {
+        switch self {
+        case .conv2d: "conv2d"
+        case .linear: "linear"
+        case .batchNorm: "batchnorm"
+        case .activation(let a):
+            switch a {
+            case .relu: "relu"
+            case .relu6: "relu6"
+            case .leakyReLU: "leaky_relu"
+            case .sigmoid: "sigmoid"
+            case .tanh: "tanh"
+            case .silu: "silu"
+            case .hardswish: "hardswish"
+            case .hardsigmoid: "hardsigmoid"
+            }
+        case .maxPool: "maxpool"
+        case .avgPool: "avgpool"
+        case .adaptiveAvgPool: "adaptive_avgpool"
+        case .globalAvgPool: "global_avgpool"
+        case .globalMaxPool: "global_maxpool"
+        case .flatten: "flatten"
+        case .add: "add"
+        case .multiply: "mul"
+        case .concat: "concat"
+        case .zeroPad: "zeropad"
+        case .softmax: "softmax"
+        case .identity: "identity"
+        }
+    }
+
+    /// Whether the output is a spatial map `[N, C, H, W]` that Score-CAM can weight (conv-like).
+    public var isConvLike: Bool {
+        switch self {
+        case .conv2d, .batchNorm, .activation, .maxPool, .avgPool, .add, .multiply, .concat, .zeroPad, .identity: true
+        default: false
+        }
+    }
+
+    /// Evaluates the layer on its inputs.
+    public func callAsFunction(_ inputs: [Tensor]) -> Tensor {
+        let x = inputs[0]
+        switch self {
+        case .conv2d(let conv): return conv(x)
+        case .linear(let linear): return linear(x)
+        case .batchNorm(let bn): return bn(x)
+        case .activation(let activation): return activation(x)
+        case .maxPool(let g, let ceilMode): return Pooling.max(x, geometry: g, ceilMode: ceilMode)
+        case .avgPool(let g, let ceilMode, let countIncludePad):
+            return Pooling.average(x, geometry: g, ceilMode: ceilMode, countIncludePad: countIncludePad)
+        case .adaptiveAvgPool(let h, let w): return Pooling.adaptiveAverage(x, outputHeight: h, outputWidth: w)
+        case .globalAvgPool: return Pooling.global(x, maximum: false)
+        case .globalMaxPool: return Pooling.global(x, maximum: true)
+        case .flatten: return x.reshaped(to: [x.shape[0], x.scalarCount / max(x.shape[0], 1)])
+        case .add: return Elementwise.sum(inputs)
+        case .multiply: return Elementwise.product(inputs)
+        case .concat: return Elementwise.concatenateChannels(inputs)
+        case .zeroPad(let t, let b, let l, let r): return Elementwise.zeroPad(x, top: t, bottom: b, left: l, right: r)
+        case .softmax: return Elementwise.softmax(x)
+        case .identity: return x
+        }
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import Yams
+
+/// A network described as a graph of named layers (docs/model-spec.md).
+///
+/// Weights are not part of the spec: they are found by layer name (`<name>.weight`, …) when the spec is
+/// bound to a checkpoint's tensors with ``Network/init(spec:parameters:)``.
+public struct ModelSpec: Codable, Sendable, Equatable {
+    public var name: String
+    /// Channels of the network input (3 for RGB).
+    public var inputChannels: Int?
+    /// Layers in evaluation order.
+    public var layers: [LayerSpec]
+    /// The layer whose output is the logits; the last layer when `nil`.
+    public var output: String?
+
+    public init(name: String, inputChannels: Int? = nil, layers: [LayerSpec], output: String? = nil) {
+        self.name = name
+        self.inputChannels = inputChannels
+        self.layers = layers
+        self.output = output
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, layers, output
+        case inputChannels = "input_channels"
+    }
+
+    /// Parses a spec from JSON or YAML text (YAML is a superset of JSON).
+    ///
+    /// - Throws: ``NetworkError`` naming what is wrong in the text.
+    public static func parse(_ text: String) throws -> ModelSpec {
+        let trimmed = text.drop { $0.isWhitespace }
+        do {
+            if trimmed.first == "{" {
+                return try JSONDecoder().decode(ModelSpec.self, from: Data(text.utf8))
+            }
+            return try YAMLDecoder().decode(ModelSpec.self, from: text)
+        } catch let error as DecodingError {
+            throw NetworkError("invalid model spec: \(Self.describe(error))")
+        } catch {
+            throw NetworkError("invalid model spec: \(error)")
+        }
+    }
+
+    /// The spec as compact JSON (what camwatch stores in a checkpoint's `camwatch_model` attribute).
+    public func jsonString() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(self) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let parts = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }
+            return parts.isEmpty ? "top level" : parts.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing key '\(key.stringValue)' at \(path(context))"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "\(context.debugDescription) at \(path(context))"
+        case .dataCorrupted(let context):
+            return "\(context.debugDescription) at \(path(context))"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+/// One layer of a ``ModelSpec``; which keys apply depends on `op` (docs/model-spec.md).
+public struct LayerSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var op: String
+    public var inputs: [String]?
+    public var outChannels: Int?
+    public var kernel: IntPair?
+    public var stride: IntPair?
+    public var padding: PaddingSpec?
+    public var dilation: IntPair?
+    public var groups: Int?
+    public var bias: Bool?
+    public var outFeatures: Int?
+    public var eps: Double?
+    public var negativeSlope: Double?
+    public var ceilMode: Bool?
+    public var countIncludePad: Bool?
+    public var outputSize: IntPair?
+
+    public init(name: String, op: String, inputs: [String]? = nil) {
+        self.name = name
+        self.op = op
+        self.inputs = inputs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, op, inputs, kernel, stride, padding, dilation, groups, bias, eps
+        case outChannels = "out_channels"
+        case outFeatures = "out_features"
+        case negativeSlope = "negative_slope"
+        case ceilMode = "ceil_mode"
+        case countIncludePad = "count_include_pad"
+        case outputSize = "output_size"
+    }
+}
+
+/// A height/width pair written as one integer or `[h, w]`.
+public struct IntPair: Codable, Sendable, Equatable, ExpressibleByIntegerLiteral {
+    public var height: Int
+    public var width: Int
+
+    public init(_ height: Int, _ width: Int) {
+        self.height = height
+        self.width = width
+    }
+
+    public init(integerLiteral value: Int) { self.init(value, value) }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let single = try? container.decode(Int.self) {
+            self.init(single, single)
+            return
+        }
+        let pair = try container.decode([Int].self)
+        guard pair.count == 2 else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected an integer or [h, w]")
+        }
+        self.init(pair[0], pair[1])
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if height == width { try container.encode(height) } else { try container.encode([height, width]) }
+    }
+}
+
+/// Convolution or pooling padding: explicit amounts, TensorFlow's `same`, or `valid` (none).
+public enum PaddingSpec: Codable, Sendable, Equatable {
+    case explicit(top: Int, bottom: Int, left: Int, right: Int)
+    case same
+
+    public static func symmetric(_ value: Int) -> PaddingSpec { .explicit(top: value, bottom: value, left: value, right: value) }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let word = try? container.decode(String.self) {
+            switch word.lowercased() {
+            case "same": self = .same
+            case "valid": self = .symmetric(0)
+            default:
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "padding '\(word)' is not same/valid")
+            }
+            return
+        }
+        if let single = try? container.decode(Int.self) {
+            self = .symmetric(single)
+            return
+        }
+        let values = try container.decode([Int].self)
+        switch values.count {
+        case 2: self = .explicit(top: values[0], bottom: values[0], left: values[1], right: values[1])
+        case 4: self = .explicit(top: values[0], bottom: values[1], left: values[2], right: values[3])
+        default:
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "padding wants an integer, [h, w] or [top, bottom, left, right]")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .same: try container.encode("same")
+        case .explicit(let t, let b, let l, let r):
+            if t == b && l == r && t == l { try container.encode(t) } else { try container.encode([t, b, l, r]) }
+        }
+    }
+}

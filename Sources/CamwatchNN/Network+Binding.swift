@@ -1,0 +1,222 @@
+public import CamwatchTensor
+
+extension Network {
+    /// Binds a spec to named weights (PyTorch state_dict names, camwatch layout).
+    ///
+    /// Every layer's weights are checked against the shape the graph implies; sizes the spec leaves
+    /// open (`out_channels`, `kernel`, `out_features`: e.g. the number of classes) are taken from the
+    /// weights. Tensors named `*.num_batches_tracked` are ignored.
+    ///
+    /// - Throws: ``NetworkError`` naming every missing, unexpected or mis-shaped tensor (expected and
+    ///   actual shape), unknown ops, and inputs that do not exist.
+    public init(spec: ModelSpec, parameters: [String: Tensor]) throws {
+        var binder = Binder(parameters: parameters)
+        let inputChannels = spec.inputChannels ?? 3
+        var nodes: [Node] = []
+        var infos: [ShapeInfo] = []
+        var indexByName: [String: Int] = [:]
+        guard !spec.layers.isEmpty else { throw NetworkError("model spec '\(spec.name)' has no layers") }
+        for (position, layerSpec) in spec.layers.enumerated() {
+            let name = layerSpec.name
+            guard !name.isEmpty, name != "input" else { throw NetworkError("layer \(position) has a reserved or empty name '\(name)'") }
+            guard indexByName[name] == nil else { throw NetworkError("layer name '\(name)' is used twice") }
+            let sourceNames = layerSpec.inputs ?? [position == 0 ? "input" : spec.layers[position - 1].name]
+            let sources = try sourceNames.map { source -> Int in
+                if source == "input" { return Self.inputIndex }
+                guard let index = indexByName[source] else {
+                    throw NetworkError("layer '\(name)' reads '\(source)', which is not an earlier layer")
+                }
+                return index
+            }
+            guard !sources.isEmpty else { throw NetworkError("layer '\(name)' has no inputs") }
+            let inputInfos = sources.map { $0 == Self.inputIndex ? ShapeInfo(channels: inputChannels) : infos[$0] }
+            let (layer, info) = try binder.bind(layerSpec, inputs: inputInfos)
+            indexByName[name] = nodes.count
+            nodes.append(Node(name: name, layer: layer, inputs: sources))
+            infos.append(info)
+        }
+        try binder.finish()
+        let outputIndex: Int
+        if let output = spec.output {
+            guard let index = indexByName[output] else { throw NetworkError("output layer '\(output)' does not exist") }
+            outputIndex = index
+        } else {
+            outputIndex = nodes.count - 1
+        }
+        self.init(name: spec.name, inputChannels: inputChannels, nodes: nodes, outputIndex: outputIndex)
+    }
+}
+
+/// What binding knows of a node's output without an input size.
+struct ShapeInfo {
+    /// Dimension 1: channels of a map, or features of a vector.
+    var channels: Int
+    /// `true` for `[N, C, H, W]`.
+    var isMap: Bool = true
+    /// The spatial size when it no longer depends on the input (after adaptive or global pooling).
+    var fixedSpatial: (Int, Int)?
+}
+
+/// Takes tensors out of the parameter dictionary layer by layer and records every problem.
+struct Binder {
+    var parameters: [String: Tensor]
+    var used: Set<String> = []
+    var missing: [String] = []
+    var mismatched: [String] = []
+
+    init(parameters: [String: Tensor]) { self.parameters = parameters }
+
+    /// Throws one error listing all recorded problems and every tensor no layer used.
+    func finish() throws {
+        let unexpected = parameters.keys
+            .filter { !used.contains($0) && !$0.hasSuffix("num_batches_tracked") }
+            .sorted()
+        var parts: [String] = []
+        if !mismatched.isEmpty { parts.append(Self.list("shape mismatch", mismatched)) }
+        if !missing.isEmpty { parts.append(Self.list("missing tensor", missing)) }
+        if !unexpected.isEmpty {
+            parts.append(Self.list("unexpected tensor", unexpected.map { "'\($0)' \(shapeText(parameters[$0]?.shape ?? []))" }))
+        }
+        if !parts.isEmpty { throw NetworkError("weights do not fit the model: " + parts.joined(separator: "; ")) }
+    }
+
+    static func list(_ what: String, _ items: [String]) -> String {
+        let shown = items.prefix(3).joined(separator: ", ")
+        let more = items.count > 3 ? " and \(items.count - 3) more" : ""
+        return "\(items.count) \(what)\(items.count == 1 ? "" : "s"): \(shown)\(more)"
+    }
+
+    /// The tensor `key`, checked against `expected` (where a dimension is `nil`, any size passes).
+    mutating func take(_ key: String, expected: [Int?], required: Bool = true) -> Tensor? {
+        guard let tensor = parameters[key] else {
+            if required { missing.append("'\(key)' (expected \(Self.text(expected)))") }
+            return nil
+        }
+        used.insert(key)
+        let fits = tensor.rank == expected.count && zip(tensor.shape, expected).allSatisfy { $1 == nil || $0 == $1 }
+        guard fits else {
+            mismatched.append("'\(key)' expected \(Self.text(expected)), got \(shapeText(tensor.shape))")
+            return nil
+        }
+        return tensor
+    }
+
+    static func text(_ shape: [Int?]) -> String { "[" + shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]" }
+
+    /// A bias that must exist (`true`), must not (`false`), or may (`nil`).
+    mutating func bias(_ key: String, count: Int, wanted: Bool?) -> [Float]? {
+        switch wanted {
+        case .some(true): return take(key, expected: [count])?.scalars
+        case .some(false): return nil
+        case .none: return parameters[key] == nil ? nil : take(key, expected: [count])?.scalars
+        }
+    }
+
+    mutating func bind(_ spec: LayerSpec, inputs: [ShapeInfo]) throws -> (Layer, ShapeInfo) {
+        let x = inputs[0]
+        let name = spec.name
+        func needMap() throws {
+            guard x.isMap else { throw NetworkError("layer '\(name)' (\(spec.op)) needs a [N, C, H, W] input, got a flat vector") }
+        }
+        switch spec.op {
+        case "conv2d":
+            try needMap()
+            let groups = spec.groups ?? 1
+            guard groups >= 1, x.channels % groups == 0 else {
+                throw NetworkError("layer '\(name)': \(x.channels) input channels do not split into \(groups) groups")
+            }
+            let stored = parameters[name + ".weight"]
+            let out = spec.outChannels ?? stored?.shape.first
+            let kernelH = spec.kernel?.height ?? (stored?.rank == 4 ? stored?.shape[2] : nil)
+            let kernelW = spec.kernel?.width ?? (stored?.rank == 4 ? stored?.shape[3] : nil)
+            let weight = take(name + ".weight", expected: [out, x.channels / groups, kernelH, kernelW])
+            guard let weight else { return (.identity, ShapeInfo(channels: out ?? x.channels)) }
+            let o = weight.shape[0]
+            guard o % groups == 0 else { throw NetworkError("layer '\(name)': \(o) output channels do not split into \(groups) groups") }
+            let stride = spec.stride ?? 1, dilation = spec.dilation ?? 1
+            var geometry = WindowGeometry(kernel: (weight.shape[2], weight.shape[3]), stride: (stride.height, stride.width),
+                                          dilation: (dilation.height, dilation.width))
+            var same = false
+            switch spec.padding ?? .symmetric(0) {
+            case .same: same = true
+            case .explicit(let t, let b, let l, let r): (geometry.padTop, geometry.padBottom, geometry.padLeft, geometry.padRight) = (t, b, l, r)
+            }
+            let conv = Conv2D(weight: weight, bias: bias(name + ".bias", count: o, wanted: spec.bias), geometry: geometry,
+                              groups: groups, samePadding: same)
+            return (.conv2d(conv), ShapeInfo(channels: o))
+        case "linear":
+            let features = x.isMap ? x.fixedSpatial.map { x.channels * $0.0 * $0.1 } : x.channels
+            let weight = take(name + ".weight", expected: [spec.outFeatures, features])
+            guard let weight else { return (.identity, ShapeInfo(channels: spec.outFeatures ?? 0, isMap: false)) }
+            let o = weight.shape[0]
+            return (.linear(Linear(weight: weight, bias: bias(name + ".bias", count: o, wanted: spec.bias))),
+                    ShapeInfo(channels: o, isMap: false))
+        case "batchnorm":
+            let c = x.channels
+            let hasAffine = parameters[name + ".weight"] != nil || parameters[name + ".bias"] != nil
+            let weight = hasAffine ? take(name + ".weight", expected: [c])?.scalars : [Float](repeating: 1, count: c)
+            let shift = hasAffine ? take(name + ".bias", expected: [c])?.scalars : [Float](repeating: 0, count: c)
+            let mean = take(name + ".running_mean", expected: [c])?.scalars
+            let variance = take(name + ".running_var", expected: [c])?.scalars
+            guard let weight, let shift, let mean, let variance else { return (.identity, x) }
+            let bn = BatchNorm(weight: weight, bias: shift, mean: mean, variance: variance, eps: Float(spec.eps ?? 1e-5))
+            return (.batchNorm(bn), x)
+        case "relu": return (.activation(.relu), x)
+        case "relu6": return (.activation(.relu6), x)
+        case "leaky_relu": return (.activation(.leakyReLU(negativeSlope: Float(spec.negativeSlope ?? 0.01))), x)
+        case "sigmoid": return (.activation(.sigmoid), x)
+        case "tanh": return (.activation(.tanh), x)
+        case "silu": return (.activation(.silu), x)
+        case "hardswish": return (.activation(.hardswish), x)
+        case "hardsigmoid": return (.activation(.hardsigmoid), x)
+        case "identity", "dropout": return (.identity, x)
+        case "softmax": return (.softmax, x)
+        case "maxpool", "avgpool":
+            try needMap()
+            guard let kernel = spec.kernel else { throw NetworkError("layer '\(name)' (\(spec.op)) needs 'kernel'") }
+            let stride = spec.stride ?? kernel
+            let dilation = spec.op == "maxpool" ? (spec.dilation ?? 1) : 1
+            var g = WindowGeometry(kernel: (kernel.height, kernel.width), stride: (stride.height, stride.width),
+                                   dilation: (dilation.height, dilation.width))
+            switch spec.padding ?? .symmetric(0) {
+            case .same: throw NetworkError("layer '\(name)': 'same' padding is only supported for conv2d")
+            case .explicit(let t, let b, let l, let r): (g.padTop, g.padBottom, g.padLeft, g.padRight) = (t, b, l, r)
+            }
+            let info = ShapeInfo(channels: x.channels)
+            if spec.op == "maxpool" { return (.maxPool(g, ceilMode: spec.ceilMode ?? false), info) }
+            return (.avgPool(g, ceilMode: spec.ceilMode ?? false, countIncludePad: spec.countIncludePad ?? true), info)
+        case "adaptive_avgpool":
+            try needMap()
+            guard let size = spec.outputSize, size.height > 0, size.width > 0 else {
+                throw NetworkError("layer '\(name)' (adaptive_avgpool) needs a positive 'output_size'")
+            }
+            return (.adaptiveAvgPool(height: size.height, width: size.width),
+                    ShapeInfo(channels: x.channels, fixedSpatial: (size.height, size.width)))
+        case "global_avgpool", "global_maxpool":
+            try needMap()
+            return (spec.op == "global_avgpool" ? .globalAvgPool : .globalMaxPool,
+                    ShapeInfo(channels: x.channels, fixedSpatial: (1, 1)))
+        case "flatten":
+            let features = x.isMap ? x.fixedSpatial.map { x.channels * $0.0 * $0.1 } : x.channels
+            return (.flatten, ShapeInfo(channels: features ?? 0, isMap: false))
+        case "add", "mul":
+            guard inputs.count >= 2 else { throw NetworkError("layer '\(name)' (\(spec.op)) needs two or more inputs") }
+            guard inputs.allSatisfy({ $0.channels == x.channels || $0.channels == 0 }) else {
+                throw NetworkError("layer '\(name)' (\(spec.op)) combines \(inputs.map { String($0.channels) }.joined(separator: " and ")) channels")
+            }
+            let info = inputs.first { $0.fixedSpatial == nil } ?? x
+            return (spec.op == "add" ? .add : .multiply, info)
+        case "concat":
+            guard inputs.count >= 2 else { throw NetworkError("layer '\(name)' (concat) needs two or more inputs") }
+            return (.concat, ShapeInfo(channels: inputs.reduce(0) { $0 + $1.channels }, fixedSpatial: x.fixedSpatial))
+        case "zeropad":
+            try needMap()
+            guard case .explicit(let t, let b, let l, let r) = spec.padding ?? .symmetric(0) else {
+                throw NetworkError("layer '\(name)' (zeropad) needs explicit 'padding'")
+            }
+            return (.zeroPad(top: t, bottom: b, left: l, right: r), ShapeInfo(channels: x.channels))
+        default:
+            throw NetworkError("layer '\(name)' has unknown op '\(spec.op)'")
+        }
+    }
+}

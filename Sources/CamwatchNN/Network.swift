@@ -1,0 +1,232 @@
+public import CamwatchTensor
+
+/// A network bound to its weights: nodes in evaluation order, each reading earlier nodes' outputs.
+///
+/// Built from a ``ModelSpec`` and named tensors by ``init(spec:parameters:)``; evaluated with
+/// ``forward(_:capturing:)``. Inference only; a value type, safe to share across tasks.
+public struct Network: Sendable {
+    /// One evaluation step.
+    public struct Node: Sendable {
+        public var name: String
+        public var layer: Layer
+        /// Indices of the nodes read; ``Network/inputIndex`` stands for the network input.
+        public var inputs: [Int]
+    }
+
+    /// The index that stands for the network input in ``Node/inputs``.
+    public static let inputIndex = -1
+
+    public let name: String
+    public let inputChannels: Int
+    public private(set) var nodes: [Node]
+    /// The node whose output is the logits.
+    public let outputIndex: Int
+
+    /// Evaluates the network.
+    ///
+    /// - Parameters:
+    ///   - input: `[N, inputChannels, H, W]`, already preprocessed.
+    ///   - capturing: node indices whose outputs are returned as well (e.g. a Score-CAM target).
+    /// - Returns: the output node's value (`[N, classes]` for a classifier) and the captured values,
+    ///   in the order asked for.
+    /// - Precondition: the input shape passed ``validate(inputHeight:inputWidth:)``.
+    public func forward(_ input: Tensor, capturing: [Int] = []) -> (output: Tensor, captured: [Tensor]) {
+        let keep = Set(capturing)
+        // Each value is released after its last reader, so peak memory stays near the widest layer.
+        var lastUse = [Int](repeating: -1, count: nodes.count)
+        for (index, node) in nodes.enumerated() {
+            for source in node.inputs where source >= 0 { lastUse[source] = index }
+        }
+        let finalNode = capturing.reduce(outputIndex, max)
+        var values = [Tensor?](repeating: nil, count: nodes.count)
+        var captured: [Int: Tensor] = [:]
+        for index in 0...finalNode {
+            let node = nodes[index]
+            let arguments = node.inputs.map { $0 == Self.inputIndex ? input : (values[$0] ?? input) }
+            let value = node.layer(arguments)
+            for source in node.inputs where source >= 0 && lastUse[source] == index { values[source] = nil }
+            if keep.contains(index) { captured[index] = value }
+            if lastUse[index] > index || index == outputIndex { values[index] = value }
+        }
+        let output = values[outputIndex] ?? captured[outputIndex] ?? input
+        return (output, capturing.map { captured[$0] ?? output })
+    }
+
+    /// The logits for a batch: ``forward(_:capturing:)`` without captures.
+    public func callAsFunction(_ input: Tensor) -> Tensor { forward(input).output }
+}
+
+// MARK: - Looking up layers
+
+extension Network {
+    /// The node index for a layer name, or for a module prefix (`layer4` = the last node named `layer4.…`).
+    ///
+    /// - Throws: ``NetworkError`` listing the conv-like layers when nothing matches.
+    public func nodeIndex(named name: String) throws -> Int {
+        if let exact = nodes.lastIndex(where: { $0.name == name }) { return exact }
+        if let prefixed = nodes.lastIndex(where: { $0.name.hasPrefix(name + ".") }) { return prefixed }
+        throw NetworkError("no layer named '\(name)'; candidate layers: \(candidateTargetNames().joined(separator: ", "))")
+    }
+
+    /// Names of the conv-like layers with a spatial output, last first (Score-CAM targets).
+    public func candidateTargetNames() -> [String] {
+        candidateTargetIndices().reversed().map { nodes[$0].name }
+    }
+
+    /// The default Score-CAM target: the last conv-like layer with a spatial output.
+    public func defaultTargetIndex() -> Int? { candidateTargetIndices().last }
+
+    /// Nodes that output `[N, C, H, W]` maps and are conv-like, in evaluation order, up to the output.
+    func candidateTargetIndices() -> [Int] {
+        var spatial = [Bool](repeating: false, count: nodes.count)
+        for (index, node) in nodes.enumerated() {
+            switch node.layer {
+            case .linear, .flatten: spatial[index] = false
+            default: spatial[index] = node.inputs.allSatisfy { $0 == Self.inputIndex || spatial[$0] }
+            }
+        }
+        return nodes.indices.filter { $0 <= outputIndex && spatial[$0] && nodes[$0].layer.isConvLike }
+    }
+}
+
+// MARK: - Shapes
+
+extension Network {
+    /// Every node's output shape for an input of the given size, checking each layer on the way.
+    ///
+    /// - Returns: one shape per node, `[N, C, H, W]` or `[N, features]` with `N = batch`.
+    /// - Throws: ``NetworkError`` when a layer cannot take its input (e.g. a linear layer whose
+    ///   weights expect another number of features, or an input smaller than a kernel).
+    public func shapes(inputHeight: Int, inputWidth: Int, batch: Int = 1) throws -> [[Int]] {
+        var shapes: [[Int]] = []
+        let inputShape = [batch, inputChannels, inputHeight, inputWidth]
+        for node in nodes {
+            let ins = node.inputs.map { $0 == Self.inputIndex ? inputShape : shapes[$0] }
+            shapes.append(try Self.outputShape(of: node, inputs: ins))
+        }
+        return shapes
+    }
+
+    /// Checks that an input of this size flows through every layer.
+    ///
+    /// - Throws: ``NetworkError`` naming the first layer that cannot take its input.
+    public func validate(inputHeight: Int, inputWidth: Int) throws {
+        _ = try shapes(inputHeight: inputHeight, inputWidth: inputWidth)
+    }
+
+    static func outputShape(of node: Node, inputs: [[Int]]) throws -> [Int] {
+        let x = inputs[0]
+        func spatial() throws -> (Int, Int, Int, Int) {
+            guard x.count == 4 else {
+                throw NetworkError("layer '\(node.name)' (\(node.layer.opName)) needs a [N, C, H, W] input, got \(shapeText(x))")
+            }
+            return (x[0], x[1], x[2], x[3])
+        }
+        func positive(_ shape: [Int]) throws -> [Int] {
+            guard shape.allSatisfy({ $0 > 0 }) else {
+                throw NetworkError("input too small: layer '\(node.name)' (\(node.layer.opName)) would output \(shapeText(shape))")
+            }
+            return shape
+        }
+        switch node.layer {
+        case .conv2d(let conv):
+            let (n, c, h, w) = try spatial()
+            let expected = conv.weight.shape[1] * conv.groups
+            guard c == expected else {
+                throw NetworkError("layer '\(node.name)' expects \(expected) input channels, got \(c)")
+            }
+            let (oh, ow) = conv.geometry(height: h, width: w).outputSize(height: h, width: w)
+            return try positive([n, conv.outputChannels, oh, ow])
+        case .linear(let linear):
+            let features = x.dropFirst().reduce(1, *)
+            guard features == linear.weight.shape[1] else {
+                throw NetworkError("layer '\(node.name)' expects \(linear.weight.shape[1]) input features, got \(features) "
+                    + "from an input of \(shapeText(x)) (is the input size right?)")
+            }
+            return [x[0], linear.weight.shape[0]]
+        case .batchNorm(let bn):
+            guard x.count >= 2, x[1] == bn.scale.count else {
+                throw NetworkError("layer '\(node.name)' expects \(bn.scale.count) channels, got \(shapeText(x))")
+            }
+            return x
+        case .maxPool(let g, let ceilMode), .avgPool(let g, let ceilMode, _):
+            let (n, c, h, w) = try spatial()
+            let dilations: (Int, Int)
+            if case .maxPool = node.layer { dilations = (g.dilationHeight, g.dilationWidth) } else { dilations = (1, 1) }
+            let oh = Pooling.outputExtent(input: h, kernel: g.kernelHeight, stride: g.strideHeight, padBefore: g.padTop,
+                                          padAfter: g.padBottom, dilation: dilations.0, ceilMode: ceilMode)
+            let ow = Pooling.outputExtent(input: w, kernel: g.kernelWidth, stride: g.strideWidth, padBefore: g.padLeft,
+                                          padAfter: g.padRight, dilation: dilations.1, ceilMode: ceilMode)
+            return try positive([n, c, oh, ow])
+        case .adaptiveAvgPool(let oh, let ow):
+            let (n, c, _, _) = try spatial()
+            return [n, c, oh, ow]
+        case .globalAvgPool, .globalMaxPool:
+            let (n, c, _, _) = try spatial()
+            return [n, c, 1, 1]
+        case .flatten:
+            return [x[0], x.dropFirst().reduce(1, *)]
+        case .add:
+            guard inputs.allSatisfy({ $0 == x }) else {
+                throw NetworkError("layer '\(node.name)' adds different shapes: \(inputs.map(shapeText).joined(separator: ", "))")
+            }
+            return x
+        case .multiply:
+            let full = inputs.max { $0.reduce(1, *) < $1.reduce(1, *) } ?? x
+            for shape in inputs where shape != full {
+                guard shape.count == 4, full.count == 4, shape[0] == full[0], shape[1] == full[1], shape[2] == 1,
+                    shape[3] == 1
+                else {
+                    throw NetworkError("layer '\(node.name)' cannot multiply \(shapeText(shape)) with \(shapeText(full))")
+                }
+            }
+            return full
+        case .concat:
+            guard inputs.allSatisfy({ $0.count == x.count && $0[0] == x[0] && Array($0.dropFirst(2)) == Array(x.dropFirst(2)) })
+            else {
+                throw NetworkError("layer '\(node.name)' concatenates mismatched shapes: \(inputs.map(shapeText).joined(separator: ", "))")
+            }
+            var shape = x
+            shape[1] = inputs.reduce(0) { $0 + $1[1] }
+            return shape
+        case .zeroPad(let t, let b, let l, let r):
+            let (n, c, h, w) = try spatial()
+            return [n, c, h + t + b, w + l + r]
+        case .activation, .softmax, .identity:
+            return x
+        }
+    }
+}
+
+// MARK: - Optimization
+
+extension Network {
+    /// The same function with every batch norm that directly follows a convolution folded into that
+    /// convolution's weights and bias, except where the convolution's own output must stay observable.
+    ///
+    /// - Parameter preserving: node indices whose outputs will be captured; a convolution among them
+    ///   keeps its un-normalized output.
+    public func optimized(preserving: Set<Int> = []) -> Network {
+        var copy = self
+        var readers = [Int](repeating: 0, count: nodes.count)
+        for node in nodes { for source in node.inputs where source >= 0 { readers[source] += 1 } }
+        for index in copy.nodes.indices {
+            guard case .batchNorm(let bn) = copy.nodes[index].layer, copy.nodes[index].inputs.count == 1 else { continue }
+            let source = copy.nodes[index].inputs[0]
+            guard source >= 0, readers[source] == 1, !preserving.contains(source), source != outputIndex,
+                case .conv2d(var conv) = copy.nodes[source].layer
+            else { continue }
+            let perChannel = conv.weight.scalarCount / conv.outputChannels
+            var weights = conv.weight.scalars
+            for channel in 0..<conv.outputChannels {
+                for i in 0..<perChannel { weights[channel * perChannel + i] *= bn.scale[channel] }
+            }
+            let bias = conv.bias ?? [Float](repeating: 0, count: conv.outputChannels)
+            conv.bias = (0..<conv.outputChannels).map { bias[$0] * bn.scale[$0] + bn.shift[$0] }
+            conv.weight = Tensor(shape: conv.weight.shape, scalars: weights)
+            copy.nodes[source].layer = .conv2d(conv)
+            copy.nodes[index].layer = .identity
+        }
+        return copy
+    }
+}

@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Kernels that combine tensors or rearrange channels.
+public enum Elementwise {
+    /// The elementwise sum of tensors of one shape.
+    public static func sum(_ inputs: [Tensor]) -> Tensor {
+        precondition(!inputs.isEmpty, "add needs inputs")
+        var result = inputs[0].scalars
+        for other in inputs.dropFirst() {
+            precondition(other.shape == inputs[0].shape, "add: \(other.shape) vs \(inputs[0].shape)")
+            other.scalars.withUnsafeBufferPointer { src in
+                result.withUnsafeMutableBufferPointer { dst in
+                    for i in dst.indices { dst[i] += src[i] }
+                }
+            }
+        }
+        return Tensor(shape: inputs[0].shape, scalars: result)
+    }
+
+    /// The elementwise product; a `[N, C, 1, 1]` operand is broadcast over `[N, C, H, W]`.
+    public static func product(_ inputs: [Tensor]) -> Tensor {
+        precondition(!inputs.isEmpty, "mul needs inputs")
+        let full = inputs.max { $0.scalarCount < $1.scalarCount } ?? inputs[0]
+        var result = [Float](repeating: 1, count: full.scalarCount)
+        for operand in inputs {
+            operand.scalars.withUnsafeBufferPointer { src in
+                result.withUnsafeMutableBufferPointer { dst in
+                    if operand.shape == full.shape {
+                        for i in dst.indices { dst[i] *= src[i] }
+                    } else {
+                        precondition(operand.rank == 4 && full.rank == 4 && operand.shape[0] == full.shape[0]
+                            && operand.shape[1] == full.shape[1] && operand.shape[2] == 1 && operand.shape[3] == 1,
+                            "mul cannot broadcast \(operand.shape) over \(full.shape)")
+                        let plane = full.shape[2] * full.shape[3]
+                        for p in 0..<(full.shape[0] * full.shape[1]) {
+                            let v = src[p]
+                            for j in 0..<plane { dst[p * plane + j] *= v }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: full.shape, scalars: result)
+    }
+
+    /// Joins `[N, C_i, H, W]` tensors along the channel dimension.
+    public static func concatenateChannels(_ inputs: [Tensor]) -> Tensor {
+        precondition(!inputs.isEmpty, "concat needs inputs")
+        let n = inputs[0].shape[0]
+        let inner = inputs[0].rank > 2 ? inputs[0].shape[2...].reduce(1, *) : 1
+        let channels = inputs.reduce(0) { $0 + $1.shape[1] }
+        var result: [Float] = []
+        result.reserveCapacity(n * channels * inner)
+        for image in 0..<n {
+            for part in inputs {
+                precondition(part.shape[0] == n && Array(part.shape.dropFirst(2)) == Array(inputs[0].shape.dropFirst(2)),
+                             "concat: \(part.shape) vs \(inputs[0].shape)")
+                let size = part.shape[1] * inner
+                result.append(contentsOf: part.scalars[(image * size)..<((image + 1) * size)])
+            }
+        }
+        var shape = inputs[0].shape
+        shape[1] = channels
+        return Tensor(shape: shape, scalars: result)
+    }
+
+    /// `y = x · scale[c] + shift[c]` per channel of `[N, C, ...]` (an unfolded batch norm).
+    public static func channelAffine(_ input: Tensor, scale: [Float], shift: [Float]) -> Tensor {
+        let n = input.shape[0], c = input.shape[1]
+        precondition(scale.count == c && shift.count == c, "affine: \(c) channels")
+        let inner = input.scalarCount / max(1, n * c)
+        var result = input.scalars
+        result.withUnsafeMutableBufferPointer { dst in
+            for p in 0..<(n * c) {
+                let a = scale[p % c], b = shift[p % c]
+                for j in 0..<inner { dst[p * inner + j] = dst[p * inner + j] * a + b }
+            }
+        }
+        return Tensor(shape: input.shape, scalars: result)
+    }
+
+    /// Zero padding of `[N, C, H, W]`.
+    public static func zeroPad(_ input: Tensor, top: Int, bottom: Int, left: Int, right: Int) -> Tensor {
+        let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let oh = h + top + bottom, ow = w + left + right
+        var result = [Float](repeating: 0, count: n * c * oh * ow)
+        input.scalars.withUnsafeBufferPointer { src in
+            result.withUnsafeMutableBufferPointer { dst in
+                for p in 0..<(n * c) {
+                    for y in 0..<h {
+                        let d = dst.baseAddress! + p * oh * ow + (y + top) * ow + left
+                        d.update(from: src.baseAddress! + p * h * w + y * w, count: w)
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [n, c, oh, ow], scalars: result)
+    }
+
+    /// Softmax over dimension 1 of `[N, K, ...]`.
+    public static func softmax(_ input: Tensor) -> Tensor {
+        let n = input.shape[0], k = input.shape[1]
+        let inner = input.scalarCount / max(1, n * k)
+        var result = input.scalars
+        for image in 0..<n {
+            for j in 0..<inner {
+                let base = image * k * inner + j
+                var peak = -Float.infinity
+                for i in 0..<k { peak = max(peak, result[base + i * inner]) }
+                var total: Float = 0
+                for i in 0..<k {
+                    let e = expf(result[base + i * inner] - peak)
+                    result[base + i * inner] = e
+                    total += e
+                }
+                for i in 0..<k { result[base + i * inner] /= total }
+            }
+        }
+        return Tensor(shape: input.shape, scalars: result)
+    }
+}

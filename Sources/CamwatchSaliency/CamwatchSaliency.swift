@@ -1,1 +1,0 @@
-// `CamwatchSaliency`: see design.md §1.

@@ -1,0 +1,250 @@
+public import CamwatchNN
+public import CamwatchTensor
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Score-CAM (Wang et al., CVPR-W 2020) on a native ``Network``.
+///
+/// The default semantics are pytorch-grad-cam's `ScoreCAM` (design.md §4): masks from the target
+/// layer's activations upsampled with `align_corners=True` and min-max normalized per channel (eps
+/// 1e-8), each mask multiplying the normalized input, channel weights = softmax over channels of the
+/// class logit, `ReLU(Σ α_k A_k)` at feature resolution, min-max (eps 1e-7), bilinear resize with
+/// half-pixel centres, min-max again.
+public struct ScoreCAM: Sendable {
+    /// How channel scores become weights.
+    public enum Weighting: String, Sendable, CaseIterable {
+        /// Softmax over channels of the raw class logit (paper Algorithm 1; pytorch-grad-cam, torch-cam).
+        case logitSoftmax = "logit-softmax"
+        /// The class probability of each masked input, no channel softmax (the authors' code,
+        /// tf-keras-vis).
+        case probability
+    }
+
+    /// Tuning that leaves the definition alone, except `topChannels`.
+    public struct Options: Sendable {
+        public var weighting: Weighting = .logitSoftmax
+        /// Faster Score-CAM: only the channels with the largest spatial standard deviation get a
+        /// forward pass and a weight (tf-keras-vis `max_N`); `nil` uses every channel.
+        public var topChannels: Int?
+        /// Masked inputs per forward pass.
+        public var batchSize: Int = 16
+
+        public init(weighting: Weighting = .logitSoftmax, topChannels: Int? = nil, batchSize: Int = 16) {
+            self.weighting = weighting
+            self.topChannels = topChannels
+            self.batchSize = batchSize
+        }
+    }
+
+    /// The network, with batch norms folded except where that would change the target's output.
+    public let network: Network
+    /// The target layer's node index and name.
+    public let targetIndex: Int
+    public let targetName: String
+    public var options: Options
+
+    /// Prepares Score-CAM for one target layer.
+    ///
+    /// - Parameters:
+    ///   - network: a classifier whose output is logits `[N, classes]`.
+    ///   - targetLayer: a layer name or module prefix (`layer4`); `nil` picks the last conv-like layer.
+    /// - Throws: ``SaliencyError`` when the layer does not exist (listing the candidates) or has no
+    ///   spatial output.
+    public init(network: Network, targetLayer: String? = nil, options: Options = Options()) throws {
+        let index: Int
+        if let targetLayer {
+            do { index = try network.nodeIndex(named: targetLayer) } catch let error as NetworkError {
+                throw SaliencyError(error.message)
+            }
+            guard network.candidateTargetNames().contains(network.nodes[index].name) else {
+                throw SaliencyError("layer '\(targetLayer)' (\(network.nodes[index].layer.opName)) has no spatial output; "
+                    + "candidate layers: \(network.candidateTargetNames().joined(separator: ", "))")
+            }
+        } else {
+            guard let fallback = network.defaultTargetIndex() else {
+                throw SaliencyError("the network has no layer with a spatial output")
+            }
+            index = fallback
+        }
+        self.network = network.optimized(preserving: [index])
+        self.targetIndex = index
+        self.targetName = network.nodes[index].name
+        self.options = options
+    }
+
+    /// Computes the class-discriminative heatmap for one preprocessed image.
+    ///
+    /// - Parameters:
+    ///   - input: `[1, C, H, W]`, normalized as the network expects.
+    ///   - classIndex: the class to explain; `nil` explains the predicted (argmax) class.
+    ///   - progress: called after each batch with (channels done, channels to do).
+    /// - Returns: the heatmap at `H × W` with values in [0, 1].
+    /// - Throws: ``SaliencyError`` for a class out of range or non-finite network outputs.
+    public func explain(_ input: Tensor, classIndex: Int? = nil,
+                        progress: ((Int, Int) -> Void)? = nil) throws -> SaliencyMap {
+        precondition(input.rank == 4 && input.shape[0] == 1, "explain takes one image [1, C, H, W], got \(input.shape)")
+        let (height, width) = (input.shape[2], input.shape[3])
+        let (logits, captured) = network.forward(input, capturing: [targetIndex])
+        let activations = captured[0]
+        guard activations.rank == 4, logits.rank == 2 else {
+            throw SaliencyError("layer '\(targetName)' output \(activations.shape) is not a spatial map")
+        }
+        let classes = logits.shape[1]
+        guard logits.scalars.allSatisfy(\.isFinite) else { throw SaliencyError("the network outputs non-finite logits") }
+        let target = classIndex ?? Self.argmax(logits.scalars)
+        guard target >= 0 && target < classes else {
+            throw SaliencyError("class \(target) is out of range: the model has \(classes) classes (0...\(classes - 1))")
+        }
+        let (k, h, w) = (activations.shape[1], activations.shape[2], activations.shape[3])
+        let plane = h * w
+        let channels = selectedChannels(activations)
+        let scores = try channelScores(input: input, activations: activations, channels: channels, target: target,
+                                       progress: progress)
+        // Channel weights; unselected channels (top-N mode) weigh nothing.
+        var weights = [Float](repeating: 0, count: k)
+        switch options.weighting {
+        case .logitSoftmax:
+            let peak = scores.max() ?? 0
+            let exps = scores.map { expf($0 - peak) }
+            let total = exps.reduce(0, +)
+            for (i, channel) in channels.enumerated() { weights[channel] = exps[i] / total }
+        case .probability:
+            for (i, channel) in channels.enumerated() { weights[channel] = scores[i] }
+        }
+        var cam = [Float](repeating: 0, count: plane)
+        activations.scalars.withUnsafeBufferPointer { a in
+            for channel in 0..<k where weights[channel] != 0 {
+                let alpha = weights[channel]
+                for i in 0..<plane { cam[i] += alpha * a[channel * plane + i] }
+            }
+        }
+        for i in cam.indices where cam[i] < 0 { cam[i] = 0 }
+        let low = Self.minMaxScaled(cam)
+        let resized = Resize.bilinear(Tensor(shape: [h, w], scalars: low), height: height, width: width, alignCorners: false)
+        let heatmap = Self.minMaxScaled(resized.scalars)
+        let isConstant = (heatmap.max() ?? 0) == (heatmap.min() ?? 0)
+        return SaliencyMap(
+            classIndex: target, score: logits.scalars[target], width: width, height: height, values: heatmap,
+            lowResolution: Tensor(shape: [h, w], scalars: low), channelWeights: weights, isConstant: isConstant)
+    }
+
+    /// The channels that get a forward pass: all, or the top N by spatial standard deviation.
+    func selectedChannels(_ activations: Tensor) -> [Int] {
+        let k = activations.shape[1]
+        guard let n = options.topChannels, n < k else { return Array(0..<k) }
+        let plane = activations.shape[2] * activations.shape[3]
+        let deviations: [Double] = (0..<k).map { channel in
+            let values = activations.scalars[(channel * plane)..<((channel + 1) * plane)]
+            let mean = values.reduce(0.0) { $0 + Double($1) } / Double(plane)
+            return (values.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(plane)).squareRoot()
+        }
+        // Stable: ties keep channel order.
+        return (0..<k).sorted { deviations[$0] > deviations[$1] || (deviations[$0] == deviations[$1] && $0 < $1) }
+            .prefix(max(0, n)).map { $0 }
+    }
+
+    /// The score of class `target` for the input masked by each selected channel.
+    func channelScores(input: Tensor, activations: Tensor, channels: [Int], target: Int,
+                       progress: ((Int, Int) -> Void)?) throws -> [Float] {
+        let (c, height, width) = (input.shape[1], input.shape[2], input.shape[3])
+        let (h, w) = (activations.shape[2], activations.shape[3])
+        let plane = h * w, pixels = height * width
+        var scores = [Float](repeating: 0, count: channels.count)
+        // A constant activation map gives an all-zero mask, hence the same masked input: score it once.
+        var pending: [Int] = []
+        var constant: [Int] = []
+        for (i, channel) in channels.enumerated() {
+            let values = activations.scalars[(channel * plane)..<((channel + 1) * plane)]
+            if values.min() == values.max() { constant.append(i) } else { pending.append(i) }
+        }
+        var jobs: [[Int]] = []
+        if !constant.isEmpty { jobs.append([-1]) }
+        let batch = max(1, options.batchSize)
+        stride(from: 0, to: pending.count, by: batch).forEach { jobs.append(Array(pending[$0..<min($0 + batch, pending.count)])) }
+        var done = 0
+        for job in jobs {
+            var masked = [Float](repeating: 0, count: job.count * c * pixels)
+            for (slot, i) in job.enumerated() where i >= 0 {
+                let channel = channels[i]
+                let map = Tensor(shape: [h, w], scalars: Array(activations.scalars[(channel * plane)..<((channel + 1) * plane)]))
+                let mask = Self.maskScaled(Resize.bilinear(map, height: height, width: width, alignCorners: true).scalars)
+                input.scalars.withUnsafeBufferPointer { x in
+                    masked.withUnsafeMutableBufferPointer { out in
+                        for channelIn in 0..<c {
+                            let base = (slot * c + channelIn) * pixels, source = channelIn * pixels
+                            for p in 0..<pixels { out[base + p] = x[source + p] * mask[p] }
+                        }
+                    }
+                }
+            }
+            let logits = network(Tensor(shape: [job.count, c, height, width], scalars: masked))
+            let classes = logits.shape[1]
+            guard logits.scalars.allSatisfy(\.isFinite) else { throw SaliencyError("the network outputs non-finite logits") }
+            for (slot, i) in job.enumerated() {
+                let row = Array(logits.scalars[(slot * classes)..<((slot + 1) * classes)])
+                let score = options.weighting == .logitSoftmax ? row[target] : Self.softmax(row)[target]
+                if i >= 0 { scores[i] = score } else { for j in constant { scores[j] = score } }
+            }
+            done += job.first == -1 ? constant.count : job.count
+            progress?(done, channels.count)
+        }
+        return scores
+    }
+
+    /// `(x − min) / (max − min + 1e-8)`: pytorch-grad-cam's per-channel mask normalization.
+    static func maskScaled(_ values: [Float]) -> [Float] {
+        let low = values.min() ?? 0, high = values.max() ?? 0
+        let range = high - low + 1e-8
+        return values.map { ($0 - low) / range }
+    }
+
+    /// `x − min`, then `/ (max + 1e-7)`: pytorch-grad-cam's `scale_cam_image`.
+    static func minMaxScaled(_ values: [Float]) -> [Float] {
+        let low = values.min() ?? 0
+        let shifted = values.map { $0 - low }
+        let high = shifted.max() ?? 0
+        return shifted.map { $0 / (1e-7 + high) }
+    }
+
+    static func softmax(_ row: [Float]) -> [Float] {
+        let peak = row.max() ?? 0
+        let exps = row.map { expf($0 - peak) }
+        let total = exps.reduce(0, +)
+        return exps.map { $0 / total }
+    }
+
+    static func argmax(_ values: [Float]) -> Int {
+        var best = 0
+        for i in values.indices where values[i] > values[best] { best = i }
+        return best
+    }
+}
+
+/// A Score-CAM heatmap for one image.
+public struct SaliencyMap: Sendable {
+    /// The class explained.
+    public var classIndex: Int
+    /// That class's logit for the unmasked input.
+    public var score: Float
+    public var width: Int
+    public var height: Int
+    /// `height × width` values in [0, 1], row-major.
+    public var values: [Float]
+    /// The map at the target layer's resolution `[h, w]`, after ReLU and min-max (before resizing).
+    public var lowResolution: Tensor
+    /// One weight per channel of the target layer.
+    public var channelWeights: [Float]
+    /// Whether every value is the same (no channel contributed positively): reported, never NaN.
+    public var isConstant: Bool
+}
+
+/// Why Score-CAM cannot run; the description is one line.
+public struct SaliencyError: Error, Sendable, CustomStringConvertible, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

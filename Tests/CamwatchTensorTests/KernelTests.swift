@@ -1,0 +1,122 @@
+import CamwatchTensor
+import CamwatchTestSupport
+import Testing
+
+/// Kernels against small independent reference loops and hand-computed values. (Agreement with
+/// PyTorch itself is proven end to end in CamwatchNNTests on fixtures PyTorch made.)
+@Suite struct KernelTests {
+    /// A direct six-loop convolution, the definition of `torch.nn.functional.conv2d`.
+    static func naiveConvolution(_ x: Tensor, _ w: Tensor, _ bias: [Float]?, _ g: WindowGeometry, groups: Int) -> Tensor {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let o = w.shape[0], cg = c / groups, og = o / groups
+        let (oh, ow) = g.outputSize(height: h, width: wd)
+        var out = [Float](repeating: 0, count: n * o * oh * ow)
+        for b in 0..<n {
+            for oc in 0..<o {
+                let group = oc / og
+                for y in 0..<oh {
+                    for xo in 0..<ow {
+                        var sum = bias?[oc] ?? 0
+                        for ic in 0..<cg {
+                            for ky in 0..<g.kernelHeight {
+                                for kx in 0..<g.kernelWidth {
+                                    let iy = y * g.strideHeight - g.padTop + ky * g.dilationHeight
+                                    let ix = xo * g.strideWidth - g.padLeft + kx * g.dilationWidth
+                                    guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+                                    let xv = x.scalars[((b * c + group * cg + ic) * h + iy) * wd + ix]
+                                    let wv = w.scalars[((oc * cg + ic) * g.kernelHeight + ky) * g.kernelWidth + kx]
+                                    sum += xv * wv
+                                }
+                            }
+                        }
+                        out[((b * o + oc) * oh + y) * ow + xo] = sum
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [n, o, oh, ow], scalars: out)
+    }
+
+    static func random(_ shape: [Int], seed: UInt64) -> Tensor {
+        var state = seed
+        let count = shape.reduce(1, *)
+        let values = (0..<count).map { _ -> Float in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(Int64(bitPattern: state >> 11) % 2001) / 1000 - 1
+        }
+        return Tensor(shape: shape, scalars: values)
+    }
+
+    struct ConvCase: Sendable, CustomStringConvertible {
+        var batch: Int, channels: Int, out: Int, size: (Int, Int), kernel: (Int, Int), stride: (Int, Int)
+        var padding: (Int, Int, Int, Int), dilation: (Int, Int), groups: Int
+        var description: String { "b\(batch) c\(channels)→\(out) k\(kernel) s\(stride) p\(padding) d\(dilation) g\(groups)" }
+    }
+
+    static let convCases: [ConvCase] = [
+        ConvCase(batch: 1, channels: 3, out: 4, size: (9, 7), kernel: (3, 3), stride: (1, 1), padding: (1, 1, 1, 1), dilation: (1, 1), groups: 1),
+        ConvCase(batch: 3, channels: 4, out: 6, size: (8, 8), kernel: (3, 3), stride: (2, 2), padding: (1, 1, 1, 1), dilation: (1, 1), groups: 2),
+        ConvCase(batch: 2, channels: 5, out: 3, size: (6, 10), kernel: (1, 1), stride: (1, 1), padding: (0, 0, 0, 0), dilation: (1, 1), groups: 1),
+        ConvCase(batch: 1, channels: 5, out: 3, size: (6, 10), kernel: (1, 1), stride: (1, 1), padding: (0, 0, 0, 0), dilation: (1, 1), groups: 1),
+        ConvCase(batch: 2, channels: 3, out: 2, size: (11, 9), kernel: (3, 2), stride: (1, 2), padding: (2, 0, 1, 3), dilation: (2, 1), groups: 1),
+        ConvCase(batch: 2, channels: 6, out: 6, size: (7, 7), kernel: (3, 3), stride: (2, 2), padding: (1, 1, 1, 1), dilation: (1, 1), groups: 6),
+        ConvCase(batch: 1, channels: 4, out: 4, size: (9, 8), kernel: (5, 5), stride: (1, 1), padding: (2, 2, 2, 2), dilation: (2, 2), groups: 4),
+        ConvCase(batch: 2, channels: 3, out: 6, size: (6, 6), kernel: (3, 3), stride: (1, 1), padding: (0, 1, 0, 1), dilation: (1, 1), groups: 3),
+    ]
+
+    @Test(arguments: convCases)
+    func convolutionMatchesTheDefinition(_ c: ConvCase) {
+        let x = Self.random([c.batch, c.channels, c.size.0, c.size.1], seed: 1)
+        let w = Self.random([c.out, c.channels / c.groups, c.kernel.0, c.kernel.1], seed: 2)
+        let bias = Self.random([c.out], seed: 3).scalars
+        let g = WindowGeometry(kernel: c.kernel, stride: c.stride, padding: c.padding, dilation: c.dilation)
+        let ours = Convolution.forward(x, weight: w, bias: bias, geometry: g, groups: c.groups)
+        let reference = Self.naiveConvolution(x, w, bias, g, groups: c.groups)
+        #expect(ours.shape == reference.shape)
+        #expect(maxAbsoluteDifference(ours.scalars, reference.scalars) < 1e-5)
+    }
+
+    @Test func poolingExtentsFollowPyTorchCeilMode() {
+        // nn.MaxPool2d(3, 2, ceil_mode=True) on 112 → 56; on 7 → 3; kernel 2 stride 2 ceil on 5 → 3.
+        #expect(Pooling.outputExtent(input: 112, kernel: 3, stride: 2, padBefore: 0, padAfter: 0, dilation: 1, ceilMode: true) == 56)
+        #expect(Pooling.outputExtent(input: 7, kernel: 3, stride: 2, padBefore: 0, padAfter: 0, dilation: 1, ceilMode: true) == 3)
+        #expect(Pooling.outputExtent(input: 5, kernel: 2, stride: 2, padBefore: 0, padAfter: 0, dilation: 1, ceilMode: true) == 3)
+        // The window that would start in the right padding is dropped: 4 + pad 1, kernel 2, stride 2.
+        #expect(Pooling.outputExtent(input: 4, kernel: 2, stride: 2, padBefore: 1, padAfter: 1, dilation: 1, ceilMode: true) == 3)
+    }
+
+    @Test func averagePoolingDivisors() {
+        let x = Tensor(shape: [1, 1, 2, 2], scalars: [1, 2, 3, 4])
+        let g = WindowGeometry(kernel: (2, 2), stride: (1, 1), padding: (1, 1, 1, 1))
+        let included = Pooling.average(x, geometry: g, ceilMode: false, countIncludePad: true)
+        let excluded = Pooling.average(x, geometry: g, ceilMode: false, countIncludePad: false)
+        #expect(included.shape == [1, 1, 3, 3])
+        #expect(included.scalars[0] == 0.25 && included.scalars[4] == 2.5)
+        #expect(excluded.scalars[0] == 1 && excluded.scalars[1] == 1.5 && excluded.scalars[4] == 2.5)
+    }
+
+    @Test func adaptiveAveragePoolingUsesOverlappingBins() {
+        // 5 → 3 bins: [0,2), [1,4), [3,5).
+        let x = Tensor(shape: [1, 1, 1, 5], scalars: [1, 2, 3, 4, 5])
+        let y = Pooling.adaptiveAverage(x, outputHeight: 1, outputWidth: 3)
+        #expect(y.scalars == [1.5, 3, 4.5])
+    }
+
+    @Test func bilinearResizeCornerAlignment() {
+        let x = Tensor(shape: [1, 1, 2, 2], scalars: [0, 1, 2, 3])
+        let aligned = Resize.bilinear(x, height: 3, width: 3, alignCorners: true)
+        #expect(aligned.scalars == [0, 0.5, 1, 1, 1.5, 2, 2, 2.5, 3])
+        // Half-pixel centres: output 0 samples source −0.25 → clamped to 0; output 1 samples 0.25.
+        let halfPixel = Resize.bilinear(x, height: 4, width: 4, alignCorners: false)
+        #expect(halfPixel.scalars[0] == 0 && halfPixel.scalars[1] == 0.25 && halfPixel.scalars[3] == 1)
+        #expect(maxAbsoluteDifference(Array(halfPixel.scalars[12...]), [2, 2.25, 2.75, 3]) < 1e-6)
+    }
+
+    @Test func activationsMatchTheirDefinitions() {
+        let x: [Float] = [-4, -1, 0, 1, 4, 7]
+        #expect(Activation.relu6(Tensor(shape: [6], scalars: x)).scalars == [0, 0, 0, 1, 4, 6])
+        #expect(Activation.hardswish(Tensor(shape: [6], scalars: x)).scalars == [0, -1.0 / 3, 0, 2.0 / 3, 4, 7])
+        #expect(Activation.hardsigmoid(Tensor(shape: [6], scalars: x)).scalars == [0, 1.0 / 3, 0.5, 2.0 / 3, 1, 1])
+        #expect(Activation.leakyReLU(negativeSlope: 0.2)(Tensor(shape: [6], scalars: x)).scalars == [-0.8, -0.2, 0, 1, 4, 7])
+    }
+}

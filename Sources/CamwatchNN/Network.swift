@@ -73,8 +73,16 @@ extension Network {
         candidateTargetIndices().reversed().map { nodes[$0].name }
     }
 
-    /// The default Score-CAM target: the last conv-like layer with a spatial output.
-    public func defaultTargetIndex() -> Int? { candidateTargetIndices().last }
+    /// The default Score-CAM target: the last conv-like layer with a spatial output that is not a
+    /// pooling or padding step (VGG's `features.29`, not the max pool after it).
+    public func defaultTargetIndex() -> Int? {
+        candidateTargetIndices().last { index in
+            switch nodes[index].layer {
+            case .maxPool, .avgPool, .zeroPad: false
+            default: true
+            }
+        }
+    }
 
     /// Nodes that output `[N, C, H, W]` maps and are conv-like, in evaluation order, up to the output.
     func candidateTargetIndices() -> [Int] {

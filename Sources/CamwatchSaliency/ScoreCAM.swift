@@ -129,7 +129,8 @@ public struct ScoreCAM: Sendable {
         let isConstant = (heatmap.max() ?? 0) == (heatmap.min() ?? 0)
         return SaliencyMap(
             classIndex: target, score: logits.scalars[target], width: width, height: height, values: heatmap,
-            lowResolution: Tensor(shape: [h, w], scalars: low), channelWeights: weights, isConstant: isConstant)
+            lowResolution: Tensor(shape: [h, w], scalars: low), scoredChannels: channels, channelScores: scores,
+            channelWeights: weights, isConstant: isConstant)
     }
 
     /// The channels that get a forward pass: all, or the top N by spatial standard deviation.
@@ -236,6 +237,10 @@ public struct SaliencyMap: Sendable {
     public var values: [Float]
     /// The map at the target layer's resolution `[h, w]`, after ReLU and min-max (before resizing).
     public var lowResolution: Tensor
+    /// The target layer's channels that got a masked forward pass (all, or the top N by spatial std).
+    public var scoredChannels: [Int]
+    /// The score of each scored channel's masked input (logit, or probability), parallel to `scoredChannels`.
+    public var channelScores: [Float]
     /// One weight per channel of the target layer.
     public var channelWeights: [Float]
     /// Whether every value is the same (no channel contributed positively): reported, never NaN.

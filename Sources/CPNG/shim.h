@@ -1,4 +1,235 @@
 #ifndef CPNG_SHIM_H
 #define CPNG_SHIM_H
+// libpng's classic API reports errors with longjmp, which must never cross Swift frames. So each
+// operation is one C function here: setjmp lives in C, Swift sees a return value, and a failure comes
+// back as a message (a thread-local buffer, valid until the next call on the same thread).
+// Only CamwatchImage imports this module.
+#include <errno.h>
+#include <fcntl.h>
 #include <png.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/// A decoded image: 3 samples (R, G, B) per pixel, rows top to bottom, `bit_depth` 8 or 16 (16-bit
+/// samples in host byte order). Free `pixels` with `cpng_free`.
+typedef struct {
+    uint32_t width;
+    uint32_t height;
+    int bit_depth;
+    unsigned char *pixels;
+} cpng_rgb_image;
+
+/// Everything a decode or encode owns, kept in memory (not registers) so that it is still valid after
+/// libpng longjmps back into the function that called setjmp.
+typedef struct {
+    FILE *file;
+    png_structp png;
+    png_infop info;
+    unsigned char *pixels;
+    png_bytep *rows;
+    char message[200];
+    char warning[200];
+} cpng_state_;
+
+static inline char *cpng_message_buffer_(void) {
+    static _Thread_local char buffer[256];
+    return buffer;
+}
+
+static inline const char *cpng_fail_(const char *prefix, const char *detail) {
+    char *buffer = cpng_message_buffer_();
+    snprintf(buffer, 256, "%s%s", prefix, detail);
+    return buffer;
+}
+
+static inline void cpng_error_(png_structp png, png_const_charp message) {
+    cpng_state_ *state = (cpng_state_ *)png_get_error_ptr(png);
+    snprintf(state->message, sizeof state->message, "%s", message);
+    png_longjmp(png, 1);
+}
+
+// libpng warnings (e.g. a bad ancillary-chunk CRC, which it then ignores) are not errors for camwatch,
+// but the last one often explains the error that follows ("Image width exceeds user limit in IHDR").
+static inline void cpng_warning_(png_structp png, png_const_charp message) {
+    cpng_state_ *state = (cpng_state_ *)png_get_error_ptr(png);
+    snprintf(state->warning, sizeof state->warning, "%s", message);
+}
+
+static inline void cpng_read_data_(png_structp png, png_bytep data, size_t length) {
+    cpng_state_ *state = (cpng_state_ *)png_get_io_ptr(png);
+    if (fread(data, 1, length, state->file) != length) {
+        png_error(png, ferror(state->file) ? "read error" : "unexpected end of file (truncated PNG)");
+    }
+}
+
+static inline void cpng_release_(cpng_state_ *state, int reading) {
+    if (state->png != NULL) {
+        if (reading) png_destroy_read_struct(&state->png, &state->info, NULL);
+        else png_destroy_write_struct(&state->png, &state->info);
+    }
+    free(state->rows);
+    state->rows = NULL;
+    if (state->file != NULL) fclose(state->file);
+    free(state);
+}
+
+/// Decodes the PNG at `path` to RGB: palette expanded, gray (any depth) expanded and replicated, alpha
+/// and tRNS transparency dropped (colours as stored, like PIL's `convert("RGB")`), no gamma or colour-space
+/// conversion, 16 bits kept. Returns NULL on success, else the reason.
+static inline const char *cpng_read_rgb(const char *path, cpng_rgb_image *out) {
+    memset(out, 0, sizeof *out);
+    // On the heap: the C standard leaves locals changed after setjmp indeterminate after the longjmp.
+    cpng_state_ *state = (cpng_state_ *)calloc(1, sizeof(cpng_state_));
+    if (state == NULL) return cpng_fail_("out of memory", "");
+    state->file = fopen(path, "rb");
+    if (state->file == NULL) {
+        free(state);
+        return cpng_fail_("cannot open file: ", strerror(errno));
+    }
+    unsigned char signature[8];
+    size_t got = fread(signature, 1, 8, state->file);
+    if (got == 0) {
+        cpng_release_(state, 1);
+        return cpng_fail_("empty file (0 bytes)", ", not a PNG image");
+    }
+    if (got < 8 || png_sig_cmp(signature, 0, 8) != 0) {
+        cpng_release_(state, 1);
+        return cpng_fail_("not a PNG image", " (no PNG signature)");
+    }
+    state->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, state, cpng_error_, cpng_warning_);
+    if (state->png == NULL) {
+        cpng_release_(state, 1);
+        return cpng_fail_("libpng: ", "cannot create read struct");
+    }
+    state->info = png_create_info_struct(state->png);
+    if (state->info == NULL) {
+        cpng_release_(state, 1);
+        return cpng_fail_("libpng: ", "cannot create info struct");
+    }
+    if (setjmp(png_jmpbuf(state->png))) {
+        char *failure = cpng_message_buffer_();
+        if (state->warning[0] != '\0') {
+            snprintf(failure, 256, "cannot decode PNG: %s (%s)", state->message, state->warning);
+        } else {
+            snprintf(failure, 256, "cannot decode PNG: %s", state->message);
+        }
+        free(state->pixels);
+        cpng_release_(state, 1);
+        return failure;
+    }
+    png_set_read_fn(state->png, state, cpng_read_data_);
+    png_set_sig_bytes(state->png, 8);
+    // Probes are photographs; far larger dimensions are a damaged or hostile header.
+    png_set_user_limits(state->png, 1u << 15, 1u << 15);
+    png_read_info(state->png, state->info);
+
+    png_uint_32 width = 0, height = 0;
+    int depth = 0, color = 0;
+    png_get_IHDR(state->png, state->info, &width, &height, &depth, &color, NULL, NULL, NULL);
+    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(state->png);
+    if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(state->png);
+    if ((color & PNG_COLOR_MASK_ALPHA) != 0 || png_get_valid(state->png, state->info, PNG_INFO_tRNS) != 0) {
+        png_set_strip_alpha(state->png);
+    }
+    if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(state->png);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (depth == 16) png_set_swap(state->png);
+#endif
+    (void)png_set_interlace_handling(state->png);
+    png_read_update_info(state->png, state->info);
+
+    int channels = png_get_channels(state->png, state->info);
+    int out_depth = png_get_bit_depth(state->png, state->info);
+    size_t row_bytes = png_get_rowbytes(state->png, state->info);
+    if (channels != 3 || (out_depth != 8 && out_depth != 16) ||
+        row_bytes != (size_t)width * 3u * (size_t)(out_depth / 8)) {
+        png_error(state->png, "unsupported PNG layout after conversion to RGB");
+    }
+    if (height != 0 && row_bytes > SIZE_MAX / height) png_error(state->png, "image too large");
+    state->pixels = (unsigned char *)malloc(row_bytes * height);
+    state->rows = (png_bytep *)malloc(sizeof(png_bytep) * height);
+    if (state->pixels == NULL || state->rows == NULL) png_error(state->png, "out of memory");
+    for (png_uint_32 y = 0; y < height; y++) state->rows[y] = state->pixels + (size_t)y * row_bytes;
+    png_read_image(state->png, state->rows);
+    png_read_end(state->png, NULL);
+
+    out->width = width;
+    out->height = height;
+    out->bit_depth = out_depth;
+    out->pixels = state->pixels;
+    state->pixels = NULL;
+    cpng_release_(state, 1);
+    return NULL;
+}
+
+/// Frees memory returned by `cpng_read_rgb`.
+static inline void cpng_free(void *pointer) { free(pointer); }
+
+/// Writes 8-bit RGB (`channels` 3) or RGBA (4) pixels, rows top to bottom, to `path`, then flushes and
+/// fsyncs the file. Returns NULL on success, else the reason.
+static inline const char *cpng_write_8bit(const char *path, uint32_t width, uint32_t height, int channels,
+                                          const unsigned char *pixels) {
+    if (channels != 3 && channels != 4) return cpng_fail_("libpng: ", "channels must be 3 or 4");
+    cpng_state_ *state = (cpng_state_ *)calloc(1, sizeof(cpng_state_));
+    if (state == NULL) return cpng_fail_("out of memory", "");
+    state->file = fopen(path, "wb");
+    if (state->file == NULL) {
+        free(state);
+        return cpng_fail_("cannot create file: ", strerror(errno));
+    }
+    state->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, state, cpng_error_, cpng_warning_);
+    if (state->png == NULL) {
+        cpng_release_(state, 0);
+        return cpng_fail_("libpng: ", "cannot create write struct");
+    }
+    state->info = png_create_info_struct(state->png);
+    if (state->info == NULL) {
+        cpng_release_(state, 0);
+        return cpng_fail_("libpng: ", "cannot create info struct");
+    }
+    if (setjmp(png_jmpbuf(state->png))) {
+        const char *failure = cpng_fail_("cannot write PNG: ", state->message);
+        cpng_release_(state, 0);
+        return failure;
+    }
+    png_init_io(state->png, state->file);
+    png_set_IHDR(state->png, state->info, width, height, 8, channels == 4 ? PNG_COLOR_TYPE_RGBA : PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(state->png, state->info);
+    size_t row_bytes = (size_t)width * (size_t)channels;
+    for (uint32_t y = 0; y < height; y++) png_write_row(state->png, pixels + (size_t)y * row_bytes);
+    png_write_end(state->png, NULL);
+    png_destroy_write_struct(&state->png, &state->info);
+    state->png = NULL;
+    if (fflush(state->file) != 0 || fsync(fileno(state->file)) != 0) {
+        const char *failure = cpng_fail_("cannot write file: ", strerror(errno));
+        cpng_release_(state, 0);
+        return failure;
+    }
+    int closed = fclose(state->file);
+    int error = errno;
+    state->file = NULL;
+    cpng_release_(state, 0);
+    if (closed != 0) return cpng_fail_("cannot write file: ", strerror(error));
+    return NULL;
+}
+
+/// Renames `from` to `to` (atomically replacing it) and fsyncs `directory` so the rename is durable.
+/// Returns NULL on success, else the reason.
+static inline const char *cpng_replace(const char *from, const char *to, const char *directory) {
+    if (rename(from, to) != 0) return cpng_fail_("cannot rename into place: ", strerror(errno));
+    int descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (descriptor >= 0) {
+        (void)fsync(descriptor);
+        close(descriptor);
+    }
+    return NULL;
+}
+
+/// Removes a file (a temporary left behind by a failed write).
+static inline void cpng_remove(const char *path) { (void)unlink(path); }
+
 #endif

@@ -89,8 +89,10 @@ extension Network {
         var spatial = [Bool](repeating: false, count: nodes.count)
         for (index, node) in nodes.enumerated() {
             switch node.layer {
-            case .linear, .flatten: spatial[index] = false
-            default: spatial[index] = node.inputs.allSatisfy { $0 == Self.inputIndex || spatial[$0] }
+            // Global pooling leaves 1×1 maps: nothing downstream is a saliency map any more.
+            case .linear, .flatten, .globalAvgPool, .globalMaxPool: spatial[index] = false
+            // A broadcast product (an SE gate) is as spatial as its widest input.
+            default: spatial[index] = node.inputs.contains { $0 == Self.inputIndex || spatial[$0] }
             }
         }
         return nodes.indices.filter { $0 <= outputIndex && spatial[$0] && nodes[$0].layer.isConvLike }

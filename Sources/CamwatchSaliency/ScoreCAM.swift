@@ -1,6 +1,9 @@
 public import CamwatchNN
 public import CamwatchTensor
 
+import Dispatch
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -32,11 +35,14 @@ public struct ScoreCAM: Sendable {
         public var topChannels: Int?
         /// Masked inputs per forward pass.
         public var batchSize: Int = 16
+        /// Batches scored at once, each on its own core with single-threaded BLAS.
+        public var threads: Int = 1
 
-        public init(weighting: Weighting = .logitSoftmax, topChannels: Int? = nil, batchSize: Int = 16) {
+        public init(weighting: Weighting = .logitSoftmax, topChannels: Int? = nil, batchSize: Int = 16, threads: Int = 1) {
             self.weighting = weighting
             self.topChannels = topChannels
             self.batchSize = batchSize
+            self.threads = max(1, threads)
         }
     }
 
@@ -85,7 +91,7 @@ public struct ScoreCAM: Sendable {
     /// - Returns: the heatmap at `H × W` with values in [0, 1].
     /// - Throws: ``SaliencyError`` for a class out of range or non-finite network outputs.
     public func explain(_ input: Tensor, classIndex: Int? = nil,
-                        progress: ((Int, Int) -> Void)? = nil) throws -> SaliencyMap {
+                        progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> SaliencyMap {
         precondition(input.rank == 4 && input.shape[0] == 1, "explain takes one image [1, C, H, W], got \(input.shape)")
         let (height, width) = (input.shape[2], input.shape[3])
         let (logits, captured) = network.forward(input, capturing: [targetIndex])
@@ -149,12 +155,13 @@ public struct ScoreCAM: Sendable {
     }
 
     /// The score of class `target` for the input masked by each selected channel.
+    ///
+    /// Masked inputs are built batch by batch (never all at once) and scored on `options.threads`
+    /// workers, each running whole batches with single-threaded BLAS: on a few cores that keeps every
+    /// core busy through the parts of a forward pass that are not matrix products.
     func channelScores(input: Tensor, activations: Tensor, channels: [Int], target: Int,
-                       progress: ((Int, Int) -> Void)?) throws -> [Float] {
-        let (c, height, width) = (input.shape[1], input.shape[2], input.shape[3])
-        let (h, w) = (activations.shape[2], activations.shape[3])
-        let plane = h * w, pixels = height * width
-        var scores = [Float](repeating: 0, count: channels.count)
+                       progress: (@Sendable (Int, Int) -> Void)?) throws -> [Float] {
+        let plane = activations.shape[2] * activations.shape[3]
         // A constant activation map gives an all-zero mask, hence the same masked input: score it once.
         var pending: [Int] = []
         var constant: [Int] = []
@@ -165,35 +172,41 @@ public struct ScoreCAM: Sendable {
         var jobs: [[Int]] = []
         if !constant.isEmpty { jobs.append([-1]) }
         let batch = max(1, options.batchSize)
-        stride(from: 0, to: pending.count, by: batch).forEach { jobs.append(Array(pending[$0..<min($0 + batch, pending.count)])) }
-        var done = 0
-        for job in jobs {
-            var masked = [Float](repeating: 0, count: job.count * c * pixels)
-            for (slot, i) in job.enumerated() where i >= 0 {
-                let channel = channels[i]
-                let map = Tensor(shape: [h, w], scalars: Array(activations.scalars[(channel * plane)..<((channel + 1) * plane)]))
-                let mask = Self.maskScaled(Resize.bilinear(map, height: height, width: width, alignCorners: true).scalars)
-                input.scalars.withUnsafeBufferPointer { x in
-                    masked.withUnsafeMutableBufferPointer { out in
-                        for channelIn in 0..<c {
-                            let base = (slot * c + channelIn) * pixels, source = channelIn * pixels
-                            for p in 0..<pixels { out[base + p] = x[source + p] * mask[p] }
-                        }
-                    }
-                }
-            }
-            let logits = network(Tensor(shape: [job.count, c, height, width], scalars: masked))
-            let classes = logits.shape[1]
-            guard logits.scalars.allSatisfy(\.isFinite) else { throw SaliencyError("the network outputs non-finite logits") }
-            for (slot, i) in job.enumerated() {
-                let row = Array(logits.scalars[(slot * classes)..<((slot + 1) * classes)])
-                let score = options.weighting == .logitSoftmax ? row[target] : Self.softmax(row)[target]
-                if i >= 0 { scores[i] = score } else { for j in constant { scores[j] = score } }
-            }
-            done += job.first == -1 ? constant.count : job.count
-            progress?(done, channels.count)
+        for start in stride(from: 0, to: pending.count, by: batch) {
+            jobs.append(Array(pending[start..<min(start + batch, pending.count)]))
         }
-        return scores
+        let workers = max(1, min(options.threads, jobs.count))
+        let state = Mutex(ScoringState(scores: [Float](repeating: 0, count: channels.count), nextJob: 0, done: 0))
+        let work = ScoringWork(network: network, input: input, activations: activations, channels: channels,
+                               constant: constant, jobs: jobs, target: target, weighting: options.weighting)
+        let previousBLASThreads = ComputeThreads.blasThreads
+        if workers > 1 { ComputeThreads.setBLASThreads(1) }
+        defer { if workers > 1 { ComputeThreads.setBLASThreads(previousBLASThreads) } }
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let claimed: Int? = state.withLock { s in
+                    guard s.failure == nil, s.nextJob < work.jobs.count else { return nil }
+                    s.nextJob += 1
+                    return s.nextJob - 1
+                }
+                guard let index = claimed else { return }
+                let result = work.score(job: index)
+                let (done, total) = state.withLock { s -> (Int, Int) in
+                    switch result {
+                    case .success(let pairs):
+                        for (i, score) in pairs { s.scores[i] = score }
+                        s.done += pairs.count
+                    case .failure(let error): s.failure = error
+                    }
+                    return (s.done, channels.count)
+                }
+                progress?(done, total)
+            }
+        }
+        return try state.withLock { s in
+            if let failure = s.failure { throw failure }
+            return s.scores
+        }
     }
 
     /// `(x − min) / (max − min + 1e-8)`: pytorch-grad-cam's per-channel mask normalization.
@@ -252,4 +265,58 @@ public struct SaliencyError: Error, Sendable, CustomStringConvertible, Equatable
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// What the scoring workers share, behind one lock.
+struct ScoringState: ~Copyable {
+    var scores: [Float]
+    var nextJob: Int
+    var done: Int
+    var failure: SaliencyError?
+}
+
+/// One Score-CAM run's read-only inputs for the scoring workers.
+struct ScoringWork: Sendable {
+    let network: Network
+    let input: Tensor
+    let activations: Tensor
+    let channels: [Int]
+    /// Positions in `channels` whose maps are constant; scored together by the job `[-1]`.
+    let constant: [Int]
+    /// Each job: positions in `channels`, or `[-1]` for the shared all-zero mask.
+    let jobs: [[Int]]
+    let target: Int
+    let weighting: ScoreCAM.Weighting
+
+    /// Builds one batch of masked inputs, runs it, and returns (position, score) pairs.
+    func score(job index: Int) -> Result<[(Int, Float)], SaliencyError> {
+        let job = jobs[index]
+        let (c, height, width) = (input.shape[1], input.shape[2], input.shape[3])
+        let (h, w) = (activations.shape[2], activations.shape[3])
+        let plane = h * w, pixels = height * width
+        var masked = [Float](repeating: 0, count: job.count * c * pixels)
+        for (slot, i) in job.enumerated() where i >= 0 {
+            let channel = channels[i]
+            let map = Tensor(shape: [h, w], scalars: Array(activations.scalars[(channel * plane)..<((channel + 1) * plane)]))
+            let mask = ScoreCAM.maskScaled(Resize.bilinear(map, height: height, width: width, alignCorners: true).scalars)
+            input.scalars.withUnsafeBufferPointer { x in
+                masked.withUnsafeMutableBufferPointer { out in
+                    for channelIn in 0..<c {
+                        let base = (slot * c + channelIn) * pixels, source = channelIn * pixels
+                        for p in 0..<pixels { out[base + p] = x[source + p] * mask[p] }
+                    }
+                }
+            }
+        }
+        let logits = network(Tensor(shape: [job.count, c, height, width], scalars: masked))
+        let classes = logits.shape[1]
+        guard logits.scalars.allSatisfy(\.isFinite) else { return .failure(SaliencyError("the network outputs non-finite logits")) }
+        var pairs: [(Int, Float)] = []
+        for (slot, i) in job.enumerated() {
+            let row = Array(logits.scalars[(slot * classes)..<((slot + 1) * classes)])
+            let score = weighting == .logitSoftmax ? row[target] : ScoreCAM.softmax(row)[target]
+            if i >= 0 { pairs.append((i, score)) } else { pairs += constant.map { ($0, score) } }
+        }
+        return .success(pairs)
+    }
 }

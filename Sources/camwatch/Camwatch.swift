@@ -3,6 +3,14 @@ import ArgumentParser
 @main
 struct Camwatch: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Watch training checkpoints and track how Score-CAM saliency drifts."
+        commandName: "camwatch",
+        abstract: "Watch training checkpoints and track how Score-CAM saliency drifts.",
+        discussion: """
+            camwatch loads HDF5 checkpoints (PyTorch state_dicts written with h5py) into its own CNN engine.
+            Architectures: --arch NAME (built-in zoo), --model FILE (a model spec), the checkpoint's own
+            'camwatch_model' attribute, or a model.json / model.yaml beside the checkpoint.
+            """,
+        version: "0.1.0",
+        subcommands: [Predict.self, Explain.self, Inspect.self, Bench.self, LoadCheckpointChild.self]
     )
 }

@@ -38,8 +38,9 @@ public struct WindowGeometry: Sendable, Equatable, Hashable {
 
 /// 2-D convolution kernels.
 public enum Convolution {
-    /// How many floats one im2col buffer may hold before the batch is processed in chunks (64 MiB).
-    static let columnBudget = 16 << 20
+    /// How many floats one im2col buffer may hold before the batch is processed in chunks (16 MiB, so
+    /// that the buffer stays below glibc's largest heap-served allocation and is reused, not remapped).
+    static let columnBudget = 4 << 20
 
     /// Cross-correlates `input` with `weight`, as `torch.nn.functional.conv2d`.
     ///

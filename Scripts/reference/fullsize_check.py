@@ -1,0 +1,179 @@
+"""Full-size check of camwatch against PyTorch (and pytorch-grad-cam) on torchvision resnet18 and mobilenet_v2.
+
+    ../shared/tools/reference-env.sh
+    swift build -c release
+    ~/.cache/camwatch-ref/bin/python Scripts/reference/fullsize_check.py [BINARY] [--scorecam] [--keep DIR]
+
+BINARY defaults to .build/release/camwatch. Not run in CI (it needs the reference environment and takes
+a minute or two with --scorecam).
+
+What it does:
+1. Builds torchvision resnet18 and mobilenet_v2 (weights=None, torch.manual_seed(0) default init) with
+   randomized BatchNorm running statistics (calibrated on smooth random images, then perturbed: see
+   refcommon.randomize_bn_stats; purely random ones leave mobilenet_v2's output independent of the
+   image), and exports each state_dict with h5py exactly as a user would
+   (one dataset per key, attribute `arch`) into a temporary directory.
+2. Saves skimage.data photos (astronaut, chelsea, coffee, rocket) as 224x224 RGB PNGs (centre crop +
+   PIL bilinear resize), so camwatch does not resize them; Python reads the same PNGs back and applies
+   camwatch's default preprocessing (x/255, ImageNet mean/std).
+3. `camwatch predict PNG... --weights F --arch NAME --json` and compares every logit with PyTorch:
+   prints max |d| per model and fails if it exceeds 1e-3 (--logit-atol).
+4. With --scorecam: `camwatch explain PNG --weights F --arch NAME --layer L --class C --json` at
+   resnet18 `layer4` and mobilenet_v2 `features.18`, against pytorch-grad-cam's
+   `ScoreCAM(model, [module])(x, [ClassifierOutputTarget(C)])` with C = PyTorch's argmax. Prints Pearson r
+   and max |d| per photo (the first 2, --scorecam-photos); fails if r < 0.999 (--min-r) or max |d| > 1e-3 (--heatmap-atol). Also prints
+   max |cv2.resize - F.interpolate(bilinear, align_corners=False)| on pgc's own 7x7 map (pgc resizes
+   with cv2).
+Exit status 0 when every comparison passes, 1 otherwise, 2 when camwatch fails to run.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import torchvision  # noqa: E402
+from PIL import Image  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import refcommon  # noqa: E402
+
+MODELS = {"resnet18": "layer4", "mobilenet_v2": "features.18"}
+
+
+def build(arch):
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, arch)(weights=None)
+    return refcommon.randomize_bn_stats(model, seed=1).eval()
+
+
+def load_png(path):
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.uint8)
+
+
+def by_image(results, paths):
+    """camwatch's results, in the order of `paths` (matched on the `image` field, by basename)."""
+    table = {os.path.basename(r["image"]): r for r in results}
+    missing = [p for p in paths if os.path.basename(p) not in table]
+    if missing:
+        raise RuntimeError(f"camwatch returned no result for {missing}")
+    return [table[os.path.basename(p)] for p in paths]
+
+
+def pgc_scorecam(model, layer, x, c):
+    """pgc's heatmap [H, W] and its low-resolution map (for the cv2 vs interpolate check)."""
+    from pytorch_grad_cam import ScoreCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    captured = {}
+
+    class Capturing(ScoreCAM):
+        def get_cam_weights(self, input_tensor, target_layer, targets, activations, grads):
+            w = super().get_cam_weights(input_tensor, target_layer, targets, activations, grads)
+            captured["low"] = np.maximum((w[:, :, None, None] * activations).sum(axis=1)[0], 0)
+            return w
+
+    with Capturing(model=model, target_layers=[model.get_submodule(layer)]) as cam:
+        heat = cam(input_tensor=x, targets=[ClassifierOutputTarget(c)])[0]
+    low = captured["low"] - captured["low"].min()
+    low = np.float32(low / (1e-7 + low.max()))
+    h, w = x.shape[-2:]
+    t = F.interpolate(torch.from_numpy(low)[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+    return heat, float(np.abs(cv2.resize(low, (w, h)) - t.numpy()).max())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("binary", nargs="?", default=refcommon.DEFAULT_BINARY)
+    ap.add_argument("--scorecam", action="store_true", help="also compare Score-CAM heatmaps with pgc")
+    ap.add_argument("--photos", type=int, default=len(refcommon.PHOTOS), help="photos for predict (1-4)")
+    ap.add_argument("--scorecam-photos", type=int, default=2, help="photos for --scorecam (pgc takes ~1 min each)")
+    ap.add_argument("--logit-atol", type=float, default=1e-3)
+    ap.add_argument("--min-r", type=float, default=0.999)
+    ap.add_argument("--heatmap-atol", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=None, help="passed to camwatch and torch")
+    ap.add_argument("--keep", metavar="DIR", help="write the checkpoints and PNGs here and keep them")
+    args = ap.parse_args()
+    refcommon.require_binary(args.binary)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = args.keep or tempfile.mkdtemp(prefix="camwatch-fullsize-")
+    os.makedirs(work, exist_ok=True)
+    extra = ["--threads", str(args.threads)] if args.threads else []
+    failures = 0
+    try:
+        pngs = []
+        for name in refcommon.PHOTOS[:args.photos]:
+            path = os.path.join(work, f"{name}.png")
+            refcommon.save_png(refcommon.photo(name, 224, 224), path)
+            pngs.append(path)
+        x = torch.from_numpy(np.concatenate([refcommon.preprocess(load_png(p)) for p in pngs]))
+
+        for arch, layer in MODELS.items():
+            model = build(arch)
+            weights = os.path.join(work, f"{arch}.h5")
+            refcommon.save_state_dict_h5(model.state_dict(), weights, arch=arch)
+            with torch.no_grad():
+                ref = model(x).numpy()
+            try:
+                out = refcommon.run_camwatch(args.binary, ["predict", *pngs, "--weights", weights, "--arch", arch,
+                                                           "--json", *extra])
+                got = np.array([r["logits"] for r in by_image(out["results"], pngs)], dtype=np.float32)
+            except (RuntimeError, KeyError) as e:
+                print(f"{arch}: camwatch predict failed: {e}", file=sys.stderr)
+                return 2
+            if got.shape != ref.shape:
+                print(f"FAIL {arch}: logits shape {got.shape}, PyTorch {ref.shape}")
+                failures += 1
+                continue
+            d = float(np.abs(got - ref).max())
+            same = int((got.argmax(1) == ref.argmax(1)).sum())
+            ok = d <= args.logit_atol
+            failures += not ok
+            # Default-initialized nets give small, weakly input-dependent logits (mobilenet_v2: |logit| ~ 0.1),
+            # so also show the error relative to the logits' spread across the photos.
+            spread = float(np.abs(ref - ref.mean(0)).max())
+            print(f"{'ok  ' if ok else 'FAIL'} {arch} predict: max |d logits| = {d:.2e} (limit {args.logit_atol:g}; "
+                  f"max |logit| {np.abs(ref).max():.3f}, spread across photos {spread:.3f}; "
+                  f"argmax agrees on {same}/{len(pngs)})")
+
+            if not args.scorecam:
+                continue
+            for i, png in enumerate(pngs[:args.scorecam_photos]):
+                c = int(ref[i].argmax())
+                heat, cv_d = pgc_scorecam(model, layer, x[i:i + 1], c)
+                try:
+                    out = refcommon.run_camwatch(args.binary, ["explain", png, "--weights", weights, "--arch", arch,
+                                                               "--layer", layer, "--class", str(c), "--json",
+                                                               "--quiet", *extra])
+                    r0 = by_image(out["results"], [png])[0]
+                    ours = np.array(r0["heatmap"], dtype=np.float32).reshape(r0["height"], r0["width"])
+                except (RuntimeError, KeyError, ValueError) as e:
+                    print(f"{arch}: camwatch explain failed: {e}", file=sys.stderr)
+                    return 2
+                if ours.shape != heat.shape:
+                    print(f"FAIL {arch} {layer} {os.path.basename(png)}: heatmap {ours.shape}, pgc {heat.shape}")
+                    failures += 1
+                    continue
+                r = refcommon.pearson(ours, heat)
+                d = float(np.abs(ours - heat).max())
+                ok = r >= args.min_r and d <= args.heatmap_atol
+                failures += not ok
+                print(f"{'ok  ' if ok else 'FAIL'} {arch} explain {layer} {os.path.basename(png)} class {c}: "
+                      f"r = {r:.6f}, max |d| = {d:.2e} (cv2 vs F.interpolate on pgc's map: {cv_d:.1e})")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print("all comparisons passed" if failures == 0 else f"{failures} comparison(s) failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,1 +1,0 @@
-// `CamwatchCheckpoint`: see design.md §1.

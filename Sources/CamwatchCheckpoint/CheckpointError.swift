@@ -1,0 +1,48 @@
+/// A checkpoint that cannot be loaded: which file, which tensor or attribute, and why.
+///
+/// `description` is one line, `"<file>: <reason>"`, e.g.
+/// `/runs/a/ckpt.h5: truncated HDF5 file (600000 bytes, header says 1051008)`.
+public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What kind of problem it is, for callers that react differently (a daemon retries `.incomplete`).
+    public enum Kind: Sendable, Hashable, CaseIterable {
+        /// No file at the path.
+        case missing
+        /// The file exists but cannot be read (permissions, a directory, an I/O error).
+        case unreadable
+        /// The file has 0 bytes (often a writer that has just created it).
+        case empty
+        /// The file is not HDF5 at all.
+        case notHDF5
+        /// Shorter than its HDF5 header says: a partial copy or a killed writer.
+        case truncated
+        /// An HDF5 writer has the file open, or crashed before closing it.
+        case incomplete
+        /// HDF5, but libhdf5 cannot read its structure or data.
+        case damaged
+        /// Readable HDF5 without anything camwatch recognizes as weights.
+        case unsupported
+        /// A tensor holds NaN or infinity (training diverged?).
+        case nonFinite
+    }
+
+    /// What kind of problem it is.
+    public var kind: Kind
+    /// The checkpoint file.
+    public var path: String
+    /// The tensor, dataset or attribute concerned, when there is one.
+    public var object: String?
+    /// What went wrong, in words; includes the object name when there is one.
+    public var reason: String
+
+    /// Creates an error; `reason` should read well after `"<path>: "`.
+    public init(_ kind: Kind, path: String, object: String? = nil, reason: String) {
+        self.kind = kind
+        self.path = path
+        self.object = object
+        self.reason = reason
+    }
+
+    public var description: String {
+        "\(path): " + reason.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+}

@@ -1,1 +1,0 @@
-// `CamwatchHDF5`: see design.md §1.

@@ -1,0 +1,160 @@
+internal import CHDF5
+import Synchronization
+
+/// An open HDF5 file: list its datasets, read them as numbers, read and write attributes.
+///
+/// Files are opened read-only with HDF5 file locking off, so camwatch never holds a lock on a trainer's
+/// checkpoint (a held lock makes the trainer's next save fail, research/daemon_ecosystem.md §3.2).
+/// Every method takes the one libhdf5 lock for its duration; an `HDF5File` can be shared between tasks.
+/// The file closes when the value is released, or earlier with `close()`.
+///
+/// Paths name objects from the root group, with or without a leading `/`: `layer1/0/conv1/weight`,
+/// `features.0.weight` (a dot is an ordinary character in an HDF5 name), `/` or `""` for the root.
+public final class HDF5File: Sendable {
+    /// The path the file was opened or created with.
+    public let path: String
+    /// Whether the file was created for writing.
+    public let isWritable: Bool
+    /// The libhdf5 file identifier; negative once closed.
+    private let handle: Mutex<hid_t>
+
+    private init(path: String, id: hid_t, isWritable: Bool) {
+        self.path = path
+        self.isWritable = isWritable
+        self.handle = Mutex(id)
+    }
+
+    deinit {
+        HDF5Library.serialized {
+            handle.withLock { id in
+                if id >= 0 { _ = try? H5.closeFile(id) }
+                id = -1
+            }
+        }
+    }
+
+    /// Opens an existing file read-only, without a file lock.
+    ///
+    /// The superblock is checked first (`HDF5Superblock`), so a missing, empty, foreign or truncated file
+    /// fails with a precise reason instead of libhdf5's generic "unable to open file".
+    /// - Throws: `HDF5Error`.
+    public static func open(_ path: String) throws(HDF5Error) -> HDF5File {
+        let superblock = try HDF5Superblock.inspect(path)
+        switch superblock.status {
+        case .notHDF5:
+            throw HDF5Error(path: path, reason: notHDF5Reason(superblock))
+        case .truncated(let actual, let stored):
+            throw HDF5Error(path: path, reason: "truncated HDF5 file (\(actual) bytes, header says \(stored))")
+        case .damaged(let reason):
+            throw HDF5Error(path: path, reason: "damaged HDF5 file: \(reason)")
+        case .complete, .openForWriting:
+            break
+        }
+        let id = try HDF5Library.serialized { () throws(HDF5Error) -> hid_t in
+            do throws(HDF5CallFailure) {
+                return try H5.openFile(path)
+            } catch {
+                var reason = "cannot open HDF5 file: \(error.message(or: "libhdf5 gave no reason"))"
+                if superblock.status == .openForWriting {
+                    reason += " (the file is open for writing, or its writer crashed)"
+                }
+                throw HDF5Error(path: path, reason: reason, call: error.call)
+            }
+        }
+        return HDF5File(path: path, id: id, isWritable: false)
+    }
+
+    /// Creates a new file for writing, replacing any file at `path`.
+    /// - Throws: `HDF5Error`.
+    public static func create(_ path: String) throws(HDF5Error) -> HDF5File {
+        let id = try HDF5Library.serialized { () throws(HDF5Error) -> hid_t in
+            do throws(HDF5CallFailure) {
+                return try H5.createFile(path)
+            } catch {
+                throw HDF5Error(
+                    path: path, reason: "cannot create HDF5 file: \(error.message(or: "libhdf5 gave no reason"))",
+                    call: error.call)
+            }
+        }
+        return HDF5File(path: path, id: id, isWritable: true)
+    }
+
+    /// Flushes (when writable) and closes the file; later calls on this value throw.
+    /// - Throws: `HDF5Error` when libhdf5 cannot write out the file.
+    public func close() throws(HDF5Error) {
+        try HDF5Library.serialized { () throws(HDF5Error) in
+            try handle.withLock { id throws(HDF5Error) in
+                guard id >= 0 else { return }
+                let file = id
+                id = -1
+                do throws(HDF5CallFailure) {
+                    try H5.closeFile(file)
+                } catch {
+                    throw HDF5Error(
+                        path: path, reason: "cannot close HDF5 file: \(error.message(or: "write failed"))",
+                        call: error.call)
+                }
+            }
+        }
+    }
+
+    /// Writes everything buffered so far to disk without closing.
+    /// - Throws: `HDF5Error`.
+    public func flush() throws(HDF5Error) {
+        try withFile { file throws(HDF5Error) in
+            try step("cannot flush file", nil) { () throws(HDF5CallFailure) in try H5.flushFile(file) }
+        }
+    }
+
+    // MARK: - Internals shared by the extensions
+
+    /// Runs `body` with the open file identifier, holding the libhdf5 lock.
+    func withFile<R>(_ body: (hid_t) throws(HDF5Error) -> R) throws(HDF5Error) -> R {
+        try HDF5Library.serialized { () throws(HDF5Error) -> R in
+            try handle.withLock { id throws(HDF5Error) -> R in
+                guard id >= 0 else { throw HDF5Error(path: path, reason: "HDF5 file is already closed") }
+                return try body(id)
+            }
+        }
+    }
+
+    /// Runs one libhdf5 step of an operation, turning its failure into an `HDF5Error` that names `object`.
+    ///
+    /// The reason reads `"<action> '<object>': <libhdf5 message>"`.
+    func step<R: ~Copyable>(
+        _ action: String, _ object: String?, _ body: () throws(HDF5CallFailure) -> R
+    ) throws(HDF5Error) -> R {
+        do {
+            return try body()
+        } catch {
+            throw failure(action, object, error)
+        }
+    }
+
+    func failure(_ action: String, _ object: String?, _ error: HDF5CallFailure) -> HDF5Error {
+        let subject = object.map { "\(action) '\($0)'" } ?? action
+        return HDF5Error(
+            path: path, object: object, reason: "\(subject): \(error.message(or: "libhdf5 error in \(error.call)"))",
+            call: error.call)
+    }
+
+    func error(_ object: String?, _ reason: String) -> HDF5Error {
+        HDF5Error(path: path, object: object, reason: object.map { "'\($0)': \(reason)" } ?? reason)
+    }
+
+    /// `path` as libhdf5 wants it: absolute, no trailing or repeated slashes.
+    static func absolute(_ path: String) -> String {
+        "/" + path.split(separator: "/").joined(separator: "/")
+    }
+
+    /// `path` as camwatch reports it: relative to the root, `""` for the root itself.
+    static func relative(_ path: String) -> String {
+        path.split(separator: "/").joined(separator: "/")
+    }
+
+    private static func notHDF5Reason(_ superblock: HDF5Superblock) -> String {
+        if superblock.fileSize == 0 { return "empty file (0 bytes), not an HDF5 file" }
+        if let hint = superblock.contentHint { return "not an HDF5 file (it looks like \(hint))" }
+        return "not an HDF5 file (no HDF5 signature)"
+    }
+}

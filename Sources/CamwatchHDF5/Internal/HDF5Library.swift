@@ -1,0 +1,22 @@
+internal import CHDF5
+import Synchronization
+
+/// The one lock around libhdf5: every call into the library runs inside `HDF5Library.serialized`.
+///
+/// Debian's libhdf5 is built thread-safe, but thread safety is a build option of HDF5 and camwatch must not
+/// depend on it; Swift Testing and the daemon call in from many threads. This `Mutex` is the project's one
+/// documented exception to "no shared mutable state": it guards state that lives inside the C library.
+enum HDF5Library {
+    private static let mutex = Mutex<Void>(())
+
+    /// Runs `body` with exclusive access to libhdf5 and its automatic error printing switched off.
+    ///
+    /// Not reentrant: code running inside `body` must not call `serialized` again.
+    static func serialized<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        try mutex.withLock { _ throws(E) -> R in
+            // The error-printing setting is per thread in a thread-safe build, so set it on every entry.
+            _ = chdf5_silence_errors()
+            return try body()
+        }
+    }
+}

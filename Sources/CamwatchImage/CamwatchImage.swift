@@ -1,1 +1,0 @@
-// `CamwatchImage`: see design.md §1.

@@ -1,0 +1,162 @@
+import ArgumentParser
+import CamwatchImage
+import CamwatchNN
+import CamwatchSaliency
+import CamwatchTensor
+import Foundation
+
+extension Camwatch {
+    struct Explain: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compute Score-CAM heatmaps for images and write them over the images as PNG.")
+
+        @Argument(help: "PNG images.")
+        var images: [String]
+
+        @Option(name: .long, help: "The HDF5 checkpoint.")
+        var weights: String
+
+        @OptionGroup var model: ModelOptions
+        @OptionGroup var preprocessing: PreprocessingOptions
+
+        @Option(name: .long, help: "Target layer name or module prefix (default: the last conv-like layer).")
+        var layer: String?
+
+        @Option(name: .customLong("class"), help: "Class index to explain (default: the predicted class).")
+        var classIndex: Int?
+
+        @Option(name: .long, help: "Directory for <image>-scorecam.png files (default: the current directory; with --json, none).")
+        var out: String?
+
+        @Flag(name: .long, help: "Print JSON with each heatmap on stdout (and write no PNG unless --out is given).")
+        var json = false
+
+        @Option(name: .long, help: "Colormap: jet, turbo or viridis.")
+        var colormap: String = "jet"
+
+        @Option(name: .long, help: "Heatmap opacity over the image, 0...1.")
+        var alpha: Float = 0.5
+
+        @Option(name: .long, help: "Channel weighting: logit-softmax (pytorch-grad-cam) or probability (the authors' code).")
+        var weighting: String = ScoreCAM.Weighting.logitSoftmax.rawValue
+
+        @Option(name: .long, help: "Use only the N channels with the largest spatial std (Faster Score-CAM).")
+        var topChannels: Int?
+
+        @Option(name: .long, help: "Masked inputs per forward pass.")
+        var batchSize: Int = 16
+
+        @Option(name: .long, help: "Compute threads (default: all cores).")
+        var threads: Int?
+
+        @Flag(name: .long, help: "No progress on stderr.")
+        var quiet = false
+
+        func validate() throws {
+            guard Colormap(named: colormap) != nil else { throw ValidationError("--colormap must be jet, turbo or viridis") }
+            guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in 0...1") }
+            guard ScoreCAM.Weighting(rawValue: weighting) != nil else {
+                throw ValidationError("--weighting must be logit-softmax or probability")
+            }
+            if let topChannels, topChannels < 1 { throw ValidationError("--top-channels must be at least 1") }
+            guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        }
+
+        func run() throws {
+            Runtime.configure(threads: threads)
+            let loaded = try ModelCatalog.load(weightsPath: weights, options: model)
+            let prep = preprocessing.preprocessing
+            try ImageInput.validate(loaded.network, for: prep, weightsPath: weights)
+            let options = ScoreCAM.Options(weighting: ScoreCAM.Weighting(rawValue: weighting) ?? .logitSoftmax,
+                                           topChannels: topChannels, batchSize: batchSize,
+                                           threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            let scoreCAM: ScoreCAM
+            do { scoreCAM = try ScoreCAM(network: loaded.network, targetLayer: layer, options: options) } catch {
+                throw CLIError("\(weights): \(error)")
+            }
+            // With --json the heatmaps go to stdout; PNGs only when a directory is named.
+            let pngDirectory = out ?? (json ? nil : ".")
+            if let pngDirectory { try Files.ensureDirectory(pngDirectory) }
+            var results: [HeatmapResult] = []
+            for path in images {
+                let image: RGBImage
+                do { image = try PNGDecoder.decode(path: path) } catch { throw CLIError("\(error)") }
+                let input = prep.tensor(from: [image])
+                let progress = ProgressLine(label: URL(fileURLWithPath: path).lastPathComponent,
+                                            enabled: !quiet && Runtime.stderrIsTerminal)
+                let map: SaliencyMap
+                do {
+                    map = try scoreCAM.explain(input, classIndex: classIndex) { done, total in progress.update(done, total) }
+                } catch { throw CLIError("\(path): \(error)") }
+                progress.finish()
+                if map.isConstant {
+                    Output.warn("\(path): the heatmap is constant (no channel raises class \(map.classIndex)); written as all zeros")
+                }
+                if let pngDirectory {
+                    let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+                    let destination = URL(fileURLWithPath: pngDirectory).appendingPathComponent("\(stem)-scorecam.png").path
+                    let rgba = HeatmapOverlay.render(heatmap: map.values, width: map.width, height: map.height, over: image,
+                                                     colormap: Colormap(named: colormap) ?? .jet, alpha: alpha)
+                    do { try PNGEncoder.writeRGBA8(path: destination, width: image.width, height: image.height, pixels: rgba) } catch {
+                        throw CLIError("\(error)")
+                    }
+                    if !json { print("\(path): class \(map.classIndex), layer \(scoreCAM.targetName) → \(destination)") }
+                }
+                results.append(HeatmapResult(image: path, class: map.classIndex, layer: scoreCAM.targetName, width: map.width,
+                                             height: map.height, constant: map.isConstant, heatmap: map.values))
+            }
+            if json { try Output.printJSON(HeatmapReport(results: results)) }
+        }
+    }
+}
+
+struct HeatmapResult: Codable {
+    var image: String
+    var `class`: Int
+    var layer: String
+    var width: Int
+    var height: Int
+    var constant: Bool
+    var heatmap: [Float]
+}
+
+struct HeatmapReport: Codable {
+    var results: [HeatmapResult]
+}
+
+/// A self-overwriting progress line on stderr: channels done / total and the rate.
+struct ProgressLine: Sendable {
+    let label: String
+    let enabled: Bool
+    let start = Date()
+
+    init(label: String, enabled: Bool) {
+        self.label = label
+        self.enabled = enabled
+    }
+
+    func update(_ done: Int, _ total: Int) {
+        guard enabled else { return }
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        FileHandle.standardError.write(Data("\r\(label): \(done)/\(total) channels, \(String(format: "%.0f", rate))/s   ".utf8))
+    }
+
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
+
+enum Files {
+    static func ensureDirectory(_ path: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw CLIError("\(path): not a directory") }
+            return
+        }
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            throw CLIError("\(path): cannot create the directory (\(error.localizedDescription))")
+        }
+    }
+}

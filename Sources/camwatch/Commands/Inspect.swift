@@ -1,0 +1,58 @@
+import ArgumentParser
+import CamwatchCheckpoint
+import CamwatchNN
+import CamwatchTensor
+import Foundation
+
+extension Camwatch {
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List a checkpoint's tensors and attributes; with an architecture, its layers and shapes.")
+
+        @Argument(help: "The HDF5 checkpoint.")
+        var file: String
+
+        @OptionGroup var model: ModelOptions
+
+        @Option(name: .long, help: "Input height and width used to compute layer output shapes.")
+        var inputSize: Int = 224
+
+        func run() throws {
+            let checkpoint = try ModelCatalog.readCheckpoint(file)
+            print("\(file): \(checkpoint.format), \(checkpoint.tensors.count) tensors")
+            let attributes = checkpoint.attributeSummary.sorted { $0.key < $1.key }
+            for (name, value) in attributes where name != "camwatch_model" { print("  @\(name) = \(value)") }
+            if checkpoint.modelSpec != nil { print("  @camwatch_model = <model spec>") }
+            for name in checkpoint.tensors.keys.sorted() {
+                let tensor = checkpoint.tensors[name]
+                let dtype = checkpoint.storedTypes[name] ?? "float32"
+                print("  \(name)  [\((tensor?.shape ?? []).map(String.init).joined(separator: ", "))]  \(dtype)")
+            }
+            let resolved: (ModelSpec, String)
+            do { resolved = try ModelCatalog.spec(options: model, checkpoint: checkpoint, weightsPath: file) } catch {
+                if model.arch == nil && model.model == nil {
+                    print("no architecture found (pass --arch or --model to list layers)")
+                    return
+                }
+                throw error
+            }
+            let network: Network
+            do { network = try Network(spec: resolved.0, parameters: checkpoint.tensors) } catch {
+                throw CLIError("\(file): \(error) (architecture from \(resolved.1))")
+            }
+            let shapes: [[Int]]
+            do { shapes = try network.shapes(inputHeight: inputSize, inputWidth: inputSize) } catch {
+                throw CLIError("\(file): \(error)")
+            }
+            let candidates = Set(network.candidateTargetNames())
+            let defaultTarget = network.defaultTargetIndex()
+            print("architecture: \(resolved.0.name) from \(resolved.1); input [1, \(network.inputChannels), \(inputSize), \(inputSize)]")
+            print("layers (* = usable as a Score-CAM target, ** = the default target):")
+            for (index, node) in network.nodes.enumerated() {
+                let mark = index == defaultTarget ? "**" : candidates.contains(node.name) ? "* " : "  "
+                let shape = "[" + shapes[index].map(String.init).joined(separator: ", ") + "]"
+                print("  \(mark) \(node.name)  \(node.layer.opName)  \(shape)")
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import CamwatchImage
+import CamwatchNN
+import CamwatchTensor
+import Foundation
+
+/// Process-wide settings every command applies first.
+enum Runtime {
+    /// Sets the BLAS thread count (default: the machine's cores) and tunes the allocator.
+    static func configure(threads: Int?) {
+        ComputeThreads.setBLASThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        ComputeThreads.keepLargeBuffersInHeap()
+    }
+
+    /// This executable's absolute path (for child processes of itself).
+    static var executablePath: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    /// Whether stderr is a terminal (progress lines only then).
+    static var stderrIsTerminal: Bool { isatty(2) == 1 }
+}
+
+/// Images on the command line → one input batch.
+enum ImageInput {
+    static func load(_ paths: [String], preprocessing: Preprocessing) throws -> Tensor {
+        var images: [RGBImage] = []
+        for path in paths {
+            do { images.append(try PNGDecoder.decode(path: path)) } catch { throw CLIError("\(error)") }
+        }
+        return preprocessing.tensor(from: images)
+    }
+
+    /// Checks that the network accepts the preprocessed size and ends in a classifier.
+    static func validate(_ network: Network, for preprocessing: Preprocessing, weightsPath: String) throws {
+        let shapes: [[Int]]
+        do { shapes = try network.shapes(inputHeight: preprocessing.height, inputWidth: preprocessing.width) } catch {
+            throw CLIError("\(weightsPath): \(error)")
+        }
+        let output = shapes[network.outputIndex]
+        guard output.count == 2 else {
+            throw CLIError("\(weightsPath): the model's output \(output) is not [N, classes]; is the output layer right?")
+        }
+    }
+}
+
+/// Printing results.
+enum Output {
+    static func printJSON<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(value)
+        FileHandle.standardOutput.write(data)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    static func warn(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+}

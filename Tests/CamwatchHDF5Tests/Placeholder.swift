@@ -1,1 +1,0 @@
-// Tests for CamwatchHDF5 live here.

@@ -1,1 +1,0 @@
-// Tests for CamwatchSaliency live here.

@@ -1,0 +1,135 @@
+import CamwatchCheckpoint
+import CamwatchHDF5
+import CamwatchNN
+import CamwatchSaliency
+import CamwatchTensor
+import CamwatchTestSupport
+import Testing
+
+/// Score-CAM against pytorch-grad-cam's `ScoreCAM` on the same weights and input
+/// (Scripts/fixtures/make_scorecam_fixtures.py): plain conv stack, residual and depthwise networks,
+/// two target layers each, argmax and explicit classes.
+@Suite struct ScoreCAMReferenceTests {
+    static let cases = ["plain_relu2", "plain_act4", "residual_layer1", "residual_layer2", "depthwise_block1",
+                        "depthwise_head_act"]
+
+    struct Case {
+        var file: HDF5File
+        var network: Network
+        var input: Tensor
+        var target: String
+        var classIndex: Int?
+        var topN: Int
+
+        init(_ name: String) throws {
+            file = try HDF5File.open(Fixtures.path("scorecam/\(name).h5"))
+            let attributes = try file.attributes(at: "/")
+            let weights = try #require(attributes["weights"]?.stringValue)
+            let checkpoint = try CheckpointLoader.load(path: Fixtures.path(weights))
+            network = try Network(spec: try ModelSpec.parse(try #require(checkpoint.modelSpec)), parameters: checkpoint.tensors)
+            let x = try file.readFloats(at: "input")
+            input = Tensor(shape: x.shape, scalars: x.values)
+            target = try #require(attributes["target_layer"]?.stringValue)
+            let isArgmax = attributes["class_is_argmax"]?.intValue == 1
+            classIndex = isArgmax ? nil : Int(try #require(attributes["class"]?.intValue))
+            topN = Int(try #require(attributes["top_n"]?.intValue))
+        }
+
+        func values(_ dataset: String) throws -> [Float] { try file.readFloats(at: dataset).values }
+    }
+
+    @Test(arguments: cases)
+    func heatmapMatchesPytorchGradCAM(name: String) throws {
+        let c = try Case(name)
+        let map = try ScoreCAM(network: c.network, targetLayer: c.target).explain(c.input, classIndex: c.classIndex)
+        let expected = try c.values("heatmap")
+        #expect(pearson(map.values, expected) >= 0.999)
+        #expect(maxAbsoluteDifference(map.values, expected) <= 1e-3)
+        // The intermediate quantities agree too: masked-input logits and channel weights.
+        #expect(maxAbsoluteDifference(map.channelScores, try c.values("scores")) <= 1e-3)
+        #expect(maxAbsoluteDifference(map.channelWeights, try c.values("weights")) <= 1e-4)
+        #expect(map.values.allSatisfy { $0 >= 0 && $0 <= 1 })
+    }
+
+    @Test(arguments: cases)
+    func probabilityWeightingMatchesTheAuthorsFormula(name: String) throws {
+        let c = try Case(name)
+        let options = ScoreCAM.Options(weighting: .probability)
+        let map = try ScoreCAM(network: c.network, targetLayer: c.target, options: options).explain(c.input, classIndex: c.classIndex)
+        #expect(pearson(map.values, try c.values("heatmap_probability")) >= 0.999)
+        #expect(maxAbsoluteDifference(map.channelWeights, try c.values("weights_probability")) <= 1e-4)
+    }
+
+    @Test(arguments: cases)
+    func topChannelsFollowTfKerasVisRule(name: String) throws {
+        let c = try Case(name)
+        let options = ScoreCAM.Options(topChannels: c.topN)
+        let map = try ScoreCAM(network: c.network, targetLayer: c.target, options: options).explain(c.input, classIndex: c.classIndex)
+        let expected = try c.file.readIntegers(at: "top_channels").values.map(Int.init)
+        #expect(map.scoredChannels == expected)
+        #expect(pearson(map.values, try c.values("heatmap_top")) >= 0.999)
+    }
+
+    @Test func constantChannelsShareOneForwardPassAndKeepTheirScore() throws {
+        let c = try Case("plain_relu2")
+        let activations = try c.values("activations")
+        let plane = activations.count / 16
+        let constant = (0..<16).filter { k in
+            let slice = activations[(k * plane)..<((k + 1) * plane)]
+            return slice.min() == slice.max()
+        }
+        #expect(constant.count == 2)
+        let map = try ScoreCAM(network: c.network, targetLayer: c.target).explain(c.input)
+        let scores = try c.values("scores")
+        for k in constant { #expect(abs(map.channelScores[k] - scores[k]) <= 1e-3) }
+        #expect(map.channelScores[constant[0]] == map.channelScores[constant[1]])
+    }
+
+    @Test func batchSizeAndThreadsDoNotChangeTheResult() throws {
+        let c = try Case("residual_layer2")
+        let one = try ScoreCAM(network: c.network, targetLayer: c.target, options: .init(batchSize: 1)).explain(c.input)
+        let many = try ScoreCAM(network: c.network, targetLayer: c.target, options: .init(batchSize: 7, threads: 2)).explain(c.input)
+        #expect(maxAbsoluteDifference(one.values, many.values) <= 1e-5)
+    }
+}
+
+@Suite struct ScoreCAMErrorTests {
+    static func plain() throws -> (Network, Tensor) {
+        let c = try ScoreCAMReferenceTests.Case("plain_act4")
+        return (c.network, c.input)
+    }
+
+    @Test func unknownLayerListsTheCandidates() throws {
+        let (network, _) = try Self.plain()
+        let error = try #require(throws: SaliencyError.self) { try ScoreCAM(network: network, targetLayer: "layer9") }
+        #expect(error.message.contains("no layer named 'layer9'"))
+        #expect(error.message.contains("act4") && error.message.contains("conv1"))
+    }
+
+    @Test func nonSpatialLayerIsRejected() throws {
+        let (network, _) = try Self.plain()
+        let error = try #require(throws: SaliencyError.self) { try ScoreCAM(network: network, targetLayer: "fc1") }
+        #expect(error.message.contains("no spatial output"))
+    }
+
+    @Test func classOutOfRangeIsRejected() throws {
+        let (network, input) = try Self.plain()
+        let error = try #require(throws: SaliencyError.self) { try ScoreCAM(network: network).explain(input, classIndex: 10) }
+        #expect(error.message.contains("class 10 is out of range: the model has 10 classes"))
+    }
+
+    @Test func allZeroActivationsGiveAConstantHeatmapNotNaN() throws {
+        let spec = try ModelSpec.parse("""
+            {"name": "dead", "layers": [
+              {"name": "conv", "op": "conv2d", "out_channels": 2, "kernel": 3, "padding": 1},
+              {"name": "relu", "op": "relu"},
+              {"name": "pool", "op": "global_avgpool"}, {"name": "flat", "op": "flatten"}, {"name": "fc", "op": "linear"}]}
+            """)
+        let parameters = ["conv.weight": Tensor(shape: [2, 3, 3, 3]), "conv.bias": Tensor(shape: [2], repeating: -1),
+                          "fc.weight": Tensor(shape: [3, 2], repeating: 1), "fc.bias": Tensor(shape: [3])]
+        let network = try Network(spec: spec, parameters: parameters)
+        let map = try ScoreCAM(network: network).explain(Tensor(shape: [1, 3, 8, 8], repeating: 0.5))
+        #expect(map.isConstant)
+        #expect(map.values.allSatisfy { $0 == 0 })
+    }
+}

@@ -36,6 +36,13 @@ let package = Package(
         // MARK: - Analysis: saliency
         .target(name: "CamwatchSaliency", dependencies: ["CamwatchNN", "CamwatchTensor"]),
 
+        // MARK: - Monitoring: drift between checkpoints, convergence, report and outputs
+        .target(
+            name: "CamwatchMonitor",
+            dependencies: ["CamwatchSaliency", "CamwatchCheckpoint", "CamwatchImage", "CamwatchHDF5", "CamwatchNN",
+                           "CamwatchTensor"]
+        ),
+
         // MARK: - Entry point
         .executableTarget(
             name: "camwatch",
@@ -61,6 +68,7 @@ let package = Package(
             name: "CamwatchSaliencyTests",
             dependencies: ["CamwatchSaliency", "CamwatchCheckpoint", "CamwatchImage", "CamwatchTestSupport"]
         ),
+        .testTarget(name: "CamwatchMonitorTests", dependencies: ["CamwatchMonitor", "CamwatchTestSupport"]),
         .testTarget(name: "CamwatchCLITests", dependencies: ["CamwatchTestSupport", "CamwatchHDF5"]),
     ],
     swiftLanguageModes: [.v6]

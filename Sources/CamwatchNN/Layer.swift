@@ -10,6 +10,8 @@ public struct Conv2D: Sendable {
     public var groups: Int
     /// TensorFlow `same` padding, computed from each input's size (the odd pixel at the bottom/right).
     public var samePadding: Bool
+    /// An activation fused into the convolution's output pass by ``Network/optimized(preserving:)``.
+    public var activation: Activation? = nil
 
     public var outputChannels: Int { weight.shape[0] }
 
@@ -32,7 +34,8 @@ public struct Conv2D: Sendable {
     /// - Parameter input: `[N, I, H, W]`. - Returns: `[N, O, OH, OW]`.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         Convolution.forward(input, weight: weight, bias: bias,
-                            geometry: geometry(height: input.shape[2], width: input.shape[3]), groups: groups)
+                            geometry: geometry(height: input.shape[2], width: input.shape[3]), groups: groups,
+                            activation: activation)
     }
 }
 
@@ -61,7 +64,7 @@ public struct BatchNorm: Sendable {
         shift = (0..<weight.count).map { bias[$0] - mean[$0] * scale[$0] }
     }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor {
+    public func callAsFunction(_ input: consuming Tensor) -> Tensor {
         Elementwise.channelAffine(input, scale: scale, shift: shift)
     }
 }
@@ -127,8 +130,12 @@ public enum Layer: Sendable {
     }
 
     /// Evaluates the layer on its inputs.
-    public func callAsFunction(_ inputs: [Tensor]) -> Tensor {
-        let x = inputs[0]
+    ///
+    /// Elementwise layers reuse their first input's storage when the caller hands over the only
+    /// reference (``Network/forward(_:capturing:)`` does, after a value's last reader).
+    public func callAsFunction(_ inputs: consuming [Tensor]) -> Tensor {
+        var rest = inputs
+        let x = rest.removeFirst()
         switch self {
         case .conv2d(let conv): return conv(x)
         case .linear(let linear): return linear(x)
@@ -141,9 +148,9 @@ public enum Layer: Sendable {
         case .globalAvgPool: return Pooling.global(x, maximum: false)
         case .globalMaxPool: return Pooling.global(x, maximum: true)
         case .flatten: return x.reshaped(to: [x.shape[0], x.scalarCount / max(x.shape[0], 1)])
-        case .add: return Elementwise.sum(inputs)
-        case .multiply: return Elementwise.product(inputs)
-        case .concat: return Elementwise.concatenateChannels(inputs)
+        case .add: return Elementwise.sum(x, adding: rest)
+        case .multiply: return Elementwise.product([x] + rest)
+        case .concat: return Elementwise.concatenateChannels([x] + rest)
         case .zeroPad(let t, let b, let l, let r): return Elementwise.zeroPad(x, top: t, bottom: b, left: l, right: r)
         case .softmax: return Elementwise.softmax(x)
         case .identity: return x

@@ -43,8 +43,9 @@ public struct Network: Sendable {
         for index in 0...finalNode {
             let node = nodes[index]
             let arguments = node.inputs.map { $0 == Self.inputIndex ? input : (values[$0] ?? input) }
-            let value = node.layer(arguments)
+            // Dropping the last reference before the call lets elementwise layers work in place.
             for source in node.inputs where source >= 0 && lastUse[source] == index { values[source] = nil }
+            let value = node.layer(arguments)
             if keep.contains(index) { captured[index] = value }
             if lastUse[index] > index || index == outputIndex { values[index] = value }
         }
@@ -212,7 +213,8 @@ extension Network {
 
 extension Network {
     /// The same function with every batch norm that directly follows a convolution folded into that
-    /// convolution's weights and bias, except where the convolution's own output must stay observable.
+    /// convolution's weights and bias, and the activation after it fused into its output pass, except
+    /// where an intermediate value must stay observable.
     ///
     /// - Parameter preserving: node indices whose outputs will be captured; a convolution among them
     ///   keeps its un-normalized output.
@@ -234,6 +236,25 @@ extension Network {
             let bias = conv.bias ?? [Float](repeating: 0, count: conv.outputChannels)
             conv.bias = (0..<conv.outputChannels).map { bias[$0] * bn.scale[$0] + bn.shift[$0] }
             conv.weight = Tensor(shape: conv.weight.shape, scalars: weights)
+            copy.nodes[source].layer = .conv2d(conv)
+            copy.nodes[index].layer = .identity
+        }
+        // Fuse an activation into the convolution that feeds it (through folded batch norms), so the
+        // output is written once. Only where nothing else reads, or captures, the intermediate values.
+        for index in copy.nodes.indices {
+            guard case .activation(let activation) = copy.nodes[index].layer, copy.nodes[index].inputs.count == 1,
+                !preserving.contains(index)
+            else { continue }
+            var source = copy.nodes[index].inputs[0]
+            while source >= 0, readers[source] == 1, !preserving.contains(source), source != outputIndex,
+                case .identity = copy.nodes[source].layer, copy.nodes[source].inputs.count == 1
+            {
+                source = copy.nodes[source].inputs[0]
+            }
+            guard source >= 0, readers[source] == 1, !preserving.contains(source), source != outputIndex,
+                case .conv2d(var conv) = copy.nodes[source].layer, conv.activation == nil
+            else { continue }
+            conv.activation = activation
             copy.nodes[source].layer = .conv2d(conv)
             copy.nodes[index].layer = .identity
         }

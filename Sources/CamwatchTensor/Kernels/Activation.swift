@@ -20,7 +20,12 @@ public enum Activation: Sendable, Equatable, Hashable {
 
     /// Applies the function to every element in place.
     public func apply(to values: inout [Float]) {
-        values.withUnsafeMutableBufferPointer { buffer in
+        values.withUnsafeMutableBufferPointer { apply(to: $0) }
+    }
+
+    /// Applies the function to every element of a buffer in place.
+    public func apply(to buffer: UnsafeMutableBufferPointer<Float>) {
+        do {
             switch self {
             case .relu:
                 for i in buffer.indices where buffer[i] < 0 { buffer[i] = 0 }
@@ -45,10 +50,9 @@ public enum Activation: Sendable, Equatable, Hashable {
         }
     }
 
-    /// The activated tensor.
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        var scalars = input.scalars
-        apply(to: &scalars)
-        return Tensor(shape: input.shape, scalars: scalars)
+    /// The activated tensor (computed in place when the caller hands over the only reference).
+    public func callAsFunction(_ input: consuming Tensor) -> Tensor {
+        apply(to: &input.scalars)
+        return input
     }
 }

@@ -52,7 +52,8 @@ public enum Convolution {
     ///   - groups: the number of channel groups; `C` and `O` are multiples of it.
     /// - Returns: `[N, O, OH, OW]` with `OH, OW = geometry.outputSize(H, W)`.
     public static func forward(
-        _ input: Tensor, weight: Tensor, bias: [Float]?, geometry g: WindowGeometry, groups: Int
+        _ input: Tensor, weight: Tensor, bias: [Float]?, geometry g: WindowGeometry, groups: Int,
+        activation: Activation? = nil
     ) -> Tensor {
         precondition(input.rank == 4 && weight.rank == 4, "conv2d wants [N,C,H,W] and [O,I,kH,kW]")
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
@@ -60,23 +61,31 @@ public enum Convolution {
         let cg = c / groups, og = o / groups
         precondition(c % groups == 0 && o % groups == 0 && weight.shape[1] == cg, "conv2d channel mismatch")
         precondition(weight.shape[2] == g.kernelHeight && weight.shape[3] == g.kernelWidth, "kernel size mismatch")
+        precondition(bias == nil || bias?.count == o, "bias has \(bias?.count ?? 0) values for \(o) channels")
         let (oh, ow) = g.outputSize(height: h, width: w)
         precondition(oh > 0 && ow > 0, "conv2d input \(input.shape) too small for \(g)")
-        var output = [Float](repeating: 0, count: n * o * oh * ow)
-        if cg == 1 && og == 1 {
+        let isDepthwise = cg == 1 && og == 1
+        // sgemm overwrites every output element, so only the depthwise kernel needs a zeroed buffer.
+        var output = [Float](unsafeUninitializedCapacity: n * o * oh * ow) { buffer, count in
+            if isDepthwise { buffer.initialize(repeating: 0) }
+            count = buffer.count
+        }
+        if isDepthwise {
             depthwise(input, weight: weight, geometry: g, into: &output, outputSize: (oh, ow))
         } else {
             general(input, weight: weight, geometry: g, groups: groups, into: &output, outputSize: (oh, ow))
         }
-        if let bias {
-            precondition(bias.count == o, "bias has \(bias.count) values for \(o) channels")
+        if bias != nil || activation != nil {
+            // One pass over each output plane while it is warm: bias, then the fused activation.
             let plane = oh * ow
             output.withUnsafeMutableBufferPointer { out in
                 for image in 0..<n {
                     for channel in 0..<o {
-                        let base = (image * o + channel) * plane
-                        let value = bias[channel]
-                        for i in 0..<plane { out[base + i] += value }
+                        let slice = UnsafeMutableBufferPointer(rebasing: out[((image * o + channel) * plane)..<((image * o + channel + 1) * plane)])
+                        if let value = bias?[channel] {
+                            for i in slice.indices { slice[i] += value }
+                        }
+                        activation?.apply(to: slice)
                     }
                 }
             }

@@ -9,16 +9,21 @@ public enum Elementwise {
     /// The elementwise sum of tensors of one shape.
     public static func sum(_ inputs: [Tensor]) -> Tensor {
         precondition(!inputs.isEmpty, "add needs inputs")
-        var result = inputs[0].scalars
-        for other in inputs.dropFirst() {
-            precondition(other.shape == inputs[0].shape, "add: \(other.shape) vs \(inputs[0].shape)")
+        return sum(inputs[0], adding: Array(inputs.dropFirst()))
+    }
+
+    /// `first + others[0] + …`, accumulated into `first`'s storage when it is uniquely referenced.
+    public static func sum(_ first: consuming Tensor, adding others: [Tensor]) -> Tensor {
+        var result = first
+        for other in others {
+            precondition(other.shape == result.shape, "add: \(other.shape) vs \(result.shape)")
             other.scalars.withUnsafeBufferPointer { src in
-                result.withUnsafeMutableBufferPointer { dst in
+                result.scalars.withUnsafeMutableBufferPointer { dst in
                     for i in dst.indices { dst[i] += src[i] }
                 }
             }
         }
-        return Tensor(shape: inputs[0].shape, scalars: result)
+        return result
     }
 
     /// The elementwise product; a `[N, C, 1, 1]` operand is broadcast over `[N, C, H, W]`.
@@ -69,18 +74,18 @@ public enum Elementwise {
     }
 
     /// `y = x · scale[c] + shift[c]` per channel of `[N, C, ...]` (an unfolded batch norm).
-    public static func channelAffine(_ input: Tensor, scale: [Float], shift: [Float]) -> Tensor {
+    public static func channelAffine(_ input: consuming Tensor, scale: [Float], shift: [Float]) -> Tensor {
         let n = input.shape[0], c = input.shape[1]
         precondition(scale.count == c && shift.count == c, "affine: \(c) channels")
         let inner = input.scalarCount / max(1, n * c)
-        var result = input.scalars
-        result.withUnsafeMutableBufferPointer { dst in
+        var result = input
+        result.scalars.withUnsafeMutableBufferPointer { dst in
             for p in 0..<(n * c) {
                 let a = scale[p % c], b = shift[p % c]
                 for j in 0..<inner { dst[p * inner + j] = dst[p * inner + j] * a + b }
             }
         }
-        return Tensor(shape: input.shape, scalars: result)
+        return result
     }
 
     /// Zero padding of `[N, C, H, W]`.

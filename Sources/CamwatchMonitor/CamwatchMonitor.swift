@@ -1,0 +1,1 @@
+// `CamwatchMonitor`: drift, convergence and the report (design.md §5, §7).

@@ -1,0 +1,1 @@
+// Tests for CamwatchMonitor live here.

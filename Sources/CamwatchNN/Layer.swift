@@ -12,6 +12,8 @@ public struct Conv2D: Sendable {
     public var samePadding: Bool
     /// An activation fused into the convolution's output pass by ``Network/optimized(preserving:)``.
     public var activation: Activation? = nil
+    /// Winograd-transformed filters, prepared by ``Network/optimized(preserving:)`` for 3×3 stride-1 layers.
+    public var winograd: Winograd.Filters? = nil
 
     public var outputChannels: Int { weight.shape[0] }
 
@@ -35,7 +37,7 @@ public struct Conv2D: Sendable {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         Convolution.forward(input, weight: weight, bias: bias,
                             geometry: geometry(height: input.shape[2], width: input.shape[3]), groups: groups,
-                            activation: activation)
+                            activation: activation, winograd: winograd)
     }
 }
 

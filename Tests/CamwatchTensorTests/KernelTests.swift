@@ -120,3 +120,31 @@ import Testing
         #expect(Activation.leakyReLU(negativeSlope: 0.2)(Tensor(shape: [6], scalars: x)).scalars == [-0.8, -0.2, 0, 1, 4, 7])
     }
 }
+
+@Suite struct WinogradTests {
+    @Test(arguments: [
+        (1, 16, 16, 9, 7, 1), (2, 5, 3, 8, 8, 1), (3, 4, 6, 7, 7, 0), (1, 3, 2, 4, 4, 1), (2, 8, 4, 13, 10, 2),
+    ])
+    func matchesTheDefinition(batch: Int, channels: Int, out: Int, height: Int, width: Int, pad: Int) {
+        let x = KernelTests.random([batch, channels, height, width], seed: 7)
+        let w = KernelTests.random([out, channels, 3, 3], seed: 8)
+        let bias = KernelTests.random([out], seed: 9).scalars
+        let g = WindowGeometry(kernel: (3, 3), padding: (pad, pad, pad, pad))
+        let ours = Convolution.forward(x, weight: w, bias: bias, geometry: g, groups: 1, activation: .relu,
+                                       winograd: Winograd.transform(weight: w))
+        var reference = KernelTests.naiveConvolution(x, w, bias, g, groups: 1)
+        Activation.relu.apply(to: &reference.scalars)
+        #expect(ours.shape == reference.shape)
+        #expect(maxAbsoluteDifference(ours.scalars, reference.scalars) < 1e-4)
+    }
+
+    @Test func largeChannelCountsStayAccurate() {
+        let x = KernelTests.random([2, 256, 7, 7], seed: 3)
+        let w = Tensor(shape: [64, 256, 3, 3], scalars: KernelTests.random([64, 256, 3, 3], seed: 4).scalars.map { $0 * 0.05 })
+        let g = WindowGeometry(kernel: (3, 3), padding: (1, 1, 1, 1))
+        let ours = Convolution.forward(x, weight: w, bias: nil, geometry: g, groups: 1, winograd: Winograd.transform(weight: w))
+        let reference = KernelTests.naiveConvolution(x, w, nil, g, groups: 1)
+        let scale = reference.scalars.map(abs).max() ?? 1
+        #expect(maxAbsoluteDifference(ours.scalars, reference.scalars) < 2e-5 * max(1, scale))
+    }
+}

@@ -50,10 +50,13 @@ public enum Convolution {
     ///   - bias: `O` values, or `nil`.
     ///   - geometry: kernel size (must match `weight`), stride, padding, dilation.
     ///   - groups: the number of channel groups; `C` and `O` are multiples of it.
+    ///   - activation: applied to the output in the same pass as the bias.
+    ///   - winograd: the filters transformed by ``Winograd/transform(weight:)``: 3×3 stride-1 layers then
+    ///     take the Winograd path.
     /// - Returns: `[N, O, OH, OW]` with `OH, OW = geometry.outputSize(H, W)`.
     public static func forward(
         _ input: Tensor, weight: Tensor, bias: [Float]?, geometry g: WindowGeometry, groups: Int,
-        activation: Activation? = nil
+        activation: Activation? = nil, winograd: Winograd.Filters? = nil
     ) -> Tensor {
         precondition(input.rank == 4 && weight.rank == 4, "conv2d wants [N,C,H,W] and [O,I,kH,kW]")
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
@@ -72,6 +75,8 @@ public enum Convolution {
         }
         if isDepthwise {
             depthwise(input, weight: weight, geometry: g, into: &output, outputSize: (oh, ow))
+        } else if let winograd, Winograd.supports(g, groups: groups) {
+            Winograd.forward(input, filters: winograd, geometry: g, into: &output, outputSize: (oh, ow))
         } else {
             general(input, weight: weight, geometry: g, groups: groups, into: &output, outputSize: (oh, ow))
         }

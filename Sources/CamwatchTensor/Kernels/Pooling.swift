@@ -21,6 +21,10 @@ public enum Pooling {
         let ow = outputExtent(input: w, kernel: g.kernelWidth, stride: g.strideWidth, padBefore: g.padLeft,
                               padAfter: g.padRight, dilation: g.dilationWidth, ceilMode: ceilMode)
         var out = [Float](repeating: 0, count: n * c * oh * ow)
+        if g.dilationHeight == 1 && g.dilationWidth == 1 {
+            separableMax(input, geometry: g, outputSize: (oh, ow), into: &out)
+            return Tensor(shape: [n, c, oh, ow], scalars: out)
+        }
         input.scalars.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for plane in 0..<(n * c) {
@@ -45,6 +49,48 @@ public enum Pooling {
             }
         }
         return Tensor(shape: [n, c, oh, ow], scalars: out)
+    }
+
+    /// Max pooling as a horizontal pass then a vertical one: a k×k window costs 2k comparisons, not k².
+    static func separableMax(_ input: Tensor, geometry g: WindowGeometry, outputSize: (Int, Int), into out: inout [Float]) {
+        let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let (oh, ow) = outputSize
+        // Valid input ranges of every output column and row (padding never wins).
+        let columns = (0..<ow).map { x in
+            (Swift.max(0, x * g.strideWidth - g.padLeft), Swift.min(w, x * g.strideWidth - g.padLeft + g.kernelWidth))
+        }
+        let rows = (0..<oh).map { y in
+            (Swift.max(0, y * g.strideHeight - g.padTop), Swift.min(h, y * g.strideHeight - g.padTop + g.kernelHeight))
+        }
+        var horizontal = [Float](repeating: 0, count: h * ow)
+        input.scalars.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                horizontal.withUnsafeMutableBufferPointer { tmp in
+                    for plane in 0..<(n * c) {
+                        let s = src.baseAddress! + plane * h * w
+                        for y in 0..<h {
+                            let row = s + y * w
+                            for x in 0..<ow {
+                                let (lo, hi) = columns[x]
+                                var best = -Float.infinity
+                                for ix in lo..<Swift.max(lo, hi) where row[ix] > best || row[ix].isNaN { best = row[ix] }
+                                tmp[y * ow + x] = best
+                            }
+                        }
+                        let d = dst.baseAddress! + plane * oh * ow
+                        for y in 0..<oh {
+                            let (lo, hi) = rows[y]
+                            let line = d + y * ow
+                            line.update(repeating: -Float.infinity, count: ow)
+                            for iy in lo..<Swift.max(lo, hi) {
+                                let source = tmp.baseAddress! + iy * ow
+                                for x in 0..<ow where source[x] > line[x] || source[x].isNaN { line[x] = source[x] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// `torch.nn.AvgPool2d` (symmetric padding as PyTorch allows, or asymmetric).

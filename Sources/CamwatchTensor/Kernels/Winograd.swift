@@ -99,108 +99,143 @@ public enum Winograd {
     }
 
     /// `V[ξ][c][t] = (Bᵀ d B)[ξ]` for every 6×6 input tile `d` (zero outside the image).
+    ///
+    /// Eight horizontally adjacent tiles are transformed at once in SIMD lanes: the arithmetic is
+    /// vectorized and the 36 results per lane land in contiguous runs of `V`.
     static func transformInput(
         _ src: UnsafePointer<Float>, images: Int, channels c: Int, height h: Int, width w: Int, top: Int, left: Int,
         tilesY: Int, tilesX: Int, into v: UnsafeMutablePointer<Float>, tileStride: Int
     ) {
-        var d = [Float](repeating: 0, count: 36)
-        var t = [Float](repeating: 0, count: 36)
-        d.withUnsafeMutableBufferPointer { d in
-            t.withUnsafeMutableBufferPointer { t in
-                for image in 0..<images {
-                    for channel in 0..<c {
-                        let plane = src + (image * c + channel) * h * w
-                        for ty in 0..<tilesY {
-                            for tx in 0..<tilesX {
-                                let y0 = ty * 4 - top, x0 = tx * 4 - left
-                                if y0 >= 0 && x0 >= 0 && y0 + 6 <= h && x0 + 6 <= w {
-                                    for i in 0..<6 {
-                                        let row = plane + (y0 + i) * w + x0
-                                        for j in 0..<6 { d[i * 6 + j] = row[j] }
-                                    }
+        // Each plane is first copied into a zero-bordered buffer that covers every tile, so the gathers
+        // below need no bounds checks.
+        let ph = tilesY * 4 + 2, pw = tilesX * 4 + 2 + 28
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: ph * pw)
+        defer { padded.deallocate() }
+        let xiStride = c * tileStride
+        let d = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 36)
+        let t = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 36)
+        let results = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 6)
+        defer {
+            d.deallocate()
+            t.deallocate()
+            results.deallocate()
+        }
+        for image in 0..<images {
+            for channel in 0..<c {
+                padded.update(repeating: 0, count: ph * pw)
+                let plane = src + (image * c + channel) * h * w
+                for y in 0..<h {
+                    let py = y + top
+                    guard py >= 0 && py < ph else { continue }
+                    let x0 = max(0, -left), x1 = min(w, pw - left)
+                    if x1 > x0 { (padded + py * pw + x0 + left).update(from: plane + y * w + x0, count: x1 - x0) }
+                }
+                for ty in 0..<tilesY {
+                    var tx0 = 0
+                    while tx0 < tilesX {
+                        let lanes = min(8, tilesX - tx0)
+                        for i in 0..<6 {
+                            let row = padded + (ty * 4 + i) * pw + tx0 * 4
+                            for j in 0..<6 {
+                                let p = row + j
+                                d[i * 6 + j] = SIMD8(p[0], p[4], p[8], p[12], p[16], p[20], p[24], p[28])
+                            }
+                        }
+                        for j in 0..<6 {
+                            let d0 = d[j], d1 = d[6 + j], d2 = d[12 + j], d3 = d[18 + j], d4 = d[24 + j], d5 = d[30 + j]
+                            t[j] = 4 * d0 - 5 * d2 + d4
+                            t[6 + j] = -4 * d1 - 4 * d2 + d3 + d4
+                            t[12 + j] = 4 * d1 - 4 * d2 - d3 + d4
+                            t[18 + j] = -2 * d1 - d2 + 2 * d3 + d4
+                            t[24 + j] = 2 * d1 - d2 - 2 * d3 + d4
+                            t[30 + j] = 4 * d1 - 5 * d3 + d5
+                        }
+                        let tile = (image * tilesY + ty) * tilesX + tx0
+                        let base = v + channel * tileStride + tile
+                        for i in 0..<6 {
+                            let r0 = t[i * 6], r1 = t[i * 6 + 1], r2 = t[i * 6 + 2]
+                            let r3 = t[i * 6 + 3], r4 = t[i * 6 + 4], r5 = t[i * 6 + 5]
+                            results[0] = 4 * r0 - 5 * r2 + r4
+                            results[1] = -4 * r1 - 4 * r2 + r3 + r4
+                            results[2] = 4 * r1 - 4 * r2 - r3 + r4
+                            results[3] = -2 * r1 - r2 + 2 * r3 + r4
+                            results[4] = 2 * r1 - r2 - 2 * r3 + r4
+                            results[5] = 4 * r1 - 5 * r3 + r5
+                            for k in 0..<6 {
+                                let destination = base + (i * 6 + k) * xiStride
+                                if lanes == 8 {
+                                    UnsafeMutableRawPointer(destination).storeBytes(of: results[k], as: SIMD8<Float>.self)
                                 } else {
-                                    for i in 0..<6 {
-                                        let y = y0 + i
-                                        for j in 0..<6 {
-                                            let x = x0 + j
-                                            d[i * 6 + j] = (y >= 0 && y < h && x >= 0 && x < w) ? plane[y * w + x] : 0
-                                        }
-                                    }
-                                }
-                                // t = Bᵀ d (columns), then row transform of t gives Bᵀ d B.
-                                for j in 0..<6 {
-                                    let d0 = d[j], d1 = d[6 + j], d2 = d[12 + j], d3 = d[18 + j], d4 = d[24 + j], d5 = d[30 + j]
-                                    t[j] = 4 * d0 - 5 * d2 + d4
-                                    t[6 + j] = -4 * d1 - 4 * d2 + d3 + d4
-                                    t[12 + j] = 4 * d1 - 4 * d2 - d3 + d4
-                                    t[18 + j] = -2 * d1 - d2 + 2 * d3 + d4
-                                    t[24 + j] = 2 * d1 - d2 - 2 * d3 + d4
-                                    t[30 + j] = 4 * d1 - 5 * d3 + d5
-                                }
-                                let tile = (image * tilesY + ty) * tilesX + tx
-                                let base = v + channel * tileStride + tile
-                                let xiStride = c * tileStride
-                                for i in 0..<6 {
-                                    let r0 = t[i * 6], r1 = t[i * 6 + 1], r2 = t[i * 6 + 2]
-                                    let r3 = t[i * 6 + 3], r4 = t[i * 6 + 4], r5 = t[i * 6 + 5]
-                                    let row = base + i * 6 * xiStride
-                                    row[0] = 4 * r0 - 5 * r2 + r4
-                                    row[xiStride] = -4 * r1 - 4 * r2 + r3 + r4
-                                    row[2 * xiStride] = 4 * r1 - 4 * r2 - r3 + r4
-                                    row[3 * xiStride] = -2 * r1 - r2 + 2 * r3 + r4
-                                    row[4 * xiStride] = 2 * r1 - r2 - 2 * r3 + r4
-                                    row[5 * xiStride] = 4 * r1 - 5 * r3 + r5
+                                    for lane in 0..<lanes { destination[lane] = results[k][lane] }
                                 }
                             }
                         }
+                        tx0 += 8
                     }
                 }
             }
         }
     }
 
-    /// `Y = Aᵀ m A` for every tile and output channel, cropped to the output size.
+    /// `Y = Aᵀ m A` for every tile and output channel, cropped to the output size; eight tiles per step.
     static func transformOutput(
         _ m: UnsafePointer<Float>, images: Int, channels o: Int, tilesY: Int, tilesX: Int, tileStride: Int,
         outputHeight oh: Int, outputWidth ow: Int, into out: UnsafeMutablePointer<Float>
     ) {
         let xiStride = o * tileStride
-        var t = [Float](repeating: 0, count: 24)
-        t.withUnsafeMutableBufferPointer { t in
-            for image in 0..<images {
-                for channel in 0..<o {
-                    let plane = out + (image * o + channel) * oh * ow
-                    for ty in 0..<tilesY {
-                        for tx in 0..<tilesX {
-                            let tile = (image * tilesY + ty) * tilesX + tx
-                            let base = m + channel * tileStride + tile
-                            // t = Aᵀ m (4×6).
-                            for j in 0..<6 {
-                                let m0 = base[j * xiStride], m1 = base[(6 + j) * xiStride], m2 = base[(12 + j) * xiStride]
-                                let m3 = base[(18 + j) * xiStride], m4 = base[(24 + j) * xiStride]
-                                let m5 = base[(30 + j) * xiStride]
-                                t[j] = m0 + m1 + m2 + m3 + m4
-                                t[6 + j] = m1 - m2 + 2 * m3 - 2 * m4
-                                t[12 + j] = m1 + m2 + 4 * m3 + 4 * m4
-                                t[18 + j] = m1 - m2 + 8 * m3 - 8 * m4 + m5
-                            }
-                            for i in 0..<4 {
-                                let y = ty * 4 + i
-                                if y >= oh { break }
-                                let r0 = t[i * 6], r1 = t[i * 6 + 1], r2 = t[i * 6 + 2]
-                                let r3 = t[i * 6 + 3], r4 = t[i * 6 + 4], r5 = t[i * 6 + 5]
-                                let row = plane + y * ow + tx * 4
-                                let values = (r0 + r1 + r2 + r3 + r4, r1 - r2 + 2 * r3 - 2 * r4,
-                                              r1 + r2 + 4 * r3 + 4 * r4, r1 - r2 + 8 * r3 - 8 * r4 + r5)
-                                let x = tx * 4
-                                row[0] = values.0
-                                if x + 1 < ow { row[1] = values.1 }
-                                if x + 2 < ow { row[2] = values.2 }
-                                if x + 3 < ow { row[3] = values.3 }
-                            }
-                        }
+        let tilesPerImage = tilesY * tilesX
+        let tiles = images * tilesPerImage
+        let input = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 36)
+        let t = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 24)
+        let y = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 16)
+        defer {
+            input.deallocate()
+            t.deallocate()
+            y.deallocate()
+        }
+        for channel in 0..<o {
+            var t0 = 0
+            while t0 < tiles {
+                let lanes = min(8, tiles - t0)
+                let base = m + channel * tileStride + t0
+                for xi in 0..<36 {
+                    let p = base + xi * xiStride
+                    if lanes == 8 {
+                        input[xi] = UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+                    } else {
+                        var value = SIMD8<Float>.zero
+                        for lane in 0..<lanes { value[lane] = p[lane] }
+                        input[xi] = value
                     }
                 }
+                for j in 0..<6 {
+                    let m0 = input[j], m1 = input[6 + j], m2 = input[12 + j]
+                    let m3 = input[18 + j], m4 = input[24 + j], m5 = input[30 + j]
+                    t[j] = m0 + m1 + m2 + m3 + m4
+                    t[6 + j] = m1 - m2 + 2 * m3 - 2 * m4
+                    t[12 + j] = m1 + m2 + 4 * m3 + 4 * m4
+                    t[18 + j] = m1 - m2 + 8 * m3 - 8 * m4 + m5
+                }
+                for i in 0..<4 {
+                    let r0 = t[i * 6], r1 = t[i * 6 + 1], r2 = t[i * 6 + 2]
+                    let r3 = t[i * 6 + 3], r4 = t[i * 6 + 4], r5 = t[i * 6 + 5]
+                    y[i * 4] = r0 + r1 + r2 + r3 + r4
+                    y[i * 4 + 1] = r1 - r2 + 2 * r3 - 2 * r4
+                    y[i * 4 + 2] = r1 + r2 + 4 * r3 + 4 * r4
+                    y[i * 4 + 3] = r1 - r2 + 8 * r3 - 8 * r4 + r5
+                }
+                for lane in 0..<lanes {
+                    let tile = t0 + lane
+                    let image = tile / tilesPerImage, within = tile % tilesPerImage
+                    let ty = within / tilesX, tx = within % tilesX
+                    let plane = out + (image * o + channel) * oh * ow
+                    let rows = min(4, oh - ty * 4), cols = min(4, ow - tx * 4)
+                    for i in 0..<rows {
+                        let row = plane + (ty * 4 + i) * ow + tx * 4
+                        for k in 0..<cols { row[k] = y[i * 4 + k][lane] }
+                    }
+                }
+                t0 += 8
             }
         }
     }

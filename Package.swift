@@ -68,7 +68,11 @@ let package = Package(
             name: "CamwatchSaliencyTests",
             dependencies: ["CamwatchSaliency", "CamwatchCheckpoint", "CamwatchImage", "CamwatchTestSupport"]
         ),
-        .testTarget(name: "CamwatchMonitorTests", dependencies: ["CamwatchMonitor", "CamwatchTestSupport"]),
+        .testTarget(
+            name: "CamwatchMonitorTests",
+            dependencies: ["CamwatchMonitor", "CamwatchCheckpoint", "CamwatchHDF5", "CamwatchNN", "CamwatchSaliency",
+                           "CamwatchTensor", "CamwatchTestSupport"]
+        ),
         .testTarget(name: "CamwatchCLITests", dependencies: ["CamwatchTestSupport", "CamwatchHDF5"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,138 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Crash-safe replacement of output files: readers see the old file or the new one, never a mix.
+///
+/// The new content goes to a temporary name in the same directory (same file system, so `rename` is
+/// atomic), is flushed with `fsync`, renamed over the target, and the directory is flushed so the rename
+/// itself survives a power cut (design.md §6). Temporary names start with `.` and never end in the
+/// target's extension, so node_exporter's textfile collector (which reads `*.prom`) skips them.
+enum AtomicFile {
+    /// Replaces `path` with `bytes`.
+    ///
+    /// - Parameter mode: permissions of the new file before the umask; 0644 lets a collector running as
+    ///   another user read it, and a service's `UMask=` still narrows it.
+    /// - Throws: `MonitorError` (`.io`) naming the failing call; the temporary file is removed.
+    static func replace(_ path: String, with bytes: [UInt8], mode: mode_t = 0o644) throws(MonitorError) {
+        try replace(
+            path,
+            creatingWith: { (temporary: String) throws(MonitorError) in
+                let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+                guard fd >= 0 else { throw systemError("open", temporary) }
+                defer { close(fd) }
+                var offset = 0
+                while offset < bytes.count {
+                    let written = bytes.withUnsafeBytes { raw in
+                        write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset)
+                    }
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        throw systemError("write", temporary)
+                    }
+                    offset += written
+                }
+                guard fsync(fd) == 0 else { throw systemError("fsync", temporary) }
+            })
+    }
+
+    /// Replaces `path` with a file that `body` creates at the temporary path it is given.
+    ///
+    /// `body` must create the file and close it; it is then flushed, renamed over `path`, and the
+    /// directory flushed. Used where a library (libhdf5) writes the file itself.
+    /// - Throws: `MonitorError`, `body`'s or `.io`; the temporary file is removed on failure.
+    static func replace(_ path: String, creatingWith body: (String) throws(MonitorError) -> Void) throws(MonitorError) {
+        let directory = directoryName(of: path)
+        let temporary = directory + "/." + baseName(of: path) + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        do throws(MonitorError) {
+            try body(temporary)
+            try syncFile(temporary)
+            guard rename(temporary, path) == 0 else { throw systemError("rename", path) }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        try syncDirectory(directory)
+    }
+
+    /// The whole content of `path`, or `nil` when there is no such file.
+    /// - Throws: `MonitorError` (`.io`) when the file exists but cannot be read.
+    static func readIfPresent(_ path: String) throws(MonitorError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw systemError("open", path)
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw systemError("read", path)
+            }
+            if count == 0 { return bytes }
+            bytes += chunk[0..<count]
+        }
+    }
+
+    /// Moves `path` to `<path>.corrupt-<UTC time>` (with `-2`, `-3` … if that name is taken) and returns
+    /// the new path; the content is kept byte for byte for a human to inspect.
+    /// - Throws: `MonitorError` (`.io`) when the rename fails.
+    static func setAside(_ path: String, now: Double) throws(MonitorError) -> String {
+        let stem = path + ".corrupt-" + utcStamp(now)
+        var candidate = stem
+        var attempt = 1
+        var status = stat()
+        while lstat(candidate, &status) == 0 {
+            attempt += 1
+            candidate = stem + "-\(attempt)"
+        }
+        guard rename(path, candidate) == 0 else { throw systemError("rename", path) }
+        try syncDirectory(directoryName(of: path))
+        return candidate
+    }
+
+    /// `20250102T030405Z` for a Unix time.
+    static func utcStamp(_ seconds: Double) -> String {
+        var time = time_t(seconds.isFinite ? seconds.rounded(.down) : 0)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))T"
+            + "\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))Z"
+    }
+
+    static func directoryName(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    static func baseName(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    private static func syncFile(_ path: String) throws(MonitorError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw systemError("open", path) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw systemError("fsync", path) }
+    }
+
+    private static func syncDirectory(_ path: String) throws(MonitorError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw systemError("open", path) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw systemError("fsync", path) }
+    }
+
+    /// The current `errno` as an error naming the call, e.g. `rename failed: No space left on device`.
+    static func systemError(_ call: String, _ path: String) -> MonitorError {
+        let code = errno
+        return MonitorError(.io, path: path, reason: "\(call) failed: \(String(cString: strerror(code)))")
+    }
+}

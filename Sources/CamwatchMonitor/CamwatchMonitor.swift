@@ -1,1 +1,0 @@
-// `CamwatchMonitor`: drift, convergence and the report (design.md §5, §7).

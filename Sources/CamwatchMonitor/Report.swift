@@ -1,0 +1,352 @@
+public import CamwatchCheckpoint
+import Foundation
+
+/// The run's `report.json` (design.md §7): model, probes, one entry per checkpoint, convergence.
+///
+/// JSON keys are snake_case; every object's keys are written in sorted order (stable across runs and
+/// platforms, friendly to diffs), optional fields are written as explicit `null`, and non-finite
+/// numbers (a `val_loss` of NaN) as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
+public struct Report: Sendable, Equatable, Codable {
+    /// The schema this camwatch writes; a report with a higher version is refused, not overwritten.
+    public static let currentSchemaVersion = 1
+
+    public var schemaVersion: Int
+    public var model: Model
+    public var probes: [Probe]
+    /// Every checkpoint handled, in processing order.
+    public var checkpoints: [CheckpointEntry]
+    /// The convergence state machine, stored whole so a restart resumes it.
+    public var convergence: ConvergenceTracker
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion = "schema_version"
+        case model, probes, checkpoints, convergence
+    }
+
+    /// Creates an empty report for a new run.
+    public init(
+        model: Model, probes: [Probe], checkpoints: [CheckpointEntry] = [],
+        convergence: ConvergenceTracker = ConvergenceTracker(), schemaVersion: Int = Report.currentSchemaVersion
+    ) {
+        self.schemaVersion = schemaVersion
+        self.model = model
+        self.probes = probes
+        self.checkpoints = checkpoints
+        self.convergence = convergence
+    }
+
+    /// The entry with this checkpoint id, if any.
+    public func entry(id: String) -> CheckpointEntry? { checkpoints.first { $0.id == id } }
+
+    /// The last entry with status `ok`: the checkpoint the next drift is measured against.
+    public var lastProcessed: CheckpointEntry? { checkpoints.last { $0.status == .ok } }
+
+    /// Adds an entry, or replaces the one with the same id in place (keeping processing order).
+    public mutating func record(_ entry: CheckpointEntry) {
+        if let index = checkpoints.firstIndex(where: { $0.id == entry.id }) {
+            checkpoints[index] = entry
+        } else {
+            checkpoints.append(entry)
+        }
+    }
+
+    /// The report as UTF-8 JSON, pretty-printed with sorted keys, ending in a newline.
+    /// - Throws: `MonitorError` when a value cannot be encoded (not expected: non-finite numbers are
+    ///   written as strings).
+    public func jsonBytes() throws(MonitorError) -> [UInt8] {
+        do {
+            return Array(try Self.encoder().encode(self)) + [0x0A]
+        } catch {
+            throw MonitorError(.corrupt, reason: "cannot encode the report: \(error)")
+        }
+    }
+
+    /// Decodes a report from JSON.
+    ///
+    /// - Parameter path: the file the bytes came from, for the error message.
+    /// - Throws: `MonitorError`: `.corrupt` naming what is wrong and where (`checkpoints[3].status`),
+    ///   `.unsupportedVersion` for a report from a newer camwatch.
+    public static func decode(_ bytes: [UInt8], path: String? = nil) throws(MonitorError) -> Report {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        let data = Data(bytes)
+        // The version first, so a newer schema is reported as such and not as damage.
+        struct Version: Decodable {
+            var schemaVersion: Int
+            enum CodingKeys: String, CodingKey { case schemaVersion = "schema_version" }
+        }
+        do {
+            let version = try decoder.decode(Version.self, from: data).schemaVersion
+            guard version <= currentSchemaVersion else {
+                throw MonitorError(
+                    .unsupportedVersion, path: path,
+                    reason: "report schema_version \(version) is newer than this camwatch's \(currentSchemaVersion)")
+            }
+            return try decoder.decode(Report.self, from: data)
+        } catch let error as MonitorError {
+            throw error
+        } catch let error as DecodingError {
+            throw MonitorError(.corrupt, path: path, reason: describe(error))
+        } catch {
+            throw MonitorError(.corrupt, path: path, reason: "cannot read the report: \(error)")
+        }
+    }
+
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return encoder
+    }
+
+    /// A `DecodingError` in one line: what and where, e.g. `missing key 'status' at checkpoints[2]`.
+    static func describe(_ error: DecodingError) -> String {
+        func location(_ path: [any CodingKey]) -> String {
+            var text = ""
+            for key in path {
+                if let index = key.intValue {
+                    text += "[\(index)]"
+                } else {
+                    text += (text.isEmpty ? "" : ".") + key.stringValue
+                }
+            }
+            return text.isEmpty ? "the top level" : text
+        }
+        switch error {
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty {
+                let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+                return "not valid JSON" + (underlying.map { " (\($0))" } ?? "")
+            }
+            return "bad value at \(location(context.codingPath)): \(context.debugDescription)"
+        case .keyNotFound(let key, let context):
+            return "missing key '\(key.stringValue)' at \(location(context.codingPath))"
+        case .typeMismatch(let type, let context):
+            return "expected \(type) at \(location(context.codingPath))"
+        case .valueNotFound(let type, let context):
+            return "null where \(type) is required at \(location(context.codingPath))"
+        @unknown default:
+            return "cannot decode the report"
+        }
+    }
+}
+
+extension Report {
+    /// The network the heatmaps come from.
+    public struct Model: Sendable, Equatable, Codable {
+        /// The zoo architecture (`resnet18`), or `nil` for a model spec file.
+        public var arch: String?
+        /// The Score-CAM target layer.
+        public var layer: String
+        /// The network's input `[height, width]`: the resolution heatmaps are compared at.
+        public var inputSize: [Int]
+
+        enum CodingKeys: String, CodingKey {
+            case arch, layer
+            case inputSize = "input_size"
+        }
+
+        public init(arch: String?, layer: String, inputSize: [Int]) {
+            self.arch = arch
+            self.layer = layer
+            self.inputSize = inputSize
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(arch, forKey: .arch)
+            try c.encode(layer, forKey: .layer)
+            try c.encode(inputSize, forKey: .inputSize)
+        }
+    }
+
+    /// One probe image.
+    public struct Probe: Sendable, Equatable, Codable {
+        public var id: String
+        /// The image file, as given in the probe directory.
+        public var file: String
+        /// The target class; `nil` explains whatever class the network predicts at each checkpoint.
+        public var classIndex: Int?
+        public var label: String?
+        /// `[x0, y0, x1, y1]` in image pixels.
+        public var bbox: [Double]?
+
+        enum CodingKeys: String, CodingKey {
+            case id, file, label, bbox
+            case classIndex = "class"
+        }
+
+        public init(id: String, file: String, classIndex: Int? = nil, label: String? = nil, bbox: [Double]? = nil) {
+            self.id = id
+            self.file = file
+            self.classIndex = classIndex
+            self.label = label
+            self.bbox = bbox
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(file, forKey: .file)
+            try c.encode(classIndex, forKey: .classIndex)
+            try c.encode(label, forKey: .label)
+            try c.encode(bbox, forKey: .bbox)
+        }
+    }
+
+    /// What the network said about one probe at one checkpoint.
+    public struct Prediction: Sendable, Equatable, Codable {
+        /// The class explained: the probe's target class, or the argmax when it has none.
+        public var classIndex: Int
+        /// That class's raw logit on the unmasked probe (`SaliencyMap.score`).
+        public var score: Float
+
+        enum CodingKeys: String, CodingKey {
+            case classIndex = "class"
+            case score
+        }
+
+        public init(classIndex: Int, score: Float) {
+            self.classIndex = classIndex
+            self.score = score
+        }
+    }
+
+    /// A checkpoint attribute as the report keeps it: a number or a string.
+    public enum AttributeValue: Sendable, Hashable, Codable, CustomStringConvertible {
+        case number(Double)
+        case string(String)
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let number = try? c.decode(Double.self) {
+                self = .number(number)
+            } else {
+                self = .string(try c.decode(String.self))
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .number(let value): try c.encode(value)
+            case .string(let value): try c.encode(value)
+            }
+        }
+
+        /// The number, if it is one.
+        public var number: Double? {
+            if case .number(let value) = self { value } else { nil }
+        }
+
+        /// Numbers in the shortest form that reads back exactly, integers without `.0`.
+        public var description: String {
+            switch self {
+            case .number(let value):
+                if value.isFinite, value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+                return "\(value)"
+            case .string(let value): return value
+            }
+        }
+    }
+
+    /// One checkpoint in the report, processed or failed.
+    public struct CheckpointEntry: Sendable, Equatable, Codable {
+        /// The file name.
+        public var name: String
+        /// The identity string (inode, mtime, size, or a hash): a rewritten `last.h5` is a new entry.
+        public var id: String
+        public var step: Int?
+        public var epoch: Int?
+        public var status: CheckpointStatus
+        /// Why the checkpoint failed, one line naming the file; `nil` when `ok`.
+        public var error: String?
+        /// Wall time spent on the checkpoint: loading, and Score-CAM over every probe.
+        public var seconds: Double
+        /// When processing finished, Unix seconds.
+        public var processedAt: Double
+        /// What the network said about each probe, by probe id; empty when failed.
+        public var predictions: [String: Prediction]
+        /// Heatmap drift against the previous processed checkpoint; `nil` for the first, and when failed.
+        public var drift: CheckpointDrift?
+        /// `‖w_i − w_{i−1}‖ / ‖w_{i−1}‖` against the previous processed checkpoint; `nil` for the first.
+        public var weightDrift: Double?
+        /// The convergence state after this checkpoint.
+        public var state: ConvergenceState
+        /// The checkpoint's own scalar root attributes (`epoch`, `step`, `val_acc`, `lr` …).
+        public var attributes: [String: AttributeValue]
+
+        enum CodingKeys: String, CodingKey {
+            case name, id, step, epoch, status, error, seconds, predictions, drift, state, attributes
+            case processedAt = "processed_at"
+            case weightDrift = "weight_drift"
+        }
+
+        public init(
+            name: String, id: String, step: Int? = nil, epoch: Int? = nil, status: CheckpointStatus,
+            error: String? = nil, seconds: Double, processedAt: Double, predictions: [String: Prediction] = [:],
+            drift: CheckpointDrift? = nil, weightDrift: Double? = nil, state: ConvergenceState,
+            attributes: [String: AttributeValue] = [:]
+        ) {
+            self.name = name
+            self.id = id
+            self.step = step
+            self.epoch = epoch
+            self.status = status
+            self.error = error
+            self.seconds = seconds
+            self.processedAt = processedAt
+            self.predictions = predictions
+            self.drift = drift
+            self.weightDrift = weightDrift
+            self.state = state
+            self.attributes = attributes
+        }
+
+        /// Which checkpoint this entry is, for the convergence tracker and events.
+        public var label: CheckpointLabel { CheckpointLabel(id: id, name: name) }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(id, forKey: .id)
+            try c.encode(step, forKey: .step)
+            try c.encode(epoch, forKey: .epoch)
+            try c.encode(status, forKey: .status)
+            try c.encode(error, forKey: .error)
+            try c.encode(seconds, forKey: .seconds)
+            try c.encode(processedAt, forKey: .processedAt)
+            try c.encode(predictions, forKey: .predictions)
+            try c.encode(drift, forKey: .drift)
+            try c.encode(weightDrift, forKey: .weightDrift)
+            try c.encode(state, forKey: .state)
+            try c.encode(attributes, forKey: .attributes)
+        }
+
+        /// Root attributes that can go longer than this are left out of the report (model descriptions).
+        public static let maximumAttributeLength = 200
+        /// Root attributes never copied into the report: model descriptions, not facts about training.
+        public static let omittedAttributes: Set<String> = [
+            "camwatch_model", "model_config", "training_config", "layer_names", "backend", "keras_version",
+        ]
+
+        /// The checkpoint attributes worth reporting: scalar numbers, and strings up to
+        /// `maximumAttributeLength` characters, except `omittedAttributes`.
+        public static func reportedAttributes(
+            _ attributes: [String: CheckpointAttribute]
+        ) -> [String: AttributeValue] {
+            var result: [String: AttributeValue] = [:]
+            for (name, value) in attributes where !omittedAttributes.contains(name) {
+                switch value {
+                case .int(let int): result[name] = .number(Double(int))
+                case .double(let double): result[name] = .number(double)
+                case .string(let string) where string.count <= maximumAttributeLength: result[name] = .string(string)
+                default: continue
+                }
+            }
+            return result
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+
+/// An output format of `camwatch report`.
+public enum ReportFormat: String, Sendable, Hashable, CaseIterable {
+    case text, json, markdown
+}
+
+/// The exit status of `camwatch report DIR --check`, for monitoring scripts.
+public enum CheckStatus: Int32, Sendable, Hashable, CaseIterable {
+    /// Still `warming-up` or `changing`.
+    case changing = 0
+    /// `stable`: the heatmaps have stopped moving.
+    case stable = 1
+    /// The last checkpoint failed, or there is no readable report.
+    case failed = 2
+}
+
+/// Renders a report for `camwatch report`: a table of checkpoints and a verdict line.
+public enum ReportRenderer {
+    /// Root attributes shown as table columns when any checkpoint has them: validation metrics
+    /// (`val…`) and the learning rate, which explain drift (design.md §5), at most `maximumMetricColumns`.
+    static func isMetricColumn(_ name: String) -> Bool {
+        name.hasPrefix("val") || name == "lr" || name == "learning_rate"
+    }
+
+    /// At most this many metric columns, so the table stays readable.
+    public static let maximumMetricColumns = 4
+
+    /// The report in `format`: `json` is `report.json` itself; `text` and `markdown` are a table of
+    /// checkpoints (name, epoch, step, status, mean and max drift, weight drift, state, validation
+    /// metrics) followed by the verdict line.
+    /// - Throws: `MonitorError` only for `json`, when the report cannot be encoded.
+    public static func render(_ report: Report, format: ReportFormat) throws(MonitorError) -> String {
+        switch format {
+        case .json: return String(decoding: try report.jsonBytes(), as: UTF8.self)
+        case .text: return text(report)
+        case .markdown: return markdown(report)
+        }
+    }
+
+    /// One line saying where the run stands, e.g.
+    /// `Verdict: stable since ckpt_012.h5 (epoch 12): drift below 0.05 for 3 consecutive checkpoints.`
+    public static func verdict(for report: Report) -> String {
+        let tracker = report.convergence
+        let threshold = number(tracker.threshold)
+        var line: String
+        switch tracker.state {
+        case _ where report.checkpoints.isEmpty:
+            line = "Verdict: no checkpoints processed yet."
+        case .warmingUp:
+            line =
+                "Verdict: warming up: \(tracker.processed) checkpoint\(tracker.processed == 1 ? "" : "s") "
+                + "processed, drift needs 2."
+        case .changing:
+            let last = report.lastProcessed?.drift.map { "last drift \(number($0.mean)), " } ?? ""
+            line =
+                "Verdict: still changing: \(last)threshold \(threshold), \(tracker.streak)/\(tracker.patience) "
+                + "consecutive checkpoints below it."
+        case .stable:
+            var since = tracker.convergedAt?.name ?? "?"
+            if let id = tracker.convergedAt?.id, let epoch = report.entry(id: id)?.epoch {
+                since += " (epoch \(epoch))"
+            }
+            line =
+                "Verdict: stable since \(since): drift below \(threshold) for \(tracker.patience) consecutive "
+                + "checkpoint\(tracker.patience == 1 ? "" : "s")."
+        }
+        if let last = report.checkpoints.last, last.status == .failed {
+            line += " Last checkpoint \(last.name) failed: \(last.error ?? "no reason recorded")."
+        }
+        return line
+    }
+
+    /// The `--check` status of a report: `failed` when its last checkpoint failed, else by state.
+    public static func checkStatus(for report: Report) -> CheckStatus {
+        if report.checkpoints.last?.status == .failed { return .failed }
+        return report.convergence.state == .stable ? .stable : .changing
+    }
+
+    /// The `--check` status of the report in `directory`, with a one-line message for stderr/stdout:
+    /// the verdict, or why the report cannot be read (`failed` for a missing or unreadable report).
+    public static func checkStatus(directory: String) -> (status: CheckStatus, message: String) {
+        do throws(MonitorError) {
+            guard let report = try ReportStore.read(directory: directory) else {
+                return (.failed, "\(ReportStore.path(in: directory)): no report (has camwatch watch run here?)")
+            }
+            return (checkStatus(for: report), verdict(for: report))
+        } catch {
+            return (.failed, error.description)
+        }
+    }
+
+    // MARK: - Tables
+
+    /// The table as rows of cells; the first row is the header.
+    static func rows(_ report: Report) -> (cells: [[String]], numeric: [Bool]) {
+        var metrics = Set<String>()
+        for entry in report.checkpoints {
+            for (name, value) in entry.attributes where isMetricColumn(name) && value.number != nil {
+                metrics.insert(name)
+            }
+        }
+        let metricColumns = Array(metrics.sorted().prefix(maximumMetricColumns))
+        var cells = [
+            ["checkpoint", "epoch", "step", "status", "drift", "drift max", "weight drift", "state"]
+                + metricColumns
+        ]
+        for entry in report.checkpoints {
+            var row = [
+                entry.name, entry.epoch.map(String.init) ?? "-", entry.step.map(String.init) ?? "-",
+                entry.status.rawValue, entry.drift.map { number($0.mean) } ?? "-",
+                entry.drift.map { number($0.max) } ?? "-", entry.weightDrift.map(number) ?? "-",
+                entry.state.rawValue,
+            ]
+            row += metricColumns.map { name in entry.attributes[name]?.number.map(number) ?? "-" }
+            cells.append(row)
+        }
+        let numeric = [false, true, true, false, true, true, true, false] + metricColumns.map { _ in true }
+        return (cells, numeric)
+    }
+
+    static func text(_ report: Report) -> String {
+        let (cells, numeric) = rows(report)
+        let widths = (0..<numeric.count).map { column in cells.map { $0[column].count }.max() ?? 0 }
+        var out = ""
+        for (index, row) in cells.enumerated() {
+            let padded = row.enumerated().map { column, cell in
+                let fill = String(repeating: " ", count: widths[column] - cell.count)
+                return numeric[column] && index > 0 ? fill + cell : cell + fill
+            }
+            out += padded.joined(separator: "  ").trimmingTrailingSpaces() + "\n"
+        }
+        return out + "\n" + verdict(for: report) + "\n"
+    }
+
+    static func markdown(_ report: Report) -> String {
+        let (cells, numeric) = rows(report)
+        func line(_ row: [String]) -> String { "| " + row.map(escapeMarkdown).joined(separator: " | ") + " |\n" }
+        var out = line(cells[0])
+        out += "|" + numeric.map { $0 ? " ---: |" : " --- |" }.joined() + "\n"
+        for row in cells.dropFirst() { out += line(row) }
+        return out + "\n**" + verdict(for: report) + "**\n"
+    }
+
+    /// A table cell cannot hold `|` or a newline.
+    static func escapeMarkdown(_ cell: String) -> String {
+        cell.split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|")
+            .split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+
+    /// Four significant digits (`%.4g`: `0.05`, `0.1234`, `1.5e-05`), enough to compare drifts against a
+    /// threshold by eye.
+    static func number(_ value: Double) -> String {
+        String(format: "%.4g", value)
+    }
+}
+
+extension String {
+    fileprivate func trimmingTrailingSpaces() -> String {
+        var result = self
+        while result.last == " " { result.removeLast() }
+        return result
+    }
+}

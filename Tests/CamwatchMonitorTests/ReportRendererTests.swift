@@ -1,0 +1,91 @@
+import CamwatchMonitor
+import Foundation
+import Testing
+
+@Suite struct ReportRendererTests {
+    @Test func textTableAndVerdictWhileChanging() throws {
+        let report = sampleReport(drifts: [nil, 0.3, 0.01])
+        let text = try ReportRenderer.render(report, format: .text)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(
+            lines[0].split(separator: " ", omittingEmptySubsequences: true) == [
+                "checkpoint", "epoch", "step", "status", "drift", "drift", "max", "weight", "drift", "state", "val_acc",
+            ])
+        #expect(lines[1].split(separator: " ") == ["ckpt_0.h5", "0", "0", "ok", "-", "-", "-", "warming-up", "0.5"])
+        #expect(
+            lines[2].split(separator: " ") == [
+                "ckpt_1.h5", "1", "100", "ok", "0.3", "0.45", "0.01", "changing", "0.51",
+            ])
+        #expect(
+            lines[3].split(separator: " ") == [
+                "ckpt_2.h5", "2", "200", "ok", "0.01", "0.015", "0.01", "changing", "0.52",
+            ])
+        // Columns line up: every row as wide as the header after padding.
+        #expect(lines[4] == "")
+        #expect(
+            lines[5]
+                == "Verdict: still changing: last drift 0.01, threshold 0.05, 1/2 consecutive checkpoints below it.")
+        #expect(text.hasSuffix("\n"))
+    }
+
+    @Test func verdictsForEveryState() {
+        #expect(ReportRenderer.verdict(for: sampleReport(drifts: [])) == "Verdict: no checkpoints processed yet.")
+        #expect(
+            ReportRenderer.verdict(for: sampleReport(drifts: [nil]))
+                == "Verdict: warming up: 1 checkpoint processed, drift needs 2.")
+        #expect(
+            ReportRenderer.verdict(for: sampleReport(drifts: [nil, 0.3, 0.01, 0.02]))
+                == "Verdict: stable since ckpt_3.h5 (epoch 3): drift below 0.05 for 2 consecutive checkpoints.")
+        #expect(
+            ReportRenderer.verdict(for: sampleReport(drifts: [nil, 0.3, 0.01, 0.02, nil], failedAt: [4]))
+                == "Verdict: stable since ckpt_3.h5 (epoch 3): drift below 0.05 for 2 consecutive checkpoints. "
+                + "Last checkpoint ckpt_4.h5 failed: /runs/a/ckpt_4.h5: truncated HDF5 file (10 bytes, header says 20)."
+        )
+    }
+
+    @Test func markdownTable() throws {
+        let markdown = try ReportRenderer.render(sampleReport(drifts: [nil, 0.3]), format: .markdown)
+        let lines = markdown.split(separator: "\n").map(String.init)
+        #expect(
+            lines[0] == "| checkpoint | epoch | step | status | drift | drift max | weight drift | state | val_acc |")
+        #expect(lines[1] == "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: |")
+        #expect(lines[3] == "| ckpt_1.h5 | 1 | 100 | ok | 0.3 | 0.45 | 0.01 | changing | 0.51 |")
+        #expect(lines.last?.hasPrefix("**Verdict: still changing") == true)
+    }
+
+    @Test func jsonFormatIsTheReport() throws {
+        let report = sampleReport(drifts: [nil, 0.3])
+        let json = try ReportRenderer.render(report, format: .json)
+        #expect(try Report.decode(Array(json.utf8)) == report)
+    }
+
+    @Test func checkStatusCodes() throws {
+        #expect(ReportRenderer.checkStatus(for: sampleReport(drifts: [])) == .changing)
+        #expect(ReportRenderer.checkStatus(for: sampleReport(drifts: [nil])) == .changing)
+        #expect(ReportRenderer.checkStatus(for: sampleReport(drifts: [nil, 0.3])) == .changing)
+        #expect(ReportRenderer.checkStatus(for: sampleReport(drifts: [nil, 0.3, 0.01, 0.02])) == .stable)
+        #expect(
+            ReportRenderer.checkStatus(for: sampleReport(drifts: [nil, 0.3, 0.01, 0.02, nil], failedAt: [4])) == .failed
+        )
+        #expect(
+            ReportRenderer.checkStatus(for: sampleReport(drifts: [nil, nil], failedAt: [0])) == .changing,
+            "an earlier failure does not matter once a later checkpoint worked")
+        #expect([CheckStatus.changing, .stable, .failed].map(\.rawValue) == [0, 1, 2])
+
+        let directory = try temporaryDirectory()
+        defer { removeDirectory(directory) }
+        let missing = ReportRenderer.checkStatus(directory: directory)
+        #expect(missing.status == .failed)
+        #expect(missing.message.hasPrefix(ReportStore.path(in: directory) + ": no report"))
+
+        try ReportStore(directory: directory, report: sampleReport(drifts: [nil, 0.3, 0.01, 0.02])).save()
+        let stable = ReportRenderer.checkStatus(directory: directory)
+        #expect(stable.status == .stable)
+        #expect(stable.message.hasPrefix("Verdict: stable since ckpt_3.h5"))
+
+        #expect(FileManager.default.createFile(atPath: ReportStore.path(in: directory), contents: Data("[1,".utf8)))
+        let corrupt = ReportRenderer.checkStatus(directory: directory)
+        #expect(corrupt.status == .failed)
+        #expect(corrupt.message.hasPrefix(ReportStore.path(in: directory) + ": not valid JSON"))
+    }
+}

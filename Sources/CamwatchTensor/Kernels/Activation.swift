@@ -27,12 +27,13 @@ public enum Activation: Sendable, Equatable, Hashable {
     public func apply(to buffer: UnsafeMutableBufferPointer<Float>) {
         do {
             switch self {
+            // Written as selects, not branches, so the loops vectorize.
             case .relu:
-                for i in buffer.indices where buffer[i] < 0 { buffer[i] = 0 }
+                for i in buffer.indices { buffer[i] = Swift.max(buffer[i], 0) }
             case .relu6:
                 for i in buffer.indices { buffer[i] = Swift.min(Swift.max(buffer[i], 0), 6) }
             case .leakyReLU(let slope):
-                for i in buffer.indices where buffer[i] < 0 { buffer[i] *= slope }
+                for i in buffer.indices { buffer[i] = buffer[i] < 0 ? buffer[i] * slope : buffer[i] }
             case .sigmoid:
                 for i in buffer.indices { buffer[i] = 1 / (1 + expf(-buffer[i])) }
             case .tanh:

@@ -195,10 +195,13 @@ public enum Convolution {
                             if hi > lo { (line + lo).update(from: srcRow + lo + dx, count: hi - lo) }
                             if hi < ow { (line + hi).update(repeating: 0, count: ow - hi) }
                         } else {
-                            for x in 0..<ow {
-                                let ix = x * g.strideWidth + dx
-                                line[x] = (ix >= 0 && ix < w) ? srcRow[ix] : 0
-                            }
+                            // Output columns whose input column lies inside the image: [lo, hi).
+                            let s = g.strideWidth
+                            let lo = min(ow, max(0, (-dx + s - 1) / s))
+                            let hi = max(lo, min(ow, (w - dx + s - 1) / s))
+                            if lo > 0 { line.update(repeating: 0, count: lo) }
+                            for x in lo..<hi { line[x] = srcRow[x * s + dx] }
+                            if hi < ow { (line + hi).update(repeating: 0, count: ow - hi) }
                         }
                     }
                     row += 1

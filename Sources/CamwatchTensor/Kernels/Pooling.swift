@@ -52,6 +52,8 @@ public enum Pooling {
     }
 
     /// Max pooling as a horizontal pass then a vertical one: a k×k window costs 2k comparisons, not k².
+    /// (Branch-free selects; unlike the general path, a NaN does not propagate. Checkpoints with
+    /// non-finite weights are rejected at load time.)
     static func separableMax(_ input: Tensor, geometry g: WindowGeometry, outputSize: (Int, Int), into out: inout [Float]) {
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let (oh, ow) = outputSize
@@ -73,7 +75,7 @@ public enum Pooling {
                             for x in 0..<ow {
                                 let (lo, hi) = columns[x]
                                 var best = -Float.infinity
-                                for ix in lo..<Swift.max(lo, hi) where row[ix] > best || row[ix].isNaN { best = row[ix] }
+                                for ix in lo..<Swift.max(lo, hi) { best = row[ix] > best ? row[ix] : best }
                                 tmp[y * ow + x] = best
                             }
                         }
@@ -84,7 +86,7 @@ public enum Pooling {
                             line.update(repeating: -Float.infinity, count: ow)
                             for iy in lo..<Swift.max(lo, hi) {
                                 let source = tmp.baseAddress! + iy * ow
-                                for x in 0..<ow where source[x] > line[x] || source[x].isNaN { line[x] = source[x] }
+                                for x in 0..<ow { line[x] = source[x] > line[x] ? source[x] : line[x] }
                             }
                         }
                     }

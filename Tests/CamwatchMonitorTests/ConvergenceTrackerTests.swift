@@ -14,15 +14,15 @@ import Testing
 
     @Test func defaultsAreTheDocumentedConstants() {
         let tracker = ConvergenceTracker()
-        #expect(tracker.threshold == 0.05 && ConvergenceTracker.defaultThreshold == 0.05)
+        #expect(tracker.threshold == 0.02 && ConvergenceTracker.defaultThreshold == 0.02)
         #expect(tracker.patience == 3 && ConvergenceTracker.defaultPatience == 3)
-        #expect(tracker.hysteresis == 2.0 && ConvergenceTracker.defaultHysteresis == 2.0)
+        #expect(tracker.hysteresis == 1.5 && ConvergenceTracker.defaultHysteresis == 1.5)
         #expect(tracker.state == .warmingUp)
         #expect(ConvergenceState.warmingUp.rawValue == "warming-up")
     }
 
     @Test func warmingUpThenChangingThenStableAfterExactlyPatience() {
-        var tracker = ConvergenceTracker()
+        var tracker = ConvergenceTracker(threshold: 0.05, patience: 3, hysteresis: 2)
         let events = Self.feed(&tracker, [nil])
         #expect(events == [[]])
         #expect(tracker.state == .warmingUp && tracker.processed == 1)

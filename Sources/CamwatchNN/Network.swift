@@ -162,12 +162,9 @@ extension Network {
             return x
         case .maxPool(let g, let ceilMode), .avgPool(let g, let ceilMode, _):
             let (n, c, h, w) = try spatial()
-            let dilations: (Int, Int)
-            if case .maxPool = node.layer { dilations = (g.dilationHeight, g.dilationWidth) } else { dilations = (1, 1) }
-            let oh = Pooling.outputExtent(input: h, kernel: g.kernelHeight, stride: g.strideHeight, padBefore: g.padTop,
-                                          padAfter: g.padBottom, dilation: dilations.0, ceilMode: ceilMode)
-            let ow = Pooling.outputExtent(input: w, kernel: g.kernelWidth, stride: g.strideWidth, padBefore: g.padLeft,
-                                          padAfter: g.padRight, dilation: dilations.1, ceilMode: ceilMode)
+            let isMax: Bool
+            if case .maxPool = node.layer { isMax = true } else { isMax = false }
+            let (oh, ow) = Pooling.outputSize(height: h, width: w, geometry: g, ceilMode: ceilMode, dilated: isMax)
             return try positive([n, c, oh, ow])
         case .adaptiveAvgPool(let oh, let ow):
             let (n, c, _, _) = try spatial()

@@ -10,16 +10,24 @@ public enum Pooling {
         return out
     }
 
+    /// A pooling window's output height and width for an input of `height × width` (`dilated: false`
+    /// ignores the geometry's dilation, as average pooling has none).
+    public static func outputSize(height: Int, width: Int, geometry g: WindowGeometry, ceilMode: Bool,
+                                  dilated: Bool) -> (height: Int, width: Int) {
+        let oh = outputExtent(input: height, kernel: g.kernelHeight, stride: g.strideHeight, padBefore: g.padTop,
+                              padAfter: g.padBottom, dilation: dilated ? g.dilationHeight : 1, ceilMode: ceilMode)
+        let ow = outputExtent(input: width, kernel: g.kernelWidth, stride: g.strideWidth, padBefore: g.padLeft,
+                              padAfter: g.padRight, dilation: dilated ? g.dilationWidth : 1, ceilMode: ceilMode)
+        return (oh, ow)
+    }
+
     /// `torch.nn.MaxPool2d`: padded positions never win.
     ///
     /// - Parameter input: `[N, C, H, W]`.
     /// - Returns: `[N, C, OH, OW]`.
     public static func max(_ input: Tensor, geometry g: WindowGeometry, ceilMode: Bool) -> Tensor {
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
-        let oh = outputExtent(input: h, kernel: g.kernelHeight, stride: g.strideHeight, padBefore: g.padTop,
-                              padAfter: g.padBottom, dilation: g.dilationHeight, ceilMode: ceilMode)
-        let ow = outputExtent(input: w, kernel: g.kernelWidth, stride: g.strideWidth, padBefore: g.padLeft,
-                              padAfter: g.padRight, dilation: g.dilationWidth, ceilMode: ceilMode)
+        let (oh, ow) = outputSize(height: h, width: w, geometry: g, ceilMode: ceilMode, dilated: true)
         var out = [Float](repeating: 0, count: n * c * oh * ow)
         if g.dilationHeight == 1 && g.dilationWidth == 1 {
             separableMax(input, geometry: g, outputSize: (oh, ow), into: &out)
@@ -102,10 +110,7 @@ public enum Pooling {
     public static func average(_ input: Tensor, geometry g: WindowGeometry, ceilMode: Bool,
                                countIncludePad: Bool) -> Tensor {
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
-        let oh = outputExtent(input: h, kernel: g.kernelHeight, stride: g.strideHeight, padBefore: g.padTop,
-                              padAfter: g.padBottom, dilation: 1, ceilMode: ceilMode)
-        let ow = outputExtent(input: w, kernel: g.kernelWidth, stride: g.strideWidth, padBefore: g.padLeft,
-                              padAfter: g.padRight, dilation: 1, ceilMode: ceilMode)
+        let (oh, ow) = outputSize(height: h, width: w, geometry: g, ceilMode: ceilMode, dilated: false)
         var out = [Float](repeating: 0, count: n * c * oh * ow)
         input.scalars.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in

@@ -4,12 +4,6 @@ public import CamwatchTensor
 import Dispatch
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// Score-CAM (Wang et al., CVPR-W 2020) on a native ``Network``.
 ///
 /// The default semantics are pytorch-grad-cam's `ScoreCAM` (design.md §4): masks from the target
@@ -114,10 +108,8 @@ public struct ScoreCAM: Sendable {
         var weights = [Float](repeating: 0, count: k)
         switch options.weighting {
         case .logitSoftmax:
-            let peak = scores.max() ?? 0
-            let exps = scores.map { expf($0 - peak) }
-            let total = exps.reduce(0, +)
-            for (i, channel) in channels.enumerated() { weights[channel] = exps[i] / total }
+            let softmax = Elementwise.softmax(scores)
+            for (i, channel) in channels.enumerated() { weights[channel] = softmax[i] }
         case .probability:
             for (i, channel) in channels.enumerated() { weights[channel] = scores[i] }
         }
@@ -224,13 +216,6 @@ public struct ScoreCAM: Sendable {
         return shifted.map { $0 / (1e-7 + high) }
     }
 
-    static func softmax(_ row: [Float]) -> [Float] {
-        let peak = row.max() ?? 0
-        let exps = row.map { expf($0 - peak) }
-        let total = exps.reduce(0, +)
-        return exps.map { $0 / total }
-    }
-
     static func argmax(_ values: [Float]) -> Int {
         var best = 0
         for i in values.indices where values[i] > values[best] { best = i }
@@ -314,7 +299,7 @@ struct ScoringWork: Sendable {
         var pairs: [(Int, Float)] = []
         for (slot, i) in job.enumerated() {
             let row = Array(logits.scalars[(slot * classes)..<((slot + 1) * classes)])
-            let score = weighting == .logitSoftmax ? row[target] : ScoreCAM.softmax(row)[target]
+            let score = weighting == .logitSoftmax ? row[target] : Elementwise.softmax(row)[target]
             if i >= 0 { pairs.append((i, score)) } else { pairs += constant.map { ($0, score) } }
         }
         return .success(pairs)

@@ -106,6 +106,14 @@ public enum Elementwise {
         return Tensor(shape: [n, c, oh, ow], scalars: result)
     }
 
+    /// Softmax of one vector (max-subtracted, float32 as PyTorch computes it).
+    public static func softmax(_ row: [Float]) -> [Float] {
+        let peak = row.max() ?? 0
+        let exps = row.map { expf($0 - peak) }
+        let total = exps.reduce(0, +)
+        return exps.map { $0 / total }
+    }
+
     /// Softmax over dimension 1 of `[N, K, ...]`.
     public static func softmax(_ input: Tensor) -> Tensor {
         let n = input.shape[0], k = input.shape[1]

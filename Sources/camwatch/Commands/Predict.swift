@@ -34,7 +34,7 @@ extension Camwatch {
             var results: [PredictionResult] = []
             for (n, image) in images.enumerated() {
                 let row = Array(logits.scalars[(n * classes)..<((n + 1) * classes)])
-                let probabilities = Softmax.probabilities(row)
+                let probabilities = Elementwise.softmax(row)
                 let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }
                 let top = ranked.prefix(5).map { RankedClass(class: $0, score: probabilities[$0]) }
                 results.append(PredictionResult(image: image, class: ranked[0], score: probabilities[ranked[0]],
@@ -67,13 +67,4 @@ struct PredictionResult: Codable {
 
 struct PredictionReport: Codable {
     var results: [PredictionResult]
-}
-
-enum Softmax {
-    static func probabilities(_ row: [Float]) -> [Float] {
-        let peak = row.max() ?? 0
-        let exps = row.map { Float(exp(Double($0 - peak))) }
-        let total = exps.reduce(0, +)
-        return exps.map { $0 / total }
-    }
 }

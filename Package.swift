@@ -17,12 +17,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: - C libraries (headers and link flags only; each owned by exactly one Swift module)
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
 
         // MARK: - Leaves: tensors and kernels, HDF5 files, PNG images
         .target(name: "CamwatchTensor", dependencies: ["CBLAS"]),
@@ -40,7 +42,22 @@ let package = Package(
         .target(
             name: "CamwatchMonitor",
             dependencies: ["CamwatchSaliency", "CamwatchCheckpoint", "CamwatchImage", "CamwatchHDF5", "CamwatchNN",
-                           "CamwatchTensor"]
+                           "CamwatchTensor", "Yams"]
+        ),
+
+        // MARK: - Pictures: timeline.png and drift.png drawn with cairo from the report and the heatmap archive
+        .target(name: "CamwatchCharts", dependencies: ["CCairo", "CamwatchMonitor", "CamwatchImage"], swiftSettings: strictC),
+
+        // MARK: - Runtime: checkpoint watcher, the watch service, systemd notify, alerts
+        .target(
+            name: "CamwatchDaemon",
+            dependencies: [
+                "CamwatchCharts", "CamwatchMonitor", "CamwatchCheckpoint", "CamwatchHDF5", "CamwatchImage",
+                "CamwatchNN", "CamwatchSaliency", "CamwatchTensor", "Yams",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
 
         // MARK: - Entry point
@@ -48,6 +65,9 @@ let package = Package(
             name: "camwatch",
             dependencies: [
                 "CamwatchCheckpoint", "CamwatchImage", "CamwatchNN", "CamwatchSaliency", "CamwatchTensor",
+                "CamwatchMonitor", "CamwatchCharts", "CamwatchDaemon",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -72,6 +92,15 @@ let package = Package(
             name: "CamwatchMonitorTests",
             dependencies: ["CamwatchMonitor", "CamwatchCheckpoint", "CamwatchHDF5", "CamwatchNN", "CamwatchSaliency",
                            "CamwatchTensor", "CamwatchTestSupport"]
+        ),
+        .testTarget(
+            name: "CamwatchChartsTests",
+            dependencies: ["CamwatchCharts", "CamwatchMonitor", "CamwatchImage", "CamwatchTestSupport"]
+        ),
+        .testTarget(
+            name: "CamwatchDaemonTests",
+            dependencies: ["CamwatchDaemon", "CamwatchMonitor", "CamwatchCheckpoint", "CamwatchHDF5", "CamwatchTestSupport",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "CamwatchCLITests", dependencies: ["CamwatchTestSupport", "CamwatchHDF5"]),
     ],

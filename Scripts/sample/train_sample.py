@@ -19,7 +19,7 @@ Training: AdamW (weight decay 1e-2), batch 32, 63 steps per epoch, 24 epochs; le
 warmed up linearly over the first epoch, then cosine-decayed per step to 3e-6 at the end.
 `--schedule constant` keeps 3e-3 throughout: a control run whose validation accuracy saturates the
 same way but whose heatmaps never stop moving. Input preprocessing is camwatch's default: x/255, then
-ImageNet mean/std, RGB (so `camwatch … --input-size 64` explains the probes as trained).
+ImageNet mean/std, RGB; the spec stores `input_size: 64`, so camwatch resizes probes to 64x64 by itself.
 
 Outputs:
   Probes/probe-NN-<label>[-small|-clutter].png and Probes/probes.json (written first, before training):
@@ -115,7 +115,7 @@ def model_spec(widths=WIDTHS):
             layers.append({"name": f"block{i}.pool", "op": "maxpool", "kernel": 2})
     layers += [{"name": "gmp", "op": "global_maxpool"}, {"name": "flatten", "op": "flatten"},
                {"name": "fc", "op": "linear"}]
-    return {"name": "camwatch-sample-shapes", "input_channels": 3, "layers": layers}
+    return {"name": "camwatch-sample-shapes", "input_channels": 3, "input_size": shapes.SIZE, "layers": layers}
 
 
 def preprocess(images):

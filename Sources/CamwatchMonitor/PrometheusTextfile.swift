@@ -93,7 +93,11 @@ public enum PrometheusTextfile {
     /// Writes `render(report, jobName:)` to `directory/camwatch.prom` atomically (temporary name not
     /// ending in `.prom`, `fsync`, rename), so the collector never reads half a file.
     /// - Throws: `MonitorError` (`.io`).
-    public static func write(_ report: Report, jobName: String, directory: String) throws(MonitorError) {
+    /// - Parameter fileName: the file's name; another name serves a shared node_exporter textfile directory
+    ///   (`camwatch-<job>.prom`).
+    public static func write(
+        _ report: Report, jobName: String, directory: String, fileName: String = fileName
+    ) throws(MonitorError) {
         let path = (directory.hasSuffix("/") ? directory : directory + "/") + fileName
         try AtomicFile.replace(path, with: Array(render(report, jobName: jobName).utf8))
     }

@@ -9,14 +9,20 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var name: String
     /// Channels of the network input (3 for RGB).
     public var inputChannels: Int?
+    /// The input height and width the network was trained at; the default input size of `watch`,
+    /// `explain` and `predict` when no `--input-size` is given (224 when the spec has none either).
+    public var inputSize: IntPair?
     /// Layers in evaluation order.
     public var layers: [LayerSpec]
     /// The layer whose output is the logits; the last layer when `nil`.
     public var output: String?
 
-    public init(name: String, inputChannels: Int? = nil, layers: [LayerSpec], output: String? = nil) {
+    public init(
+        name: String, inputChannels: Int? = nil, inputSize: IntPair? = nil, layers: [LayerSpec], output: String? = nil
+    ) {
         self.name = name
         self.inputChannels = inputChannels
+        self.inputSize = inputSize
         self.layers = layers
         self.output = output
     }
@@ -24,6 +30,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case name, layers, output
         case inputChannels = "input_channels"
+        case inputSize = "input_size"
     }
 
     /// Parses a spec from JSON or YAML text (YAML is a superset of JSON).

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Camwatch: ParsableCommand {
+struct Camwatch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "camwatch",
         abstract: "Watch training checkpoints and track how Score-CAM saliency drifts.",
@@ -11,6 +11,6 @@ struct Camwatch: ParsableCommand {
             'camwatch_model' attribute, or a model.json / model.yaml beside the checkpoint.
             """,
         version: "0.1.0",
-        subcommands: [Predict.self, Explain.self, Inspect.self, Bench.self, LoadCheckpointChild.self]
+        subcommands: [Watch.self, ReportCommand.self, Explain.self, Predict.self, Inspect.self, Bench.self, LoadCheckpointChild.self]
     )
 }

@@ -11,38 +11,9 @@ struct LoadedModel {
     var network: Network
 }
 
-/// Finds the architecture for a checkpoint in design.md §2.2's order.
+/// Finds the architecture for a checkpoint in design.md §2.2's order (`ArchitectureSource`).
 enum ModelCatalog {
-    static var zooNames: String { ModelZoo.names.joined(separator: ", ") }
-
-    /// The spec named by the options, else the checkpoint's own, else a model.json/.yaml beside it.
-    static func spec(options: ModelOptions, checkpoint: Checkpoint?, weightsPath: String) throws -> (ModelSpec, String) {
-        if let arch = options.arch {
-            guard let spec = ModelZoo.spec(named: arch) else {
-                throw CLIError("unknown architecture '\(arch)'; known: \(zooNames)")
-            }
-            return (spec, "zoo:\(arch)")
-        }
-        if let model = options.model { return (try readSpec(at: model), model) }
-        if let text = checkpoint?.modelSpec {
-            do { return (try ModelSpec.parse(text), "\(weightsPath) (camwatch_model)") } catch {
-                throw CLIError("\(weightsPath): attribute camwatch_model: \(error)")
-            }
-        }
-        if let arch = checkpoint?.arch, let spec = ModelZoo.spec(named: arch) { return (spec, "zoo:\(arch) (arch attribute)") }
-        let directory = URL(fileURLWithPath: weightsPath).deletingLastPathComponent()
-        for name in ["model.json", "model.yaml", "model.yml"] {
-            let candidate = directory.appendingPathComponent(name).path
-            if FileManager.default.fileExists(atPath: candidate) { return (try readSpec(at: candidate), candidate) }
-        }
-        throw CLIError("\(weightsPath): no architecture: pass --arch NAME or --model FILE, or store a camwatch_model "
-            + "attribute or a model.json beside the checkpoint")
-    }
-
-    static func readSpec(at path: String) throws -> ModelSpec {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("\(path): cannot read the model spec") }
-        do { return try ModelSpec.parse(String(decoding: data, as: UTF8.self)) } catch { throw CLIError("\(path): \(error)") }
-    }
+    static var zooNames: String { ArchitectureSource.zooNames }
 
     /// Reads a checkpoint in a child process (`camwatch load-checkpoint-child`): libhdf5 can crash or
     /// hang on some damaged files, and that must end in a one-line error, not in a crash of camwatch.
@@ -55,13 +26,10 @@ enum ModelCatalog {
     /// Loads `weightsPath` and binds it.
     static func load(weightsPath: String, options: ModelOptions) throws -> LoadedModel {
         let checkpoint = try readCheckpoint(weightsPath)
-        let (spec, source) = try spec(options: options, checkpoint: checkpoint, weightsPath: weightsPath)
         do {
-            let network = try Network(spec: spec, parameters: checkpoint.tensors)
+            let (network, spec, source) = try options.source.network(for: checkpoint, path: weightsPath)
             return LoadedModel(checkpoint: checkpoint, spec: spec, specSource: source, network: network)
-        } catch {
-            throw CLIError("\(weightsPath): \(error) (architecture from \(source))")
-        }
+        } catch { throw CLIError("\(error)") }
     }
 }
 

@@ -1,5 +1,7 @@
 import ArgumentParser
+import CamwatchCheckpoint
 import CamwatchImage
+import CamwatchNN
 
 /// Where the architecture comes from (design.md §2.2).
 struct ModelOptions: ParsableArguments {
@@ -12,12 +14,19 @@ struct ModelOptions: ParsableArguments {
     func validate() throws {
         if arch != nil && model != nil { throw ValidationError("give --arch or --model, not both") }
     }
+
+    /// The options as the library's architecture source.
+    var source: ArchitectureSource {
+        if let arch { return .zoo(arch) }
+        if let model { return .specFile(model) }
+        return .automatic
+    }
 }
 
 /// How a PNG becomes the network input (design.md §2.3).
 struct PreprocessingOptions: ParsableArguments {
-    @Option(name: .long, help: "Input height and width in pixels (images are resized bilinearly).")
-    var inputSize: Int = 224
+    @Option(name: .long, help: "Input height and width in pixels (images are resized bilinearly; default: the model spec's input_size, else 224).")
+    var inputSize: Int?
 
     @Option(name: .long, parsing: .upToNextOption, help: "Per-channel mean subtracted after scaling (3 values).")
     var mean: [Float] = [0.485, 0.456, 0.406]
@@ -32,15 +41,16 @@ struct PreprocessingOptions: ParsableArguments {
     var bgr = false
 
     func validate() throws {
-        guard inputSize > 0 && inputSize <= 4096 else { throw ValidationError("--input-size must be in 1...4096") }
+        if let inputSize, !(1...4096).contains(inputSize) { throw ValidationError("--input-size must be in 1...4096") }
         guard mean.count == 3, std.count == 3 else { throw ValidationError("--mean and --std take 3 values each") }
         guard std.allSatisfy({ $0 != 0 }) else { throw ValidationError("--std values must not be 0") }
     }
 
-    var preprocessing: Preprocessing {
+    /// The preprocessing for a model whose spec may state its own input size.
+    func preprocessing(for spec: ModelSpec?) -> Preprocessing {
         var p = Preprocessing()
-        p.height = inputSize
-        p.width = inputSize
+        p.height = inputSize ?? spec?.inputSize?.height ?? 224
+        p.width = inputSize ?? spec?.inputSize?.width ?? 224
         p.mean = mean
         p.std = std
         p.scale = scale

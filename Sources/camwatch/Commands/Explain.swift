@@ -65,7 +65,7 @@ extension Camwatch {
         func run() throws {
             Runtime.configure(threads: threads)
             let loaded = try ModelCatalog.load(weightsPath: weights, options: model)
-            let prep = preprocessing.preprocessing
+            let prep = preprocessing.preprocessing(for: loaded.spec)
             try ImageInput.validate(loaded.network, for: prep, weightsPath: weights)
             let options = ScoreCAM.Options(weighting: ScoreCAM.Weighting(rawValue: weighting) ?? .logitSoftmax,
                                            topChannels: topChannels, batchSize: batchSize,

@@ -15,7 +15,7 @@ extension Camwatch {
         @OptionGroup var model: ModelOptions
 
         @Option(name: .long, help: "Input height and width used to compute layer output shapes.")
-        var inputSize: Int = 224
+        var inputSize: Int?
 
         func run() throws {
             let checkpoint = try ModelCatalog.readCheckpoint(file)
@@ -29,13 +29,14 @@ extension Camwatch {
                 print("  \(name)  [\((tensor?.shape ?? []).map(String.init).joined(separator: ", "))]  \(dtype)")
             }
             let resolved: (ModelSpec, String)
-            do { resolved = try ModelCatalog.spec(options: model, checkpoint: checkpoint, weightsPath: file) } catch {
+            do { resolved = try model.source.spec(for: checkpoint, path: file) } catch {
                 if model.arch == nil && model.model == nil {
                     print("no architecture found (pass --arch or --model to list layers)")
                     return
                 }
-                throw error
+                throw CLIError("\(error)")
             }
+            let inputSize = inputSize ?? resolved.0.inputSize?.height ?? 224
             let network: Network
             do { network = try Network(spec: resolved.0, parameters: checkpoint.tensors) } catch {
                 throw CLIError("\(file): \(error) (architecture from \(resolved.1))")

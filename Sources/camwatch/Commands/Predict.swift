@@ -27,8 +27,8 @@ extension Camwatch {
         func run() throws {
             Runtime.configure(threads: threads)
             let loaded = try ModelCatalog.load(weightsPath: weights, options: model)
-            let input = try ImageInput.load(images, preprocessing: preprocessing.preprocessing)
-            try ImageInput.validate(loaded.network, for: preprocessing.preprocessing, weightsPath: weights)
+            let input = try ImageInput.load(images, preprocessing: preprocessing.preprocessing(for: loaded.spec))
+            try ImageInput.validate(loaded.network, for: preprocessing.preprocessing(for: loaded.spec), weightsPath: weights)
             let logits = loaded.network(input)
             let classes = logits.shape[1]
             var results: [PredictionResult] = []

@@ -1,0 +1,168 @@
+public import CamwatchMonitor
+import Foundation
+
+/// One alert: a convergence transition or a checkpoint failure, as the log line, the exec hook and the
+/// webhook see it (design.md §6).
+///
+/// JSON keys are snake_case and sorted; absent values are explicit `null`.
+public struct Alert: Sendable, Equatable, Codable {
+    /// What happened; the exec hook's `CAMWATCH_EVENT`.
+    public enum Event: String, Sendable, Hashable, Codable, CaseIterable {
+        /// The saliency maps stopped moving (`→ stable`).
+        case stable
+        /// The saliency maps moved again after having been stable (`stable → changing`).
+        case changing
+        /// A checkpoint could not be processed.
+        case failed
+        /// A checkpoint was processed again after one or more failures.
+        case recovered
+    }
+
+    /// Messages longer than this (in characters) are cut, so an alert stays a few KiB.
+    public static let maximumMessageLength = 2000
+
+    public var event: Event
+    /// The training job (service instance) name.
+    public var job: String
+    /// The checkpoint's file name.
+    public var checkpoint: String
+    /// The checkpoint's identity string (a rewritten `last.h5` is a new id).
+    public var checkpointID: String
+    public var step: Int?
+    public var epoch: Int?
+    /// The checkpoint drift (mean over probes) that caused the event; `nil` for failures.
+    public var drift: Double?
+    /// The convergence state after the checkpoint (`warming-up`, `changing`, `stable`).
+    public var state: String
+    /// One line for people; newlines are replaced by spaces.
+    public var message: String
+    /// The run's `report.json`.
+    public var reportPath: String
+    /// When the alert was raised, Unix seconds.
+    public var time: Double
+
+    enum CodingKeys: String, CodingKey {
+        case event, job, checkpoint, step, epoch, drift, state, message, time
+        case checkpointID = "checkpoint_id"
+        case reportPath = "report_path"
+    }
+
+    public init(
+        event: Event, job: String, checkpoint: String, checkpointID: String, step: Int? = nil, epoch: Int? = nil,
+        drift: Double? = nil, state: String, message: String, reportPath: String, time: Double
+    ) {
+        self.event = event
+        self.job = job
+        self.checkpoint = checkpoint
+        self.checkpointID = checkpointID
+        self.step = step
+        self.epoch = epoch
+        self.drift = drift
+        self.state = state
+        self.message = Self.oneLine(message)
+        self.reportPath = reportPath
+        self.time = time
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(event, forKey: .event)
+        try c.encode(job, forKey: .job)
+        try c.encode(checkpoint, forKey: .checkpoint)
+        try c.encode(checkpointID, forKey: .checkpointID)
+        try c.encode(step, forKey: .step)
+        try c.encode(epoch, forKey: .epoch)
+        try c.encode(drift, forKey: .drift)
+        try c.encode(state, forKey: .state)
+        try c.encode(message, forKey: .message)
+        try c.encode(reportPath, forKey: .reportPath)
+        try c.encode(time, forKey: .time)
+    }
+
+    /// The alert as compact UTF-8 JSON with sorted keys (the exec hook's stdin).
+    public func jsonBytes() -> [UInt8] {
+        // Strings, integers and doubles with non-finite values spelled as strings cannot fail to encode.
+        (try? Array(Self.encoder().encode(self))) ?? Array("{}".utf8)
+    }
+
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return encoder
+    }
+
+    static func oneLine(_ text: String) -> String {
+        var line = String(text.map { $0.isNewline ? " " : $0 })
+        if line.count > maximumMessageLength {
+            line = String(line.prefix(maximumMessageLength - 1)) + "…"
+        }
+        return line
+    }
+
+    /// A drift for people: three significant digits (`0.012`, `0.000431`).
+    static func formatDrift(_ value: Double) -> String {
+        String(format: "%.3g", value)
+    }
+}
+
+extension Alert {
+    /// The alert for a convergence transition: `stable` for `converged`, `changing` for `drift_spike`;
+    /// `nil` for `warmed_up` (the first drift of a run is not news).
+    ///
+    /// - Parameters:
+    ///   - transition: the event the `ConvergenceTracker` returned.
+    ///   - entry: the report entry of the checkpoint that caused it (step, epoch, state).
+    ///   - convergence: the tracker after the update, for threshold, patience and hysteresis.
+    ///   - job: the job name; `reportPath`: the run's `report.json`; `time`: Unix seconds.
+    public init?(
+        transition: ConvergenceEvent, entry: Report.CheckpointEntry?, convergence: ConvergenceTracker, job: String,
+        reportPath: String, time: Double
+    ) {
+        let name = transition.checkpoint.name
+        let drift = Self.formatDrift(transition.drift)
+        let event: Event
+        let message: String
+        switch transition.kind {
+        case .converged:
+            event = .stable
+            let count = convergence.patience == 1 ? "1 checkpoint" : "\(convergence.patience) checkpoints"
+            message =
+                "\(job): saliency stable since \(name) (drift \(drift) < \(convergence.threshold) for \(count))"
+        case .driftSpike:
+            event = .changing
+            let limit = Self.formatDrift(convergence.threshold * convergence.hysteresis)
+            message =
+                "\(job): saliency changing again at \(name) (drift \(drift) > \(limit) = "
+                + "\(convergence.hysteresis) x threshold \(convergence.threshold))"
+        case .warmedUp:
+            return nil
+        }
+        self.init(
+            event: event, job: job, checkpoint: name, checkpointID: transition.checkpoint.id, step: entry?.step,
+            epoch: entry?.epoch, drift: transition.drift, state: transition.to.rawValue, message: message,
+            reportPath: reportPath, time: time)
+    }
+
+    /// The `failed` alert for a checkpoint that could not be processed.
+    ///
+    /// - Parameter entry: its report entry; the message carries `entry.error` (which names the file).
+    public init(failure entry: Report.CheckpointEntry, job: String, reportPath: String, time: Double) {
+        let reason = entry.error.map { ": \($0)" } ?? ""
+        self.init(
+            event: .failed, job: job, checkpoint: entry.name, checkpointID: entry.id, step: entry.step,
+            epoch: entry.epoch, drift: nil, state: entry.state.rawValue,
+            message: "\(job): checkpoint \(entry.name) failed\(reason)", reportPath: reportPath, time: time)
+    }
+
+    /// The `recovered` alert for a checkpoint processed after `failures` failed ones in a row.
+    public init(recovery entry: Report.CheckpointEntry, failures: Int, job: String, reportPath: String, time: Double) {
+        let count = failures == 1 ? "1 failed checkpoint" : "\(failures) failed checkpoints"
+        self.init(
+            event: .recovered, job: job, checkpoint: entry.name, checkpointID: entry.id, step: entry.step,
+            epoch: entry.epoch, drift: entry.drift?.mean, state: entry.state.rawValue,
+            message: "\(job): checkpoint \(entry.name) processed again after \(count)", reportPath: reportPath,
+            time: time)
+    }
+}

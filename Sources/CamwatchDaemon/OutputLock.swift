@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One watcher per output directory: an exclusive `flock` on `<out>/.camwatch.lock`, held while the
+/// process lives (the kernel releases it when the process dies, even by `kill -9`, so a stale lock file
+/// never blocks a restart).
+public final class OutputLock: Sendable {
+    public static let fileName = ".camwatch.lock"
+    private let descriptor: Int32
+    public let path: String
+
+    /// Creates the output directory if needed and takes the lock.
+    /// - Throws: `ConfigurationError` naming the directory: it cannot be created or written, or another
+    ///   watcher (whose pid the lock file holds) already uses it.
+    public init(directory: String) throws(ConfigurationError) {
+        try Self.makeDirectory(directory)
+        path = (directory.hasSuffix("/") ? directory : directory + "/") + Self.fileName
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw ConfigurationError(path: directory, reason: "output directory is not writable (\(String(cString: strerror(errno))))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let reason = errno == EWOULDBLOCK ? "already used by another camwatch watcher\(Self.holder(fd))"
+                : "cannot lock \(Self.fileName) (\(String(cString: strerror(errno))))"
+            close(fd)
+            throw ConfigurationError(path: directory, reason: reason)
+        }
+        descriptor = fd
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+    }
+
+    deinit { close(descriptor) }
+
+    private static func holder(_ fd: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard count > 0, let pid = Int(String(decoding: buffer[0..<count], as: UTF8.self).trimmingSpaces) else { return "" }
+        return " (pid \(pid))"
+    }
+
+    /// `mkdir -p`.
+    static func makeDirectory(_ path: String) throws(ConfigurationError) {
+        var status = stat()
+        if stat(path, &status) == 0 {
+            guard status.st_mode & S_IFMT == S_IFDIR else { throw ConfigurationError(path: path, reason: "not a directory") }
+            return
+        }
+        let parent = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        if !parent.isEmpty, parent != path { try makeDirectory(parent) }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+            throw ConfigurationError(path: path, reason: "cannot create the directory (\(String(cString: strerror(errno))))")
+        }
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        String(self.drop { $0 == " " || $0 == "\n" }.reversed().drop { $0 == " " || $0 == "\n" || $0 == "\0" }.reversed())
+    }
+}

@@ -1,0 +1,48 @@
+import CamwatchCharts
+import CamwatchImage
+import CamwatchMonitor
+import Foundation
+public import Logging
+
+/// The files derived from the report after every checkpoint: `camwatch.prom` (and its copy in a
+/// node_exporter textfile directory), `timeline.png` and `drift.png`. Each is written atomically; a failure
+/// is logged and never stops the watcher (the report and the archive, already saved, are what matter).
+struct RunOutputs: Sendable {
+    static let timelineName = "timeline.png"
+    static let driftName = "drift.png"
+
+    var configuration: WatchConfiguration
+
+    func write(session: MonitorSession, logger: Logger) {
+        let report = session.report
+        let out = configuration.out
+        do {
+            try PrometheusTextfile.write(report, jobName: configuration.jobName, directory: out)
+            if let directory = configuration.textfileDirectory {
+                try PrometheusTextfile.write(
+                    report, jobName: configuration.jobName, directory: directory,
+                    fileName: "camwatch-\(configuration.jobName).prom")
+            }
+        } catch {
+            logger.warning("cannot write metrics: \(error)")
+        }
+        let timeline = TimelineChart.Options(
+            maxColumns: configuration.maxColumns, colormap: configuration.colormap, alpha: configuration.alpha)
+        do {
+            try TimelineChart.write(
+                report: report, archive: session.archive, probeImages: session.probes.images,
+                to: path(Self.timelineName), options: timeline)
+        } catch {
+            logger.warning("cannot draw \(Self.timelineName): \(error)")
+        }
+        do {
+            try DriftChart.write(report: report, to: path(Self.driftName))
+        } catch {
+            logger.warning("cannot draw \(Self.driftName): \(error)")
+        }
+    }
+
+    private func path(_ name: String) -> String {
+        URL(fileURLWithPath: configuration.out).appendingPathComponent(name).path
+    }
+}

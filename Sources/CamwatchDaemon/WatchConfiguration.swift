@@ -1,0 +1,405 @@
+public import CamwatchCheckpoint
+public import CamwatchImage
+public import CamwatchMonitor
+public import CamwatchSaliency
+import Foundation
+import Yams
+public import Logging
+
+/// Everything `camwatch watch` needs, from the config file (deploy/camwatch.example.yaml lists every key)
+/// with the command-line flags laid over it.
+public struct WatchConfiguration: Sendable, Equatable {
+    /// The directory the trainer writes checkpoints into.
+    public var checkpoints: String
+    public var probes: String
+    public var out: String
+    /// Label in metrics and alerts; defaults to the output directory's name.
+    public var jobName: String
+    /// Glob of checkpoint file names.
+    public var pattern = "*.h5"
+    public var architecture: ArchitectureSource = .automatic
+    public var layer: String?
+    /// Input height and width; `nil` takes the model spec's `input_size`, else 224.
+    public var inputSize: Int?
+    /// Mean/std/scale/channel order (the size is decided per model, see `inputSize`).
+    public var preprocessing = Preprocessing()
+    /// Seconds between directory scans when no inotify event wakes the watcher (and the poll-only interval).
+    public var interval = 10.0
+    /// Seconds a file must stay unchanged before it is read.
+    public var settle = 2.0
+    /// Seconds an unchanged file may stay open-for-writing or short before it is reported as failed.
+    public var incompleteAfter = 300.0
+    /// Whether to use inotify (off: poll every `interval`, for NFS/Lustre).
+    public var inotify = true
+    public var threshold = ConvergenceTracker.defaultThreshold
+    public var patience = ConvergenceTracker.defaultPatience
+    public var hysteresis = ConvergenceTracker.defaultHysteresis
+    public var batchSize = 16
+    /// Score-CAM threads; `nil` uses every core.
+    public var threads: Int?
+    public var maxColumns = 12
+    public var colormap: Colormap = .jet
+    public var alpha: Float = 0.5
+    /// A node_exporter textfile-collector directory that also gets `camwatch-<job>.prom`.
+    public var textfileDirectory: String?
+    public var execCommand: [String]?
+    public var execTimeout = 10.0
+    public var webhookURL: String?
+    public var webhookURLFile: String?
+    public var webhookTimeout = 5.0
+    public var webhookRetries = 3
+    public var logLevel = "info"
+    /// Process what is there once and exit (no watching).
+    public var once = false
+
+    public init(checkpoints: String, probes: String, out: String, jobName: String? = nil) {
+        self.checkpoints = checkpoints
+        self.probes = probes
+        self.out = out
+        self.jobName = jobName ?? Self.defaultJobName(out: out)
+    }
+
+    static func defaultJobName(out: String) -> String {
+        let name = URL(fileURLWithPath: out).standardizedFileURL.lastPathComponent
+        return name.isEmpty || name == "/" ? "camwatch" : name
+    }
+
+    /// Score-CAM options from the configuration.
+    public var scoreCAMOptions: ScoreCAM.Options {
+        ScoreCAM.Options(batchSize: batchSize, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// A fresh tracker with the configured thresholds.
+    public var tracker: ConvergenceTracker {
+        ConvergenceTracker(threshold: threshold, patience: patience, hysteresis: hysteresis)
+    }
+
+    /// The URL of the webhook, read from `webhookURLFile` when given (the URL is a secret).
+    public func resolvedWebhookURL() throws(ConfigurationError) -> String? {
+        if let webhookURL { return webhookURL }
+        guard let webhookURLFile else { return nil }
+        guard let data = FileManager.default.contents(atPath: webhookURLFile) else {
+            throw ConfigurationError(path: webhookURLFile, reason: "cannot read the webhook URL file")
+        }
+        let url = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            throw ConfigurationError(path: webhookURLFile, reason: "does not hold an http(s) URL")
+        }
+        return url
+    }
+
+    /// Checks values that would only fail later.
+    public func validate() throws(ConfigurationError) {
+        func bad(_ reason: String) -> ConfigurationError { ConfigurationError(path: nil, reason: reason) }
+        if let inputSize, !(1...4096).contains(inputSize) { throw bad("input_size must be in 1...4096") }
+        guard interval > 0 else { throw bad("watch.interval must be positive") }
+        guard settle >= 0 else { throw bad("watch.settle must not be negative") }
+        guard incompleteAfter > 0 else { throw bad("watch.incomplete_after must be positive") }
+        guard threshold > 0 && threshold < 1 else { throw bad("convergence.threshold must be in (0, 1)") }
+        guard patience >= 1 else { throw bad("convergence.patience must be at least 1") }
+        guard hysteresis >= 1 else { throw bad("convergence.hysteresis must be at least 1") }
+        guard batchSize >= 1 else { throw bad("score_cam.batch_size must be at least 1") }
+        if let threads, threads < 1 { throw bad("score_cam.threads must be at least 1") }
+        guard maxColumns >= 2 else { throw bad("timeline.max_columns must be at least 2") }
+        guard (0...1).contains(alpha) else { throw bad("timeline.alpha must be in 0...1") }
+        guard preprocessing.mean.count == 3, preprocessing.std.count == 3, preprocessing.std.allSatisfy({ $0 != 0 }) else {
+            throw bad("preprocessing.mean and .std take 3 values each, std non-zero")
+        }
+        if let execCommand, execCommand.isEmpty { throw bad("alerts.exec.command is empty") }
+        guard execTimeout > 0, webhookTimeout > 0, webhookRetries >= 0 else {
+            throw bad("alert timeouts must be positive and retries not negative")
+        }
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
+            throw bad("log_level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+}
+
+/// A bad configuration file or value; one line naming the file.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var path: String?
+    public var reason: String
+    public init(path: String?, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+    public var description: String { path.map { "\($0): \(reason)" } ?? reason }
+}
+
+// MARK: - The config file
+
+/// The YAML file as written (every key optional; snake_case as in deploy/camwatch.example.yaml).
+public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
+    public struct Preprocessing: Sendable, Equatable, Decodable {
+        var mean: [Float]?
+        var std: [Float]?
+        var scale: Float?
+        var channelOrder: String?
+        enum CodingKeys: String, CodingKey {
+            case mean, std, scale
+            case channelOrder = "channel_order"
+        }
+    }
+    public struct Watch: Sendable, Equatable, Decodable {
+        var interval: Double?
+        var settle: Double?
+        var incompleteAfter: Double?
+        var inotify: Bool?
+        enum CodingKeys: String, CodingKey {
+            case interval, settle, inotify
+            case incompleteAfter = "incomplete_after"
+        }
+    }
+    public struct Convergence: Sendable, Equatable, Decodable {
+        var threshold: Double?
+        var patience: Int?
+        var hysteresis: Double?
+    }
+    public struct ScoreCAMSettings: Sendable, Equatable, Decodable {
+        var batchSize: Int?
+        var threads: Int?
+        enum CodingKeys: String, CodingKey {
+            case threads
+            case batchSize = "batch_size"
+        }
+    }
+    public struct Timeline: Sendable, Equatable, Decodable {
+        var maxColumns: Int?
+        var colormap: String?
+        var alpha: Float?
+        enum CodingKeys: String, CodingKey {
+            case colormap, alpha
+            case maxColumns = "max_columns"
+        }
+    }
+    public struct Metrics: Sendable, Equatable, Decodable {
+        var textfileDirectory: String?
+        enum CodingKeys: String, CodingKey { case textfileDirectory = "textfile_directory" }
+    }
+    public struct Alerts: Sendable, Equatable, Decodable {
+        public struct Exec: Sendable, Equatable, Decodable {
+            var command: [String]
+            var timeout: Double?
+        }
+        public struct Webhook: Sendable, Equatable, Decodable {
+            var url: String?
+            var urlFile: String?
+            var timeout: Double?
+            var retries: Int?
+            enum CodingKeys: String, CodingKey {
+                case url, timeout, retries
+                case urlFile = "url_file"
+            }
+        }
+        var exec: Exec?
+        var webhook: Webhook?
+    }
+
+    var checkpoints: String?
+    var probes: String?
+    var out: String?
+    var jobName: String?
+    var pattern: String?
+    var arch: String?
+    var model: String?
+    var layer: String?
+    var inputSize: Int?
+    var preprocessing: Preprocessing?
+    var watch: Watch?
+    var convergence: Convergence?
+    var scoreCam: ScoreCAMSettings?
+    var timeline: Timeline?
+    var metrics: Metrics?
+    var alerts: Alerts?
+    var logLevel: String?
+
+    enum CodingKeys: String, CodingKey {
+        case checkpoints, probes, out, pattern, arch, model, layer, preprocessing, watch, convergence, timeline, metrics, alerts
+        case jobName = "job_name"
+        case inputSize = "input_size"
+        case scoreCam = "score_cam"
+        case logLevel = "log_level"
+    }
+
+    /// Reads and parses a config file; unknown keys are errors (a typo must not be silently ignored).
+    public static func read(_ path: String) throws(ConfigurationError) -> WatchConfigurationFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(path: path, reason: "cannot read the config file")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        do {
+            if let unknown = try unknownKeys(in: text).first {
+                throw ConfigurationError(path: path, reason: "unknown key '\(unknown)'")
+            }
+            if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return WatchConfigurationFile() }
+            return try YAMLDecoder().decode(WatchConfigurationFile.self, from: text)
+        } catch let error as ConfigurationError {
+            throw error
+        } catch let error as DecodingError {
+            throw ConfigurationError(path: path, reason: "invalid config: \(describe(error))")
+        } catch {
+            let line = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+            throw ConfigurationError(path: path, reason: "invalid YAML: \(line)")
+        }
+    }
+
+    init() {}
+
+    /// Every key the file may hold, by section ("" = top level).
+    static let knownKeys: [String: Set<String>] = [
+        "": ["checkpoints", "probes", "out", "job_name", "pattern", "arch", "model", "layer", "input_size",
+             "preprocessing", "watch", "convergence", "score_cam", "timeline", "metrics", "alerts", "log_level"],
+        "preprocessing": ["mean", "std", "scale", "channel_order"],
+        "watch": ["interval", "settle", "incomplete_after", "inotify"],
+        "convergence": ["threshold", "patience", "hysteresis"],
+        "score_cam": ["batch_size", "threads"],
+        "timeline": ["max_columns", "colormap", "alpha"],
+        "metrics": ["textfile_directory"],
+        "alerts": ["exec", "webhook"],
+        "alerts.exec": ["command", "timeout"],
+        "alerts.webhook": ["url", "url_file", "timeout", "retries"],
+    ]
+
+    static func unknownKeys(in text: String) throws -> [String] {
+        guard let node = try Yams.compose(yaml: text) else { return [] }
+        var unknown: [String] = []
+        func walk(_ node: Node, section: String) {
+            guard let mapping = node.mapping, let known = knownKeys[section] else { return }
+            for (key, value) in mapping {
+                guard let name = key.string else { continue }
+                let path = section.isEmpty ? name : "\(section).\(name)"
+                if known.contains(name) { walk(value, section: path) } else { unknown.append(path) }
+            }
+        }
+        walk(node, section: "")
+        return unknown
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map(\.stringValue).joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing key '\(key.stringValue)' in \(path(context))"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return "\(path(context)): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+extension WatchConfiguration {
+    /// What the command line can set; `nil` leaves the config file's value.
+    public struct Overrides: Sendable, Equatable {
+        public var checkpoints: String?
+        public var probes: String?
+        public var out: String?
+        public var arch: String?
+        public var model: String?
+        public var layer: String?
+        public var inputSize: Int?
+        public var interval: Double?
+        public var once = false
+        public init() {}
+    }
+
+    /// The configuration from an optional file with the flags laid over it.
+    /// - Throws: `ConfigurationError` for a bad file, a bad value or a missing required setting.
+    public static func resolve(file path: String?, overrides: Overrides) throws(ConfigurationError) -> WatchConfiguration {
+        let file = try path.map { (p: String) throws(ConfigurationError) in try WatchConfigurationFile.read(p) }
+            ?? WatchConfigurationFile()
+        let origin = path.map { " (or in \($0))" } ?? ""
+        guard let checkpoints = overrides.checkpoints ?? file.checkpoints else {
+            throw ConfigurationError(path: nil, reason: "no checkpoint directory: give DIR\(origin.isEmpty ? "" : " or checkpoints:\(origin)")")
+        }
+        guard let probes = overrides.probes ?? file.probes else {
+            throw ConfigurationError(path: nil, reason: "no probe directory: give --probes DIR\(origin)")
+        }
+        // Under systemd, StateDirectory= (exported as $STATE_DIRECTORY) is the natural home of the outputs.
+        let stateDirectory = ProcessInfo.processInfo.environment["STATE_DIRECTORY"]?
+            .split(separator: ":").first.map(String.init)
+        guard let out = overrides.out ?? file.out ?? stateDirectory else {
+            throw ConfigurationError(path: nil, reason: "no output directory: give --out DIR\(origin)")
+        }
+        var c = WatchConfiguration(checkpoints: checkpoints, probes: probes, out: out, jobName: file.jobName)
+        c.pattern = file.pattern ?? c.pattern
+        let arch = overrides.arch ?? (overrides.model == nil ? file.arch : nil)
+        let model = overrides.model ?? (overrides.arch == nil ? file.model : nil)
+        switch (arch, model) {
+        case (.some, .some): throw ConfigurationError(path: path, reason: "give arch or model, not both")
+        case (.some(let arch), nil): c.architecture = .zoo(arch)
+        case (nil, .some(let model)): c.architecture = .specFile(model)
+        case (nil, nil): c.architecture = .automatic
+        }
+        c.layer = overrides.layer ?? file.layer
+        c.inputSize = overrides.inputSize ?? file.inputSize
+        if let p = file.preprocessing {
+            c.preprocessing.mean = p.mean ?? c.preprocessing.mean
+            c.preprocessing.std = p.std ?? c.preprocessing.std
+            c.preprocessing.scale = p.scale ?? c.preprocessing.scale
+            if let order = p.channelOrder {
+                guard let parsed = CamwatchImage.Preprocessing.ChannelOrder(rawValue: order) else {
+                    throw ConfigurationError(path: path, reason: "preprocessing.channel_order must be rgb or bgr")
+                }
+                c.preprocessing.channelOrder = parsed
+            }
+        }
+        c.interval = overrides.interval ?? file.watch?.interval ?? c.interval
+        c.settle = file.watch?.settle ?? c.settle
+        c.incompleteAfter = file.watch?.incompleteAfter ?? c.incompleteAfter
+        c.inotify = file.watch?.inotify ?? c.inotify
+        c.threshold = file.convergence?.threshold ?? c.threshold
+        c.patience = file.convergence?.patience ?? c.patience
+        c.hysteresis = file.convergence?.hysteresis ?? c.hysteresis
+        c.batchSize = file.scoreCam?.batchSize ?? c.batchSize
+        c.threads = file.scoreCam?.threads ?? c.threads
+        c.maxColumns = file.timeline?.maxColumns ?? c.maxColumns
+        if let name = file.timeline?.colormap {
+            guard let colormap = Colormap(named: name) else {
+                throw ConfigurationError(path: path, reason: "timeline.colormap must be jet, turbo or viridis")
+            }
+            c.colormap = colormap
+        }
+        c.alpha = file.timeline?.alpha ?? c.alpha
+        c.textfileDirectory = file.metrics?.textfileDirectory
+        c.execCommand = file.alerts?.exec?.command
+        c.execTimeout = file.alerts?.exec?.timeout ?? c.execTimeout
+        c.webhookURL = file.alerts?.webhook?.url
+        c.webhookURLFile = file.alerts?.webhook?.urlFile
+        c.webhookTimeout = file.alerts?.webhook?.timeout ?? c.webhookTimeout
+        c.webhookRetries = file.alerts?.webhook?.retries ?? c.webhookRetries
+        c.logLevel = file.logLevel ?? c.logLevel
+        c.once = overrides.once
+        do { try c.validate() } catch { throw ConfigurationError(path: path, reason: error.reason) }
+        return c
+    }
+}
+
+extension WatchConfiguration {
+    /// The exec hook's settings, when `alerts.exec` is configured.
+    public var execHook: ExecHook.Configuration? {
+        execCommand.map { ExecHook.Configuration(command: $0, timeout: .seconds(execTimeout)) }
+    }
+
+    /// The webhook's settings, when `alerts.webhook` is configured (the URL read from its file).
+    /// - Throws: `ConfigurationError` when the URL file cannot be read or the URL is not usable.
+    public func webhook() throws(ConfigurationError) -> Webhook.Configuration? {
+        guard let url = try resolvedWebhookURL() else { return nil }
+        let configuration = Webhook.Configuration(url: url, timeout: .seconds(webhookTimeout), retries: webhookRetries)
+        if let reason = configuration.invalidReason {
+            throw ConfigurationError(path: webhookURLFile, reason: "alerts.webhook: \(reason)")
+        }
+        return configuration
+    }
+}
+
+extension AlertDispatcher {
+    /// A dispatcher with the configured hooks.
+    /// - Throws: `ConfigurationError` for an unusable webhook URL.
+    public convenience init(configuration: WatchConfiguration, logger: Logger) throws(ConfigurationError) {
+        let webhook = try configuration.webhook()
+        self.init(execHook: configuration.execHook.map(ExecHook.init), webhook: webhook.map(Webhook.init), logger: logger)
+    }
+}

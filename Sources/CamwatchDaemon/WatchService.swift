@@ -1,0 +1,415 @@
+public import CamwatchCheckpoint
+public import CamwatchMonitor
+import CamwatchNN
+import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// `camwatch watch`: the checkpoint loop of design.md §6 as a swift-service-lifecycle `Service`.
+///
+/// Each wake-up (an inotify event, or the polling interval) scans the directory; every checkpoint the
+/// watcher declares ready is copied privately, parsed in a child process, ordered by step/epoch within its
+/// batch, explained probe by probe, and recorded; then the report, the archive, the metrics and the pictures
+/// are rewritten atomically and alerts go out. On graceful shutdown (SIGTERM/SIGINT) the checkpoint in
+/// progress is abandoned between probes (it is processed again after a restart) and the loop exits with
+/// the report as of the last completed checkpoint.
+public final class WatchService: Service, Sendable {
+    /// What start-up established; `WatchService.prepare` makes it, the CLI reports its errors.
+    public struct Prepared: Sendable {
+        public var configuration: WatchConfiguration
+        public var configurationPath: String?
+        public var overrides: WatchConfiguration.Overrides
+        public var session: MonitorSession
+        public var lock: OutputLock
+        public var watcher: CheckpointWatcher
+        public var childCommand: [String]
+    }
+
+    /// At most this many ready checkpoints are loaded and ordered together (bounds memory at start-up,
+    /// when a whole run's checkpoints may be waiting).
+    static let batchLimit = 8
+
+    private let state: Mutex<State>
+    private let lock: OutputLock
+    private let childCommand: [String]
+    private let configurationPath: String?
+    private let overrides: WatchConfiguration.Overrides
+    private let logger: Logger
+    private let notifier: SystemdNotifier
+    private let alerts: AlertDispatcher
+
+    private struct State: Sendable {
+        var configuration: WatchConfiguration
+        var session: MonitorSession
+        var watcher: CheckpointWatcher
+        /// Failed checkpoints since the last processed one (for the `recovered` alert).
+        var failuresInARow = 0
+    }
+
+    // MARK: - Start-up
+
+    /// Checks everything a bad start would otherwise reveal later, in this order: the config, the probes,
+    /// the checkpoint directory, the architecture and layer (when known before a checkpoint), the output
+    /// directory (created, locked, its report resumed).
+    /// - Throws: `ConfigurationError` with one line naming the file and the reason.
+    public static func prepare(
+        configurationPath: String?, overrides: WatchConfiguration.Overrides, childCommand: [String],
+        logger: Logger
+    ) throws(ConfigurationError) -> Prepared {
+        let configuration = try WatchConfiguration.resolve(file: configurationPath, overrides: overrides)
+        let probes: ProbeSet
+        do { probes = try ProbeSet.load(directory: configuration.probes) } catch {
+            throw ConfigurationError(path: nil, reason: error.description)
+        }
+        var watcher: CheckpointWatcher
+        do {
+            watcher = try CheckpointWatcher(
+                directory: configuration.checkpoints, pattern: configuration.pattern,
+                settleInterval: .seconds(configuration.settle), incompleteAfter: .seconds(configuration.incompleteAfter))
+        } catch { throw ConfigurationError(path: nil, reason: error.description) }
+        let spec = try startupSpec(configuration)
+        if let layer = configuration.layer, let spec, !spec.hasLayer(named: layer) {
+            throw ConfigurationError(
+                path: nil,
+                reason: "unknown layer '\(layer)' in model '\(spec.name)'; layers: "
+                    + spec.layerNames.suffix(12).joined(separator: ", "))
+        }
+        let lock = try OutputLock(directory: configuration.out)
+        let processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
+        let size = spec.map { processor.inputSize(spec: $0) } ?? configuration.inputSize.map { ($0, $0) }
+        let model = Report.Model(
+            arch: architectureName(configuration.architecture, spec: spec), layer: configuration.layer ?? "",
+            inputSize: size.map { [$0.0, $0.1] } ?? [])
+        let fresh = Report(model: model, probes: probes.descriptions, convergence: configuration.tracker)
+        let session: MonitorSession
+        do {
+            session = try MonitorSession.open(
+                directory: configuration.out, probes: probes, fresh: fresh, now: Date().timeIntervalSince1970)
+        } catch { throw ConfigurationError(path: nil, reason: error.description) }
+        watcher = try Self.watcher(configuration, alreadySeen: session.knownIDs)
+        return Prepared(
+            configuration: configuration, configurationPath: configurationPath, overrides: overrides, session: session,
+            lock: lock, watcher: watcher, childCommand: childCommand)
+    }
+
+    private static func watcher(_ configuration: WatchConfiguration, alreadySeen: Set<String>) throws(ConfigurationError)
+        -> CheckpointWatcher
+    {
+        do {
+            return try CheckpointWatcher(
+                directory: configuration.checkpoints, pattern: configuration.pattern,
+                settleInterval: .seconds(configuration.settle), incompleteAfter: .seconds(configuration.incompleteAfter),
+                alreadySeen: alreadySeen)
+        } catch { throw ConfigurationError(path: nil, reason: error.description) }
+    }
+
+    /// The architecture when it is known before any checkpoint is read: `--arch`, `--model`, or a
+    /// model.json beside the checkpoints.
+    private static func startupSpec(_ configuration: WatchConfiguration) throws(ConfigurationError) -> ModelSpec? {
+        do {
+            if let spec = try configuration.architecture.fixedSpec() { return spec }
+            let probe = URL(fileURLWithPath: configuration.checkpoints).appendingPathComponent("x.h5").path
+            return try ArchitectureSource.specBeside(probe)?.0
+        } catch { throw ConfigurationError(path: nil, reason: error.description) }
+    }
+
+    private static func architectureName(_ source: ArchitectureSource, spec: ModelSpec?) -> String? {
+        switch source {
+        case .zoo(let name): name
+        case .specFile: spec?.name
+        case .automatic: spec?.name
+        }
+    }
+
+    public init(_ prepared: Prepared, alerts: AlertDispatcher, notifier: SystemdNotifier, logger: Logger) {
+        state = Mutex(State(configuration: prepared.configuration, session: prepared.session, watcher: prepared.watcher))
+        lock = prepared.lock
+        childCommand = prepared.childCommand
+        configurationPath = prepared.configurationPath
+        overrides = prepared.overrides
+        self.alerts = alerts
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    // MARK: - The loop
+
+    public func run() async throws {
+        let configuration = state.withLock { $0.configuration }
+        for recovery in state.withLock({ $0.session.recoveries }) {
+            logger.warning("\(recovery.error); moved aside to \(recovery.setAsidePath), starting that file afresh")
+        }
+        let report = state.withLock { $0.session.report }
+        logger.info(
+            """
+            watching \(configuration.checkpoints) (\(configuration.pattern)) → \(configuration.out); \
+            \(report.checkpoints.count) checkpoints already in the report, state \(report.convergence.state.rawValue)
+            """)
+        writeOutputs()
+        let events = DirectoryEvents(directory: configuration.checkpoints, useInotify: configuration.inotify && !configuration.once)
+        let started = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.reloadOnHangup() }
+            await cancelWhenGracefulShutdown {
+                var announcedReady = false
+                while !Task.isCancelled {
+                    let scan = self.state.withLock { $0.watcher.scan() }
+                    if let problem = scan.problem { self.logger.warning("\(problem)") }
+                    if !announcedReady {
+                        _ = self.notifier.ready(status: self.statusLine())
+                        announcedReady = true
+                    }
+                    self.handle(scan)
+                    self.pingWatchdog()
+                    if Task.isCancelled { break }
+                    let current = self.state.withLock { $0.configuration }
+                    if current.once {
+                        let pending = self.state.withLock { $0.watcher.pending }
+                        let waited = ContinuousClock.now - started
+                        if pending.isEmpty { break }
+                        if waited > .seconds(current.settle * 2 + 2) && scan.ready.isEmpty {
+                            let names = pending.map(\.name).joined(separator: ", ")
+                            self.logger.warning("--once: leaving \(pending.count) file(s) still being written: \(names)")
+                            break
+                        }
+                    }
+                    let wait = self.state.withLock {
+                        $0.watcher.suggestedWait(upTo: .seconds(current.once ? min(current.settle, 1) : current.interval))
+                    }
+                    await events.nextWake(timeout: self.watchdogBounded(wait))
+                }
+            }
+            group.cancelAll()
+        }
+        let line = "stopping; " + statusLine()
+        _ = notifier.stopping(status: line)
+        logger.info("\(line)")
+        // The staging directory holds only copies of the trainer's files: nothing there is state.
+        try? FileManager.default.removeItem(atPath: stagingDirectory(configuration))
+        // The alert dispatcher drains its queue when the group shuts down (this service returning starts that).
+    }
+
+    /// Waits no longer than half the watchdog interval, so the loop pings in time.
+    private func watchdogBounded(_ wait: Duration) -> Duration {
+        guard let interval = notifier.watchdogInterval else { return wait }
+        return min(wait, interval)
+    }
+
+    private func pingWatchdog() {
+        if notifier.watchdogInterval != nil { _ = notifier.watchdog() }
+    }
+
+    private func stagingDirectory(_ configuration: WatchConfiguration) -> String {
+        URL(fileURLWithPath: configuration.out).appendingPathComponent(".staging").path
+    }
+
+    /// Failures first (in name order), then the ready checkpoints in batches ordered by step/epoch.
+    private func handle(_ scan: WatchScan) {
+        for event in scan.events {
+            guard let reason = event.failureReason else { continue }
+            recordFailure(event.file, reason: "\(event.file.path): \(reason)", checkpoint: nil, seconds: 0)
+        }
+        var ready = scan.ready
+        while !ready.isEmpty && !Task.isCancelled {
+            let batch = Array(ready.prefix(Self.batchLimit))
+            ready.removeFirst(batch.count)
+            process(batch)
+        }
+    }
+
+    private func process(_ files: [CheckpointFile]) {
+        let configuration = state.withLock { $0.configuration }
+        let staging = stagingDirectory(configuration)
+        try? FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        let processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
+        var pending: [PendingCheckpoint] = []
+        for file in files {
+            do {
+                let snapshot = try state.withLock { (s: inout State) throws(WatcherError) in
+                    try s.watcher.snapshot(file, into: staging)
+                }
+                pending.append(processor.load(file, snapshotPath: snapshot.path))
+                snapshot.remove()
+            } catch {
+                // Changed or vanished while copying: the watcher offers it again once it settles.
+                logger.info("\(file.path): not taken yet: \(error.reason)")
+            }
+            pingWatchdog()
+        }
+        for item in CheckpointProcessor.ordered(pending) {
+            if Task.isCancelled { return }
+            switch item.loaded {
+            case .failure(let failure):
+                recordFailure(item.file, reason: failure.description, checkpoint: nil, seconds: item.loadSeconds)
+            case .success(let checkpoint):
+                analyze(item, checkpoint: checkpoint, processor: processor)
+            }
+        }
+    }
+
+    private func analyze(_ item: PendingCheckpoint, checkpoint: Checkpoint, processor: CheckpointProcessor) {
+        let start = ContinuousClock.now
+        let probes = state.withLock { $0.session.probes }
+        logger.info(
+            "\(item.file.name): explaining \(probes.probes.count) probes",
+            metadata: ["checkpoint.path": "\(item.file.path)", "checkpoint.id": "\(item.file.id)"])
+        let notifier = self.notifier
+        let lastPing = Mutex(ContinuousClock.now)
+        let analysis: CheckpointAnalysis
+        do {
+            analysis = try processor.analyze(checkpoint, path: item.file.path, probes: probes) { _, _, _ in
+                // Score-CAM is the long part: the watchdog must hear from us while it runs.
+                guard let interval = notifier.watchdogInterval else { return }
+                let due = lastPing.withLock { last in
+                    guard ContinuousClock.now - last >= interval / 2 else { return false }
+                    last = .now
+                    return true
+                }
+                if due { _ = notifier.watchdog() }
+            }
+        } catch is CancellationError {
+            logger.info("\(item.file.name): abandoned for shutdown; it will be processed after a restart")
+            return
+        } catch {
+            recordFailure(item.file, reason: "\(item.file.path): \(error)", checkpoint: checkpoint,
+                          seconds: item.loadSeconds + (ContinuousClock.now - start).seconds)
+            return
+        }
+        if Task.isCancelled {
+            logger.info("\(item.file.name): abandoned for shutdown; it will be processed after a restart")
+            return
+        }
+        let seconds = item.loadSeconds + (ContinuousClock.now - start).seconds
+        let now = Date().timeIntervalSince1970
+        let (entry, transitions, failures, configuration) = state.withLock { s in
+            let (entry, transitions) = s.session.recordProcessed(
+                label: item.label, checkpoint: checkpoint, analysis: analysis, seconds: seconds, now: now)
+            let failures = s.failuresInARow
+            s.failuresInARow = 0
+            return (entry, transitions, failures, s.configuration)
+        }
+        save()
+        let drift = entry.drift.map { String(format: "drift %.4f (max %.4f)", $0.mean, $0.max) } ?? "first checkpoint"
+        let weights = entry.weightDrift.map { String(format: ", weights moved %.4f", $0) } ?? ""
+        logger.info(
+            "\(entry.name): ok in \(String(format: "%.1f", seconds)) s, \(drift)\(weights), state \(entry.state.rawValue)",
+            metadata: ["checkpoint.id": "\(entry.id)", "drift.mean": "\(entry.drift?.mean ?? .nan)"])
+        let reportPath = ReportStore.path(in: configuration.out)
+        let tracker = state.withLock { $0.session.report.convergence }
+        for transition in transitions {
+            // Alerts log their own line; the first drift (warmed up) is no alert but still worth a line.
+            if let alert = Alert(transition: transition, entry: entry, convergence: tracker, job: configuration.jobName,
+                                 reportPath: reportPath, time: now) {
+                alerts.submit(alert)
+            } else {
+                logger.info("convergence: \(transition.from.rawValue) → \(transition.to.rawValue) at \(transition.checkpoint.name)")
+            }
+        }
+        if failures > 0 {
+            alerts.submit(Alert(recovery: entry, failures: failures, job: configuration.jobName, reportPath: reportPath, time: now))
+        }
+        _ = notifier.status(statusLine())
+    }
+
+    private func recordFailure(_ file: CheckpointFile, reason: String, checkpoint: Checkpoint?, seconds: Double) {
+        let now = Date().timeIntervalSince1970
+        let (entry, configuration) = state.withLock { s in
+            s.failuresInARow += 1
+            let entry = s.session.recordFailure(
+                label: CheckpointLabel(id: file.id, name: file.name), step: checkpoint?.step, epoch: checkpoint?.epoch,
+                reason: reason, seconds: seconds, now: now, attributes: checkpoint?.attributes ?? [:])
+            return (entry, s.configuration)
+        }
+        save()
+        // The `failed` alert logs the reason (one line per failure).
+        alerts.submit(Alert(failure: entry, job: configuration.jobName, reportPath: ReportStore.path(in: configuration.out), time: now))
+        _ = notifier.status(statusLine())
+    }
+
+    /// Report and archive, then everything derived from them.
+    private func save() {
+        let session = state.withLock { $0.session }
+        do { try session.save() } catch { logger.error("cannot save the run's state: \(error)") }
+        writeOutputs()
+    }
+
+    private func writeOutputs() {
+        let (session, configuration) = state.withLock { ($0.session, $0.configuration) }
+        RunOutputs(configuration: configuration).write(session: session, logger: logger)
+    }
+
+    /// `STATUS=` for systemd: checkpoints, the last one, its drift, the state.
+    func statusLine() -> String {
+        let report = state.withLock { $0.session.report }
+        var line = "\(report.checkpoints.count) checkpoints; state \(report.convergence.state.rawValue)"
+        if let last = report.checkpoints.last {
+            line += "; last \(last.name) \(last.status.rawValue)"
+            if let drift = last.drift { line += String(format: ", drift %.4f", drift.mean) }
+        }
+        return line
+    }
+
+    // MARK: - SIGHUP
+
+    /// Reloads the config file on SIGHUP: what can change while running takes effect at once; a broken
+    /// file is rejected with a log line and the old configuration stays.
+    private func reloadOnHangup() async {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in hangups {
+            guard !Task.isCancelled else { return }
+            _ = notifier.reloading()
+            reload()
+            _ = notifier.ready(status: statusLine())
+        }
+    }
+
+    func reload() {
+        guard let configurationPath else {
+            logger.warning("SIGHUP: no --config file to reload")
+            return
+        }
+        let fresh: WatchConfiguration
+        do { fresh = try WatchConfiguration.resolve(file: configurationPath, overrides: overrides) } catch {
+            logger.error("SIGHUP: \(error); keeping the previous configuration")
+            return
+        }
+        let restartOnly = state.withLock { s -> [String] in
+            let old = s.configuration
+            var ignored: [String] = []
+            if fresh.checkpoints != old.checkpoints { ignored.append("checkpoints") }
+            if fresh.probes != old.probes { ignored.append("probes") }
+            if fresh.out != old.out { ignored.append("out") }
+            if fresh.architecture != old.architecture { ignored.append("arch/model") }
+            if fresh.layer != old.layer { ignored.append("layer") }
+            if fresh.inputSize != old.inputSize || fresh.preprocessing != old.preprocessing { ignored.append("preprocessing") }
+            if fresh.threshold != old.threshold || fresh.patience != old.patience || fresh.hysteresis != old.hysteresis {
+                ignored.append("convergence")
+            }
+            var applied = fresh
+            applied.checkpoints = old.checkpoints
+            applied.probes = old.probes
+            applied.out = old.out
+            applied.architecture = old.architecture
+            applied.layer = old.layer
+            applied.inputSize = old.inputSize
+            applied.preprocessing = old.preprocessing
+            applied.threshold = old.threshold
+            applied.patience = old.patience
+            applied.hysteresis = old.hysteresis
+            if applied.pattern != old.pattern || applied.settle != old.settle || applied.incompleteAfter != old.incompleteAfter,
+                let watcher = try? Self.watcher(applied, alreadySeen: s.session.knownIDs)
+            {
+                s.watcher = watcher
+            }
+            s.configuration = applied
+            return ignored
+        }
+        alerts.configure(exec: fresh.execHook, webhook: try? fresh.webhook())
+        var line = "SIGHUP: reloaded \(configurationPath)"
+        if !restartOnly.isEmpty { line += "; needs a restart to change: " + restartOnly.joined(separator: ", ") }
+        logger.notice("\(line)")
+        writeOutputs()
+    }
+}

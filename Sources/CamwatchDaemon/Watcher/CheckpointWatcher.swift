@@ -1,0 +1,291 @@
+import CamwatchHDF5
+
+/// What a scan decided about one checkpoint file. Each identity is reported at most once.
+public enum CheckpointEvent: Sendable, Equatable {
+    /// Unchanged for the settle interval and the HDF5 header says closed and complete: snapshot it and process
+    /// the copy.
+    case ready(CheckpointFile)
+    /// Unchanged for the incomplete-after interval while the HDF5 header still says open for writing, truncated
+    /// or empty: the writer probably died. A later change to the file makes it a new candidate.
+    case incomplete(CheckpointFile, reason: String)
+    /// Unchanged for the settle interval but not an HDF5 file at all (no signature, damaged header).
+    case notCheckpoint(CheckpointFile, reason: String)
+
+    /// The file the event is about.
+    public var file: CheckpointFile {
+        switch self {
+        case .ready(let file), .incomplete(let file, _), .notCheckpoint(let file, _): file
+        }
+    }
+
+    /// Why the file will not be processed, for a `failed` report entry; `nil` for `.ready`.
+    public var failureReason: String? {
+        switch self {
+        case .ready: nil
+        case .incomplete(_, let reason), .notCheckpoint(_, let reason): reason
+        }
+    }
+}
+
+/// The outcome of one `CheckpointWatcher.scan(now:)`.
+public struct WatchScan: Sendable, Equatable {
+    /// New decisions, in natural name order (then mtime).
+    public var events: [CheckpointEvent]
+    /// Candidates still settling or waiting for their writer, in natural name order.
+    public var pending: [CheckpointFile]
+    /// Set when the directory could not be listed (deleted, unmounted, permissions changed); the scan then
+    /// reports nothing and keeps its candidates for the next one.
+    public var problem: WatcherError?
+
+    public init(events: [CheckpointEvent] = [], pending: [CheckpointFile] = [], problem: WatcherError? = nil) {
+        self.events = events
+        self.pending = pending
+        self.problem = problem
+    }
+
+    /// The files that are ready to be snapshotted and processed, in order.
+    public var ready: [CheckpointFile] {
+        events.compactMap { if case .ready(let file) = $0 { file } else { nil } }
+    }
+}
+
+/// Finds the complete checkpoints in a directory a trainer writes to, each version once.
+///
+/// The watcher only lists, `lstat`s and reads the first bytes of files; it never opens the trainer's file
+/// with libhdf5 and never takes a lock on it (research/daemon_ecosystem.md §3.4). A file becomes ready when
+/// its (inode, size, mtime) has been unchanged across two scans at least `settleInterval` apart and its HDF5
+/// superblock says closed, with the stored end of file within the file. Time comes from the caller
+/// (`scan(now:)`), so tests need no sleeping; what the watcher remembers lives only as long as the value.
+public struct CheckpointWatcher: Sendable {
+    /// The watched directory, without a trailing slash.
+    public let directory: String
+    /// The glob and the temporary-name rules.
+    public let filter: CheckpointNameFilter
+    /// How long a file must stay unchanged (across at least two scans) before its header is checked.
+    public let settleInterval: Duration
+    /// How long a file whose header says "still being written" may stay unchanged before it is reported
+    /// `.incomplete` (the writer crashed or hangs).
+    public let incompleteAfter: Duration
+    /// How many snapshots of one unchanged file may fail before it is reported `.incomplete`.
+    public var maximumCopyAttempts = 3
+    /// Whether `snapshot(_:into:)` fsyncs the private copy (not needed for a scratch directory).
+    public var synchronizesSnapshots = false
+
+    /// Ids processed in an earlier run (from report.json); never reported.
+    private var alreadySeen: Set<String>
+    /// Ids reported by this watcher.
+    private var reported: Set<String> = []
+    /// Undecided files, by name.
+    private var candidates: [String: Candidate] = [:]
+    /// Failed snapshots of unchanged files, by id.
+    private var copyFailures: [String: CopyFailure] = [:]
+    /// Test seam: runs between the copy and the re-stat of the source in `snapshot(_:into:)`.
+    var afterCopy: (@Sendable (CheckpointFile) -> Void)?
+
+    private struct Candidate: Sendable {
+        var file: CheckpointFile
+        /// When this identity was first seen.
+        var firstSeen: ContinuousClock.Instant
+        /// How many scans have seen this identity.
+        var observations = 1
+        /// Why the header gate said "not yet", when it did.
+        var waitingReason: String?
+    }
+
+    private struct CopyFailure: Sendable {
+        var count: Int
+        var reason: String
+    }
+
+    /// Creates a watcher and checks that the directory can be listed.
+    ///
+    /// - Parameters:
+    ///   - directory: the trainer's checkpoint directory.
+    ///   - pattern: the `fnmatch(3)` pattern for checkpoint names.
+    ///   - settleInterval: how long a file must stay unchanged before it is considered.
+    ///   - incompleteAfter: how long a file still marked open for writing may stay unchanged before it is
+    ///     reported `.incomplete`.
+    ///   - alreadySeen: ids of checkpoints an earlier run processed or reported as failed.
+    /// - Throws: `WatcherError` (`.directoryUnavailable`) when the directory is missing or cannot be listed.
+    public init(
+        directory: String, pattern: String = "*.h5", settleInterval: Duration = .seconds(2),
+        incompleteAfter: Duration = .seconds(300), alreadySeen: Set<String> = []
+    ) throws(WatcherError) {
+        precondition(settleInterval >= .zero && incompleteAfter >= .zero, "negative watcher interval")
+        var trimmed = directory
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        self.directory = trimmed
+        self.filter = CheckpointNameFilter(pattern: pattern)
+        self.settleInterval = settleInterval
+        self.incompleteAfter = incompleteAfter
+        self.alreadySeen = alreadySeen
+        if case .failure(let failure) = WatcherSystemCalls.directoryEntries(trimmed) {
+            throw failure.error(.directoryUnavailable, trimmed, "cannot watch the checkpoint directory")
+        }
+    }
+
+    // MARK: - Scanning
+
+    /// Lists the directory once and returns the decisions that became due at `now`.
+    ///
+    /// Call it on every wake-up (see `DirectoryEvents`) and at least every polling interval; `suggestedWait`
+    /// says when the next decision is due. Files that vanish are forgotten silently.
+    public mutating func scan(now: ContinuousClock.Instant = .now) -> WatchScan {
+        let names: [String]
+        switch WatcherSystemCalls.directoryEntries(directory) {
+        case .success(let entries): names = entries
+        case .failure(let failure):
+            let problem = failure.error(.directoryUnavailable, directory, "cannot list the checkpoint directory")
+            return WatchScan(pending: pending, problem: problem)
+        }
+        var events: [CheckpointEvent] = []
+        var present: Set<String> = []
+        for name in names where filter.accepts(name) {
+            let path = directory == "/" ? "/" + name : directory + "/" + name
+            guard case .success(let status) = WatcherSystemCalls.linkStatus(path), status.isRegularFile else {
+                continue
+            }
+            let file = CheckpointFile(
+                path: path, name: name, inode: status.inode, size: status.size,
+                mtimeNanoseconds: status.modificationNanoseconds)
+            if alreadySeen.contains(file.id) || reported.contains(file.id) { continue }
+            present.insert(name)
+            var candidate = Candidate(file: file, firstSeen: now)
+            if let known = candidates[name], known.file.sameIdentity(as: file) {
+                candidate = known
+                candidate.observations += 1
+            }
+            if let event = decide(&candidate, now: now) {
+                events.append(event)
+                reported.insert(file.id)
+                present.remove(name)
+            } else {
+                candidates[name] = candidate
+            }
+        }
+        candidates = candidates.filter { present.contains($0.key) }
+        events.sort { CheckpointFile.naturalOrder($0.file, $1.file) }
+        return WatchScan(events: events, pending: pending)
+    }
+
+    /// Candidates not yet decided, in natural order.
+    public var pending: [CheckpointFile] {
+        candidates.values.map(\.file).sorted(by: CheckpointFile.naturalOrder)
+    }
+
+    /// The earliest instant at which a scan can decide about a pending candidate, or `nil` when none is pending.
+    public func nextDecision() -> ContinuousClock.Instant? {
+        candidates.values.map { candidate in
+            candidate.firstSeen + (candidate.waitingReason == nil ? settleInterval : incompleteAfter)
+        }.min()
+    }
+
+    /// How long to wait for events before the next scan: `interval`, or less when a decision is due sooner.
+    public func suggestedWait(upTo interval: Duration, now: ContinuousClock.Instant = .now) -> Duration {
+        guard let next = nextDecision() else { return interval }
+        return min(interval, max(.zero, now.duration(to: next)))
+    }
+
+    /// Advances one candidate; returns the event when it is decided.
+    private mutating func decide(_ candidate: inout Candidate, now: ContinuousClock.Instant) -> CheckpointEvent? {
+        let file = candidate.file
+        let unchanged = candidate.firstSeen.duration(to: now)
+        guard candidate.observations >= 2, unchanged >= settleInterval else { return nil }
+        if let failure = copyFailures[file.id], failure.count >= maximumCopyAttempts {
+            copyFailures[file.id] = nil
+            return .incomplete(file, reason: "could not be copied (\(failure.count) attempts): \(failure.reason)")
+        }
+        switch Self.gate(file) {
+        case .passed:
+            return .ready(file)
+        case .rejected(let reason):
+            return .notCheckpoint(file, reason: reason)
+        case .changed:
+            // Modified between the lstat and the header read: the next scan sees the new identity.
+            return nil
+        case .waiting(let reason, let writerMayHaveDied):
+            candidate.waitingReason = reason
+            guard unchanged >= incompleteAfter else { return nil }
+            let hint = writerMayHaveDied ? "; the writer may have died" : ""
+            return .incomplete(file, reason: "\(reason), unchanged for \(Self.seconds(unchanged)) s\(hint)")
+        }
+    }
+
+    // MARK: - Header gate
+
+    enum GateVerdict: Sendable, Equatable {
+        case passed
+        /// Could still become complete (open for writing, truncated, empty, unreadable).
+        case waiting(String, writerMayHaveDied: Bool = true)
+        /// Will never be a checkpoint as it is.
+        case rejected(String)
+        /// The size differs from the identity being judged (or the file is gone).
+        case changed
+    }
+
+    /// The superblock check of research/daemon_ecosystem.md §3.4, without libhdf5 and without a lock.
+    static func gate(_ file: CheckpointFile, at path: String? = nil) -> GateVerdict {
+        let path = path ?? file.path
+        let superblock: HDF5Superblock
+        do {
+            superblock = try HDF5Superblock.inspect(path)
+        } catch {
+            if case .failure(let failure) = WatcherSystemCalls.linkStatus(path), failure.isNotFound { return .changed }
+            return .waiting("unreadable (\(error.reason))", writerMayHaveDied: false)
+        }
+        guard superblock.fileSize == file.size else { return .changed }
+        switch superblock.status {
+        case .complete:
+            return .passed
+        case .openForWriting:
+            let flags = superblock.statusFlags.map { "0x" + String($0, radix: 16) } ?? "?"
+            return .waiting("still open for writing (HDF5 status flags \(flags))")
+        case .truncated(let actual, let stored):
+            return .waiting("truncated HDF5 file (\(actual) bytes, the header says \(stored))")
+        case .notHDF5 where file.size == 0:
+            return .waiting("empty file")
+        case .notHDF5:
+            let hint = superblock.contentHint.map { "; it looks like \($0)" } ?? ""
+            return .rejected("not an HDF5 file (no HDF5 signature)\(hint)")
+        case .damaged(let reason):
+            return .rejected("damaged HDF5 header: \(reason)")
+        }
+    }
+
+    private static func seconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds
+    }
+
+    // MARK: - Snapshots
+
+    /// Copies a ready checkpoint into `stagingDirectory` and checks the copy; parse only the copy.
+    ///
+    /// When the copy fails because the trainer changed the file, the file goes back to settling (its new
+    /// identity is a new candidate). Other failures of an unchanged file are retried on later scans, up to
+    /// `maximumCopyAttempts`, after which the file is reported `.incomplete`.
+    /// A staging failure (`.stagingFailed`) puts the file back to settling without counting against it.
+    /// - Throws: `WatcherError`: `.changedDuringCopy`, `.fileVanished`, `.incompleteCopy`, `.stagingFailed`, `.io`.
+    public mutating func snapshot(_ file: CheckpointFile, into stagingDirectory: String) throws(WatcherError)
+        -> CheckpointSnapshot
+    {
+        do {
+            let snapshot = try CheckpointSnapshot.copy(
+                file, into: stagingDirectory, watchedDirectory: directory, synchronize: synchronizesSnapshots,
+                afterCopy: afterCopy)
+            copyFailures[file.id] = nil
+            return snapshot
+        } catch {
+            switch error.kind {
+            case .changedDuringCopy, .stagingFailed:
+                reported.remove(file.id)
+            case .incompleteCopy, .io:
+                reported.remove(file.id)
+                copyFailures[file.id, default: CopyFailure(count: 0, reason: "")].count += 1
+                copyFailures[file.id]?.reason = error.description
+            case .fileVanished, .directoryUnavailable:
+                break
+            }
+            throw error
+        }
+    }
+}

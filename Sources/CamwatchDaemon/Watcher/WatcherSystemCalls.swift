@@ -1,0 +1,263 @@
+import Glibc
+
+// Every C call of the watcher goes through this file: directory listing, stat, copying, inotify, poll.
+// Linux only (inotify, FICLONE).
+// Failures come back as `SystemCallFailure` (the call and errno); callers add the path and the context.
+
+/// A C call that failed, with the `errno` it left.
+struct SystemCallFailure: Error, Sendable, Equatable {
+    var call: String
+    var code: Int32
+
+    /// The failure of `call` with the current `errno`.
+    init(_ call: String) {
+        self.call = call
+        self.code = errno
+    }
+
+    init(_ call: String, code: Int32) {
+        self.call = call
+        self.code = code
+    }
+
+    /// `strerror` text, e.g. "No such file or directory".
+    var message: String { String(cString: strerror(code)) }
+
+    var isNotFound: Bool { code == ENOENT || code == ENOTDIR }
+
+    /// A `WatcherError` about `path`, with `context` before the system's message.
+    func error(_ kind: WatcherError.Kind, _ path: String, _ context: String) -> WatcherError {
+        WatcherError(kind, path: path, reason: "\(context): \(message)", call: call)
+    }
+}
+
+/// What `lstat`/`fstat` say about a file, reduced to what the watcher uses.
+struct FileStatus: Sendable, Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int64
+    var modificationNanoseconds: Int64
+    var isRegularFile: Bool
+    var isDirectory: Bool
+}
+
+enum WatcherSystemCalls {
+    // MARK: - Files and directories
+
+    /// `lstat(path)`: the link itself, never its target.
+    static func linkStatus(_ path: String) -> Result<FileStatus, SystemCallFailure> {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return .failure(SystemCallFailure("lstat")) }
+        return .success(FileStatus(status))
+    }
+
+    /// `stat(path)`, following symlinks.
+    static func pathStatus(_ path: String) -> Result<FileStatus, SystemCallFailure> {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return .failure(SystemCallFailure("stat")) }
+        return .success(FileStatus(status))
+    }
+
+    /// `fstat(fd)`.
+    static func status(of descriptor: Int32) -> Result<FileStatus, SystemCallFailure> {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { return .failure(SystemCallFailure("fstat")) }
+        return .success(FileStatus(status))
+    }
+
+    /// The names in a directory, without `.` and `..`.
+    static func directoryEntries(_ path: String) -> Result<[String], SystemCallFailure> {
+        guard let stream = opendir(path) else { return .failure(SystemCallFailure("opendir")) }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(stream) else {
+                if errno != 0 { return .failure(SystemCallFailure("readdir")) }
+                return .success(names)
+            }
+            let name = withUnsafePointer(to: entry.pointee.d_name) { tuple in
+                tuple.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: tuple.pointee)) {
+                    String(cString: $0)
+                }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+    }
+
+    /// Whether `name` matches the shell pattern (`fnmatch(3)` without flags).
+    static func matches(_ name: String, pattern: String) -> Bool {
+        fnmatch(pattern, name, 0) == 0
+    }
+
+    /// Opens a file read-only without following a final symlink; no lock of any kind is taken.
+    static func openForReading(_ path: String) -> Result<Int32, SystemCallFailure> {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        return descriptor >= 0 ? .success(descriptor) : .failure(SystemCallFailure("open"))
+    }
+
+    /// Creates a new file that must not exist yet, readable only by its owner.
+    static func createExclusive(_ path: String) -> Result<Int32, SystemCallFailure> {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        return descriptor >= 0 ? .success(descriptor) : .failure(SystemCallFailure("open"))
+    }
+
+    /// Creates a directory (one level) unless it exists.
+    static func makeDirectory(_ path: String) -> SystemCallFailure? {
+        if mkdir(path, 0o700) == 0 || errno == EEXIST { return nil }
+        return SystemCallFailure("mkdir")
+    }
+
+    static func closeDescriptor(_ descriptor: Int32) {
+        _ = close(descriptor)
+    }
+
+    /// Removes a file; a file that is already gone is not an error.
+    @discardableResult
+    static func remove(_ path: String) -> SystemCallFailure? {
+        if unlink(path) == 0 || errno == ENOENT { return nil }
+        return SystemCallFailure("unlink")
+    }
+
+    static func synchronize(_ descriptor: Int32) -> SystemCallFailure? {
+        fsync(descriptor) == 0 ? nil : SystemCallFailure("fsync")
+    }
+
+    /// Copies everything from `source` (read from its start) to `target`, returning the bytes written.
+    ///
+    /// Tries a reflink first (`FICLONE`: instant and copy-on-write on btrfs, XFS, bcachefs), then a plain
+    /// read/write loop. Neither takes a lock on the source.
+    static func copyContents(from source: Int32, to target: Int32) -> Result<Int64, SystemCallFailure> {
+        // FICLONE = _IOW(0x94, 9, int) from <linux/fs.h>, which Glibc's module does not export.
+        let ficlone: UInt = 0x4004_9409
+        if ioctl(target, ficlone, source) == 0 {
+            return status(of: target).map(\.size)
+        }
+        let chunk = 1 << 20
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        var total: Int64 = 0
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, chunk) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return .failure(SystemCallFailure("read"))
+            }
+            if count == 0 { return .success(total) }
+            var offset = 0
+            while offset < count {
+                let written = buffer.withUnsafeBytes { raw in
+                    write(target, raw.baseAddress.map { $0 + offset }, count - offset)
+                }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return .failure(SystemCallFailure("write"))
+                }
+                offset += written
+            }
+            total += Int64(count)
+        }
+    }
+
+    // MARK: - Events
+
+    /// The inotify mask the watcher listens for on its directory.
+    static let directoryEventMask: UInt32 =
+        UInt32(IN_CLOSE_WRITE) | UInt32(IN_MOVED_TO) | UInt32(IN_CREATE) | UInt32(IN_DELETE) | UInt32(IN_MODIFY)
+        | UInt32(IN_ATTRIB) | UInt32(IN_MOVED_FROM) | UInt32(IN_DELETE_SELF) | UInt32(IN_MOVE_SELF)
+        | UInt32(IN_ONLYDIR)
+
+    /// A non-blocking, close-on-exec inotify descriptor.
+    static func inotifyDescriptor() -> Result<Int32, SystemCallFailure> {
+        let descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        return descriptor >= 0 ? .success(descriptor) : .failure(SystemCallFailure("inotify_init1"))
+    }
+
+    /// Adds (or replaces) the watch on `directory`; returns the watch descriptor.
+    static func addWatch(_ descriptor: Int32, directory: String) -> Result<Int32, SystemCallFailure> {
+        let watch = inotify_add_watch(descriptor, directory, directoryEventMask)
+        return watch >= 0 ? .success(watch) : .failure(SystemCallFailure("inotify_add_watch"))
+    }
+
+    /// Reads every pending event from a non-blocking inotify descriptor; returns whether the kernel removed the
+    /// watch (the directory was deleted, moved or unmounted). Queue overflows need nothing: a full rescan follows.
+    static func drainInotify(_ descriptor: Int32) -> Bool {
+        var watchRemoved = false
+        let capacity = 64 * 1024
+        var buffer = [UInt8](repeating: 0, count: capacity)
+        let headerSize = MemoryLayout<inotify_event>.size
+        let removal = UInt32(IN_IGNORED) | UInt32(IN_DELETE_SELF) | UInt32(IN_MOVE_SELF)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, capacity) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { return watchRemoved }
+            var offset = 0
+            while offset + headerSize <= count {
+                let (mask, nameLength) = buffer.withUnsafeBytes { raw in
+                    let event = raw.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
+                    return (event.mask, Int(event.len))
+                }
+                if mask & removal != 0 { watchRemoved = true }
+                offset += headerSize + nameLength
+            }
+        }
+    }
+
+    /// A pipe whose ends are both non-blocking and close-on-exec (Glibc's module has no `pipe2`).
+    static func nonBlockingPipe() -> Result<(read: Int32, write: Int32), SystemCallFailure> {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { return .failure(SystemCallFailure("pipe")) }
+        for end in ends {
+            let flags = fcntl(end, F_GETFL)
+            guard flags >= 0, fcntl(end, F_SETFL, flags | O_NONBLOCK) == 0, fcntl(end, F_SETFD, FD_CLOEXEC) == 0 else {
+                let failure = SystemCallFailure("fcntl")
+                for descriptor in ends { _ = close(descriptor) }
+                return .failure(failure)
+            }
+        }
+        return .success((ends[0], ends[1]))
+    }
+
+    /// Writes one byte to a non-blocking pipe (a full pipe is already signalled, which is enough).
+    static func signal(_ descriptor: Int32) {
+        var byte: UInt8 = 1
+        _ = write(descriptor, &byte, 1)
+    }
+
+    /// Empties a non-blocking descriptor of whatever it holds.
+    static func drain(_ descriptor: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { return }
+        }
+    }
+
+    /// `poll(2)` for readability; returns which descriptors are readable (all false on timeout).
+    /// A negative descriptor is ignored, as `poll` itself does.
+    static func waitReadable(_ descriptors: [Int32], milliseconds: Int32) -> Result<[Bool], SystemCallFailure> {
+        var entries = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        while true {
+            let count = poll(&entries, nfds_t(entries.count), milliseconds)
+            if count < 0 {
+                if errno == EINTR { continue }
+                return .failure(SystemCallFailure("poll"))
+            }
+            return .success(entries.map { $0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 })
+        }
+    }
+}
+
+extension FileStatus {
+    fileprivate init(_ status: stat) {
+        let type = status.st_mode & S_IFMT
+        self.init(
+            device: UInt64(status.st_dev),
+            inode: UInt64(status.st_ino),
+            size: Int64(status.st_size),
+            modificationNanoseconds: Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec),
+            isRegularFile: type == S_IFREG,
+            isDirectory: type == S_IFDIR
+        )
+    }
+}

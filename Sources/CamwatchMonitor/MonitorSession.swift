@@ -1,0 +1,209 @@
+public import CamwatchCheckpoint
+public import CamwatchImage
+public import CamwatchNN
+public import CamwatchSaliency
+public import CamwatchTensor
+import Foundation
+
+/// The state of one watched run: the report, the heatmap archive, and the previous checkpoint's weights.
+///
+/// Everything that must survive a restart lives in the output directory. `save()` writes `heatmaps.h5`
+/// first and `report.json` second: the report is the commit point, so after a crash between the two the
+/// archive may hold heatmaps of a checkpoint the report does not list, and `open` drops them — that
+/// checkpoint is processed again, once.
+public struct MonitorSession: Sendable {
+    /// The output directory.
+    public let directory: String
+    public private(set) var store: ReportStore
+    public private(set) var archive: HeatmapArchive
+    /// Output files that could not be read at start and were moved aside.
+    public private(set) var recoveries: [CorruptFileRecovery] = []
+    public let probes: ProbeSet
+    /// The weights of the last processed checkpoint, for `weight_drift`; not kept across restarts.
+    private var previousWeights: (id: String, tensors: [String: Tensor])?
+
+    public var report: Report { store.report }
+
+    /// Opens `directory`, resuming what is there.
+    ///
+    /// - Parameters:
+    ///   - fresh: the report to start with when there is none (model, probes, convergence settings). An
+    ///     empty layer or input size means "not known yet": the first processed checkpoint sets it.
+    ///   - now: Unix seconds, for the names of set-aside files.
+    /// - Throws: `MonitorError`: an output file cannot be read or moved aside, or the existing report was made
+    ///   for another layer or input size (its heatmaps could not be compared with new ones).
+    public static func open(directory: String, probes: ProbeSet, fresh: Report, now: Double) throws(MonitorError)
+        -> MonitorSession
+    {
+        var store = try ReportStore.open(directory: directory, fresh: fresh, now: now)
+        var recoveries: [CorruptFileRecovery] = store.recovery.map { [$0] } ?? []
+        let existing = store.report.model
+        if !fresh.model.layer.isEmpty, !existing.layer.isEmpty, existing.layer != fresh.model.layer,
+            store.report.lastProcessed != nil
+        {
+            throw MonitorError(.mismatch, path: store.path,
+                               reason: "made for layer '\(existing.layer)', not '\(fresh.model.layer)'; use another --out")
+        }
+        // Before the first processed checkpoint the model is provisional (the architecture may come from it).
+        let committed = store.report.lastProcessed != nil
+        if committed, !fresh.model.inputSize.isEmpty, existing.inputSize != fresh.model.inputSize {
+            throw MonitorError(.mismatch, path: store.path,
+                               reason: "made at input size \(existing.inputSize), not \(fresh.model.inputSize); use another --out")
+        }
+        // The probes may have gained entries; drift compares probe ids, so the new list simply takes over.
+        store.report.probes = fresh.probes
+        let opened = try HeatmapArchive.open(directory: directory, now: now)
+        var archive = opened.archive
+        if let recovery = opened.recovery { recoveries.append(recovery) }
+        archive.retain(ids: Set(store.report.checkpoints.map(\.id)))
+        return MonitorSession(directory: directory, store: store, archive: archive, recoveries: recoveries, probes: probes)
+    }
+
+    private init(
+        directory: String, store: ReportStore, archive: HeatmapArchive, recoveries: [CorruptFileRecovery], probes: ProbeSet
+    ) {
+        self.directory = directory
+        self.store = store
+        self.archive = archive
+        self.recoveries = recoveries
+        self.probes = probes
+    }
+
+    /// Checkpoint ids already in the report (processed or failed): a watcher skips them.
+    public var knownIDs: Set<String> { Set(report.checkpoints.map(\.id)) }
+
+    /// Records a processed checkpoint: drift against the last processed one, weight drift, the convergence
+    /// update, and the entry.
+    ///
+    /// - Parameters:
+    ///   - label: the checkpoint's id and file name.
+    ///   - checkpoint: the loaded checkpoint (attributes, weights).
+    ///   - analysis: its heatmaps and predictions.
+    ///   - seconds: how long loading and analysing took.
+    ///   - now: Unix seconds.
+    /// - Returns: the entry and the convergence events it caused.
+    public mutating func recordProcessed(
+        label: CheckpointLabel, checkpoint: Checkpoint, analysis: CheckpointAnalysis, seconds: Double, now: Double
+    ) -> (entry: Report.CheckpointEntry, events: [ConvergenceEvent]) {
+        var drift: CheckpointDrift?
+        var driftError: String?
+        if let previous = report.lastProcessed, let before = archive.entry(id: previous.id) {
+            do throws(MonitorError) {
+                drift = try CheckpointDrift.between(
+                    previous: before.heatmaps.mapValues { $0.upsampled() },
+                    current: analysis.heatmaps.mapValues { $0.upsampled() })
+            } catch {
+                driftError = error.description
+            }
+        }
+        var weightDrift: Double?
+        if let previousWeights, previousWeights.id == report.lastProcessed?.id {
+            weightDrift = DriftMetrics.weightDrift(previous: previousWeights.tensors, current: checkpoint.tensors)
+        }
+        if report.lastProcessed == nil {
+            store.report.model.layer = analysis.layer
+            store.report.model.inputSize = analysis.inputSize
+        }
+        let events = store.report.convergence.update(checkpoint: label, status: .ok, drift: drift?.mean)
+        var entry = Report.CheckpointEntry(
+            name: label.name, id: label.id, step: checkpoint.step, epoch: checkpoint.epoch, status: .ok,
+            error: driftError, seconds: seconds, processedAt: now, predictions: analysis.predictions, drift: drift,
+            weightDrift: weightDrift, state: report.convergence.state,
+            attributes: Report.CheckpointEntry.reportedAttributes(checkpoint.attributes))
+        entry.error = driftError
+        archive.record(HeatmapArchive.Entry(checkpoint: label, heatmaps: analysis.heatmaps))
+        store.record(entry)
+        previousWeights = (label.id, checkpoint.tensors)
+        return (entry, events)
+    }
+
+    /// Records a checkpoint that could not be processed; the convergence state is left alone.
+    public mutating func recordFailure(
+        label: CheckpointLabel, step: Int? = nil, epoch: Int? = nil, reason: String, seconds: Double, now: Double,
+        attributes: [String: CheckpointAttribute] = [:]
+    ) -> Report.CheckpointEntry {
+        let entry = Report.CheckpointEntry(
+            name: label.name, id: label.id, step: step, epoch: epoch, status: .failed, error: reason, seconds: seconds,
+            processedAt: now, state: report.convergence.state,
+            attributes: Report.CheckpointEntry.reportedAttributes(attributes))
+        store.record(entry)
+        return entry
+    }
+
+    /// Writes `heatmaps.h5`, then `report.json` (the commit point), each atomically.
+    public func save() throws(MonitorError) {
+        try archive.save(directory: directory)
+        try store.save()
+    }
+}
+
+/// What Score-CAM said about every probe at one checkpoint.
+public struct CheckpointAnalysis: Sendable {
+    /// Low-resolution heatmaps by probe id.
+    public var heatmaps: [String: HeatmapArchive.Heatmap]
+    public var predictions: [String: Report.Prediction]
+    /// The target layer's name as resolved in the network.
+    public var layer: String
+    /// `[H, W]` of the network input the probes were resized to.
+    public var inputSize: [Int]
+
+    /// Explains every probe with Score-CAM.
+    ///
+    /// - Parameters:
+    ///   - network: the checkpoint's network.
+    ///   - probes: the probe images; each is explained for its manifest class, else its predicted class.
+    ///   - layer: the target layer or module prefix; `nil` for the last conv-like layer.
+    ///   - preprocessing: how a probe image becomes the input.
+    ///   - options: Score-CAM tuning.
+    ///   - progress: called after each batch of masked inputs with (probe index, channels done, channels to do).
+    /// - Throws: `AnalysisError` naming the probe and the reason (unknown layer, class out of range, …);
+    ///   `CancellationError` when the task is cancelled between probes.
+    public static func run(
+        network: Network, probes: ProbeSet, layer: String?, preprocessing: Preprocessing, options: ScoreCAM.Options,
+        progress: (@Sendable (Int, Int, Int) -> Void)? = nil
+    ) throws -> CheckpointAnalysis {
+        let scoreCAM: ScoreCAM
+        do { scoreCAM = try ScoreCAM(network: network, targetLayer: layer, options: options) } catch {
+            throw AnalysisError("\(error)")
+        }
+        do { try network.validate(inputHeight: preprocessing.height, inputWidth: preprocessing.width) } catch {
+            throw AnalysisError("input \(preprocessing.height)x\(preprocessing.width): \(error)")
+        }
+        var heatmaps: [String: HeatmapArchive.Heatmap] = [:]
+        var predictions: [String: Report.Prediction] = [:]
+        for (index, probe) in probes.probes.enumerated() {
+            try Task.checkCancellation()
+            let input = preprocessing.tensor(from: [probe.image])
+            let id = probe.description.id
+            let map: SaliencyMap
+            do {
+                map = try scoreCAM.explain(input, classIndex: probe.description.classIndex) { done, total in
+                    progress?(index, done, total)
+                }
+            } catch let error as CancellationError {
+                throw error
+            } catch {
+                throw AnalysisError("probe '\(id)': \(error)")
+            }
+            heatmaps[id] = HeatmapArchive.Heatmap(map)
+            predictions[id] = Report.Prediction(classIndex: map.classIndex, score: map.score)
+        }
+        return CheckpointAnalysis(heatmaps: heatmaps, predictions: predictions, layer: scoreCAM.targetName,
+                                  inputSize: [preprocessing.height, preprocessing.width])
+    }
+}
+
+/// A checkpoint could not be analysed; one line.
+public struct AnalysisError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension HeatmapArchive {
+    /// Drops the heatmaps of checkpoints not in `ids` (written just before a crash, never committed).
+    public mutating func retain(ids: Set<String>) {
+        let kept = entries.filter { ids.contains($0.checkpoint.id) }
+        guard kept.count != entries.count else { return }
+        self = HeatmapArchive(entries: kept)
+    }
+}

@@ -1,0 +1,164 @@
+public import CamwatchImage
+import Foundation
+import Yams
+
+/// The fixed images a watcher explains at every checkpoint, with what the manifest says about them.
+///
+/// A probe directory holds PNG files and, optionally, a manifest `probes.json`, `probes.yaml` or
+/// `probes.yml` (design.md §2.3): a list of `{id, file, class, label, bbox}` (or `{"probes": [...]}`),
+/// where `class` is an index or `"predicted"` and `bbox` is `[x0, y0, x1, y1]` in image pixels. Without a
+/// manifest every `*.png` is a probe, in name order, explained for its predicted class.
+public struct ProbeSet: Sendable {
+    /// One probe: its description (as the report stores it) and its decoded image.
+    public struct Probe: Sendable {
+        public var description: Report.Probe
+        /// The absolute or directory-relative path the image was read from.
+        public var path: String
+        public var image: RGBImage
+    }
+
+    /// The manifest file names looked for, in order.
+    public static let manifestNames = ["probes.json", "probes.yaml", "probes.yml"]
+
+    public var directory: String
+    public var probes: [Probe]
+    /// The manifest that was read, if any.
+    public var manifestPath: String?
+
+    /// The probes as the report lists them.
+    public var descriptions: [Report.Probe] { probes.map(\.description) }
+
+    /// The decoded images by probe id.
+    public var images: [String: RGBImage] {
+        Dictionary(probes.map { ($0.description.id, $0.image) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Reads the probe directory: the manifest when there is one, and every image.
+    /// - Throws: `MonitorError` naming the directory, the manifest or the image and the reason (missing
+    ///   directory, no PNG, unreadable image, bad manifest entry, duplicate id).
+    public static func load(directory: String) throws(MonitorError) -> ProbeSet {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
+            throw MonitorError(.missing, path: directory, reason: "probe directory does not exist")
+        }
+        guard isDirectory.boolValue else { throw MonitorError(.corrupt, path: directory, reason: "not a directory") }
+        let base = URL(fileURLWithPath: directory)
+        var manifestPath: String?
+        var entries: [Report.Probe]
+        if let name = manifestNames.first(where: { FileManager.default.fileExists(atPath: base.appendingPathComponent($0).path) }) {
+            let path = base.appendingPathComponent(name).path
+            manifestPath = path
+            entries = try readManifest(path)
+        } else {
+            let names: [String]
+            do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
+                throw MonitorError(.io, path: directory, reason: "cannot list the probe directory")
+            }
+            entries = names.filter { $0.lowercased().hasSuffix(".png") && !$0.hasPrefix(".") }
+                .sorted { $0.compare($1, options: .numeric) == .orderedAscending }
+                .map { Report.Probe(id: String($0.dropLast(4)), file: $0) }
+        }
+        guard !entries.isEmpty else {
+            throw MonitorError(.missing, path: directory, reason: "no probe images (*.png) and no probes.json")
+        }
+        var seen: Set<String> = []
+        var probes: [Probe] = []
+        for entry in entries {
+            guard seen.insert(entry.id).inserted else {
+                throw MonitorError(.corrupt, path: manifestPath ?? directory, reason: "probe id '\(entry.id)' appears twice")
+            }
+            let path = entry.file.hasPrefix("/") ? entry.file : base.appendingPathComponent(entry.file).path
+            let image: RGBImage
+            do { image = try PNGDecoder.decode(path: path) } catch {
+                throw MonitorError(.corrupt, path: path, reason: "unreadable probe image: \(error.reason)")
+            }
+            probes.append(Probe(description: entry, path: path, image: image))
+        }
+        return ProbeSet(directory: directory, probes: probes, manifestPath: manifestPath)
+    }
+
+    /// One manifest entry as written by people: `class` may be an index or `"predicted"`, `id` may be
+    /// left out (the file's stem).
+    private struct ManifestEntry: Decodable {
+        var id: String?
+        var file: String
+        var classIndex: Int?
+        var label: String?
+        var bbox: [Double]?
+
+        enum CodingKeys: String, CodingKey {
+            case id, file, label, bbox
+            case classIndex = "class"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            id = try c.decodeIfPresent(String.self, forKey: .id)
+            file = try c.decode(String.self, forKey: .file)
+            label = try c.decodeIfPresent(String.self, forKey: .label)
+            bbox = try c.decodeIfPresent([Double].self, forKey: .bbox)
+            if let index = try? c.decodeIfPresent(Int.self, forKey: .classIndex) {
+                classIndex = index
+            } else if let word = try? c.decodeIfPresent(String.self, forKey: .classIndex) {
+                guard word == "predicted" else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .classIndex, in: c, debugDescription: "class must be an index or \"predicted\", got \"\(word)\"")
+                }
+                classIndex = nil
+            } else {
+                classIndex = nil
+            }
+        }
+    }
+
+    private struct WrappedManifest: Decodable {
+        var probes: [ManifestEntry]
+    }
+
+    private static func readManifest(_ path: String) throws(MonitorError) -> [Report.Probe] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw MonitorError(.io, path: path, reason: "cannot read the probe manifest")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let raw: [ManifestEntry]
+        do {
+            // YAML is a superset of JSON, so one decoder reads both manifest forms.
+            if try Yams.compose(yaml: text)?.sequence != nil {
+                raw = try YAMLDecoder().decode([ManifestEntry].self, from: text)
+            } else {
+                raw = try YAMLDecoder().decode(WrappedManifest.self, from: text).probes
+            }
+        } catch let error as DecodingError {
+            throw MonitorError(.corrupt, path: path, reason: "invalid probe manifest: \(describe(error))")
+        } catch {
+            throw MonitorError(.corrupt, path: path, reason: "invalid probe manifest: \(error)")
+        }
+        var entries: [Report.Probe] = []
+        for (index, entry) in raw.enumerated() {
+            if let classIndex = entry.classIndex, classIndex < 0 {
+                throw MonitorError(.corrupt, path: path, reason: "probe \(index) (\(entry.file)): negative class \(classIndex)")
+            }
+            if let bbox = entry.bbox {
+                guard bbox.count == 4, bbox[0] < bbox[2], bbox[1] < bbox[3] else {
+                    throw MonitorError(.corrupt, path: path,
+                                       reason: "probe \(index) (\(entry.file)): bbox must be [x0, y0, x1, y1] with x0 < x1, y0 < y1")
+                }
+            }
+            let id = entry.id ?? URL(fileURLWithPath: entry.file).deletingPathExtension().lastPathComponent
+            entries.append(Report.Probe(id: id, file: entry.file, classIndex: entry.classIndex, label: entry.label,
+                                        bbox: entry.bbox))
+        }
+        return entries
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing key '\(key.stringValue)' in entry \(context.codingPath.first?.intValue.map(String.init) ?? "?")"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return context.debugDescription
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import CamwatchMonitor
+import Foundation
+
+extension Camwatch {
+    struct ReportCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "report",
+            abstract: "Summarise a watched run: checkpoints, drift, state, failures and the verdict.",
+            discussion: """
+                With --check, prints the verdict and exits with a status for monitoring (Nagios, cron):
+                  0  saliency still changing or warming up
+                  1  stable: the heatmaps have stopped moving (converged)
+                  2  the last checkpoint failed, or there is no readable report
+                """)
+
+        @Argument(help: "The watcher's output directory (where report.json is).")
+        var directory: String
+
+        @Option(name: .long, help: "text, json or markdown.")
+        var format: String = ReportFormat.text.rawValue
+
+        @Flag(name: .long, help: "Print only the verdict and exit 0 (changing), 1 (stable) or 2 (failed/unreadable).")
+        var check = false
+
+        func validate() throws {
+            guard ReportFormat(rawValue: format) != nil else { throw ValidationError("--format must be text, json or markdown") }
+        }
+
+        func run() throws {
+            if check {
+                let (status, message) = ReportRenderer.checkStatus(directory: directory)
+                print(message)
+                throw ExitCode(status.rawValue)
+            }
+            let report: Report
+            do {
+                guard let read = try ReportStore.read(directory: directory) else {
+                    throw CLIError("\(ReportStore.path(in: directory)): no report (has camwatch watch run here?)")
+                }
+                report = read
+            } catch let error as MonitorError { throw CLIError(error.description) }
+            do {
+                let text = try ReportRenderer.render(report, format: ReportFormat(rawValue: format) ?? .text)
+                print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+            } catch { throw CLIError("\(error)") }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import CamwatchDaemon
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+extension Camwatch {
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Watch a checkpoint directory: Score-CAM every probe at every new checkpoint, drift, convergence, alerts.",
+            discussion: """
+                Outputs in --out: report.json, timeline.png, drift.png, heatmaps.h5, camwatch.prom. A restart resumes
+                from them. SIGTERM/SIGINT stop after abandoning the checkpoint in progress; SIGHUP reloads --config.
+                Every setting can also come from a YAML file (deploy/camwatch.example.yaml); flags override it.
+                """)
+
+        @Argument(help: "The directory the trainer writes checkpoints into (or 'checkpoints:' in --config).")
+        var directory: String?
+
+        @Option(name: .long, help: "Probe PNGs, with an optional probes.json manifest.")
+        var probes: String?
+
+        @Option(name: .long, help: "Output directory (state, report, pictures, metrics).")
+        var out: String?
+
+        @Option(name: .long, help: "A built-in architecture (default: the checkpoint's camwatch_model, or model.json beside it).")
+        var arch: String?
+
+        @Option(name: .long, help: "A model spec file (JSON or YAML).")
+        var model: String?
+
+        @Option(name: .long, help: "Target layer or module prefix (default: the last conv-like layer).")
+        var layer: String?
+
+        @Option(name: .long, help: "Input height and width (default: the spec's input_size, else 224).")
+        var inputSize: Int?
+
+        @Option(name: .long, help: "YAML configuration file.")
+        var config: String?
+
+        @Flag(name: .long, help: "Process the checkpoints that are there, then exit.")
+        var once = false
+
+        @Option(name: .long, help: "Seconds between scans when no inotify event arrives (default 10).")
+        var interval: Double?
+
+        func validate() throws {
+            if arch != nil && model != nil { throw ValidationError("give --arch or --model, not both") }
+            if let interval, interval <= 0 { throw ValidationError("--interval must be positive") }
+        }
+
+        func run() async throws {
+            var overrides = WatchConfiguration.Overrides()
+            overrides.checkpoints = directory
+            overrides.probes = probes
+            overrides.out = out
+            overrides.arch = arch
+            overrides.model = model
+            overrides.layer = layer
+            overrides.inputSize = inputSize
+            overrides.interval = interval
+            overrides.once = once
+            // One plain line per event on stderr (no colours, no progress): what journald wants.
+            LoggingSystem.bootstrap { _ in LineLogHandler() }
+            var logger = Logger(label: "camwatch")
+            let prepared: WatchService.Prepared
+            do {
+                prepared = try WatchService.prepare(
+                    configurationPath: config, overrides: overrides,
+                    childCommand: [Runtime.executablePath, LoadCheckpointChild.name], logger: logger)
+            } catch { throw CLIError("\(error)") }
+            let configuration = prepared.configuration
+            logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+            Runtime.configure(threads: configuration.threads)
+            let alerts: AlertDispatcher
+            do { alerts = try AlertDispatcher(configuration: configuration, logger: logger) } catch {
+                throw CLIError("\(error)")
+            }
+            let notifier = SystemdNotifier(logger: logger)
+            let service = WatchService(prepared, alerts: alerts, notifier: notifier, logger: logger)
+            let group = ServiceGroup(
+                configuration: .init(
+                    // Shut down in reverse order: the watcher first, then the dispatcher drains the last alerts.
+                    services: [
+                        .init(service: alerts, successTerminationBehavior: .gracefullyShutdownGroup),
+                        .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup),
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger))
+            do { try await group.run() } catch { throw CLIError("camwatch watch stopped: \(error)") }
+        }
+    }
+}

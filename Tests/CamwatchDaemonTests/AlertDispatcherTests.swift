@@ -1,0 +1,202 @@
+import CamwatchTestSupport
+import Foundation
+import Logging
+import Testing
+
+@testable import CamwatchDaemon
+
+@Suite struct AlertDispatcherTests {
+    static func alert(_ index: Int, event: Alert.Event = .stable) -> Alert {
+        var alert = Alert.testSample()
+        alert.event = event
+        alert.checkpoint = "epoch-\(index).h5"
+        alert.message = "run7: alert \(index)"
+        return alert
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// A shutdown trigger the test fires by finishing the returned continuation.
+    static func shutdownTrigger() -> (@Sendable () async throws -> Void, AsyncStream<Void>.Continuation) {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self)
+        let wait: @Sendable () async throws -> Void = {
+            for await _ in stream {}
+            try Task.checkCancellation()
+        }
+        return (wait, continuation)
+    }
+
+    @Test func deliversToBothHooksAndLogsEveryOutcome() async throws {
+        let directory = try Fixtures.temporaryDirectory("camwatch-dispatch")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let hook = try ExecHookTests.script("hook.sh", in: directory, #"echo "$CAMWATCH_CHECKPOINT" >> "$1/ran""#)
+        let server = try LoopbackHTTPServer(replies: [.status(200), .status(400)])
+        defer { server.stop() }
+        let recorder = LogRecorder()
+        let dispatcher = AlertDispatcher(
+            execHook: ExecHook(.init(command: [hook, directory.path])),
+            webhook: Webhook(.init(url: server.url("/services/\(WebhookTests.token)"))), logger: recorder.logger)
+
+        dispatcher.submit(Self.alert(1))
+        dispatcher.submit(Self.alert(2, event: .failed))
+        dispatcher.finish()
+        await dispatcher.run()
+
+        // One line per alert, logged at submission, with dotted metadata keys.
+        let alertLines = recorder.entries.filter { $0.message.hasPrefix("run7: alert") }
+        #expect(alertLines.map(\.message) == ["run7: alert 1", "run7: alert 2"])
+        #expect(alertLines.map(\.level) == [.notice, .warning])
+        #expect(alertLines.first?.metadata["alert.event"] == "stable")
+        #expect(alertLines.first?.metadata["alert.job"] == "run7")
+        #expect(alertLines.first?.metadata["alert.checkpoint"] == "epoch-1.h5")
+        #expect(alertLines.first?.metadata["alert.drift"] == "0.012")
+        #expect(alertLines.first?.metadata["alert.epoch"] == "21")
+
+        // Hooks ran in submission order, one outcome line each.
+        #expect(
+            try String(contentsOf: directory.appendingPathComponent("ran"), encoding: .utf8)
+                == "epoch-1.h5\nepoch-2.h5\n")
+        let hookLines = recorder.entries.filter { $0.metadata["hook.outcome"] != nil }
+        #expect(hookLines.map { $0.metadata["hook.status"] } == ["0", "0"])
+        #expect(hookLines.map(\.level) == [.info, .info])
+        let webhookLines = recorder.entries.filter { $0.metadata["webhook.outcome"] != nil }
+        #expect(webhookLines.map { $0.metadata["webhook.status"] } == ["200", "400"])
+        #expect(webhookLines.map(\.level) == [.info, .warning])
+        #expect(webhookLines.allSatisfy { $0.metadata["webhook.host"] == "127.0.0.1" })
+        #expect(webhookLines.map { $0.metadata["alert.checkpoint"] } == ["epoch-1.h5", "epoch-2.h5"])
+        #expect(server.requests.count == 2)
+
+        // The URL is a secret: the host is logged, the path never.
+        #expect(!recorder.allText.contains("SECRET"))
+        #expect(!recorder.allText.contains("/services/"))
+        #expect(!recorder.entries.contains { $0.message.contains("not delivered") })
+    }
+
+    @Test func submitNeverWaitsForAHungReceiver() async throws {
+        let server = try LoopbackHTTPServer(replies: [], fallback: .hang)
+        defer { server.stop() }
+        let recorder = LogRecorder()
+        let dispatcher = AlertDispatcher(
+            webhook: Webhook(.init(url: server.url("/hook"), timeout: .seconds(30), retries: 0)),
+            logger: recorder.logger)
+        let (shutdown, _) = Self.shutdownTrigger()
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await dispatcher.run(untilShutdown: shutdown) }
+            // Let the first delivery reach the hung server.
+            dispatcher.submit(Self.alert(0))
+            for _ in 0..<200 where server.requests.isEmpty { try? await Task.sleep(for: .milliseconds(10)) }
+            #expect(server.requests.count == 1)
+
+            let start = ContinuousClock.now
+            for index in 1...50 { dispatcher.submit(Self.alert(index)) }
+            #expect(Self.seconds(since: start) < 0.5)
+            // Every alert already has its log line, although none was delivered.
+            #expect(recorder.entries.filter { $0.message.hasPrefix("run7: alert") }.count == 51)
+
+            let cancelled = ContinuousClock.now
+            group.cancelAll()
+            await group.waitForAll()
+            #expect(Self.seconds(since: cancelled) < 2)
+        }
+        let summary = recorder.entries.last
+        #expect(summary?.metadata["alert.undelivered"] == "51")
+        #expect(recorder.entries.contains { $0.metadata["webhook.outcome"] == "cancelled at shutdown (1 attempt)" })
+    }
+
+    @Test func gracefulShutdownFinishesWhatIsQueued() async throws {
+        let directory = try Fixtures.temporaryDirectory("camwatch-dispatch")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let hook = try ExecHookTests.script(
+            "slow.sh", in: directory, #"sleep 0.1; echo "$CAMWATCH_CHECKPOINT" >> "$1/ran""#)
+        let recorder = LogRecorder()
+        let dispatcher = AlertDispatcher(
+            execHook: ExecHook(.init(command: [hook, directory.path])), logger: recorder.logger,
+            shutdownTimeout: .seconds(10))
+        let (shutdown, trigger) = Self.shutdownTrigger()
+
+        for index in 1...3 { dispatcher.submit(Self.alert(index)) }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await dispatcher.run(untilShutdown: shutdown) }
+            trigger.finish()
+            await group.waitForAll()
+        }
+        #expect(
+            try String(contentsOf: directory.appendingPathComponent("ran"), encoding: .utf8)
+                == "epoch-1.h5\nepoch-2.h5\nepoch-3.h5\n")
+        // After shutdown began, new alerts are still logged but not queued.
+        dispatcher.submit(Self.alert(4))
+        #expect(recorder.entries.last?.message == "alerts are shut down; alert not delivered to the hooks")
+        #expect(recorder.entries.contains { $0.message == "run7: alert 4" })
+        #expect(!recorder.entries.contains { $0.metadata["alert.undelivered"] != nil })
+    }
+
+    @Test func shutdownIsBounded() async throws {
+        let server = try LoopbackHTTPServer(replies: [], fallback: .hang)
+        defer { server.stop() }
+        let recorder = LogRecorder()
+        let dispatcher = AlertDispatcher(
+            webhook: Webhook(.init(url: server.url("/hook"), timeout: .seconds(30), retries: 5)),
+            logger: recorder.logger,
+            shutdownTimeout: .milliseconds(300))
+        let (shutdown, trigger) = Self.shutdownTrigger()
+
+        dispatcher.submit(Self.alert(1))
+        dispatcher.submit(Self.alert(2))
+        let start = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await dispatcher.run(untilShutdown: shutdown) }
+            trigger.finish()
+            await group.waitForAll()
+        }
+        let elapsed = Self.seconds(since: start)
+        #expect(elapsed >= 0.3 && elapsed < 2, "\(elapsed) s")
+        #expect(recorder.entries.contains { $0.message == "alert delivery did not finish within 0.3 s of shutdown" })
+        #expect(recorder.entries.last?.metadata["alert.undelivered"] == "2")
+    }
+
+    @Test func configureReplacesTheHooks() async throws {
+        let directory = try Fixtures.temporaryDirectory("camwatch-dispatch")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let old = try ExecHookTests.script("old.sh", in: directory, #"touch "$1/old""#)
+        let new = try ExecHookTests.script("new.sh", in: directory, #"touch "$1/new""#)
+        let recorder = LogRecorder()
+        let dispatcher = AlertDispatcher(
+            execHook: ExecHook(.init(command: [old, directory.path])), logger: recorder.logger)
+        #expect(dispatcher.execHook?.configuration.command.first == old)
+
+        dispatcher.configure(exec: .init(command: [new, directory.path], timeout: .seconds(3)), webhook: nil)
+        #expect(dispatcher.execHook?.configuration == .init(command: [new, directory.path], timeout: .seconds(3)))
+        #expect(dispatcher.webhook == nil)
+        dispatcher.submit(Self.alert(1))
+        dispatcher.finish()
+        await dispatcher.run()
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("new").path))
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("old").path))
+    }
+
+    @Test func withoutHooksEveryAlertIsStillLogged() async {
+        let recorder = LogRecorder()
+        let dispatcher = AlertDispatcher(logger: recorder.logger)
+        dispatcher.submit(Self.alert(1, event: .changing))
+        dispatcher.submit(Self.alert(2, event: .recovered))
+        dispatcher.finish()
+        await dispatcher.run()
+        #expect(recorder.entries.map(\.message) == ["run7: alert 1", "run7: alert 2"])
+        #expect(recorder.entries.map { $0.metadata["alert.event"] } == ["changing", "recovered"])
+    }
+
+    @Test func aFullQueueDropsAndSaysSo() async {
+        let recorder = LogRecorder()
+        let dispatcher = AlertDispatcher(logger: recorder.logger, capacity: 2)
+        for index in 1...3 { dispatcher.submit(Self.alert(index)) }
+        #expect(recorder.entries.filter { $0.message.hasPrefix("run7: alert") }.count == 3)
+        let dropped = recorder.entries.filter { $0.message == "alert queue full; alert not delivered to the hooks" }
+        #expect(dropped.map { $0.metadata["alert.checkpoint"] } == ["epoch-3.h5"])
+        dispatcher.finish()
+        await dispatcher.run()
+    }
+}

@@ -1,0 +1,127 @@
+@testable import CamwatchDaemon
+import CamwatchCheckpoint
+import CamwatchImage
+import CamwatchTestSupport
+import Foundation
+import Testing
+
+@Suite struct WatchConfigurationTests {
+    func file(_ text: String) throws -> String {
+        let dir = try Fixtures.temporaryDirectory("camwatch-config")
+        let path = dir.appendingPathComponent("camwatch.yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func flagsOverrideTheFileWhichOverridesDefaults() throws {
+        let path = try file("""
+            checkpoints: /srv/run7/ckpt
+            probes: /etc/camwatch/probes
+            out: /var/lib/camwatch/run7
+            pattern: "*.weights.h5"
+            arch: resnet18
+            layer: layer4
+            input_size: 256
+            preprocessing: {mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channel_order: bgr}
+            watch: {interval: 30, settle: 5, incomplete_after: 600, inotify: false}
+            convergence: {threshold: 0.05, patience: 4, hysteresis: 2}
+            score_cam: {batch_size: 8, threads: 1}
+            timeline: {max_columns: 20, colormap: viridis, alpha: 0.4}
+            metrics: {textfile_directory: /var/lib/prometheus/node-exporter}
+            alerts:
+              exec: {command: [/usr/local/bin/notify, --urgent], timeout: 3}
+              webhook: {url: "https://hooks.example.com/T/B/x", timeout: 2, retries: 1}
+            log_level: debug
+            """)
+        var overrides = WatchConfiguration.Overrides()
+        overrides.layer = "layer3"
+        overrides.interval = 2
+        overrides.model = "/tmp/model.yaml"
+        let c = try WatchConfiguration.resolve(file: path, overrides: overrides)
+        #expect(c.checkpoints == "/srv/run7/ckpt" && c.probes == "/etc/camwatch/probes")
+        #expect(c.jobName == "run7")
+        #expect(c.pattern == "*.weights.h5")
+        #expect(c.architecture == .specFile("/tmp/model.yaml"), "--model replaces the file's arch")
+        #expect(c.layer == "layer3" && c.interval == 2)
+        #expect(c.inputSize == 256)
+        #expect(c.preprocessing.mean == [0.5, 0.5, 0.5] && c.preprocessing.channelOrder == .bgr)
+        #expect(c.settle == 5 && c.incompleteAfter == 600 && !c.inotify)
+        #expect(c.threshold == 0.05 && c.patience == 4 && c.hysteresis == 2)
+        #expect(c.batchSize == 8 && c.threads == 1)
+        #expect(c.maxColumns == 20 && c.colormap == .viridis && c.alpha == 0.4)
+        #expect(c.textfileDirectory == "/var/lib/prometheus/node-exporter")
+        #expect(c.execHook == ExecHook.Configuration(command: ["/usr/local/bin/notify", "--urgent"], timeout: .seconds(3)))
+        #expect(try c.webhook()?.retries == 1)
+        #expect(c.logLevel == "debug")
+    }
+
+    @Test func defaultsWithoutAFile() throws {
+        var overrides = WatchConfiguration.Overrides()
+        overrides.checkpoints = "ckpt"
+        overrides.probes = "probes"
+        overrides.out = "/tmp/out/"
+        let c = try WatchConfiguration.resolve(file: nil, overrides: overrides)
+        #expect(c.architecture == .automatic && c.layer == nil && c.inputSize == nil)
+        #expect(c.threshold == 0.02 && c.patience == 3 && c.hysteresis == 1.5)
+        #expect(c.pattern == "*.h5" && c.interval == 10 && c.settle == 2)
+        #expect(c.jobName == "out")
+        #expect(c.execHook == nil)
+        #expect(try c.webhook() == nil)
+    }
+
+    @Test(arguments: [
+        ("probes: p\nout: o\ncheckpoints: c\nbogus: 1", "unknown key 'bogus'"),
+        ("probes: p\nout: o\ncheckpoints: c\nwatch: {intervall: 3}", "unknown key 'watch.intervall'"),
+        ("probes: p\nout: o\ncheckpoints: c\nconvergence: {threshold: high}", "convergence.threshold"),
+        ("probes: [p\n", "invalid YAML"),
+        ("probes: p\nout: o\ncheckpoints: c\nconvergence: {patience: 0}", "patience must be at least 1"),
+        ("probes: p\nout: o\ncheckpoints: c\narch: resnet18\nmodel: m.yaml", "give arch or model, not both"),
+        ("probes: p\nout: o\ncheckpoints: c\ntimeline: {colormap: rainbow}", "colormap must be"),
+        ("out: o\ncheckpoints: c", "no probe directory"),
+    ])
+    func badFilesAreRejectedWithTheReason(text: String, reason: String) throws {
+        let path = try file(text)
+        do {
+            _ = try WatchConfiguration.resolve(file: path, overrides: WatchConfiguration.Overrides())
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect(error.description.contains(reason), "\(error.description)")
+            #expect(!error.description.contains("\n"))
+        }
+    }
+
+    @Test func webhookURLComesFromItsFile() throws {
+        let urlFile = try file("  https://hooks.slack.com/services/T/B/secret \n")
+        let config = try file("probes: p\nout: o\ncheckpoints: c\nalerts: {webhook: {url_file: \(urlFile)}}")
+        let c = try WatchConfiguration.resolve(file: config, overrides: WatchConfiguration.Overrides())
+        #expect(try c.webhook()?.url == "https://hooks.slack.com/services/T/B/secret")
+        try "ftp://nope".write(toFile: urlFile, atomically: true, encoding: .utf8)
+        #expect(throws: ConfigurationError.self) { try c.webhook() }
+    }
+}
+
+@Suite struct CheckpointOrderTests {
+    func pending(_ name: String, step: Int?, epoch: Int?, mtime: Int64 = 0) -> PendingCheckpoint {
+        var attributes: [String: CheckpointAttribute] = [:]
+        if let step { attributes["step"] = .int(step) }
+        if let epoch { attributes["epoch"] = .int(epoch) }
+        let checkpoint = Checkpoint(path: name, format: "pytorch", tensors: [:], attributes: attributes)
+        let file = CheckpointFile(path: "/d/\(name)", name: name, inode: 1, size: 1, mtimeNanoseconds: mtime)
+        return PendingCheckpoint(file: file, snapshotPath: "/s/\(name)", loaded: .success(checkpoint), loadSeconds: 0)
+    }
+
+    @Test func byStepThenEpochThenNaturalNameThenMtime() {
+        let batch = [
+            pending("last.h5", step: 300, epoch: 3),
+            pending("ckpt-10.h5", step: 100, epoch: 1),
+            pending("ckpt-2.h5", step: 200, epoch: 2),
+        ]
+        #expect(CheckpointProcessor.ordered(batch).map(\.file.name) == ["ckpt-10.h5", "ckpt-2.h5", "last.h5"])
+        let epochs = [pending("b.h5", step: nil, epoch: 2), pending("a.h5", step: nil, epoch: 7)]
+        #expect(CheckpointProcessor.ordered(epochs).map(\.file.name) == ["b.h5", "a.h5"])
+        let names = [pending("e-10.h5", step: nil, epoch: nil), pending("e-9.h5", step: nil, epoch: nil)]
+        #expect(CheckpointProcessor.ordered(names).map(\.file.name) == ["e-9.h5", "e-10.h5"])
+        let times = [pending("x.h5", step: nil, epoch: nil, mtime: 5), pending("x.h5", step: nil, epoch: nil, mtime: 2)]
+        #expect(CheckpointProcessor.ordered(times).map(\.file.mtimeNanoseconds) == [2, 5])
+    }
+}

@@ -1,0 +1,94 @@
+import CamwatchImage
+import CamwatchMonitor
+import CamwatchTestSupport
+import Foundation
+import Testing
+
+@Suite struct ProbeSetTests {
+    static let sampleProbes = Fixtures.packageRoot.appendingPathComponent("Probes").path
+
+    /// A probe directory with copies of the named sample probes and `manifest` (if any) as `manifestName`.
+    func directory(_ files: [String], manifest: String? = nil, manifestName: String = "probes.json") throws -> String {
+        let dir = try temporaryDirectory()
+        for file in files {
+            try FileManager.default.copyItem(atPath: "\(Self.sampleProbes)/\(file)", toPath: "\(dir)/\(file)")
+        }
+        if let manifest { try manifest.write(toFile: "\(dir)/\(manifestName)", atomically: true, encoding: .utf8) }
+        return dir
+    }
+
+    @Test func readsTheSampleManifest() throws {
+        let set = try ProbeSet.load(directory: Self.sampleProbes)
+        #expect(set.probes.count == 10)
+        let first = try #require(set.probes.first)
+        #expect(first.description.id == "probe-00-circle")
+        #expect(first.description.classIndex == 0)
+        #expect(first.description.label == "circle")
+        #expect(first.description.bbox == [26, 27, 49, 49])
+        #expect(first.image.width == 64 && first.image.height == 64)
+        #expect(set.manifestPath?.hasSuffix("probes.json") == true)
+    }
+
+    @Test func yamlManifestWithPredictedClassAndDefaultID() throws {
+        let dir = try directory(
+            ["probe-00-circle.png", "probe-01-square.png"],
+            manifest: """
+                probes:
+                  - {file: probe-01-square.png, class: predicted}
+                  - {id: c, file: probe-00-circle.png, class: 0, bbox: [1, 2, 3, 4]}
+                """, manifestName: "probes.yaml")
+        defer { removeDirectory(dir) }
+        let set = try ProbeSet.load(directory: dir)
+        #expect(set.descriptions.map(\.id) == ["probe-01-square", "c"])
+        #expect(set.descriptions.map(\.classIndex) == [nil, 0])
+    }
+
+    @Test func withoutManifestEveryPNGInNaturalOrder() throws {
+        let dir = try directory([])
+        defer { removeDirectory(dir) }
+        for name in ["p10.png", "p2.png", "p1.png"] {
+            try FileManager.default.copyItem(atPath: "\(Self.sampleProbes)/probe-00-circle.png", toPath: "\(dir)/\(name)")
+        }
+        try "not a probe".write(toFile: "\(dir)/notes.txt", atomically: true, encoding: .utf8)
+        let set = try ProbeSet.load(directory: dir)
+        #expect(set.descriptions.map(\.id) == ["p1", "p2", "p10"])
+        #expect(set.descriptions.allSatisfy { $0.classIndex == nil })
+    }
+
+    @Test func errorsNameTheFileAndTheReason() throws {
+        #expect(throws: MonitorError.self) { try ProbeSet.load(directory: "/nonexistent/probes") }
+        do {
+            _ = try ProbeSet.load(directory: "/nonexistent/probes")
+        } catch {
+            #expect(error.description == "/nonexistent/probes: probe directory does not exist")
+        }
+        let empty = try directory([])
+        defer { removeDirectory(empty) }
+        #expect(performing: { try ProbeSet.load(directory: empty) },
+                throws: { ($0 as? MonitorError)?.reason.contains("no probe images") == true })
+
+        let garbage = try directory([])
+        defer { removeDirectory(garbage) }
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: "\(garbage)/bad.png"))
+        #expect(performing: { try ProbeSet.load(directory: garbage) },
+                throws: { "\($0)".hasPrefix("\(garbage)/bad.png: unreadable probe image") })
+
+        let cases: [(String, String)] = [
+            (#"[{"file": "probe-00-circle.png", "class": "dog"}]"#, "class must be an index or \"predicted\""),
+            (#"[{"file": "probe-00-circle.png", "bbox": [5, 5, 1, 1]}]"#, "bbox must be"),
+            (#"[{"file": "probe-00-circle.png"}, {"file": "probe-00-circle.png"}]"#, "appears twice"),
+            (#"[{"id": "x"}]"#, "missing key 'file'"),
+            (#"[{"file": "missing.png"}]"#, "unreadable probe image"),
+        ]
+        for (manifest, reason) in cases {
+            let dir = try directory(["probe-00-circle.png"], manifest: manifest)
+            defer { removeDirectory(dir) }
+            do {
+                _ = try ProbeSet.load(directory: dir)
+                Issue.record("manifest \(manifest) was accepted")
+            } catch {
+                #expect(error.description.contains(reason), "manifest \(manifest): \(error)")
+            }
+        }
+    }
+}

@@ -2,7 +2,7 @@ import CamwatchCharts
 import CamwatchImage
 import CamwatchMonitor
 import Foundation
-public import Logging
+import Logging
 
 /// The files derived from the report after every checkpoint: `camwatch.prom` (and its copy in a
 /// node_exporter textfile directory), `timeline.png` and `drift.png`. Each is written atomically; a failure

@@ -1,4 +1,4 @@
-public import CamwatchCheckpoint
+import CamwatchCheckpoint
 public import CamwatchMonitor
 import CamwatchNN
 import Foundation
@@ -148,10 +148,13 @@ public final class WatchService: Service, Sendable {
             \(report.checkpoints.count) checkpoints already in the report, state \(report.convergence.state.rawValue)
             """)
         writeOutputs()
+        // Trap SIGHUP before READY=1: until the handler is installed, SIGHUP's default action would kill us
+        // (`systemctl reload` right after start).
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let events = DirectoryEvents(directory: configuration.checkpoints, useInotify: configuration.inotify && !configuration.once)
         let started = ContinuousClock.now
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.reloadOnHangup() }
+            group.addTask { await self.reloadOnHangup(hangups) }
             await cancelWhenGracefulShutdown {
                 var announcedReady = false
                 while !Task.isCancelled {
@@ -355,8 +358,7 @@ public final class WatchService: Service, Sendable {
 
     /// Reloads the config file on SIGHUP: what can change while running takes effect at once; a broken
     /// file is rejected with a log line and the old configuration stays.
-    private func reloadOnHangup() async {
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
+    private func reloadOnHangup(_ hangups: UnixSignalsSequence) async {
         for await _ in hangups {
             guard !Task.isCancelled else { return }
             _ = notifier.reloading()
@@ -375,6 +377,12 @@ public final class WatchService: Service, Sendable {
             logger.error("SIGHUP: \(error); keeping the previous configuration")
             return
         }
+        // The webhook URL file is part of the configuration: unreadable means the new one is broken.
+        let webhook: Webhook.Configuration?
+        do { webhook = try fresh.webhook() } catch {
+            logger.error("SIGHUP: \(error); keeping the previous configuration")
+            return
+        }
         let restartOnly = state.withLock { s -> [String] in
             let old = s.configuration
             var ignored: [String] = []
@@ -387,6 +395,8 @@ public final class WatchService: Service, Sendable {
             if fresh.threshold != old.threshold || fresh.patience != old.patience || fresh.hysteresis != old.hysteresis {
                 ignored.append("convergence")
             }
+            if fresh.logLevel != old.logLevel { ignored.append("log_level") }
+            if fresh.threads != old.threads { ignored.append("score_cam.threads") }
             var applied = fresh
             applied.checkpoints = old.checkpoints
             applied.probes = old.probes
@@ -398,6 +408,8 @@ public final class WatchService: Service, Sendable {
             applied.threshold = old.threshold
             applied.patience = old.patience
             applied.hysteresis = old.hysteresis
+            applied.logLevel = old.logLevel
+            applied.threads = old.threads
             if applied.pattern != old.pattern || applied.settle != old.settle || applied.incompleteAfter != old.incompleteAfter,
                 let watcher = try? Self.watcher(applied, alreadySeen: s.session.knownIDs)
             {
@@ -406,7 +418,7 @@ public final class WatchService: Service, Sendable {
             s.configuration = applied
             return ignored
         }
-        alerts.configure(exec: fresh.execHook, webhook: try? fresh.webhook())
+        alerts.configure(exec: fresh.execHook, webhook: webhook)
         var line = "SIGHUP: reloaded \(configurationPath)"
         if !restartOnly.isEmpty { line += "; needs a restart to change: " + restartOnly.joined(separator: ", ") }
         logger.notice("\(line)")

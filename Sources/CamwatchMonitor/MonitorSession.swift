@@ -2,7 +2,7 @@ public import CamwatchCheckpoint
 public import CamwatchImage
 public import CamwatchNN
 public import CamwatchSaliency
-public import CamwatchTensor
+import CamwatchTensor
 import Foundation
 
 /// The state of one watched run: the report, the heatmap archive, and the previous checkpoint's weights.

@@ -55,6 +55,18 @@ import Testing
         #expect(c.logLevel == "debug")
     }
 
+    @Test func theExampleConfigIsValidAndComplete() throws {
+        let path = Fixtures.packageRoot.appendingPathComponent("deploy/camwatch.example.yaml").path
+        let c = try WatchConfiguration.resolve(file: path, overrides: WatchConfiguration.Overrides())
+        #expect(c.jobName == "run7" && c.architecture == .zoo("resnet18") && c.layer == "layer4")
+        #expect(c.webhookURLFile == "/etc/camwatch/run7.webhook" && c.execCommand == ["/usr/local/bin/camwatch-alert"])
+        // Every key the parser knows appears in the example (commented or not).
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        for (section, keys) in WatchConfigurationFile.knownKeys {
+            for key in keys { #expect(text.contains("\(key):"), "example lacks \(section.isEmpty ? "" : section + ".")\(key)") }
+        }
+    }
+
     @Test func defaultsWithoutAFile() throws {
         var overrides = WatchConfiguration.Overrides()
         overrides.checkpoints = "ckpt"

@@ -186,7 +186,12 @@ public struct CheckpointAnalysis: Sendable {
                 throw AnalysisError("probe '\(id)': \(error)")
             }
             heatmaps[id] = HeatmapArchive.Heatmap(map)
-            predictions[id] = Report.Prediction(classIndex: map.classIndex, score: map.score)
+            // One plain forward pass (Score-CAM just made hundreds) for what the network predicts.
+            let probabilities = Elementwise.softmax(network(input).scalars)
+            let predicted = probabilities.indices.max { probabilities[$0] < probabilities[$1] }
+            predictions[id] = Report.Prediction(
+                classIndex: map.classIndex, score: map.score, predicted: predicted,
+                probability: predicted.map { probabilities[$0] })
         }
         return CheckpointAnalysis(heatmaps: heatmaps, predictions: predictions, layer: scoreCAM.targetName,
                                   inputSize: [preprocessing.height, preprocessing.width])

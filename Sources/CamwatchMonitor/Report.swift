@@ -202,15 +202,21 @@ extension Report {
         public var classIndex: Int
         /// That class's raw logit on the unmasked probe (`SaliencyMap.score`).
         public var score: Float
+        /// The class the network predicts (argmax), which may differ from the class explained.
+        public var predicted: Int?
+        /// The softmax probability of the predicted class.
+        public var probability: Float?
 
         enum CodingKeys: String, CodingKey {
             case classIndex = "class"
-            case score
+            case score, predicted, probability
         }
 
-        public init(classIndex: Int, score: Float) {
+        public init(classIndex: Int, score: Float, predicted: Int? = nil, probability: Float? = nil) {
             self.classIndex = classIndex
             self.score = score
+            self.predicted = predicted
+            self.probability = probability
         }
     }
 

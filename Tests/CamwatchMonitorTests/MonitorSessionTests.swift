@@ -62,6 +62,12 @@ import Testing
             expectClose(try #require(drift.perProbe[probe]).drift, expected.drift, tolerance: 1e-12)
         }
         #expect(drift.mean > 0.01, "epoch 1 vs 24 should differ clearly")
+        // The trained network predicts both probes' manifest classes; the probability is a softmax value.
+        for (probe, expectedClass) in [("probe-00-circle", 0), ("probe-09-ring-clutter", 4)] {
+            let prediction = try #require(second.entry.predictions[probe])
+            #expect(prediction.classIndex == expectedClass && prediction.predicted == expectedClass)
+            #expect((0.2...1).contains(try #require(prediction.probability)))
+        }
         let weightDrift = try #require(second.entry.weightDrift)
         #expect(weightDrift > 0.1 && weightDrift < 10)
         try session.save()

@@ -255,7 +255,7 @@ public final class WatchService: Service, Sendable {
     private func analyze(_ item: PendingCheckpoint, checkpoint: Checkpoint, processor: CheckpointProcessor) {
         let start = ContinuousClock.now
         let probes = state.withLock { $0.session.probes }
-        logger.info(
+        logger.debug(
             "\(item.file.name): explaining \(probes.probes.count) probes",
             metadata: ["checkpoint.path": "\(item.file.path)", "checkpoint.id": "\(item.file.id)"])
         let notifier = self.notifier
@@ -298,7 +298,8 @@ public final class WatchService: Service, Sendable {
         let weights = entry.weightDrift.map { String(format: ", weights moved %.4f", $0) } ?? ""
         logger.info(
             "\(entry.name): ok in \(String(format: "%.1f", seconds)) s, \(drift)\(weights), state \(entry.state.rawValue)",
-            metadata: ["checkpoint.id": "\(entry.id)", "drift.mean": "\(entry.drift?.mean ?? .nan)"])
+            metadata: entry.drift.map { ["checkpoint.id": "\(entry.id)", "drift.mean": "\($0.mean)"] }
+                ?? ["checkpoint.id": "\(entry.id)"])
         let reportPath = ReportStore.path(in: configuration.out)
         let tracker = state.withLock { $0.session.report.convergence }
         for transition in transitions {

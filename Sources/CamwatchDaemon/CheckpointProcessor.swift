@@ -82,11 +82,3 @@ struct CheckpointProcessor: Sendable {
         return (224, 224)
     }
 }
-
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double {
-        let (whole, fraction) = components
-        return Double(whole) + Double(fraction) / 1e18
-    }
-}

@@ -193,8 +193,7 @@ public struct ExecHook: Sendable {
     }
 
     static func seconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let value = Double(seconds) + Double(attoseconds) / 1e18
+        let value = duration.seconds
         return value == value.rounded() ? String(Int64(value)) : String(format: "%.3g", value)
     }
 }

@@ -241,7 +241,6 @@ public struct Webhook: Sendable {
     }
 
     static func timeInterval(_ duration: Duration) -> TimeInterval {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) / 1e18
+        duration.seconds
     }
 }

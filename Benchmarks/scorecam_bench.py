@@ -1,29 +1,38 @@
-"""Score-CAM benchmark: `camwatch explain` vs pytorch-grad-cam's ScoreCAM at 224x224 on one photo.
+"""Score-CAM benchmark: `camwatch explain` vs pytorch-grad-cam's and torch-cam's ScoreCAM at 224x224 on one photo.
 
     ../shared/tools/reference-env.sh
     swift build -c release
     ~/.cache/camwatch-ref/bin/python Benchmarks/scorecam_bench.py [BINARY] [--arch resnet18 --arch vgg16 ...]
-                                                                   [--rounds 3] [--threads 2]
+        [--rounds 5] [--rounds-for vgg16=1] [--threads 2] [--no-torchcam] [--markdown]
 
-BINARY defaults to .build/release/camwatch. Architectures and target layers: resnet18 `layer4` (default),
-vgg16 `features.29`, mobilenet_v2 `features.18` (add with --arch; vgg16 takes minutes per pgc run).
-Weights: torchvision default init (torch.manual_seed(0)) with randomized BN running statistics, exported
-with h5py. Image: skimage.data.astronaut() saved as a 224x224 PNG (no resize inside camwatch); class =
-PyTorch's argmax, passed to both.
+Run on demand, not in CI (vgg16 alone takes ~4 min per pytorch-grad-cam call on 2 cores). BINARY defaults to
+.build/release/camwatch. Architectures and target layers (all three by default): resnet18 `layer4`, vgg16
+`features.29`, mobilenet_v2 `features.18`. Weights: torchvision default init (torch.manual_seed(0)) with
+randomized BN running statistics, exported with h5py. Image: skimage.data.astronaut() saved as a 224x224
+PNG (no resize inside camwatch); class = PyTorch's argmax, passed to all three.
 
-What is timed, interleaved round by round (median over --rounds):
+What is timed, interleaved round by round (median over the rounds; --rounds-for ARCH=N overrides --rounds):
 - camwatch: wall time of the whole `camwatch explain PNG --weights F --arch A --layer L --class C --json
   --quiet --threads T` process (start-up, weight loading and PNG decoding included: conservative for
   camwatch). Its peak RSS is that process's ru_maxrss from os.wait4(), taken by a small launcher process
   (refcommon.launch_measured): spawned straight from this torch-laden interpreter, a child's ru_maxrss
   starts at the parent's RSS on Linux, and camwatch's would read as this script's ~450 MiB.
 - pgc: only the `ScoreCAM(model, [module])(x, [ClassifierOutputTarget(C)])` call (default batch size 16),
-  in a worker process (this script with --pgc-worker, also started through the launcher) that imports
+  in a worker process (this script with --worker pgc, also started through the launcher) that imports
   torch and loads the model before the first timed call and waits on stdin between calls, with
-  torch.set_num_threads(T). Its peak RSS is the worker's own ru_maxrss; the worker also reports its RSS
-  before the first call (imports + model), so the extra memory of Score-CAM itself is visible.
-Prints the medians, the ratio camwatch / pgc (below 1: camwatch is faster), both peak RSS, and the Pearson r
-and max |d| between the two heatmaps.
+  torch.set_num_threads(T). Its peak RSS is the worker's own ru_maxrss (imports + model + Score-CAM); the
+  worker also reports its RSS before the first call.
+- torch-cam: the same for `torchcam.methods.ScoreCAM(model, L, batch_size=16)`: the hooked forward of the
+  image and the extractor call (--worker torchcam). torch-cam's definition differs from pgc's (masks
+  normalized over all channels, softmax of score differences to a baseline), so its heatmap agreement is
+  printed for information only; its 7x7 map is resized bilinearly (half-pixel) and min-max scaled.
+
+Also printed per model: the Pearson r and max |d| of camwatch's heatmap against pgc's, and camwatch's
+effective rate: the direct-convolution FLOPs Score-CAM needs by definition ((K + 1) forward passes of one
+image, K = channels of the target layer; 2 FLOPs per multiply-add of every Conv2d and Linear, counted with
+forward hooks) divided by camwatch's median wall time, beside this machine's sgemm rate measured in the same
+run by `camwatch bench sgemm` (1024^3; T products at once on single-threaded BLAS, as Score-CAM runs, and one
+product on T BLAS threads; the better of the two is shown). --markdown ends with one table row per model.
 """
 
 import argparse
@@ -39,6 +48,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import refcommon  # noqa: E402
 
 LAYERS = {"resnet18": "layer4", "vgg16": "features.29", "mobilenet_v2": "features.18"}
+PEERS = ("pgc", "torchcam")
 
 
 def load_model(arch, weights=None):
@@ -54,26 +64,63 @@ def load_model(arch, weights=None):
     return model.eval()
 
 
-def pgc_worker(arch, weights, png, cls, threads, heatmap_out):
-    """Child process: load everything, then one timed ScoreCAM call per 'run' line on stdin."""
+def direct_flops(model, x):
+    """2 x multiply-adds of every Conv2d and Linear for one forward pass of x (batch 1)."""
+    import torch
+    total = [0]
+
+    def conv_hook(m, _, out):
+        total[0] += 2 * out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    def linear_hook(m, _, out):
+        total[0] += 2 * out.numel() * m.in_features
+
+    handles = [m.register_forward_hook(conv_hook) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    handles += [m.register_forward_hook(linear_hook) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+def worker(kind, arch, weights, png, cls, threads, heatmap_out):
+    """Child process: load everything, then one timed Score-CAM call per 'run' line on stdin."""
     os.environ.setdefault("TQDM_DISABLE", "1")
     import numpy as np
     import torch
     from PIL import Image
-    from pytorch_grad_cam import ScoreCAM
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     torch.set_num_threads(threads)
     model = load_model(arch, weights)
-    module = model.get_submodule(LAYERS[arch])
     x = torch.from_numpy(refcommon.preprocess(np.asarray(Image.open(png).convert("RGB"), dtype=np.uint8)))
+    if kind == "pgc":
+        from pytorch_grad_cam import ScoreCAM
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+        module = model.get_submodule(LAYERS[arch])
+
+        def call():
+            with ScoreCAM(model=model, target_layers=[module]) as cam:
+                return cam(input_tensor=x, targets=[ClassifierOutputTarget(cls)])[0]
+    else:
+        import torch.nn.functional as F
+        from torchcam.methods import ScoreCAM
+
+        def call():
+            with ScoreCAM(model, LAYERS[arch], batch_size=16) as extractor:
+                with torch.no_grad():
+                    model(x)
+                low = extractor(class_idx=cls)[0]
+            up = F.interpolate(low.reshape(1, 1, *low.shape[-2:]), size=x.shape[2:], mode="bilinear",
+                               align_corners=False)[0, 0]
+            up = up - up.min()
+            return (up / (up.max() + 1e-7)).numpy()
     print(json.dumps({"ready": True, "rss_mb": refcommon.own_peak_rss_mb()}), flush=True)
     heat = None
     for line in sys.stdin:
         if line.strip() != "run":
             break
         t0 = time.perf_counter()
-        with ScoreCAM(model=model, target_layers=[module]) as cam:
-            heat = cam(input_tensor=x, targets=[ClassifierOutputTarget(cls)])[0]
+        heat = call()
         seconds = time.perf_counter() - t0
         print(json.dumps({"seconds": seconds, "rss_mb": refcommon.own_peak_rss_mb()}), flush=True)
     if heat is not None:
@@ -94,7 +141,17 @@ def run_camwatch_timed(cmd, env, work):
         return seconds, rss, json.loads(out.read())
 
 
-def bench(arch, args, work):
+def sgemm_rate(binary, threads, env):
+    """This machine's best sgemm GFLOP/s now: T single-threaded products at once, or one on T threads."""
+    rates = []
+    for extra in (["--workers", str(threads)], ["--threads", str(threads)]):
+        out = refcommon.run_camwatch(binary, ["bench", "sgemm", "--size", "1024", "--repeat", "5", "--json", *extra],
+                                     env=env)
+        rates.append(float(out["gflops"]))
+    return max(rates)
+
+
+def bench(arch, rounds, args, work):
     import numpy as np
     import torch
     layer = LAYERS[arch]
@@ -103,66 +160,119 @@ def bench(arch, args, work):
     refcommon.save_state_dict_h5(model.state_dict(), weights, arch=arch)
     png = os.path.join(work, "astronaut.png")
     refcommon.save_png(refcommon.photo("astronaut", 224, 224), png)
+    from PIL import Image
+    x = torch.from_numpy(refcommon.preprocess(np.asarray(Image.open(png).convert("RGB"), dtype=np.uint8)))
     with torch.no_grad():
-        from PIL import Image
-        x = torch.from_numpy(refcommon.preprocess(np.asarray(Image.open(png).convert("RGB"), dtype=np.uint8)))
         cls = int(model(x)[0].argmax())
+    channels = []
+    handle = model.get_submodule(layer).register_forward_hook(lambda m, i, o: channels.append(o.shape[1]))
+    flops_per_pass = direct_flops(model, x)
+    handle.remove()
+    passes = channels[0] + 1
     del model
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
-    heat_file = os.path.join(work, f"{arch}-pgc.npy")
-    worker = refcommon.launch_measured([sys.executable, os.path.abspath(__file__), "--pgc-worker", arch, weights, png,
-                                        str(cls), str(args.threads), heat_file], os.path.join(work, "pgc.stats"),
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-    ready = json.loads(worker.stdout.readline())
+    sgemm = sgemm_rate(args.binary, args.threads, env)
+    peers = [p for p in PEERS if p != "torchcam" or not args.no_torchcam]
+    workers, ready, heat_files = {}, {}, {}
+    for peer in peers:
+        heat_files[peer] = os.path.join(work, f"{arch}-{peer}.npy")
+        workers[peer] = refcommon.launch_measured(
+            [sys.executable, os.path.abspath(__file__), "--worker", peer, arch, weights, png, str(cls),
+             str(args.threads), heat_files[peer]], os.path.join(work, f"{peer}.stats"),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        ready[peer] = json.loads(workers[peer].stdout.readline())
     cmd = [args.binary, "explain", png, "--weights", weights, "--arch", arch, "--layer", layer, "--class", str(cls),
            "--json", "--quiet", "--threads", str(args.threads)]
-    cam_s, cam_rss, pgc_s, pgc_rss = [], [], [], []
+    seconds = {p: [] for p in ["camwatch", *peers]}
+    rss = {p: [] for p in ["camwatch", *peers]}
     ours = None
     try:
-        for r in range(args.rounds):
-            s, rss, out = run_camwatch_timed(cmd, env, work)
-            cam_s.append(s)
-            cam_rss.append(rss)
+        for r in range(rounds):
+            s, m, out = run_camwatch_timed(cmd, env, work)
+            seconds["camwatch"].append(s)
+            rss["camwatch"].append(m)
             res = out["results"][0]
             ours = np.array(res["heatmap"], dtype=np.float32).reshape(res["height"], res["width"])
-            worker.stdin.write("run\n")
-            worker.stdin.flush()
-            msg = json.loads(worker.stdout.readline())
-            pgc_s.append(msg["seconds"])
-            pgc_rss.append(msg["rss_mb"])
-            print(f"{arch} round {r + 1}/{args.rounds}: camwatch {s:.2f} s ({rss:.0f} MiB), "
-                  f"pgc {msg['seconds']:.2f} s ({msg['rss_mb']:.0f} MiB)", flush=True)
+            for peer in peers:
+                workers[peer].stdin.write("run\n")
+                workers[peer].stdin.flush()
+                msg = json.loads(workers[peer].stdout.readline())
+                seconds[peer].append(msg["seconds"])
+                rss[peer].append(msg["rss_mb"])
+            print(f"{arch} round {r + 1}/{rounds}: "
+                  + ", ".join(f"{p} {seconds[p][-1]:.2f} s ({rss[p][-1]:.0f} MiB)" for p in seconds), flush=True)
     finally:
-        worker.stdin.close()
-        worker.wait()
-    heat = np.load(heat_file)
-    cm, pm = statistics.median(cam_s), statistics.median(pgc_s)
-    r = refcommon.pearson(ours, heat) if ours is not None and ours.shape == heat.shape else float("nan")
-    d = float(np.abs(ours - heat).max()) if ours is not None and ours.shape == heat.shape else float("nan")
-    print(f"\n{arch} {layer}, 224x224, class {cls}, {args.threads} threads, {args.rounds} rounds")
-    print(f"camwatch explain (whole process)  median {cm:.2f} s, peak RSS {max(cam_rss):.0f} MiB")
-    print(f"pgc ScoreCAM call                 median {pm:.2f} s, peak RSS {max(pgc_rss):.0f} MiB "
-          f"(worker after imports + model: {ready['rss_mb']:.0f} MiB)")
-    print(f"ratio camwatch / pgc: time {cm / pm:.2f}, peak RSS {max(cam_rss) / max(pgc_rss):.2f}")
-    print(f"heatmaps: Pearson r = {r:.6f}, max |d| = {d:.2e}\n")
+        for w in workers.values():
+            w.stdin.close()
+            w.wait()
+    med = {p: statistics.median(v) for p, v in seconds.items()}
+    peak = {p: max(v) for p, v in rss.items()}
+    agreement = {}
+    for peer in peers:
+        heat = np.load(heat_files[peer])
+        if ours is not None and ours.shape == heat.shape:
+            agreement[peer] = (refcommon.pearson(ours, heat), float(np.abs(ours - heat).max()))
+        else:
+            agreement[peer] = (float("nan"), float("nan"))
+    effective = flops_per_pass * passes / med["camwatch"] / 1e9
+    print(f"\n{arch} {layer}, 224x224, class {cls}, {args.threads} threads, {rounds} rounds, "
+          f"{passes} forward passes of {flops_per_pass / 1e9:.2f} GFLOP")
+    print(f"camwatch explain (whole process)  median {med['camwatch']:.2f} s (min {min(seconds['camwatch']):.2f}), "
+          f"peak RSS {peak['camwatch']:.0f} MiB")
+    names = {"pgc": "pgc ScoreCAM call", "torchcam": "torch-cam ScoreCAM call"}
+    for peer in peers:
+        print(f"{names[peer]:<34}median {med[peer]:.2f} s (min {min(seconds[peer]):.2f}), peak RSS {peak[peer]:.0f} MiB "
+              f"(worker after imports + model: {ready[peer]['rss_mb']:.0f} MiB)")
+    for peer in peers:
+        print(f"ratio camwatch / {peer}: time {med['camwatch'] / med[peer]:.2f}, "
+              f"peak RSS {peak['camwatch'] / peak[peer]:.2f}")
+    r, d = agreement["pgc"]
+    print(f"heatmap vs pgc: Pearson r = {r:.6f}, max |d| = {d:.2e}")
+    if "torchcam" in agreement:
+        print(f"heatmap vs torch-cam (different definition): Pearson r = {agreement['torchcam'][0]:.4f}")
+    print(f"camwatch effective {effective:.1f} GFLOP/s (direct-convolution FLOPs / wall time); "
+          f"machine sgemm {sgemm:.1f} GFLOP/s\n", flush=True)
+    return {"arch": arch, "layer": layer, "rounds": rounds, "med": med, "peak": peak, "r": r, "d": d,
+            "effective": effective, "sgemm": sgemm}
 
 
 def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "--pgc-worker":
-        arch, weights, png, cls, threads, heat_out = sys.argv[2:8]
-        pgc_worker(arch, weights, png, int(cls), int(threads), heat_out)
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        kind, arch, weights, png, cls, threads, heat_out = sys.argv[2:9]
+        worker(kind, arch, weights, png, int(cls), int(threads), heat_out)
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("binary", nargs="?", default=refcommon.DEFAULT_BINARY)
-    ap.add_argument("--arch", action="append", choices=sorted(LAYERS), help="repeatable; default resnet18")
+    ap.add_argument("--arch", action="append", choices=sorted(LAYERS), help="repeatable; default all three")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds-for", action="append", default=[], metavar="ARCH=N", help="e.g. vgg16=1")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-torchcam", action="store_true")
+    ap.add_argument("--markdown", action="store_true", help="end with a Markdown table")
     args = ap.parse_args()
     refcommon.require_binary(args.binary)
+    per_arch = {}
+    for item in args.rounds_for:
+        arch, _, n = item.partition("=")
+        if arch not in LAYERS or not n.isdigit() or int(n) < 1:
+            ap.error(f"--rounds-for wants ARCH=N with ARCH in {sorted(LAYERS)}, got {item!r}")
+        per_arch[arch] = int(n)
+    rows = []
     with tempfile.TemporaryDirectory(prefix="camwatch-scorecam-bench-") as work:
-        for arch in args.arch or ["resnet18"]:
-            bench(arch, args, work)
+        for arch in args.arch or ["resnet18", "mobilenet_v2", "vgg16"]:
+            rows.append(bench(arch, per_arch.get(arch, args.rounds), args, work))
+    if args.markdown:
+        tc = not args.no_torchcam
+        print("| model, layer (rounds) | camwatch | pytorch-grad-cam | ratio | " + ("torch-cam | ratio | " if tc else "")
+              + "peak RSS camwatch / pgc | r vs pgc | camwatch GFLOP/s (sgemm) |")
+        print("|---|---|---|---|" + ("---|---|" if tc else "") + "---|---|---|")
+        for x in rows:
+            m, p = x["med"], x["peak"]
+            tcc = f"{m['torchcam']:.1f} s | {m['camwatch'] / m['torchcam']:.2f} | " if tc else ""
+            print(f"| {x['arch']} `{x['layer']}` ({x['rounds']}) | {m['camwatch']:.1f} s | {m['pgc']:.1f} s | "
+                  f"{m['camwatch'] / m['pgc']:.2f} | {tcc}{p['camwatch']:.0f} / {p['pgc']:.0f} MiB = "
+                  f"{p['camwatch'] / p['pgc']:.2f} | {x['r']:.6f} | {x['effective']:.0f} ({x['sgemm']:.0f}) |")
 
 
 if __name__ == "__main__":

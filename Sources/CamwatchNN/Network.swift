@@ -53,6 +53,34 @@ public struct Network: Sendable {
         return (output, capturing.map { captured[$0] ?? output })
     }
 
+    /// Evaluates the nodes after `index` from that node's output: the rest of a forward pass whose first
+    /// steps were computed another way (Score-CAM builds its first convolution's output from precomputed
+    /// responses).
+    ///
+    /// - Parameters:
+    ///   - index: a node that no later node bypasses: later nodes read only it and nodes after it.
+    ///   - value: node `index`'s output for a batch, e.g. `[N, C, H, W]`.
+    /// - Returns: the output node's value.
+    public func forward(after index: Int, value: Tensor) -> Tensor {
+        precondition(index >= 0 && index < outputIndex, "node \(index) is not before the output")
+        precondition(nodes[(index + 1)...].allSatisfy { $0.inputs.allSatisfy { $0 >= index } },
+                     "a node after \(index) reads the network input or a node before \(index)")
+        var lastUse = [Int](repeating: -1, count: nodes.count)
+        for (i, node) in nodes.enumerated() {
+            for source in node.inputs where source >= 0 { lastUse[source] = i }
+        }
+        var values = [Tensor?](repeating: nil, count: nodes.count)
+        values[index] = value
+        for i in (index + 1)...outputIndex {
+            let node = nodes[i]
+            let arguments = node.inputs.map { values[$0] ?? value }
+            for source in node.inputs where lastUse[source] == i { values[source] = nil }
+            let result = node.layer(arguments)
+            if lastUse[i] > i || i == outputIndex { values[i] = result }
+        }
+        return values[outputIndex] ?? value
+    }
+
     /// The logits for a batch: ``forward(_:capturing:)`` without captures.
     public func callAsFunction(_ input: Tensor) -> Tensor { forward(input).output }
 }

@@ -31,12 +31,19 @@ public struct ScoreCAM: Sendable {
         public var batchSize: Int = 16
         /// Batches scored at once, each on its own core with single-threaded BLAS.
         public var threads: Int = 1
+        /// Build the first convolution's output for each mask from precomputed responses (``FirstLayerBasis``)
+        /// instead of convolving each masked input; the same values up to float rounding.
+        public var firstLayerBasis: Bool = true
 
-        public init(weighting: Weighting = .logitSoftmax, topChannels: Int? = nil, batchSize: Int = 16, threads: Int = 1) {
+        public init(
+            weighting: Weighting = .logitSoftmax, topChannels: Int? = nil, batchSize: Int = 16, threads: Int = 1,
+            firstLayerBasis: Bool = true
+        ) {
             self.weighting = weighting
             self.topChannels = topChannels
             self.batchSize = batchSize
             self.threads = max(1, threads)
+            self.firstLayerBasis = firstLayerBasis
         }
     }
 
@@ -88,6 +95,12 @@ public struct ScoreCAM: Sendable {
                         progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> SaliencyMap {
         precondition(input.rank == 4 && input.shape[0] == 1, "explain takes one image [1, C, H, W], got \(input.shape)")
         let (height, width) = (input.shape[2], input.shape[3])
+        // With several workers, BLAS stays single-threaded throughout: on a busy machine a multi-threaded
+        // sgemm waits for a thread that is not running (measured: 2 BLAS threads made the serial start of
+        // a run 5× slower under load), and the work that is not a batch is small.
+        let previousBLASThreads = ComputeThreads.blasThreads
+        if options.threads > 1 { ComputeThreads.setBLASThreads(1) }
+        defer { if options.threads > 1 { ComputeThreads.setBLASThreads(previousBLASThreads) } }
         let (logits, captured) = network.forward(input, capturing: [targetIndex])
         let activations = captured[0]
         guard activations.rank == 4, logits.rank == 2 else {
@@ -167,13 +180,14 @@ public struct ScoreCAM: Sendable {
         for start in stride(from: 0, to: pending.count, by: batch) {
             jobs.append(Array(pending[start..<min(start + batch, pending.count)]))
         }
-        let workers = max(1, min(options.threads, jobs.count))
         let state = Mutex(ScoringState(scores: [Float](repeating: 0, count: channels.count), nextJob: 0, done: 0))
+        let workers = max(1, min(options.threads, jobs.count))
+        let basis = options.firstLayerBasis
+            ? FirstLayerBasis(network: network, input: input, mapHeight: activations.shape[2],
+                              mapWidth: activations.shape[3], workers: workers) : nil
         let work = ScoringWork(network: network, input: input, activations: activations, channels: channels,
-                               constant: constant, jobs: jobs, target: target, weighting: options.weighting)
-        let previousBLASThreads = ComputeThreads.blasThreads
-        if workers > 1 { ComputeThreads.setBLASThreads(1) }
-        defer { if workers > 1 { ComputeThreads.setBLASThreads(previousBLASThreads) } }
+                               constant: constant, jobs: jobs, target: target, weighting: options.weighting,
+                               basis: basis)
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while true {
                 let claimed: Int? = state.withLock { s in
@@ -272,6 +286,8 @@ struct ScoringWork: Sendable {
     let jobs: [[Int]]
     let target: Int
     let weighting: ScoreCAM.Weighting
+    /// The first convolution's responses to the mask basis, when that shortcut applies.
+    let basis: FirstLayerBasis?
 
     /// Builds one batch of masked inputs, runs it, and returns (position, score) pairs.
     func score(job index: Int) -> Result<[(Int, Float)], SaliencyError> {
@@ -279,21 +295,40 @@ struct ScoringWork: Sendable {
         let (c, height, width) = (input.shape[1], input.shape[2], input.shape[3])
         let (h, w) = (activations.shape[2], activations.shape[3])
         let plane = h * w, pixels = height * width
-        var masked = [Float](repeating: 0, count: job.count * c * pixels)
-        for (slot, i) in job.enumerated() where i >= 0 {
-            let channel = channels[i]
-            let map = Tensor(shape: [h, w], scalars: Array(activations.scalars[(channel * plane)..<((channel + 1) * plane)]))
-            let mask = ScoreCAM.maskScaled(Resize.bilinear(map, height: height, width: width, alignCorners: true).scalars)
-            input.scalars.withUnsafeBufferPointer { x in
-                masked.withUnsafeMutableBufferPointer { out in
-                    for channelIn in 0..<c {
-                        let base = (slot * c + channelIn) * pixels, source = channelIn * pixels
-                        for p in 0..<pixels { out[base + p] = x[source + p] * mask[p] }
+        let logits: Tensor
+        if let basis {
+            // mask = (U(A) − min) / (max − min + 1e-8) = Σ_j a_j·φ_j with a_j = (A_j − min) / (max − min + 1e-8),
+            // as the bilinear weights φ_j sum to one at every pixel; min and max are the upsampled map's.
+            var coefficients = [Float](repeating: 0, count: job.count * plane)
+            for (slot, i) in job.enumerated() where i >= 0 {
+                let channel = channels[i]
+                let values = Array(activations.scalars[(channel * plane)..<((channel + 1) * plane)])
+                let upsampled = Resize.bilinear(Tensor(shape: [h, w], scalars: values), height: height, width: width,
+                                                alignCorners: true).scalars
+                let low = upsampled.min() ?? 0, range = (upsampled.max() ?? 0) - low + 1e-8
+                for j in 0..<plane { coefficients[slot * plane + j] = (values[j] - low) / range }
+            }
+            let firstOutput = basis.output(coefficients: coefficients, batch: job.count)
+            logits = network.forward(after: basis.node, value: firstOutput)
+        } else {
+            var masked = [Float](repeating: 0, count: job.count * c * pixels)
+            for (slot, i) in job.enumerated() where i >= 0 {
+                let channel = channels[i]
+                let values = Array(activations.scalars[(channel * plane)..<((channel + 1) * plane)])
+                let upsampled = Resize.bilinear(Tensor(shape: [h, w], scalars: values), height: height, width: width,
+                                                alignCorners: true)
+                let mask = ScoreCAM.maskScaled(upsampled.scalars)
+                input.scalars.withUnsafeBufferPointer { x in
+                    masked.withUnsafeMutableBufferPointer { out in
+                        for channelIn in 0..<c {
+                            let base = (slot * c + channelIn) * pixels, source = channelIn * pixels
+                            for p in 0..<pixels { out[base + p] = x[source + p] * mask[p] }
+                        }
                     }
                 }
             }
+            logits = network(Tensor(shape: [job.count, c, height, width], scalars: masked))
         }
-        let logits = network(Tensor(shape: [job.count, c, height, width], scalars: masked))
         let classes = logits.shape[1]
         guard logits.scalars.allSatisfy(\.isFinite) else { return .failure(SaliencyError("the network outputs non-finite logits")) }
         var pairs: [(Int, Float)] = []
@@ -303,5 +338,177 @@ struct ScoringWork: Sendable {
             if i >= 0 { pairs.append((i, score)) } else { pairs += constant.map { ($0, score) } }
         }
         return .success(pairs)
+    }
+}
+
+/// The network's first convolution applied to every Score-CAM masked input without convolving it.
+///
+/// A mask is the bilinear upsampling of an `h × w` map, min-max scaled: `m = Σ_j a_j·φ_j`, where `φ_j` is
+/// the upsampling of the one-hot map of position `j` (the `φ_j` sum to one at every pixel, so the affine
+/// scaling moves into the coefficients `a_j`). The convolution without its bias is linear, so
+/// `conv(x ⊙ m) = Σ_j a_j · conv(x ⊙ φ_j) + bias`: the `h·w` responses `R_j = conv(x ⊙ φ_j)` are computed
+/// once per image, and each mask's first-layer output costs a weighted sum of them instead of a
+/// convolution. Each `R_j` is zero outside a box (φ_j's support, widened by the kernel), so only the boxes
+/// are kept. The same values as convolving the masked input, up to float rounding (~1e-7 relative).
+struct FirstLayerBasis: Sendable {
+    /// The node replaced: the network's first, a convolution that alone reads the input.
+    let node: Int
+    let channels: Int
+    let height: Int
+    let width: Int
+    let bias: [Float]
+    let activation: Activation?
+    /// Per basis position `j`: first output row and column, rows, columns, and offset into `values`
+    /// (`[channels, rows, columns]` there).
+    let boxes: [(top: Int, left: Int, rows: Int, columns: Int, offset: Int)]
+    let values: [Float]
+
+    /// The largest response store kept (64 MiB), and the largest share of the convolution's work the
+    /// weighted sums may cost.
+    static let valueBudget = 16 << 20
+    static let maximumCostShare = 0.25
+
+    /// Precomputes the responses, or `nil` when the network does not start with a convolution that alone
+    /// reads the input, or when the shortcut would not pay.
+    ///
+    /// - Parameters:
+    ///   - network: the optimized network Score-CAM runs.
+    ///   - input: `[1, C, H, W]`.
+    ///   - mapHeight, mapWidth: the target layer's map size (the masks' resolution before upsampling).
+    ///   - costShare: the largest share of the convolution's work the weighted sums may cost.
+    ///   - workers: chunks of basis positions convolved at once (each with the caller's BLAS threads).
+    init?(
+        network: Network, input: Tensor, mapHeight h: Int, mapWidth w: Int, costShare: Double = maximumCostShare,
+        workers: Int = 1
+    ) {
+        guard let first = network.nodes.first, first.inputs == [Network.inputIndex], network.outputIndex > 0,
+            case .conv2d(let conv) = first.layer,
+            network.nodes.dropFirst().allSatisfy({ !$0.inputs.contains(Network.inputIndex) })
+        else { return nil }
+        let (c, height, width) = (input.shape[1], input.shape[2], input.shape[3])
+        let geometry = conv.geometry(height: height, width: width)
+        let (oh, ow) = geometry.outputSize(height: height, width: width)
+        let o = conv.outputChannels
+        let positions = h * w
+        // The weighted sums touch about (2 · OH/h) × (2 · OW/w) outputs per position and channel.
+        let boxArea = (2.0 * Double(oh) / Double(h) + 3) * (2.0 * Double(ow) / Double(w) + 3)
+        let estimated = Double(positions) * Double(o) * boxArea
+        let convolution = Double(o * oh * ow) * Double(conv.weight.scalarCount / o)
+        guard estimated <= costShare * convolution, estimated <= Double(Self.valueBudget) else { return nil }
+        node = 0
+        channels = o
+        self.height = oh
+        self.width = ow
+        bias = conv.bias ?? [Float](repeating: 0, count: o)
+        activation = conv.activation
+        typealias Box = (top: Int, left: Int, rows: Int, columns: Int, offset: Int)
+        let pixels = height * width
+        let chunk = 8
+        let chunks = (positions + chunk - 1) / chunk
+        // Each chunk's boxes (offsets within the chunk's values) and values, filled by the workers.
+        let results = Mutex([([Box], [Float])?](repeating: nil, count: chunks))
+        let next = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(workers, chunks))) { _ in
+            while true {
+                let index: Int = next.withLock { n in
+                    defer { n += 1 }
+                    return n
+                }
+                guard index < chunks else { return }
+                let first = index * chunk, count = min(chunk, positions - first)
+                var masked = [Float](repeating: 0, count: count * c * pixels)
+                for slot in 0..<count {
+                    var oneHot = [Float](repeating: 0, count: positions)
+                    oneHot[first + slot] = 1
+                    let phi = Resize.bilinear(Tensor(shape: [h, w], scalars: oneHot), height: height, width: width,
+                                              alignCorners: true).scalars
+                    for channel in 0..<c {
+                        for p in 0..<pixels {
+                            masked[(slot * c + channel) * pixels + p] = input.scalars[channel * pixels + p] * phi[p]
+                        }
+                    }
+                }
+                let responses = Convolution.forward(
+                    Tensor(shape: [count, c, height, width], scalars: masked), weight: conv.weight, bias: nil,
+                    geometry: geometry, groups: conv.groups, winograd: conv.winograd)
+                var boxes: [Box] = []
+                var values: [Float] = []
+                for slot in 0..<count {
+                    let base = slot * o * oh * ow
+                    var (top, bottom, left, right) = (oh, -1, ow, -1)
+                    for channel in 0..<o {
+                        for y in 0..<oh {
+                            for x in 0..<ow where responses.scalars[base + (channel * oh + y) * ow + x] != 0 {
+                                top = min(top, y)
+                                bottom = max(bottom, y)
+                                left = min(left, x)
+                                right = max(right, x)
+                            }
+                        }
+                    }
+                    if bottom < top {
+                        boxes.append((0, 0, 0, 0, values.count))
+                        continue
+                    }
+                    boxes.append((top, left, bottom - top + 1, right - left + 1, values.count))
+                    for channel in 0..<o {
+                        for y in top...bottom {
+                            let start = base + (channel * oh + y) * ow
+                            values.append(contentsOf: responses.scalars[(start + left)...(start + right)])
+                        }
+                    }
+                }
+                results.withLock { $0[index] = (boxes, values) }
+            }
+        }
+        var boxes: [Box] = []
+        var values: [Float] = []
+        for part in results.withLock({ $0 }) {
+            guard let part else { continue }
+            let (partBoxes, partValues) = part
+            boxes += partBoxes.map { ($0.top, $0.left, $0.rows, $0.columns, $0.offset + values.count) }
+            values += partValues
+        }
+        self.boxes = boxes
+        self.values = values
+    }
+
+    /// The first node's output for a batch of masks.
+    ///
+    /// - Parameter coefficients: `[batch, h·w]`, each mask's `a_j`.
+    /// - Returns: `[batch, channels, height, width]`, bias added and activation applied.
+    func output(coefficients: [Float], batch: Int) -> Tensor {
+        let plane = height * width
+        let positions = boxes.count
+        precondition(coefficients.count == batch * positions, "\(coefficients.count) coefficients for \(batch) masks")
+        var out = [Float](unsafeUninitializedCapacity: batch * channels * plane) { _, count in
+            count = batch * channels * plane
+        }
+        values.withUnsafeBufferPointer { r in
+            coefficients.withUnsafeBufferPointer { a in
+                out.withUnsafeMutableBufferPointer { o in
+                    // Channel-major, so one channel's responses stay in cache across the batch.
+                    for channel in 0..<channels {
+                        for slot in 0..<batch {
+                            let destination = o.baseAddress! + (slot * channels + channel) * plane
+                            destination.update(repeating: bias[channel], count: plane)
+                            for j in 0..<positions {
+                                let weight = a[slot * positions + j]
+                                let box = boxes[j]
+                                guard weight != 0, box.rows > 0 else { continue }
+                                let source = r.baseAddress! + box.offset + channel * box.rows * box.columns
+                                for y in 0..<box.rows {
+                                    let line = destination + (box.top + y) * width + box.left
+                                    let response = source + y * box.columns
+                                    for x in 0..<box.columns { line[x] += weight * response[x] }
+                                }
+                            }
+                            activation?.apply(to: UnsafeMutableBufferPointer(start: destination, count: plane))
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [batch, channels, height, width], scalars: out)
     }
 }

@@ -1,7 +1,7 @@
 import CamwatchCheckpoint
 import CamwatchHDF5
 import CamwatchNN
-import CamwatchSaliency
+@testable import CamwatchSaliency
 import CamwatchTensor
 import CamwatchTestSupport
 import Testing
@@ -131,5 +131,42 @@ import Testing
         let map = try ScoreCAM(network: network).explain(Tensor(shape: [1, 3, 8, 8], repeating: 0.5))
         #expect(map.isConstant)
         #expect(map.values.allSatisfy { $0 == 0 })
+    }
+}
+
+/// The first-layer shortcut against convolving the masked inputs.
+@Suite struct FirstLayerBasisTests {
+    @Test(arguments: ["plain_relu2", "residual_layer1", "depthwise_block1"])
+    func weightedResponsesEqualTheConvolutionOfTheMaskedInput(name: String) throws {
+        let c = try ScoreCAMReferenceTests.Case(name)
+        let network = try ScoreCAM(network: c.network, targetLayer: c.target).network
+        let (height, width) = (c.input.shape[2], c.input.shape[3])
+        let (h, w) = (height / 4, width / 4)
+        let basis = try #require(FirstLayerBasis(network: network, input: c.input, mapHeight: h, mapWidth: w,
+                                                 costShare: .infinity))
+        // Two masks: random coefficients in [0, 1], and all zero (the constant-channel mask).
+        var state: UInt64 = 5
+        let coefficients = (0..<(h * w)).map { _ -> Float in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 40) / Float(1 << 24)
+        } + [Float](repeating: 0, count: h * w)
+        let channels = c.input.shape[1]
+        var masked = [Float]()
+        for slot in 0..<2 {
+            let map = Tensor(shape: [h, w], scalars: Array(coefficients[(slot * h * w)..<((slot + 1) * h * w)]))
+            let mask = Resize.bilinear(map, height: height, width: width, alignCorners: true).scalars
+            for channel in 0..<channels {
+                for p in 0..<(height * width) { masked.append(c.input.scalars[channel * height * width + p] * mask[p]) }
+            }
+        }
+        let batch = Tensor(shape: [2, channels, height, width], scalars: masked)
+        let expected = network.nodes[0].layer([batch])
+        let ours = basis.output(coefficients: coefficients, batch: 2)
+        #expect(ours.shape == expected.shape)
+        let scale = max(1, expected.scalars.map(abs).max() ?? 1)
+        #expect(maxAbsoluteDifference(ours.scalars, expected.scalars) <= 1e-5 * scale)
+        // The rest of the network from that value gives the logits of the masked inputs.
+        let logits = network.forward(after: basis.node, value: ours)
+        #expect(maxAbsoluteDifference(logits.scalars, network(batch).scalars) <= 1e-4 * scale)
     }
 }

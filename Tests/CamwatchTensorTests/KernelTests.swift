@@ -148,3 +148,106 @@ import Testing
         #expect(maxAbsoluteDifference(ours.scalars, reference.scalars) < 2e-5 * max(1, scale))
     }
 }
+
+/// The cache-blocked paths: several blocks per layer, blocks across images, fused bias and activations.
+@Suite struct BlockedKernelTests {
+    func check(_ x: Tensor, _ w: Tensor, _ g: WindowGeometry, groups: Int = 1, activation: Activation? = nil,
+                      winograd: Bool = false, tolerance: Float = 1e-4) {
+        let bias = KernelTests.random([w.shape[0]], seed: 11).scalars
+        let ours = Convolution.forward(x, weight: w, bias: bias, geometry: g, groups: groups, activation: activation,
+                                       winograd: winograd ? Winograd.transform(weight: w) : nil)
+        var reference = KernelTests.naiveConvolution(x, w, bias, g, groups: groups)
+        if let activation { activation.apply(to: &reference.scalars) }
+        #expect(ours.shape == reference.shape)
+        #expect(maxAbsoluteDifference(ours.scalars, reference.scalars) < tolerance)
+    }
+
+    /// Winograd with blocks of `blockTiles` against the definition.
+    func checkWinograd(_ x: Tensor, out: Int, pad: Int, activation: Activation?, blockTiles: Int) {
+        let c = x.shape[1]
+        let w = Tensor(shape: [out, c, 3, 3], scalars: KernelTests.random([out, c, 3, 3], seed: 22).scalars.map { $0 * 0.3 })
+        let bias = KernelTests.random([out], seed: 11).scalars
+        let g = WindowGeometry(kernel: (3, 3), padding: (pad, pad, pad, pad))
+        let (oh, ow) = g.outputSize(height: x.shape[2], width: x.shape[3])
+        var ours = [Float](repeating: .nan, count: x.shape[0] * out * oh * ow)
+        Winograd.forward(x, filters: Winograd.transform(weight: w), geometry: g, bias: bias, activation: activation,
+                         into: &ours, outputSize: (oh, ow), blockTiles: blockTiles)
+        var reference = KernelTests.naiveConvolution(x, w, bias, g, groups: 1)
+        if let activation { activation.apply(to: &reference.scalars) }
+        #expect(maxAbsoluteDifference(ours, reference.scalars) < 1e-4)
+    }
+
+    @Test(arguments: [Activation.relu, .relu6, .hardswish])
+    func winogradBlocksSpanImagesAndRows(activation: Activation) {
+        // 3 images of 6 tile rows × 6 tiles; blocks of 4 rows (24 tiles, a multiple of 8) cross images, the
+        // last one partial.
+        checkWinograd(KernelTests.random([3, 5, 23, 22], seed: 21), out: 7, pad: 1, activation: activation, blockTiles: 20)
+    }
+
+    @Test func winogradOddTileRowsAndNoPadding() {
+        // 7 tiles per row (blocks of 8 rows = 56 tiles), 9 output rows (a cropped last tile row), unpadded.
+        checkWinograd(KernelTests.random([3, 4, 11, 30], seed: 23), out: 6, pad: 0, activation: nil, blockTiles: 30)
+    }
+
+    @Test func winogradDefaultBlocks() {
+        check(KernelTests.random([2, 16, 9, 9], seed: 24),
+              Tensor(shape: [16, 16, 3, 3], scalars: KernelTests.random([16, 16, 3, 3], seed: 25).scalars.map { $0 * 0.3 }),
+              WindowGeometry(kernel: (3, 3), padding: (1, 1, 1, 1)), activation: .relu, winograd: true)
+    }
+
+    @Test func im2colInBlocksOfOutputRows() {
+        // 101×103 outputs with 27 columns per sample: two row blocks written straight into the output.
+        check(KernelTests.random([2, 3, 101, 103], seed: 25), KernelTests.random([5, 3, 3, 3], seed: 26),
+              WindowGeometry(kernel: (3, 3), padding: (1, 1, 1, 1)), activation: .relu)
+    }
+
+    @Test func stridedUnfoldingUsesWholeVectorsInsideTheRow() {
+        // conv1 of a ResNet in small: 7×7 stride 2, where the stride-2 unfolding reads 16 inputs at a time.
+        check(KernelTests.random([1, 3, 70, 70], seed: 27), KernelTests.random([6, 3, 7, 7], seed: 28),
+              WindowGeometry(kernel: (7, 7), stride: (2, 2), padding: (3, 3, 3, 3)), activation: .relu6)
+    }
+
+    @Test func pointwiseInBlocksOfOutputRows() {
+        check(KernelTests.random([1, 600, 30, 30], seed: 29),
+              Tensor(shape: [3, 600, 1, 1], scalars: KernelTests.random([3, 600, 1, 1], seed: 30).scalars.map { $0 * 0.05 }),
+              WindowGeometry(kernel: (1, 1)), tolerance: 2e-4)
+    }
+
+    @Test func pointwiseSmallPlanesShareOneProduct() {
+        check(KernelTests.random([5, 8, 3, 4], seed: 31), KernelTests.random([6, 8, 1, 1], seed: 32),
+              WindowGeometry(kernel: (1, 1)), activation: .leakyReLU(negativeSlope: 0.1))
+    }
+
+    @Test(arguments: [1, 2])
+    func depthwiseWithBiasAndActivation(stride: Int) {
+        check(KernelTests.random([2, 4, 9, 40], seed: 33), KernelTests.random([4, 1, 3, 3], seed: 34),
+              WindowGeometry(kernel: (3, 3), stride: (stride, stride), padding: (1, 1, 1, 1)), groups: 4,
+              activation: .relu6)
+    }
+
+    @Test(arguments: [(3, 2, 1, false), (2, 2, 0, false), (3, 2, 0, true), (3, 1, 1, false)])
+    func maxPoolingMatchesTheDefinition(kernel: Int, stride: Int, pad: Int, ceilMode: Bool) {
+        let x = KernelTests.random([2, 3, 13, 12], seed: 35)
+        let g = WindowGeometry(kernel: (kernel, kernel), stride: (stride, stride), padding: (pad, pad, pad, pad))
+        let ours = Pooling.max(x, geometry: g, ceilMode: ceilMode)
+        let (oh, ow) = Pooling.outputSize(height: 13, width: 12, geometry: g, ceilMode: ceilMode, dilated: true)
+        var reference = [Float]()
+        for plane in 0..<6 {
+            for y in 0..<oh {
+                for xo in 0..<ow {
+                    var best = -Float.infinity
+                    for ky in 0..<kernel {
+                        for kx in 0..<kernel {
+                            let iy = y * stride - pad + ky, ix = xo * stride - pad + kx
+                            guard iy >= 0, iy < 13, ix >= 0, ix < 12 else { continue }
+                            best = max(best, x.scalars[(plane * 13 + iy) * 12 + ix])
+                        }
+                    }
+                    reference.append(best)
+                }
+            }
+        }
+        #expect(ours.shape == [2, 3, oh, ow])
+        #expect(ours.scalars == reference)
+    }
+}

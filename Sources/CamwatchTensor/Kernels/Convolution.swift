@@ -38,9 +38,11 @@ public struct WindowGeometry: Sendable, Equatable, Hashable {
 
 /// 2-D convolution kernels.
 public enum Convolution {
-    /// How many floats one im2col buffer may hold before the batch is processed in chunks (16 MiB, so
-    /// that the buffer stays below glibc's largest heap-served allocation and is reused, not remapped).
-    static let columnBudget = 4 << 20
+    /// How many floats one block of unfolded columns may hold (1 MiB): with the block of outputs it feeds,
+    /// it stays in the caches from the unfolding through the matrix product to the bias and activation.
+    static let columnBudget = 1 << 18
+    /// The fewest output columns per matrix product, so that sgemm's packing stays a small part of its work.
+    static let minimumColumns = 512
 
     /// Cross-correlates `input` with `weight`, as `torch.nn.functional.conv2d`.
     ///
@@ -68,40 +70,49 @@ public enum Convolution {
         let (oh, ow) = g.outputSize(height: h, width: w)
         precondition(oh > 0 && ow > 0, "conv2d input \(input.shape) too small for \(g)")
         let isDepthwise = cg == 1 && og == 1
-        // sgemm overwrites every output element, so only the depthwise kernel needs a zeroed buffer.
-        var output = [Float](unsafeUninitializedCapacity: n * o * oh * ow) { buffer, count in
-            if isDepthwise { buffer.initialize(repeating: 0) }
-            count = buffer.count
-        }
+        // Every path overwrites every output element, so the buffer is not zeroed first.
+        var output = [Float](unsafeUninitializedCapacity: n * o * oh * ow) { buffer, count in count = buffer.count }
         if isDepthwise {
-            depthwise(input, weight: weight, geometry: g, into: &output, outputSize: (oh, ow))
+            depthwise(input, weight: weight, bias: bias, geometry: g, activation: activation, into: &output,
+                      outputSize: (oh, ow))
         } else if let winograd, Winograd.supports(g, groups: groups) {
-            Winograd.forward(input, filters: winograd, geometry: g, into: &output, outputSize: (oh, ow))
+            Winograd.forward(input, filters: winograd, geometry: g, bias: bias, activation: activation, into: &output,
+                             outputSize: (oh, ow))
         } else {
-            general(input, weight: weight, geometry: g, groups: groups, into: &output, outputSize: (oh, ow))
-        }
-        if bias != nil || activation != nil {
-            // One pass over each output plane while it is warm: bias, then the fused activation.
-            let plane = oh * ow
-            output.withUnsafeMutableBufferPointer { out in
-                for image in 0..<n {
-                    for channel in 0..<o {
-                        let slice = UnsafeMutableBufferPointer(rebasing: out[((image * o + channel) * plane)..<((image * o + channel + 1) * plane)])
-                        if let value = bias?[channel] {
-                            for i in slice.indices { slice[i] += value }
-                        }
-                        activation?.apply(to: slice)
-                    }
-                }
-            }
+            general(input, weight: weight, bias: bias, geometry: g, groups: groups, activation: activation,
+                    into: &output, outputSize: (oh, ow))
         }
         return Tensor(shape: [n, o, oh, ow], scalars: output)
     }
 
-    /// im2col + sgemm per group; pointwise convolutions skip im2col.
+    /// Adds `bias` to `count` values and applies `activation`, reading from `source` and writing to
+    /// `destination` (which may be the same buffer).
+    @inline(__always)
+    static func epilogue(
+        _ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, count: Int, bias: Float,
+        activation: Activation?
+    ) {
+        let low: Float, high: Float
+        switch activation {
+        case .relu: (low, high) = (0, .infinity)
+        case .relu6: (low, high) = (0, 6)
+        case nil: (low, high) = (-.infinity, .infinity)
+        default:
+            for i in 0..<count { destination[i] = source[i] + bias }
+            activation?.apply(to: UnsafeMutableBufferPointer(start: destination, count: count))
+            return
+        }
+        // Selects, not branches, so the loop vectorizes.
+        for i in 0..<count { destination[i] = Swift.min(Swift.max(source[i] + bias, low), high) }
+    }
+
+    /// im2col + sgemm per group, a block of output columns at a time; pointwise convolutions read their
+    /// input in place. Large output planes are cut into blocks of whole output rows, written by sgemm
+    /// straight into the output; small planes of several images share one product (wide enough for sgemm)
+    /// whose rows are then copied out. Bias and activation are applied to each block while it is warm.
     static func general(
-        _ input: Tensor, weight: Tensor, geometry g: WindowGeometry, groups: Int,
-        into output: inout [Float], outputSize: (Int, Int)
+        _ input: Tensor, weight: Tensor, bias: [Float]?, geometry g: WindowGeometry, groups: Int,
+        activation: Activation?, into output: inout [Float], outputSize: (Int, Int)
     ) {
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let o = weight.shape[0]
@@ -109,54 +120,81 @@ public enum Convolution {
         let (oh, ow) = outputSize
         let plane = oh * ow
         let k = cg * g.kernelHeight * g.kernelWidth
-        // Several images share one matrix product when their planes are small, so sgemm sees wide matrices.
-        let imagesPerChunk = max(1, min(n, columnBudget / max(1, k * plane)))
         let pointwise = g.isPointwise
-        var columns = [Float](repeating: 0, count: (pointwise && imagesPerChunk == 1) ? 0 : k * plane * imagesPerChunk)
-        var product = [Float](repeating: 0, count: imagesPerChunk > 1 ? og * plane * imagesPerChunk : 0)
+        let blockColumns = Swift.max(minimumColumns, columnBudget / Swift.max(1, k))
+        let imagesPerBlock = plane >= blockColumns ? 1 : Swift.min(n, blockColumns / plane)
+        let rowsPerBlock = imagesPerBlock > 1 ? oh : Swift.max(1, Swift.min(oh, blockColumns / ow))
+        let shared = imagesPerBlock > 1
+        let columnCount = shared ? k * plane * imagesPerBlock : (pointwise ? 0 : k * rowsPerBlock * ow)
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, columnCount))
+        let product = UnsafeMutablePointer<Float>.allocate(capacity: shared ? og * plane * imagesPerBlock : 1)
+        defer {
+            columns.deallocate()
+            product.deallocate()
+        }
         input.scalars.withUnsafeBufferPointer { src in
             weight.scalars.withUnsafeBufferPointer { wgt in
-                columns.withUnsafeMutableBufferPointer { col in
-                    product.withUnsafeMutableBufferPointer { prod in
-                        output.withUnsafeMutableBufferPointer { out in
+                output.withUnsafeMutableBufferPointer { out in
+                    for group in 0..<groups {
+                        let wBase = wgt.baseAddress! + group * og * k
+                        if shared {
                             var first = 0
                             while first < n {
-                                let count = min(imagesPerChunk, n - first)
-                                for group in 0..<groups {
-                                    let wBase = wgt.baseAddress! + group * og * k
-                                    if count == 1 {
-                                        let inBase = src.baseAddress! + (first * c + group * cg) * h * w
-                                        let outBase = out.baseAddress! + (first * o + group * og) * plane
-                                        let b: UnsafePointer<Float>
-                                        if pointwise {
-                                            b = inBase
-                                        } else {
-                                            im2col(inBase, channels: cg, height: h, width: w, geometry: g,
-                                                   outputSize: outputSize, into: col.baseAddress!, rowStride: plane)
-                                            b = UnsafePointer(col.baseAddress!)
+                                let count = Swift.min(imagesPerBlock, n - first)
+                                let rowStride = plane * count
+                                for i in 0..<count {
+                                    let inBase = src.baseAddress! + ((first + i) * c + group * cg) * h * w
+                                    if pointwise {
+                                        for channel in 0..<cg {
+                                            (columns + channel * rowStride + i * plane).update(
+                                                from: inBase + channel * plane, count: plane)
                                         }
-                                        MatrixMultiply.gemm(m: og, n: plane, k: k, a: wBase, lda: k, b: b, ldb: plane,
-                                                            c: outBase, ldc: plane)
                                     } else {
-                                        let rowStride = plane * count
-                                        for i in 0..<count {
-                                            let inBase = src.baseAddress! + ((first + i) * c + group * cg) * h * w
-                                            im2col(inBase, channels: cg, height: h, width: w, geometry: g,
-                                                   outputSize: outputSize, into: col.baseAddress! + i * plane,
-                                                   rowStride: rowStride)
-                                        }
-                                        MatrixMultiply.gemm(m: og, n: rowStride, k: k, a: wBase, lda: k,
-                                                            b: col.baseAddress!, ldb: rowStride,
-                                                            c: prod.baseAddress!, ldc: rowStride)
-                                        for i in 0..<count {
-                                            for oc in 0..<og {
-                                                let dst = out.baseAddress! + ((first + i) * o + group * og + oc) * plane
-                                                dst.update(from: prod.baseAddress! + oc * rowStride + i * plane, count: plane)
-                                            }
-                                        }
+                                        im2col(inBase, channels: cg, height: h, width: w, geometry: g,
+                                               outputSize: outputSize, rows: 0..<oh, into: columns + i * plane,
+                                               rowStride: rowStride)
+                                    }
+                                }
+                                MatrixMultiply.gemm(m: og, n: rowStride, k: k, a: wBase, lda: k, b: columns,
+                                                    ldb: rowStride, c: product, ldc: rowStride)
+                                for i in 0..<count {
+                                    for oc in 0..<og {
+                                        let channel = group * og + oc
+                                        epilogue(product + oc * rowStride + i * plane,
+                                                 out.baseAddress! + ((first + i) * o + channel) * plane, count: plane,
+                                                 bias: bias?[channel] ?? 0, activation: activation)
                                     }
                                 }
                                 first += count
+                            }
+                        } else {
+                            for image in 0..<n {
+                                let inBase = src.baseAddress! + (image * c + group * cg) * h * w
+                                let outBase = out.baseAddress! + (image * o + group * og) * plane
+                                var y0 = 0
+                                while y0 < oh {
+                                    let y1 = Swift.min(oh, y0 + rowsPerBlock)
+                                    let start = y0 * ow, width = (y1 - y0) * ow
+                                    let b: UnsafePointer<Float>
+                                    let ldb: Int
+                                    if pointwise {
+                                        (b, ldb) = (inBase + start, plane)
+                                    } else {
+                                        im2col(inBase, channels: cg, height: h, width: w, geometry: g,
+                                               outputSize: outputSize, rows: y0..<y1, into: columns, rowStride: width)
+                                        (b, ldb) = (UnsafePointer(columns), width)
+                                    }
+                                    MatrixMultiply.gemm(m: og, n: width, k: k, a: wBase, lda: k, b: b, ldb: ldb,
+                                                        c: outBase + start, ldc: plane)
+                                    if bias != nil || activation != nil {
+                                        for oc in 0..<og {
+                                            let line = outBase + oc * plane + start
+                                            epilogue(line, line, count: width, bias: bias?[group * og + oc] ?? 0,
+                                                     activation: activation)
+                                        }
+                                    }
+                                    y0 = y1
+                                }
                             }
                         }
                     }
@@ -165,13 +203,14 @@ public enum Convolution {
         }
     }
 
-    /// Unfolds one image's `[C, H, W]` into rows `(c, ky, kx)` of `OH·OW` samples (zero outside the image).
+    /// Unfolds output rows `rows` of one image's `[C, H, W]` into rows `(c, ky, kx)` of
+    /// `rows.count · OW` samples (zero outside the image).
     @inline(__always)
     static func im2col(
         _ src: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, geometry g: WindowGeometry,
-        outputSize: (Int, Int), into dst: UnsafeMutablePointer<Float>, rowStride: Int
+        outputSize: (Int, Int), rows: Range<Int>, into dst: UnsafeMutablePointer<Float>, rowStride: Int
     ) {
-        let (oh, ow) = outputSize
+        let ow = outputSize.1
         var row = 0
         for channel in 0..<channels {
             let plane = src + channel * h * w
@@ -180,9 +219,9 @@ public enum Convolution {
                     let out = dst + row * rowStride
                     let dy = ky * g.dilationHeight - g.padTop
                     let dx = kx * g.dilationWidth - g.padLeft
-                    for y in 0..<oh {
+                    for y in rows {
                         let iy = y * g.strideHeight + dy
-                        let line = out + y * ow
+                        let line = out + (y - rows.lowerBound) * ow
                         if iy < 0 || iy >= h {
                             line.update(repeating: 0, count: ow)
                             continue
@@ -200,7 +239,21 @@ public enum Convolution {
                             let lo = min(ow, max(0, (-dx + s - 1) / s))
                             let hi = max(lo, min(ow, (w - dx + s - 1) / s))
                             if lo > 0 { line.update(repeating: 0, count: lo) }
-                            for x in lo..<hi { line[x] = srcRow[x * s + dx] }
+                            var x = lo
+                            if s == 2 {
+                                // Eight outputs from sixteen contiguous inputs, while those stay inside the row.
+                                while x + 8 <= hi && 2 * x + dx + 16 <= w {
+                                    let pair = UnsafeRawPointer(srcRow + 2 * x + dx)
+                                        .loadUnaligned(as: SIMD16<Float>.self)
+                                    UnsafeMutableRawPointer(line + x)
+                                        .storeBytes(of: pair.evenHalf, as: SIMD8<Float>.self)
+                                    x += 8
+                                }
+                            }
+                            while x < hi {
+                                line[x] = srcRow[x * s + dx]
+                                x += 1
+                            }
                             if hi < ow { (line + hi).update(repeating: 0, count: ow - hi) }
                         }
                     }
@@ -210,13 +263,16 @@ public enum Convolution {
         }
     }
 
-    /// Direct depthwise convolution (one input and one output channel per group).
+    /// Direct depthwise convolution (one input and one output channel per group), with the bias and
+    /// activation applied to each output plane while it is warm.
     static func depthwise(
-        _ input: Tensor, weight: Tensor, geometry g: WindowGeometry, into output: inout [Float], outputSize: (Int, Int)
+        _ input: Tensor, weight: Tensor, bias: [Float]?, geometry g: WindowGeometry, activation: Activation?,
+        into output: inout [Float], outputSize: (Int, Int)
     ) {
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let (oh, ow) = outputSize
         let kh = g.kernelHeight, kw = g.kernelWidth
+        let s = g.strideWidth
         input.scalars.withUnsafeBufferPointer { src in
             weight.scalars.withUnsafeBufferPointer { wgt in
                 output.withUnsafeMutableBufferPointer { out in
@@ -225,28 +281,48 @@ public enum Convolution {
                             let plane = src.baseAddress! + (image * c + channel) * h * w
                             let dst = out.baseAddress! + (image * c + channel) * oh * ow
                             let kernel = wgt.baseAddress! + channel * kh * kw
+                            let shift = bias?[channel] ?? 0
+                            dst.update(repeating: shift, count: oh * ow)
                             for ky in 0..<kh {
                                 for kx in 0..<kw {
                                     let weightValue = kernel[ky * kw + kx]
+                                    let scale = SIMD8<Float>(repeating: weightValue)
                                     let dy = ky * g.dilationHeight - g.padTop
                                     let dx = kx * g.dilationWidth - g.padLeft
                                     // Output columns whose input column lies inside the image.
-                                    let xLow = max(0, (-dx + g.strideWidth - 1) / g.strideWidth)
-                                    let xHigh = min(ow, (w - dx + g.strideWidth - 1) / g.strideWidth)
+                                    let xLow = max(0, (-dx + s - 1) / s)
+                                    let xHigh = min(ow, (w - dx + s - 1) / s)
                                     if xHigh <= xLow { continue }
                                     for y in 0..<oh {
                                         let iy = y * g.strideHeight + dy
                                         if iy < 0 || iy >= h { continue }
                                         let srcRow = plane + iy * w + dx
                                         let dstRow = dst + y * ow
-                                        if g.strideWidth == 1 {
+                                        if s == 1 {
                                             for x in xLow..<xHigh { dstRow[x] += weightValue * srcRow[x] }
                                         } else {
-                                            for x in xLow..<xHigh { dstRow[x] += weightValue * srcRow[x * g.strideWidth] }
+                                            var x = xLow
+                                            if s == 2 {
+                                                // Eight outputs from sixteen contiguous inputs inside the row.
+                                                while x + 8 <= xHigh && 2 * x + dx + 16 <= w {
+                                                    let pair = UnsafeRawPointer(srcRow + 2 * x).loadUnaligned(
+                                                        as: SIMD16<Float>.self)
+                                                    let sum = UnsafeRawPointer(dstRow + x).loadUnaligned(
+                                                        as: SIMD8<Float>.self) + scale * pair.evenHalf
+                                                    UnsafeMutableRawPointer(dstRow + x)
+                                                        .storeBytes(of: sum, as: SIMD8<Float>.self)
+                                                    x += 8
+                                                }
+                                            }
+                                            while x < xHigh {
+                                                dstRow[x] += weightValue * srcRow[x * s]
+                                                x += 1
+                                            }
                                         }
                                     }
                                 }
                             }
+                            if activation != nil { epilogue(dst, dst, count: oh * ow, bias: 0, activation: activation) }
                         }
                     }
                 }

@@ -28,11 +28,13 @@ public enum Pooling {
     public static func max(_ input: Tensor, geometry g: WindowGeometry, ceilMode: Bool) -> Tensor {
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let (oh, ow) = outputSize(height: h, width: w, geometry: g, ceilMode: ceilMode, dilated: true)
-        var out = [Float](repeating: 0, count: n * c * oh * ow)
         if g.dilationHeight == 1 && g.dilationWidth == 1 {
+            // Every element is written.
+            var out = [Float](unsafeUninitializedCapacity: n * c * oh * ow) { _, count in count = n * c * oh * ow }
             separableMax(input, geometry: g, outputSize: (oh, ow), into: &out)
             return Tensor(shape: [n, c, oh, ow], scalars: out)
         }
+        var out = [Float](repeating: 0, count: n * c * oh * ow)
         input.scalars.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for plane in 0..<(n * c) {
@@ -59,42 +61,53 @@ public enum Pooling {
         return Tensor(shape: [n, c, oh, ow], scalars: out)
     }
 
-    /// Max pooling as a horizontal pass then a vertical one: a k×k window costs 2k comparisons, not k².
-    /// (Branch-free selects; unlike the general path, a NaN does not propagate. Checkpoints with
-    /// non-finite weights are rejected at load time.)
-    static func separableMax(_ input: Tensor, geometry g: WindowGeometry, outputSize: (Int, Int), into out: inout [Float]) {
+    /// Max pooling as a vertical pass then a horizontal one: each output row first takes the elementwise
+    /// maximum of its input rows (contiguous, vectorized), then windows along that row, read from a copy
+    /// bordered with −∞ so that padding never wins and no bounds are checked. (Branch-free selects; unlike
+    /// the general path, a NaN does not propagate. Checkpoints with non-finite weights are rejected at load
+    /// time.)
+    static func separableMax(
+        _ input: Tensor, geometry g: WindowGeometry, outputSize: (Int, Int), into out: inout [Float]
+    ) {
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let (oh, ow) = outputSize
-        // Valid input ranges of every output column and row (padding never wins).
-        let columns = (0..<ow).map { x in
-            (Swift.max(0, x * g.strideWidth - g.padLeft), Swift.min(w, x * g.strideWidth - g.padLeft + g.kernelWidth))
-        }
-        let rows = (0..<oh).map { y in
-            (Swift.max(0, y * g.strideHeight - g.padTop), Swift.min(h, y * g.strideHeight - g.padTop + g.kernelHeight))
-        }
-        var horizontal = [Float](repeating: 0, count: h * ow)
+        let sx = g.strideWidth, kw = g.kernelWidth, left = g.padLeft
+        // The row buffer covers every window: [−left, (ow − 1)·sx + kw − left).
+        let span = Swift.max(w + left, (ow - 1) * sx + kw) + 1
+        let rowBuffer = UnsafeMutablePointer<Float>.allocate(capacity: span)
+        defer { rowBuffer.deallocate() }
+        rowBuffer.initialize(repeating: -Float.infinity, count: span)
+        let row = rowBuffer + left
         input.scalars.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                horizontal.withUnsafeMutableBufferPointer { tmp in
-                    for plane in 0..<(n * c) {
-                        let s = src.baseAddress! + plane * h * w
-                        for y in 0..<h {
-                            let row = s + y * w
-                            for x in 0..<ow {
-                                let (lo, hi) = columns[x]
-                                var best = -Float.infinity
-                                for ix in lo..<Swift.max(lo, hi) { best = row[ix] > best ? row[ix] : best }
-                                tmp[y * ow + x] = best
-                            }
-                        }
-                        let d = dst.baseAddress! + plane * oh * ow
-                        for y in 0..<oh {
-                            let (lo, hi) = rows[y]
-                            let line = d + y * ow
+                for plane in 0..<(n * c) {
+                    let s = src.baseAddress! + plane * h * w
+                    let d = dst.baseAddress! + plane * oh * ow
+                    for y in 0..<oh {
+                        let lo = Swift.max(0, y * g.strideHeight - g.padTop)
+                        let hi = Swift.min(h, y * g.strideHeight - g.padTop + g.kernelHeight)
+                        let line = d + y * ow
+                        guard hi > lo else {
                             line.update(repeating: -Float.infinity, count: ow)
-                            for iy in lo..<Swift.max(lo, hi) {
-                                let source = tmp.baseAddress! + iy * ow
-                                for x in 0..<ow { line[x] = source[x] > line[x] ? source[x] : line[x] }
+                            continue
+                        }
+                        row.update(from: s + lo * w, count: w)
+                        for iy in (lo + 1)..<Swift.max(lo + 1, hi) {
+                            let source = s + iy * w
+                            for x in 0..<w { row[x] = source[x] > row[x] ? source[x] : row[x] }
+                        }
+                        if kw == 3 {
+                            for x in 0..<ow {
+                                let p = row + x * sx - left
+                                let a = p[0] > p[1] ? p[0] : p[1]
+                                line[x] = p[2] > a ? p[2] : a
+                            }
+                        } else {
+                            for x in 0..<ow {
+                                let p = row + x * sx - left
+                                var best = p[0]
+                                for kx in 1..<Swift.max(1, kw) { best = p[kx] > best ? p[kx] : best }
+                                line[x] = best
                             }
                         }
                     }

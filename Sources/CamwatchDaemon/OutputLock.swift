@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -37,7 +38,8 @@ public final class OutputLock: Sendable {
     private static func holder(_ fd: Int32) -> String {
         var buffer = [UInt8](repeating: 0, count: 32)
         let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard count > 0, let pid = Int(String(decoding: buffer[0..<count], as: UTF8.self).trimmingSpaces) else { return "" }
+        let text = String(decoding: buffer[0..<max(count, 0)], as: UTF8.self)
+        guard let pid = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return "" }
         return " (pid \(pid))"
     }
 
@@ -53,11 +55,5 @@ public final class OutputLock: Sendable {
         guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
             throw ConfigurationError(path: path, reason: "cannot create the directory (\(String(cString: strerror(errno))))")
         }
-    }
-}
-
-extension String {
-    fileprivate var trimmingSpaces: String {
-        String(self.drop { $0 == " " || $0 == "\n" }.reversed().drop { $0 == " " || $0 == "\n" || $0 == "\0" }.reversed())
     }
 }

@@ -2,6 +2,7 @@ public import CamwatchCheckpoint
 public import CamwatchImage
 public import CamwatchMonitor
 public import CamwatchSaliency
+import CamwatchNN
 import Foundation
 import Yams
 public import Logging
@@ -236,7 +237,7 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
         } catch let error as ConfigurationError {
             throw error
         } catch let error as DecodingError {
-            throw ConfigurationError(path: path, reason: "invalid config: \(describe(error))")
+            throw ConfigurationError(path: path, reason: "invalid config: \(error.summary)")
         } catch {
             let line = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
             throw ConfigurationError(path: path, reason: "invalid YAML: \(line)")
@@ -273,20 +274,6 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
         }
         walk(node, section: "")
         return unknown
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            context.codingPath.map(\.stringValue).joined(separator: ".")
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "missing key '\(key.stringValue)' in \(path(context))"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            return "\(path(context)): \(context.debugDescription)"
-        @unknown default:
-            return "\(error)"
-        }
     }
 }
 

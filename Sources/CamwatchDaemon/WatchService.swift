@@ -63,12 +63,8 @@ public final class WatchService: Service, Sendable {
         do { probes = try ProbeSet.load(directory: configuration.probes) } catch {
             throw ConfigurationError(path: nil, reason: error.description)
         }
-        var watcher: CheckpointWatcher
-        do {
-            watcher = try CheckpointWatcher(
-                directory: configuration.checkpoints, pattern: configuration.pattern,
-                settleInterval: .seconds(configuration.settle), incompleteAfter: .seconds(configuration.incompleteAfter))
-        } catch { throw ConfigurationError(path: nil, reason: error.description) }
+        // Checked before --out is touched; the ids of an earlier run are added once its report is open.
+        var watcher = try Self.watcher(configuration, alreadySeen: [])
         let spec = try startupSpec(configuration)
         if let layer = configuration.layer, let spec, !spec.hasLayer(named: layer) {
             throw ConfigurationError(
@@ -88,7 +84,7 @@ public final class WatchService: Service, Sendable {
             session = try MonitorSession.open(
                 directory: configuration.out, probes: probes, fresh: fresh, now: Date().timeIntervalSince1970)
         } catch { throw ConfigurationError(path: nil, reason: error.description) }
-        watcher = try Self.watcher(configuration, alreadySeen: session.knownIDs)
+        watcher.skip(session.knownIDs)
         return Prepared(
             configuration: configuration, configurationPath: configurationPath, overrides: overrides, session: session,
             lock: lock, watcher: watcher, childCommand: childCommand)
@@ -286,12 +282,12 @@ public final class WatchService: Service, Sendable {
         }
         let seconds = item.loadSeconds + (ContinuousClock.now - start).seconds
         let now = Date().timeIntervalSince1970
-        let (entry, transitions, failures, configuration) = state.withLock { s in
+        let (entry, transitions, failures, configuration, tracker) = state.withLock { s in
             let (entry, transitions) = s.session.recordProcessed(
                 label: item.label, checkpoint: checkpoint, analysis: analysis, seconds: seconds, now: now)
             let failures = s.failuresInARow
             s.failuresInARow = 0
-            return (entry, transitions, failures, s.configuration)
+            return (entry, transitions, failures, s.configuration, s.session.report.convergence)
         }
         save()
         let drift = entry.drift.map { String(format: "drift %.4f (max %.4f)", $0.mean, $0.max) } ?? "first checkpoint"
@@ -301,7 +297,6 @@ public final class WatchService: Service, Sendable {
             metadata: entry.drift.map { ["checkpoint.id": "\(entry.id)", "drift.mean": "\($0.mean)"] }
                 ?? ["checkpoint.id": "\(entry.id)"])
         let reportPath = ReportStore.path(in: configuration.out)
-        let tracker = state.withLock { $0.session.report.convergence }
         for transition in transitions {
             // Alerts log their own line; the first drift (warmed up) is no alert but still worth a line.
             if let alert = Alert(transition: transition, entry: entry, convergence: tracker, job: configuration.jobName,

@@ -105,12 +105,11 @@ public struct MonitorSession: Sendable {
             store.report.model.inputSize = analysis.inputSize
         }
         let events = store.report.convergence.update(checkpoint: label, status: .ok, drift: drift?.mean)
-        var entry = Report.CheckpointEntry(
+        let entry = Report.CheckpointEntry(
             name: label.name, id: label.id, step: checkpoint.step, epoch: checkpoint.epoch, status: .ok,
             error: driftError, seconds: seconds, processedAt: now, predictions: analysis.predictions, drift: drift,
             weightDrift: weightDrift, state: report.convergence.state,
             attributes: Report.CheckpointEntry.reportedAttributes(checkpoint.attributes))
-        entry.error = driftError
         archive.record(HeatmapArchive.Entry(checkpoint: label, heatmaps: analysis.heatmaps))
         store.record(entry)
         previousWeights = (label.id, checkpoint.tensors)

@@ -1,4 +1,5 @@
 public import CamwatchImage
+import CamwatchNN
 import Foundation
 import Yams
 
@@ -129,7 +130,7 @@ public struct ProbeSet: Sendable {
                 raw = try YAMLDecoder().decode(WrappedManifest.self, from: text).probes
             }
         } catch let error as DecodingError {
-            throw MonitorError(.corrupt, path: path, reason: "invalid probe manifest: \(describe(error))")
+            throw MonitorError(.corrupt, path: path, reason: "invalid probe manifest: \(error.summary)")
         } catch {
             throw MonitorError(.corrupt, path: path, reason: "invalid probe manifest: \(error)")
         }
@@ -149,16 +150,5 @@ public struct ProbeSet: Sendable {
                                         bbox: entry.bbox))
         }
         return entries
-    }
-
-    private static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "missing key '\(key.stringValue)' in entry \(context.codingPath.first?.intValue.map(String.init) ?? "?")"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            return context.debugDescription
-        @unknown default:
-            return "\(error)"
-        }
     }
 }

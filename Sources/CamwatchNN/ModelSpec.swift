@@ -44,7 +44,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
             }
             return try YAMLDecoder().decode(ModelSpec.self, from: text)
         } catch let error as DecodingError {
-            throw NetworkError("invalid model spec: \(Self.describe(error))")
+            throw NetworkError("invalid model spec: \(error.summary)")
         } catch {
             throw NetworkError("invalid model spec: \(error)")
         }
@@ -56,23 +56,6 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         encoder.outputFormatting = [.sortedKeys]
         guard let data = try? encoder.encode(self) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let parts = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }
-            return parts.isEmpty ? "top level" : parts.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "missing key '\(key.stringValue)' at \(path(context))"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "\(context.debugDescription) at \(path(context))"
-        case .dataCorrupted(let context):
-            return "\(context.debugDescription) at \(path(context))"
-        @unknown default:
-            return "\(error)"
-        }
     }
 }
 

@@ -124,6 +124,11 @@ public struct CheckpointWatcher: Sendable {
         }
     }
 
+    /// Adds ids processed in an earlier run (known only once the output directory's report is open).
+    public mutating func skip(_ ids: Set<String>) {
+        alreadySeen.formUnion(ids)
+    }
+
     // MARK: - Scanning
 
     /// Lists the directory once and returns the decisions that became due at `now`.

@@ -32,9 +32,8 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var incompleteAfter = 300.0
     /// Whether to use inotify (off: poll every `interval`, for NFS/Lustre).
     public var inotify = true
-    public var threshold = ConvergenceTracker.defaultThreshold
-    public var patience = ConvergenceTracker.defaultPatience
-    public var hysteresis = ConvergenceTracker.defaultHysteresis
+    /// How the run is judged converged (`convergence:`; relative to the run's own history by default).
+    public var convergence = ConvergenceRule()
     public var batchSize = 16
     /// Score-CAM threads; `nil` uses every core.
     public var threads: Int?
@@ -70,10 +69,8 @@ public struct WatchConfiguration: Sendable, Equatable {
         ScoreCAM.Options(batchSize: batchSize, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    /// A fresh tracker with the configured thresholds.
-    public var tracker: ConvergenceTracker {
-        ConvergenceTracker(threshold: threshold, patience: patience, hysteresis: hysteresis)
-    }
+    /// A fresh tracker with the configured rule.
+    public var tracker: ConvergenceTracker { ConvergenceTracker(rule: convergence) }
 
     /// The URL of the webhook, read from `webhookURLFile` when given (the URL is a secret).
     public func resolvedWebhookURL() throws(ConfigurationError) -> String? {
@@ -96,9 +93,16 @@ public struct WatchConfiguration: Sendable, Equatable {
         guard interval > 0 else { throw bad("watch.interval must be positive") }
         guard settle >= 0 else { throw bad("watch.settle must not be negative") }
         guard incompleteAfter > 0 else { throw bad("watch.incomplete_after must be positive") }
-        guard threshold > 0 && threshold < 1 else { throw bad("convergence.threshold must be in (0, 1)") }
-        guard patience >= 1 else { throw bad("convergence.patience must be at least 1") }
-        guard hysteresis >= 1 else { throw bad("convergence.hysteresis must be at least 1") }
+        let rule = convergence
+        guard rule.threshold > 0 && rule.threshold < 1 else { throw bad("convergence.threshold must be in (0, 1)") }
+        guard rule.settleRatio > 0 && rule.settleRatio < 1 else { throw bad("convergence.settle_ratio must be in (0, 1)") }
+        guard rule.weightSettleRatio > 0 && rule.weightSettleRatio < 1 else {
+            throw bad("convergence.weight_settle_ratio must be in (0, 1)")
+        }
+        guard rule.patience >= 1 else { throw bad("convergence.patience must be at least 1") }
+        guard rule.hysteresis >= 1 && rule.hysteresis.isFinite else {
+            throw bad("convergence.hysteresis must be a number of at least 1")
+        }
         guard batchSize >= 1 else { throw bad("score_cam.batch_size must be at least 1") }
         if let threads, threads < 1 { throw bad("score_cam.threads must be at least 1") }
         guard maxColumns >= 2 else { throw bad("timeline.max_columns must be at least 2") }
@@ -152,9 +156,17 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
         }
     }
     public struct Convergence: Sendable, Equatable, Decodable {
+        var mode: String?
+        var settleRatio: Double?
+        var weightSettleRatio: Double?
         var threshold: Double?
         var patience: Int?
         var hysteresis: Double?
+        enum CodingKeys: String, CodingKey {
+            case mode, threshold, patience, hysteresis
+            case settleRatio = "settle_ratio"
+            case weightSettleRatio = "weight_settle_ratio"
+        }
     }
     public struct ScoreCAMSettings: Sendable, Equatable, Decodable {
         var batchSize: Int?
@@ -252,7 +264,7 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
              "preprocessing", "watch", "convergence", "score_cam", "timeline", "metrics", "alerts", "log_level"],
         "preprocessing": ["mean", "std", "scale", "channel_order"],
         "watch": ["interval", "settle", "incomplete_after", "inotify"],
-        "convergence": ["threshold", "patience", "hysteresis"],
+        "convergence": ["mode", "settle_ratio", "weight_settle_ratio", "threshold", "patience", "hysteresis"],
         "score_cam": ["batch_size", "threads"],
         "timeline": ["max_columns", "colormap", "alpha"],
         "metrics": ["textfile_directory"],
@@ -337,9 +349,32 @@ extension WatchConfiguration {
         c.settle = file.watch?.settle ?? c.settle
         c.incompleteAfter = file.watch?.incompleteAfter ?? c.incompleteAfter
         c.inotify = file.watch?.inotify ?? c.inotify
-        c.threshold = file.convergence?.threshold ?? c.threshold
-        c.patience = file.convergence?.patience ?? c.patience
-        c.hysteresis = file.convergence?.hysteresis ?? c.hysteresis
+        if let settings = file.convergence {
+            // A threshold without a mode is a config from before the relative rule: it meant the absolute one.
+            var mode: ConvergenceMode = settings.threshold == nil ? .relative : .absolute
+            if let name = settings.mode {
+                guard let parsed = ConvergenceMode(rawValue: name) else {
+                    throw ConfigurationError(path: path, reason: "convergence.mode must be relative or absolute")
+                }
+                mode = parsed
+            }
+            // A setting the chosen rule does not use would be silently ignored: refuse it instead.
+            if mode == .relative, settings.threshold != nil {
+                throw ConfigurationError(path: path, reason: "convergence.threshold needs mode: absolute")
+            }
+            if mode == .absolute, settings.settleRatio != nil || settings.weightSettleRatio != nil {
+                throw ConfigurationError(
+                    path: path, reason: "convergence.settle_ratio and weight_settle_ratio need mode: relative")
+            }
+            // Out-of-range values are reported by validate(), not clamped here.
+            var rule = ConvergenceRule(mode: mode)
+            rule.settleRatio = settings.settleRatio ?? rule.settleRatio
+            rule.weightSettleRatio = settings.weightSettleRatio ?? rule.weightSettleRatio
+            rule.threshold = settings.threshold ?? rule.threshold
+            rule.patience = settings.patience ?? rule.patience
+            rule.hysteresis = settings.hysteresis ?? rule.hysteresis
+            c.convergence = rule
+        }
         c.batchSize = file.scoreCam?.batchSize ?? c.batchSize
         c.threads = file.scoreCam?.threads ?? c.threads
         c.maxColumns = file.timeline?.maxColumns ?? c.maxColumns

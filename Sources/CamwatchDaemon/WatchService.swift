@@ -388,9 +388,7 @@ public final class WatchService: Service, Sendable {
             if fresh.architecture != old.architecture { ignored.append("arch/model") }
             if fresh.layer != old.layer { ignored.append("layer") }
             if fresh.inputSize != old.inputSize || fresh.preprocessing != old.preprocessing { ignored.append("preprocessing") }
-            if fresh.threshold != old.threshold || fresh.patience != old.patience || fresh.hysteresis != old.hysteresis {
-                ignored.append("convergence")
-            }
+            if fresh.convergence != old.convergence { ignored.append("convergence") }
             if fresh.logLevel != old.logLevel { ignored.append("log_level") }
             if fresh.threads != old.threads { ignored.append("score_cam.threads") }
             var applied = fresh
@@ -401,9 +399,7 @@ public final class WatchService: Service, Sendable {
             applied.layer = old.layer
             applied.inputSize = old.inputSize
             applied.preprocessing = old.preprocessing
-            applied.threshold = old.threshold
-            applied.patience = old.patience
-            applied.hysteresis = old.hysteresis
+            applied.convergence = old.convergence
             applied.logLevel = old.logLevel
             applied.threads = old.threads
             if applied.pattern != old.pattern || applied.settle != old.settle || applied.incompleteAfter != old.incompleteAfter,

@@ -29,13 +29,13 @@ public struct CheckpointLabel: Sendable, Hashable, Codable {
 
 /// A transition of the convergence state machine; alerts fire on these, once each.
 public struct ConvergenceEvent: Sendable, Hashable, Codable {
-    /// What the transition means, named as the exec hook's `CAMWATCH_EVENT` (research/daemon_ecosystem.md §5.5).
+    /// What the transition means, named as the exec hook's `CAMWATCH_EVENT`.
     public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
-        /// `warming-up → changing`: the second checkpoint gave the first drift, still above the threshold.
+        /// `warming-up → changing`: the second checkpoint gave the first drift.
         case warmedUp = "warmed_up"
         /// `→ stable`: the heatmaps stopped moving.
         case converged
-        /// `stable → changing`: drift rose above `threshold × hysteresis` after convergence.
+        /// `stable → changing`: drift rose past the hysteresis bound after convergence.
         case driftSpike = "drift_spike"
     }
 
@@ -62,58 +62,80 @@ public struct ConvergenceEvent: Sendable, Hashable, Codable {
     }
 }
 
-/// The convergence state machine of one run, fed one processed checkpoint at a time.
+/// What the rule saw at one checkpoint: each signal's value over its reference level, and whether the
+/// checkpoint counted as settled. Stored in the checkpoint's report entry so a reader can check the verdict
+/// by hand.
+public struct ConvergenceReading: Sendable, Hashable, Codable {
+    /// relative: the median of the last 3 saliency drifts over its reference; absolute: `nil`.
+    public var driftRatio: Double?
+    /// relative: the weight drift over its reference; `nil` when unknown or in absolute mode.
+    public var weightRatio: Double?
+    /// Whether the checkpoint met the settle condition (it extended the streak).
+    public var settled: Bool
+
+    public init(driftRatio: Double?, weightRatio: Double?, settled: Bool) {
+        self.driftRatio = driftRatio
+        self.weightRatio = weightRatio
+        self.settled = settled
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case settled
+        case driftRatio = "drift_ratio"
+        case weightRatio = "weight_ratio"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        // Explicit nulls: a reader sees "not measured" rather than a missing field.
+        try c.encode(driftRatio, forKey: .driftRatio)
+        try c.encode(weightRatio, forKey: .weightRatio)
+        try c.encode(settled, forKey: .settled)
+    }
+}
+
+/// The convergence state machine of one run, fed one processed checkpoint at a time (the rule:
+/// `ConvergenceRule`).
 ///
-/// `warming-up` until two checkpoints have been processed, then `changing`; `stable` once checkpoint
-/// drift has been below `threshold` for `patience` consecutive checkpoints; back to `changing` when a
-/// drift exceeds `threshold × hysteresis` (drifts between the two keep it stable, so noise around the
-/// threshold does not make it flap). A run whose first drift is already low goes from `warming-up`
-/// straight to `stable` when `patience` is 1, as one `converged` event.
+/// `warming-up` until two checkpoints have been processed, then `changing`; `stable` once `patience`
+/// consecutive checkpoints were settled; back to `changing` when a drift passes the hysteresis bound.
 ///
 /// Failed checkpoints leave it untouched, and feeding the checkpoint it saw last again does nothing,
 /// so replaying after a restart cannot emit an event twice. It is `Codable` (snake_case keys) and is
-/// stored as the report's `convergence` object, so a restart resumes mid-streak.
+/// stored as the report's `convergence` object, levels included, so a restart resumes mid-streak.
 public struct ConvergenceTracker: Sendable, Equatable, Codable {
-    /// Default drift threshold, chosen on the sample run (Scripts/sample/check_drift.py, per-epoch
-    /// checkpoints): mean drift falls from 0.17 (first third) to 0.017 (last third) as the learning rate
-    /// decays; 0.02 × 3 calls seeds 0 and 1 stable at epochs 21 and 22 of 24, never a constant-lr control
-    /// run whose heatmaps keep moving (its lowest drift is 0.069); 0.08 and above would fire mid-run.
-    public static let defaultThreshold = 0.02
-    /// Default number of consecutive checkpoints below the threshold before `stable`.
-    public static let defaultPatience = 3
-    /// Default factor over the threshold that leaves `stable`: after convergence the sample run never
-    /// exceeds 0.03 = 1.5 × 0.02.
-    public static let defaultHysteresis = 1.5
-
-    /// Drift below this counts toward `stable`.
-    public let threshold: Double
-    /// Consecutive checkpoints with drift below `threshold` needed for `stable`; at least 1.
-    public let patience: Int
-    /// `stable` ends when drift exceeds `threshold × hysteresis`; at least 1.
-    public let hysteresis: Double
+    public let rule: ConvergenceRule
 
     /// The current state.
     public private(set) var state: ConvergenceState = .warmingUp
     /// Successfully processed checkpoints seen so far.
     public private(set) var processed = 0
-    /// Consecutive processed checkpoints, up to the last, whose drift was below `threshold`.
+    /// Consecutive processed checkpoints, up to the last, that were settled.
     public private(set) var streak = 0
     /// The checkpoint at which the run became stable; `nil` unless `state == .stable`.
     public private(set) var convergedAt: CheckpointLabel?
     /// The id of the last checkpoint fed in, to ignore a repeat.
     public private(set) var lastCheckpointID: String?
+    /// Mean saliency drift against its reference (relative rule).
+    public private(set) var saliency = DriftLevel()
+    /// Weight drift against its reference (relative rule).
+    public private(set) var weights = DriftLevel()
+    /// What the rule saw at the last processed checkpoint with a drift.
+    public private(set) var reading: ConvergenceReading?
+
+    public var mode: ConvergenceMode { rule.mode }
+    public var threshold: Double { rule.threshold }
+    public var patience: Int { rule.patience }
+    public var hysteresis: Double { rule.hysteresis }
 
     /// Creates a tracker in `warming-up`.
-    ///
-    /// Values from a configuration file are clamped, not trusted: a negative threshold becomes 0,
-    /// patience and hysteresis at least 1, and a NaN threshold or hysteresis the default.
-    public init(
-        threshold: Double = ConvergenceTracker.defaultThreshold, patience: Int = ConvergenceTracker.defaultPatience,
-        hysteresis: Double = ConvergenceTracker.defaultHysteresis
-    ) {
-        self.threshold = threshold.isNaN ? Self.defaultThreshold : Swift.max(0, threshold)
-        self.patience = Swift.max(1, patience)
-        self.hysteresis = hysteresis.isNaN ? Self.defaultHysteresis : Swift.max(1, hysteresis)
+    public init(rule: ConvergenceRule = ConvergenceRule()) {
+        self.rule = rule
+    }
+
+    /// A tracker with the absolute rule.
+    public init(threshold: Double, patience: Int? = nil, hysteresis: Double? = nil) {
+        self.init(rule: ConvergenceRule(mode: .absolute, threshold: threshold, patience: patience, hysteresis: hysteresis))
     }
 
     /// Feeds one checkpoint and returns the transitions it caused (none, or one).
@@ -124,48 +146,97 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
     ///   - drift: the checkpoint drift (mean over probes) against the previous processed checkpoint;
     ///     `nil` for the first one. A processed checkpoint without a drift after the first (no probe
     ///     comparable) counts as processed but leaves state and streak alone.
+    ///   - weightDrift: ‖w_i − w_{i−1}‖ / ‖w_{i−1}‖ against the same previous checkpoint, when known.
     public mutating func update(
-        checkpoint: CheckpointLabel, status: CheckpointStatus, drift: Double?
+        checkpoint: CheckpointLabel, status: CheckpointStatus, drift: Double?, weightDrift: Double? = nil
     ) -> [ConvergenceEvent] {
         guard status == .ok, checkpoint.id != lastCheckpointID else { return [] }
         lastCheckpointID = checkpoint.id
         processed += 1
-        guard processed >= 2, let drift, !drift.isNaN else { return [] }
+        guard processed >= 2, let drift, drift.isFinite, drift >= 0 else { return [] }
         let previous = state
-        streak = drift < threshold ? streak + 1 : 0
+        let verdict = judge(drift: drift, weightDrift: weightDrift.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil })
+        reading = verdict.reading
+        streak = verdict.reading.settled ? streak + 1 : 0
         switch state {
         case .warmingUp, .changing:
-            state = streak >= patience ? .stable : .changing
+            state = streak >= rule.patience ? .stable : .changing
         case .stable:
-            if drift > threshold * hysteresis { state = .changing }
+            if verdict.moved.saliency || verdict.moved.weights {
+                state = .changing
+                streak = 0
+                // A new segment (warm restart, unfrozen layers, new data) has its own early level; a signal
+                // that did not move keeps its reference.
+                if verdict.moved.saliency { saliency.restart(at: saliency.median ?? drift) }
+                if verdict.moved.weights, let weightDrift { weights.restart(at: weightDrift) }
+            }
         }
         guard state != previous else { return [] }
         convergedAt = state == .stable ? checkpoint : nil
         return [ConvergenceEvent(from: previous, to: state, checkpoint: checkpoint, drift: drift)]
     }
 
+    /// Applies the rule to one checkpoint's drifts: whether it is settled, and, for a stable run, which
+    /// signal moved past the hysteresis bound.
+    private mutating func judge(drift: Double, weightDrift: Double?)
+        -> (reading: ConvergenceReading, moved: (saliency: Bool, weights: Bool))
+    {
+        switch rule.mode {
+        case .absolute:
+            let settled = drift < rule.threshold
+            let moved = drift > rule.threshold * rule.hysteresis
+            return (ConvergenceReading(driftRatio: nil, weightRatio: nil, settled: settled), (moved, false))
+        case .relative:
+            saliency.add(drift)
+            if let weightDrift { weights.add(weightDrift) }
+            let driftRatio = saliency.ratio(saliency.median)
+            let weightRatio = weightDrift.flatMap { weights.ratio($0) }
+            // A level needs a full window of its own segment before it can count as settled.
+            let saliencySettled = saliency.count >= ConvergenceRule.window && (driftRatio ?? .infinity) < rule.settleRatio
+            let weightsSettled = weightRatio.map { $0 < rule.weightSettleRatio } ?? true
+            let moved = (
+                saliency: (driftRatio ?? 0) > rule.settleRatio * rule.hysteresis,
+                weights: (weightRatio ?? 0) > rule.weightSettleRatio * rule.hysteresis
+            )
+            return (
+                ConvergenceReading(
+                    driftRatio: driftRatio, weightRatio: weightRatio, settled: saliencySettled && weightsSettled),
+                moved
+            )
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
-        case state, threshold, patience, hysteresis, streak, processed
+        case rule, state, streak, processed, saliency, weights, reading
         case convergedAt = "converged_at"
         case convergedAtID = "converged_at_id"
         case lastCheckpointID = "last_checkpoint_id"
+        // Reports before the relative rule kept the absolute rule's settings at the top level.
+        case threshold, patience, hysteresis
     }
 
     /// Decodes a tracker, rejecting values `init` would have clamped: they mean the file was edited or
     /// damaged.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        threshold = try c.decode(Double.self, forKey: .threshold)
-        patience = try c.decode(Int.self, forKey: .patience)
-        hysteresis = try c.decode(Double.self, forKey: .hysteresis)
+        if c.contains(.rule) {
+            rule = try c.decode(ConvergenceRule.self, forKey: .rule)
+        } else {
+            rule = ConvergenceRule(
+                mode: .absolute, threshold: try c.decode(Double.self, forKey: .threshold),
+                patience: try c.decode(Int.self, forKey: .patience), hysteresis: try c.decode(Double.self, forKey: .hysteresis))
+        }
         state = try c.decode(ConvergenceState.self, forKey: .state)
         processed = try c.decode(Int.self, forKey: .processed)
         streak = try c.decode(Int.self, forKey: .streak)
         lastCheckpointID = try c.decodeIfPresent(String.self, forKey: .lastCheckpointID)
+        saliency = try c.decodeIfPresent(DriftLevel.self, forKey: .saliency) ?? DriftLevel()
+        weights = try c.decodeIfPresent(DriftLevel.self, forKey: .weights) ?? DriftLevel()
+        reading = try c.decodeIfPresent(ConvergenceReading.self, forKey: .reading)
         let name = try c.decodeIfPresent(String.self, forKey: .convergedAt)
         let id = try c.decodeIfPresent(String.self, forKey: .convergedAtID)
         convergedAt = if let name, let id { CheckpointLabel(id: id, name: name) } else { nil }
-        guard threshold >= 0, patience >= 1, hysteresis >= 1, processed >= 0, streak >= 0, streak <= processed,
+        guard rule.isValid, processed >= 0, streak >= 0, streak <= processed,
             (state == .stable) == (convergedAt != nil)
         else {
             throw DecodingError.dataCorrupted(
@@ -179,11 +250,12 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
         // Explicit nulls: readers see "not converged" rather than a missing field.
         try c.encode(convergedAt?.name, forKey: .convergedAt)
         try c.encode(convergedAt?.id, forKey: .convergedAtID)
-        try c.encode(threshold, forKey: .threshold)
-        try c.encode(patience, forKey: .patience)
-        try c.encode(hysteresis, forKey: .hysteresis)
+        try c.encode(rule, forKey: .rule)
         try c.encode(streak, forKey: .streak)
         try c.encode(processed, forKey: .processed)
+        try c.encode(reading, forKey: .reading)
+        try c.encode(saliency, forKey: .saliency)
+        try c.encode(weights, forKey: .weights)
         try c.encode(lastCheckpointID, forKey: .lastCheckpointID)
     }
 }

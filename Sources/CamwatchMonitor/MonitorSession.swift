@@ -50,6 +50,10 @@ public struct MonitorSession: Sendable {
             throw MonitorError(.mismatch, path: store.path,
                                reason: "made at input size \(existing.inputSize), not \(fresh.model.inputSize); use another --out")
         }
+        // A changed convergence rule (or a report from before the relative rule) re-judges the stored drifts.
+        if store.report.convergence.rule != fresh.convergence.rule {
+            store.report.rejudge(with: fresh.convergence.rule)
+        }
         // The probes may have gained entries; drift compares probe ids, so the new list simply takes over.
         store.report.probes = fresh.probes
         let opened = try HeatmapArchive.open(directory: directory, now: now)
@@ -104,11 +108,14 @@ public struct MonitorSession: Sendable {
             store.report.model.layer = analysis.layer
             store.report.model.inputSize = analysis.inputSize
         }
-        let events = store.report.convergence.update(checkpoint: label, status: .ok, drift: drift?.mean)
+        let events = store.report.convergence.update(
+            checkpoint: label, status: .ok, drift: drift?.mean, weightDrift: weightDrift)
+        // The reading belongs to this checkpoint only if the update made a new one.
+        let reading = drift == nil ? nil : report.convergence.reading
         let entry = Report.CheckpointEntry(
             name: label.name, id: label.id, step: checkpoint.step, epoch: checkpoint.epoch, status: .ok,
             error: driftError, seconds: seconds, processedAt: now, predictions: analysis.predictions, drift: drift,
-            weightDrift: weightDrift, state: report.convergence.state,
+            weightDrift: weightDrift, state: report.convergence.state, convergence: reading,
             attributes: Report.CheckpointEntry.reportedAttributes(checkpoint.attributes))
         archive.record(HeatmapArchive.Entry(checkpoint: label, heatmaps: analysis.heatmaps))
         store.record(entry)

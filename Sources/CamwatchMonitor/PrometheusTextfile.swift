@@ -10,6 +10,12 @@
 /// - `camwatch_weight_drift_ratio{job_name}` (gauge): ‖w_i − w_{i−1}‖ / ‖w_{i−1}‖ of that checkpoint;
 /// - `camwatch_saliency_converged{job_name}` (gauge): 1 when the state is `stable`, else 0;
 /// - `camwatch_convergence_state{job_name,state}` (gauge): 1 for the current state, 0 for the others;
+/// - `camwatch_convergence_drift_reference{job_name,signal}` (gauge): the relative rule's reference level
+///   of `signal="saliency"` (mean drift, median of 3) and `signal="weights"`;
+/// - `camwatch_convergence_drift_level_ratio{job_name,signal}` (gauge): the last checkpoint's level over that
+///   reference (what the rule compares with `settle_ratio` / `weight_settle_ratio`);
+/// - `camwatch_convergence_settle_ratio{job_name,signal}` (gauge): those bounds, as configured;
+/// - `camwatch_convergence_streak{job_name}` (gauge): consecutive settled checkpoints so far;
 /// - `camwatch_checkpoints_processed_total{job_name}` (counter): checkpoints handled, failed ones included;
 /// - `camwatch_checkpoints_failed_total{job_name}` (counter): checkpoints that failed;
 /// - `camwatch_last_checkpoint_timestamp_seconds{job_name}` (gauge): Unix time at which the last
@@ -70,6 +76,32 @@ public enum PrometheusTextfile {
             ConvergenceState.allCases.map {
                 (labels: "\(job),state=\"\($0.rawValue)\"", value: $0 == state ? "1" : "0")
             })
+        let tracker = report.convergence
+        if tracker.mode == .relative {
+            let signals: [(name: String, level: DriftLevel, ratio: Double?, bound: Double)] = [
+                ("saliency", tracker.saliency, tracker.reading?.driftRatio, tracker.rule.settleRatio),
+                ("weights", tracker.weights, tracker.reading?.weightRatio, tracker.rule.weightSettleRatio),
+            ]
+            family(
+                "camwatch_convergence_drift_reference", "gauge",
+                "Reference level of the relative convergence rule: the highest median of 3 consecutive drifts.",
+                signals.compactMap { s in
+                    s.level.reference.map { (labels: "\(job),signal=\"\(s.name)\"", value: format($0)) }
+                })
+            family(
+                "camwatch_convergence_drift_level_ratio", "gauge",
+                "The last checkpoint's drift level over its reference level; settled below the settle ratio.",
+                signals.compactMap { s in s.ratio.map { (labels: "\(job),signal=\"\(s.name)\"", value: format($0)) } })
+            family(
+                "camwatch_convergence_settle_ratio", "gauge",
+                "Configured bound of the drift level ratio below which a checkpoint counts as settled.",
+                signals.map { s in (labels: "\(job),signal=\"\(s.name)\"", value: format(s.bound)) })
+        }
+        if tracker.processed >= 2 {
+            family(
+                "camwatch_convergence_streak", "gauge", "Consecutive settled checkpoints up to the last one.",
+                [(labels: job, value: "\(tracker.streak)")])
+        }
         family(
             "camwatch_checkpoints_processed_total", "counter", "Checkpoints handled, failed ones included.",
             [(labels: job, value: "\(report.checkpoints.count)")])

@@ -8,7 +8,9 @@ import Foundation
 /// numbers (a `val_loss` of NaN) as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
 public struct Report: Sendable, Equatable, Codable {
     /// The schema this camwatch writes; a report with a higher version is refused, not overwritten.
-    public static let currentSchemaVersion = 1
+    /// 2: `convergence.rule` (relative or absolute), the levels and each entry's `convergence` reading;
+    /// version 1 reports are read as judged by the absolute rule.
+    public static let currentSchemaVersion = 2
 
     public var schemaVersion: Int
     public var model: Model
@@ -40,6 +42,21 @@ public struct Report: Sendable, Equatable, Codable {
 
     /// The last entry with status `ok`: the checkpoint the next drift is measured against.
     public var lastProcessed: CheckpointEntry? { checkpoints.last { $0.status == .ok } }
+
+    /// Judges the whole run again under `rule`, from the drifts already in the report (no alert fires for
+    /// the transitions of the past): every entry's `state` and `convergence` reading, and the tracker.
+    public mutating func rejudge(with rule: ConvergenceRule) {
+        var tracker = ConvergenceTracker(rule: rule)
+        for index in checkpoints.indices {
+            let entry = checkpoints[index]
+            _ = tracker.update(
+                checkpoint: entry.label, status: entry.status, drift: entry.drift?.mean, weightDrift: entry.weightDrift)
+            checkpoints[index].state = tracker.state
+            checkpoints[index].convergence = entry.status == .ok && entry.drift != nil ? tracker.reading : nil
+        }
+        convergence = tracker
+        schemaVersion = Self.currentSchemaVersion
+    }
 
     /// Adds an entry, or replaces the one with the same id in place (keeping processing order).
     public mutating func record(_ entry: CheckpointEntry) {
@@ -281,11 +298,14 @@ extension Report {
         public var weightDrift: Double?
         /// The convergence state after this checkpoint.
         public var state: ConvergenceState
+        /// What the convergence rule saw at this checkpoint (ratios to the reference levels, settled or not);
+        /// `nil` for the first, failed ones, and reports written before it was recorded.
+        public var convergence: ConvergenceReading?
         /// The checkpoint's own scalar root attributes (`epoch`, `step`, `val_acc`, `lr` …).
         public var attributes: [String: AttributeValue]
 
         enum CodingKeys: String, CodingKey {
-            case name, id, step, epoch, status, error, seconds, predictions, drift, state, attributes
+            case name, id, step, epoch, status, error, seconds, predictions, drift, state, attributes, convergence
             case processedAt = "processed_at"
             case weightDrift = "weight_drift"
         }
@@ -294,7 +314,7 @@ extension Report {
             name: String, id: String, step: Int? = nil, epoch: Int? = nil, status: CheckpointStatus,
             error: String? = nil, seconds: Double, processedAt: Double, predictions: [String: Prediction] = [:],
             drift: CheckpointDrift? = nil, weightDrift: Double? = nil, state: ConvergenceState,
-            attributes: [String: AttributeValue] = [:]
+            convergence: ConvergenceReading? = nil, attributes: [String: AttributeValue] = [:]
         ) {
             self.name = name
             self.id = id
@@ -308,6 +328,7 @@ extension Report {
             self.drift = drift
             self.weightDrift = weightDrift
             self.state = state
+            self.convergence = convergence
             self.attributes = attributes
         }
 
@@ -328,6 +349,7 @@ extension Report {
             try c.encode(drift, forKey: .drift)
             try c.encode(weightDrift, forKey: .weightDrift)
             try c.encode(state, forKey: .state)
+            try c.encode(convergence, forKey: .convergence)
             try c.encode(attributes, forKey: .attributes)
         }
 

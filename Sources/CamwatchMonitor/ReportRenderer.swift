@@ -38,11 +38,14 @@ public enum ReportRenderer {
         }
     }
 
-    /// One line saying where the run stands, e.g.
-    /// `Verdict: stable since ckpt_012.h5 (epoch 12): drift below 0.05 for 3 consecutive checkpoints.`
+    /// One line saying where the run stands, with the numbers the rule used, e.g. (relative rule)
+    /// `Verdict: stable since ckpt_012.h5 (epoch 12): saliency drift (median of 3) 0.07 × its reference level
+    /// 0.14 (settled below 0.35), weight drift 0.09 × its reference 0.26 (settled below 0.15); settled for 2
+    /// consecutive checkpoints.` or (absolute rule) `… drift below 0.05 for 3 consecutive checkpoints.`
     public static func verdict(for report: Report) -> String {
         let tracker = report.convergence
-        let threshold = number(tracker.threshold)
+        let rule = tracker.rule
+        let plural = rule.patience == 1 ? "" : "s"
         var line: String
         switch tracker.state {
         case _ where report.checkpoints.isEmpty:
@@ -52,23 +55,60 @@ public enum ReportRenderer {
                 "Verdict: warming up: \(tracker.processed) checkpoint\(tracker.processed == 1 ? "" : "s") "
                 + "processed, drift needs 2."
         case .changing:
-            let last = report.lastProcessed?.drift.map { "last drift \(number($0.mean)), " } ?? ""
-            line =
-                "Verdict: still changing: \(last)threshold \(threshold), \(tracker.streak)/\(tracker.patience) "
-                + "consecutive checkpoints below it."
+            switch rule.mode {
+            case .absolute:
+                let last = report.lastProcessed?.drift.map { "last drift \(number($0.mean)), " } ?? ""
+                line =
+                    "Verdict: still changing: \(last)threshold \(number(rule.threshold)), \(tracker.streak)/"
+                    + "\(rule.patience) consecutive checkpoints below it."
+            case .relative:
+                line =
+                    "Verdict: still changing: \(relativeEvidence(tracker)); \(tracker.streak)/\(rule.patience) "
+                    + "consecutive settled checkpoints."
+            }
         case .stable:
             var since = tracker.convergedAt?.name ?? "?"
             if let id = tracker.convergedAt?.id, let epoch = report.entry(id: id)?.epoch {
                 since += " (epoch \(epoch))"
             }
-            line =
-                "Verdict: stable since \(since): drift below \(threshold) for \(tracker.patience) consecutive "
-                + "checkpoint\(tracker.patience == 1 ? "" : "s")."
+            switch rule.mode {
+            case .absolute:
+                line =
+                    "Verdict: stable since \(since): drift below \(number(rule.threshold)) for \(rule.patience) "
+                    + "consecutive checkpoint\(plural)."
+            case .relative:
+                line =
+                    "Verdict: stable since \(since): \(relativeEvidence(tracker)); settled for \(rule.patience) "
+                    + "consecutive checkpoint\(plural) or more."
+            }
         }
         if let last = report.checkpoints.last, last.status == .failed {
             line += " Last checkpoint \(last.name) failed: \(last.error ?? "no reason recorded")."
         }
         return line
+    }
+
+    /// The relative rule's numbers at the last checkpoint: each signal's level over its reference level, and
+    /// the bound it is held to.
+    static func relativeEvidence(_ tracker: ConvergenceTracker) -> String {
+        let rule = tracker.rule
+        let reading = tracker.reading
+        var parts: [String] = []
+        if let ratio = reading?.driftRatio, let reference = tracker.saliency.reference {
+            parts.append(
+                "saliency drift (median of 3) \(number(ratio)) × its reference level \(number(reference)) "
+                    + "(settled below \(number(rule.settleRatio)))")
+        } else {
+            parts.append("saliency drift has no reference level yet (needs \(ConvergenceRule.window + 1) checkpoints)")
+        }
+        if let ratio = reading?.weightRatio, let reference = tracker.weights.reference {
+            parts.append(
+                "weight drift \(number(ratio)) × its reference \(number(reference)) "
+                    + "(settled below \(number(rule.weightSettleRatio)))")
+        } else if tracker.weights.reference != nil {
+            parts.append("weight drift unknown at the last checkpoint (saliency decides alone)")
+        }
+        return parts.joined(separator: ", ")
     }
 
     /// The `--check` status of a report: `failed` when its last checkpoint failed, else by state.
@@ -101,21 +141,29 @@ public enum ReportRenderer {
             }
         }
         let metricColumns = Array(metrics.sorted().prefix(maximumMetricColumns))
+        // The relative rule's ratios, so the verdict can be checked row by row.
+        let ratios = report.convergence.mode == .relative
+        let ratioColumns = ratios ? ["drift ratio", "weight ratio"] : []
         var cells = [
-            ["checkpoint", "epoch", "step", "status", "drift", "drift max", "weight drift", "state"]
+            ["checkpoint", "epoch", "step", "status", "drift", "drift max", "weight drift"] + ratioColumns + ["state"]
                 + metricColumns
         ]
         for entry in report.checkpoints {
-            var row = [
-                entry.name, entry.epoch.map(String.init) ?? "-", entry.step.map(String.init) ?? "-",
-                entry.status.rawValue, entry.drift.map { number($0.mean) } ?? "-",
-                entry.drift.map { number($0.max) } ?? "-", entry.weightDrift.map(number) ?? "-",
-                entry.state.rawValue,
-            ]
+            let drift: String = entry.drift.map { number($0.mean) } ?? "-"
+            let driftMax: String = entry.drift.map { number($0.max) } ?? "-"
+            let weightDrift: String = entry.weightDrift.map(number) ?? "-"
+            let driftRatio: String = entry.convergence?.driftRatio.map(number) ?? "-"
+            let weightRatio: String = entry.convergence?.weightRatio.map(number) ?? "-"
+            var row: [String] = [entry.name, entry.epoch.map(String.init) ?? "-", entry.step.map(String.init) ?? "-"]
+            row += [entry.status.rawValue, drift, driftMax, weightDrift]
+            if ratios { row += [driftRatio, weightRatio] }
+            row.append(entry.state.rawValue)
             row += metricColumns.map { name in entry.attributes[name]?.number.map(number) ?? "-" }
             cells.append(row)
         }
-        let numeric = [false, true, true, false, true, true, true, false] + metricColumns.map { _ in true }
+        let numeric =
+            [false, true, true, false, true, true, true] + ratioColumns.map { _ in true } + [false]
+            + metricColumns.map { _ in true }
         return (cells, numeric)
     }
 

@@ -127,7 +127,8 @@ struct WatchServiceTests {
         }
         let convergence = run.report()?["convergence"] as? [String: Any]
         #expect(convergence?["state"] as? String == "stable")
-        #expect(convergence?["threshold"] as? Double == 0.9, "convergence settings changed without a restart")
+        let rule = convergence?["rule"] as? [String: Any]
+        #expect(rule?["threshold"] as? Double == 0.9, "convergence settings changed without a restart")
 
         // Broken files, both pointing back at A: each reload is refused with one line; B stays in force.
         let brokenYAML = "alerts:\n  exec: {command: [\"\(hookA)\"], timeout: 10\nwatch: [\n"

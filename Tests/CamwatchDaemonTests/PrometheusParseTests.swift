@@ -134,7 +134,7 @@ import Testing
                 "camwatch_saliency_drift_ratio", "camwatch_saliency_drift_max_ratio", "camwatch_weight_drift_ratio",
                 "camwatch_saliency_converged", "camwatch_convergence_state", "camwatch_checkpoints_processed",
                 "camwatch_checkpoints_failed", "camwatch_last_checkpoint_timestamp_seconds",
-                "camwatch_scorecam_seconds",
+                "camwatch_scorecam_seconds", "camwatch_convergence_streak",
             ])
 
         func value(_ family: String, _ labels: [String: String] = [:]) -> Double? {
@@ -158,5 +158,46 @@ import Testing
         #expect(value("camwatch_checkpoints_failed") == 1)
         #expect(value("camwatch_last_checkpoint_timestamp_seconds") == 1_700_000_180.5)
         #expect(value("camwatch_scorecam_seconds") == 3.25)
+        #expect(value("camwatch_convergence_streak") == 0)
+    }
+
+    @Test func relativeRuleNumbersParseAndEqualTheReport() async throws {
+        guard let python = await Self.python() else {
+            Issue.record("no python3 can import prometheus_client (Debian: python3-prometheus-client)")
+            return
+        }
+        var report = Self.report()
+        var tracker = ConvergenceTracker(rule: ConvergenceRule(mode: .relative))
+        let drifts: [(Double?, Double?)] = [(nil, nil), (0.9, 0.8), (0.3, 0.2), (0.4, 0.25), (0.1, 0.02), (0.05, 0.01)]
+        for (index, step) in drifts.enumerated() {
+            _ = tracker.update(
+                checkpoint: CheckpointLabel(id: "r\(index)", name: "r\(index).h5"), status: .ok, drift: step.0,
+                weightDrift: step.1)
+        }
+        report.convergence = tracker
+        let directory = try Fixtures.temporaryDirectory("camwatch-prom-relative")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent(PrometheusTextfile.fileName).path
+        try PrometheusTextfile.render(report, jobName: "j").write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try await Self.run(python, ["-c", Self.parser, path])
+        try #require(result.status == 0, "prometheus_client rejected camwatch.prom: \(result.stderr)")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[Any]])
+        var values: [String: Double] = [:]
+        for family in parsed {
+            for sample in (family[3] as? [[Any]]) ?? [] {
+                let labels = sample[1] as? [String: String] ?? [:]
+                let key = "\(sample[0] as? String ?? ""):\(labels["signal"] ?? "")"
+                values[key] = (sample[2] as? NSNumber)?.doubleValue
+            }
+        }
+        // Saliency medians of 3: 0.4, 0.3, 0.1 → reference 0.4, last median 0.1; weights: 0.25, 0.2, 0.02 → 0.25.
+        #expect(values["camwatch_convergence_drift_reference:saliency"] == 0.4)
+        #expect(values["camwatch_convergence_drift_reference:weights"] == 0.25)
+        #expect(values["camwatch_convergence_drift_level_ratio:saliency"] == 0.1 / 0.4)
+        #expect(values["camwatch_convergence_drift_level_ratio:weights"] == 0.01 / 0.25)
+        #expect(values["camwatch_convergence_settle_ratio:saliency"] == 0.35)
+        #expect(values["camwatch_convergence_settle_ratio:weights"] == 0.15)
+        #expect(values["camwatch_convergence_streak:"] == Double(tracker.streak))
+        #expect(tracker.streak == 1 && tracker.state == .changing)
     }
 }

@@ -1,6 +1,7 @@
 @testable import CamwatchDaemon
 import CamwatchCheckpoint
 import CamwatchImage
+import CamwatchMonitor
 import CamwatchTestSupport
 import Foundation
 import Testing
@@ -46,7 +47,8 @@ import Testing
         #expect(c.inputSize == 256)
         #expect(c.preprocessing.mean == [0.5, 0.5, 0.5] && c.preprocessing.channelOrder == .bgr)
         #expect(c.settle == 5 && c.incompleteAfter == 600 && !c.inotify)
-        #expect(c.threshold == 0.05 && c.patience == 4 && c.hysteresis == 2)
+        #expect(c.convergence.mode == .absolute, "a threshold without a mode is the absolute rule")
+        #expect(c.convergence.threshold == 0.05 && c.convergence.patience == 4 && c.convergence.hysteresis == 2)
         #expect(c.batchSize == 8 && c.threads == 1)
         #expect(c.maxColumns == 20 && c.colormap == .viridis && c.alpha == 0.4)
         #expect(c.textfileDirectory == "/var/lib/prometheus/node-exporter")
@@ -74,7 +76,9 @@ import Testing
         overrides.out = "/tmp/out/"
         let c = try WatchConfiguration.resolve(file: nil, overrides: overrides)
         #expect(c.architecture == .automatic && c.layer == nil && c.inputSize == nil)
-        #expect(c.threshold == 0.02 && c.patience == 3 && c.hysteresis == 1.5)
+        #expect(c.convergence == ConvergenceRule(mode: .relative))
+        #expect(c.convergence.settleRatio == 0.35 && c.convergence.weightSettleRatio == 0.15)
+        #expect(c.convergence.patience == 2 && c.convergence.hysteresis == 2)
         #expect(c.pattern == "*.h5" && c.interval == 10 && c.settle == 2)
         #expect(c.jobName == "out")
         #expect(c.execHook == nil)
@@ -87,6 +91,11 @@ import Testing
         ("probes: p\nout: o\ncheckpoints: c\nconvergence: {threshold: high}", "convergence.threshold"),
         ("probes: [p\n", "invalid YAML"),
         ("probes: p\nout: o\ncheckpoints: c\nconvergence: {patience: 0}", "patience must be at least 1"),
+        ("probes: p\nout: o\ncheckpoints: c\nconvergence: {mode: fuzzy}", "convergence.mode must be relative or absolute"),
+        ("probes: p\nout: o\ncheckpoints: c\nconvergence: {mode: relative, threshold: 0.1}", "threshold needs mode: absolute"),
+        ("probes: p\nout: o\ncheckpoints: c\nconvergence: {threshold: 0.1, settle_ratio: 0.3}", "need mode: relative"),
+        ("probes: p\nout: o\ncheckpoints: c\nconvergence: {settle_ratio: 1.5}", "settle_ratio must be in (0, 1)"),
+        ("probes: p\nout: o\ncheckpoints: c\nconvergence: {hysteresis: .inf}", "hysteresis must be a number"),
         ("probes: p\nout: o\ncheckpoints: c\narch: resnet18\nmodel: m.yaml", "give arch or model, not both"),
         ("probes: p\nout: o\ncheckpoints: c\ntimeline: {colormap: rainbow}", "colormap must be"),
         ("out: o\ncheckpoints: c", "no probe directory"),

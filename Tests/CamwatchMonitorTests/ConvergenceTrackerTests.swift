@@ -14,9 +14,11 @@ import Testing
 
     @Test func defaultsAreTheDocumentedConstants() {
         let tracker = ConvergenceTracker()
-        #expect(tracker.threshold == 0.02 && ConvergenceTracker.defaultThreshold == 0.02)
-        #expect(tracker.patience == 3 && ConvergenceTracker.defaultPatience == 3)
-        #expect(tracker.hysteresis == 1.5 && ConvergenceTracker.defaultHysteresis == 1.5)
+        #expect(tracker.mode == .relative)
+        #expect(tracker.rule.settleRatio == 0.35 && tracker.rule.weightSettleRatio == 0.15)
+        #expect(tracker.patience == 2 && tracker.hysteresis == 2)
+        let absolute = ConvergenceRule(mode: .absolute)
+        #expect(absolute.threshold == 0.02 && absolute.patience == 3 && absolute.hysteresis == 1.5)
         #expect(tracker.state == .warmingUp)
         #expect(ConvergenceState.warmingUp.rawValue == "warming-up")
     }
@@ -89,7 +91,7 @@ import Testing
         #expect(tracker == before)
         #expect(tracker.update(checkpoint: label(5), status: .ok, drift: 0.02).map(\.kind) == [.converged])
         // A failure only in the middle of warm-up does not count as processed either.
-        var fresh = ConvergenceTracker()
+        var fresh = ConvergenceTracker(threshold: 0.05)
         _ = fresh.update(checkpoint: label(0), status: .failed, drift: nil)
         _ = fresh.update(checkpoint: label(1), status: .ok, drift: nil)
         #expect(fresh.state == .warmingUp && fresh.processed == 1)
@@ -117,7 +119,8 @@ import Testing
         #expect(json["state"] as? String == "stable")
         #expect(json["converged_at"] as? String == "ckpt_4.h5")
         #expect(json["converged_at_id"] as? String == "id-4")
-        #expect(json["patience"] as? Int == 3)
+        let rule = try #require(json["rule"] as? [String: Any])
+        #expect(rule["patience"] as? Int == 3 && rule["mode"] as? String == "absolute")
         #expect(json["streak"] as? Int == 3)
         // Not converged: explicit nulls.
         let fresh = try #require(
@@ -128,7 +131,10 @@ import Testing
     @Test func configurationValuesAreClampedAndDamagedStateRejected() throws {
         let clamped = ConvergenceTracker(threshold: -1, patience: 0, hysteresis: 0.5)
         #expect(clamped.threshold == 0 && clamped.patience == 1 && clamped.hysteresis == 1)
-        #expect(ConvergenceTracker(threshold: .nan, hysteresis: .nan) == ConvergenceTracker())
+        #expect(
+            ConvergenceTracker(threshold: .nan, hysteresis: .nan) == ConvergenceTracker(rule: ConvergenceRule(mode: .absolute)))
+        let relative = ConvergenceRule(mode: .relative, settleRatio: -1, weightSettleRatio: .nan, patience: -3)
+        #expect(relative.settleRatio == 0 && relative.weightSettleRatio == 0.15 && relative.patience == 1)
 
         let stableWithoutMark = #"""
             {"state":"stable","converged_at":null,"converged_at_id":null,"threshold":0.05,"patience":3,
@@ -136,6 +142,22 @@ import Testing
             """#
         #expect(throws: DecodingError.self) {
             try JSONDecoder().decode(ConvergenceTracker.self, from: Data(stableWithoutMark.utf8))
+        }
+        // A version-1 report (settings at the top level, no mode) was judged by the absolute rule.
+        let version1 = #"""
+            {"state":"changing","converged_at":null,"converged_at_id":null,"threshold":0.05,"patience":3,
+             "hysteresis":2,"streak":1,"processed":4,"last_checkpoint_id":"x"}
+            """#
+        let old = try JSONDecoder().decode(ConvergenceTracker.self, from: Data(version1.utf8))
+        #expect(old.mode == .absolute && old.threshold == 0.05 && old.streak == 1)
+        let badLevel = #"""
+            {"state":"changing","converged_at":null,"converged_at_id":null,"streak":0,"processed":4,
+             "rule":{"mode":"relative","settle_ratio":0.35,"weight_settle_ratio":0.15,"threshold":0.02,"patience":2,
+                     "hysteresis":2},
+             "saliency":{"recent":[0.1,-0.2],"count":2,"reference":null}}
+            """#
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(ConvergenceTracker.self, from: Data(badLevel.utf8))
         }
     }
 }

@@ -5,7 +5,7 @@ import Testing
 @Suite struct PrometheusTextfileTests {
     /// Three checkpoints: the first processed, the second with drift 0.5 (cat 0.25, dog 0.75), the third failed.
     static func report() -> Report {
-        var tracker = ConvergenceTracker()
+        var tracker = ConvergenceTracker(threshold: 0.02)
         _ = tracker.update(checkpoint: label(0), status: .ok, drift: nil)
         _ = tracker.update(checkpoint: label(1), status: .ok, drift: 0.5)
         let drift = CheckpointDrift(perProbe: [
@@ -48,6 +48,9 @@ import Testing
             camwatch_convergence_state{job_name="resnet-a",state="warming-up"} 0
             camwatch_convergence_state{job_name="resnet-a",state="changing"} 1
             camwatch_convergence_state{job_name="resnet-a",state="stable"} 0
+            # HELP camwatch_convergence_streak Consecutive settled checkpoints up to the last one.
+            # TYPE camwatch_convergence_streak gauge
+            camwatch_convergence_streak{job_name="resnet-a"} 0
             # HELP camwatch_checkpoints_processed_total Checkpoints handled, failed ones included.
             # TYPE camwatch_checkpoints_processed_total counter
             camwatch_checkpoints_processed_total{job_name="resnet-a"} 3
@@ -73,7 +76,7 @@ import Testing
         #expect(text.contains("camwatch_checkpoints_processed_total{job_name=\"j\"} 1\n"))
         #expect(text.contains("camwatch_scorecam_seconds{job_name=\"j\"} 2.5\n"))
 
-        var tracker = ConvergenceTracker(patience: 1)
+        var tracker = ConvergenceTracker(threshold: 0.02, patience: 1)
         _ = tracker.update(checkpoint: label(0), status: .ok, drift: nil)
         _ = tracker.update(checkpoint: label(1), status: .ok, drift: 0.001)
         report.convergence = tracker

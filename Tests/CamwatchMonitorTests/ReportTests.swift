@@ -22,7 +22,7 @@ import Testing
         #expect(positions == positions.sorted())
 
         let json = try #require(try JSONSerialization.jsonObject(with: Data(try report.jsonBytes())) as? [String: Any])
-        #expect(json["schema_version"] as? Int == 1)
+        #expect(json["schema_version"] as? Int == 2)
         let model = try #require(json["model"] as? [String: Any])
         #expect(model["input_size"] as? [Int] == [224, 224])
         let probes = try #require(json["probes"] as? [[String: Any]])
@@ -55,8 +55,11 @@ import Testing
         let convergence = try #require(json["convergence"] as? [String: Any])
         #expect(convergence["state"] as? String == "changing")
         #expect(convergence["converged_at"] is NSNull)
-        #expect(convergence["threshold"] as? Double == 0.05)
-        #expect(convergence["patience"] as? Int == 2)
+        let rule = try #require(convergence["rule"] as? [String: Any])
+        #expect(rule["mode"] as? String == "absolute")
+        #expect(rule["threshold"] as? Double == 0.05)
+        #expect(rule["patience"] as? Int == 2)
+        #expect(second["convergence"] is NSNull, "absolute-rule entries carry no reading")
     }
 
     @Test func nonFiniteMetricsAreWrittenAsStrings() throws {

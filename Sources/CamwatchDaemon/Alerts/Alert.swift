@@ -101,6 +101,13 @@ public struct Alert: Sendable, Equatable, Codable {
         return line
     }
 
+    /// The relative rule's reading for people: `saliency 0.08 x reference, weights 0.1 x reference;`.
+    static func ratios(_ convergence: ConvergenceTracker) -> String {
+        let saliency = convergence.reading?.driftRatio.map { "saliency \(formatDrift($0)) x reference" }
+        let weights = convergence.reading?.weightRatio.map { "weights \(formatDrift($0)) x reference" }
+        return [saliency, weights].compactMap { $0 }.joined(separator: ", ") + ";"
+    }
+
     /// A drift for people: three significant digits (`0.012`, `0.000431`).
     static func formatDrift(_ value: Double) -> String {
         String(format: "%.3g", value)
@@ -128,14 +135,26 @@ extension Alert {
         case .converged:
             event = .stable
             let count = convergence.patience == 1 ? "1 checkpoint" : "\(convergence.patience) checkpoints"
-            message =
-                "\(job): saliency stable since \(name) (drift \(drift) < \(convergence.threshold) for \(count))"
+            switch convergence.mode {
+            case .absolute:
+                message =
+                    "\(job): saliency stable since \(name) (drift \(drift) < \(convergence.threshold) for \(count))"
+            case .relative:
+                message = "\(job): saliency stable since \(name) (drift \(drift); \(Self.ratios(convergence)) "
+                    + "settled for \(count))"
+            }
         case .driftSpike:
             event = .changing
-            let limit = Self.formatDrift(convergence.threshold * convergence.hysteresis)
-            message =
-                "\(job): saliency changing again at \(name) (drift \(drift) > \(limit) = "
-                + "\(convergence.hysteresis) x threshold \(convergence.threshold))"
+            switch convergence.mode {
+            case .absolute:
+                let limit = Self.formatDrift(convergence.threshold * convergence.hysteresis)
+                message =
+                    "\(job): saliency changing again at \(name) (drift \(drift) > \(limit) = "
+                    + "\(convergence.hysteresis) x threshold \(convergence.threshold))"
+            case .relative:
+                message = "\(job): saliency changing again at \(name) (drift \(drift); \(Self.ratios(convergence)) "
+                    + "past \(convergence.hysteresis) x the settle bounds)"
+            }
         case .warmedUp:
             return nil
         }

@@ -15,11 +15,10 @@ public enum ConvergenceMode: String, Sendable, Hashable, Codable, CaseIterable {
 /// **relative** (default). Each signal — the mean saliency drift over the probes, and the relative weight
 /// change ‖w_i − w_{i−1}‖ / ‖w_{i−1}‖ — keeps a *reference level*: the highest median of 3 consecutive values
 /// seen since the run started (the first drift of a run, from the freshly initialised weights, cannot set it
-/// alone). A checkpoint is *settled* when the median of the last 3 saliency drifts is below
-/// `settleRatio` × its reference and the weight drift is below `weightSettleRatio` × its reference (when the
+/// alone). A checkpoint is *settled* when its saliency drift is below `settleRatio` × its reference and the weight drift is below `weightSettleRatio` × its reference (when the
 /// weight drift is unknown — the first checkpoint after camwatch restarts — saliency decides alone).
 /// `patience` settled checkpoints in a row make the run `stable`. A stable run goes back to `changing` when
-/// the saliency median exceeds `settleRatio × hysteresis` × its reference or the weight drift exceeds
+/// the median of the last 3 saliency drifts exceeds `settleRatio × hysteresis` × its reference or the weight drift exceeds
 /// `weightSettleRatio × hysteresis` × its reference; the references then start again from that checkpoint
 /// (a warm restart has its own early level), so the run can settle again.
 ///
@@ -27,7 +26,7 @@ public enum ConvergenceMode: String, Sendable, Hashable, Codable, CaseIterable {
 /// back to `changing` above `threshold × hysteresis`.
 public struct ConvergenceRule: Sendable, Hashable, Codable {
     public var mode: ConvergenceMode
-    /// relative: the saliency median over its reference below which a checkpoint counts as settled.
+    /// relative: the saliency drift over its reference below which a checkpoint counts as settled.
     public var settleRatio: Double
     /// relative: the weight drift over its reference below which a checkpoint counts as settled.
     public var weightSettleRatio: Double

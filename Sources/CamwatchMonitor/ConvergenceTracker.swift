@@ -66,7 +66,7 @@ public struct ConvergenceEvent: Sendable, Hashable, Codable {
 /// checkpoint counted as settled. Stored in the checkpoint's report entry so a reader can check the verdict
 /// by hand.
 public struct ConvergenceReading: Sendable, Hashable, Codable {
-    /// relative: the median of the last 3 saliency drifts over its reference; absolute: `nil`.
+    /// relative: the checkpoint's mean saliency drift over its reference; absolute: `nil`.
     public var driftRatio: Double?
     /// relative: the weight drift over its reference; `nil` when unknown or in absolute mode.
     public var weightRatio: Double?
@@ -189,13 +189,15 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
         case .relative:
             saliency.add(drift)
             if let weightDrift { weights.add(weightDrift) }
-            let driftRatio = saliency.ratio(saliency.median)
+            // Settling is judged on the checkpoint's own drift (`patience` in a row is the guard against a
+            // lucky one); leaving `stable` on the median of 3, so one noisy checkpoint at the floor does not
+            // end it. A level needs a full window of its own segment before it can count as settled.
+            let driftRatio = saliency.ratio(drift)
             let weightRatio = weightDrift.flatMap { weights.ratio($0) }
-            // A level needs a full window of its own segment before it can count as settled.
             let saliencySettled = saliency.count >= ConvergenceRule.window && (driftRatio ?? .infinity) < rule.settleRatio
             let weightsSettled = weightRatio.map { $0 < rule.weightSettleRatio } ?? true
             let moved = (
-                saliency: (driftRatio ?? 0) > rule.settleRatio * rule.hysteresis,
+                saliency: (saliency.ratio(saliency.median) ?? 0) > rule.settleRatio * rule.hysteresis,
                 weights: (weightRatio ?? 0) > rule.weightSettleRatio * rule.hysteresis
             )
             return (

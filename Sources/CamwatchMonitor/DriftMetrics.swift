@@ -111,17 +111,19 @@ public struct DriftMetrics: Sendable, Equatable, Codable {
 
     /// The relative weight change `‖w_i − w_{i−1}‖ / ‖w_{i−1}‖` between two checkpoints (design.md §5).
     ///
-    /// The norm is the Frobenius norm over every tensor named in both checkpoints with the same shape
-    /// (all loaded parameters and buffers, e.g. batch-norm running statistics), accumulated in `Double`
-    /// in name order so the result does not depend on dictionary order. Tensors present in only one
-    /// checkpoint, or with a changed shape, are left out.
+    /// The norm is the Frobenius norm over every learned tensor named in both checkpoints with the same
+    /// shape, accumulated in `Double` in name order so the result does not depend on dictionary order.
+    /// Tensors present in only one checkpoint, or with a changed shape, are left out, and so are
+    /// batch-norm statistics (`isRunningStatistic`): they are averages over the last batches, not learned,
+    /// and keep moving at a learning rate of zero — with them a settled run never looks settled, and the
+    /// first epoch's jump from their initial values (mean 0, variance 1) dwarfs everything after.
     /// - Returns: the ratio, `0` when nothing changed, or `nil` when no tensor is comparable or the
     ///   previous weights are all zero while the current ones are not (the ratio would be infinite).
     public static func weightDrift(previous: [String: Tensor], current: [String: Tensor]) -> Double? {
         var difference = 0.0
         var reference = 0.0
         var compared = 0
-        for name in previous.keys.sorted() {
+        for name in previous.keys.sorted() where !isRunningStatistic(name) {
             guard let old = previous[name], let new = current[name], old.shape == new.shape else { continue }
             compared += 1
             old.scalars.withUnsafeBufferPointer { o in
@@ -139,6 +141,17 @@ public struct DriftMetrics: Sendable, Equatable, Codable {
         if reference == 0 { return difference == 0 ? 0 : nil }
         let ratio = (difference / reference).squareRoot()
         return ratio.isFinite ? ratio : nil
+    }
+}
+
+extension DriftMetrics {
+    /// Whether a checkpoint tensor holds batch-norm running statistics rather than learned weights:
+    /// PyTorch's `running_mean` / `running_var` / `num_batches_tracked`, Keras's `moving_mean` /
+    /// `moving_variance` (also as `moving_mean:0`), as the last component of a dotted or slashed name.
+    public static func isRunningStatistic(_ name: String) -> Bool {
+        let last = name.split(whereSeparator: { $0 == "." || $0 == "/" }).last.map(String.init) ?? name
+        let base = last.split(separator: ":").first.map(String.init) ?? last
+        return ["running_mean", "running_var", "num_batches_tracked", "moving_mean", "moving_variance"].contains(base)
     }
 }
 

@@ -12,7 +12,7 @@
 /// - `camwatch_convergence_state{job_name,state}` (gauge): 1 for the current state, 0 for the others;
 /// - `camwatch_convergence_drift_reference{job_name,signal}` (gauge): the relative rule's reference level
 ///   of `signal="saliency"` (mean drift, median of 3) and `signal="weights"`;
-/// - `camwatch_convergence_drift_level_ratio{job_name,signal}` (gauge): the last checkpoint's level over that
+/// - `camwatch_convergence_drift_level_ratio{job_name,signal}` (gauge): the last checkpoint's drift over that
 ///   reference (what the rule compares with `settle_ratio` / `weight_settle_ratio`);
 /// - `camwatch_convergence_settle_ratio{job_name,signal}` (gauge): those bounds, as configured;
 /// - `camwatch_convergence_streak{job_name}` (gauge): consecutive settled checkpoints so far;
@@ -90,7 +90,7 @@ public enum PrometheusTextfile {
                 })
             family(
                 "camwatch_convergence_drift_level_ratio", "gauge",
-                "The last checkpoint's drift level over its reference level; settled below the settle ratio.",
+                "The last checkpoint's drift over its reference level; settled below the settle ratio.",
                 signals.compactMap { s in s.ratio.map { (labels: "\(job),signal=\"\(s.name)\"", value: format($0)) } })
             family(
                 "camwatch_convergence_settle_ratio", "gauge",

@@ -39,7 +39,7 @@ public enum ReportRenderer {
     }
 
     /// One line saying where the run stands, with the numbers the rule used, e.g. (relative rule)
-    /// `Verdict: stable since ckpt_012.h5 (epoch 12): saliency drift (median of 3) 0.07 × its reference level
+    /// `Verdict: stable since ckpt_012.h5 (epoch 12): saliency drift 0.07 × its reference level
     /// 0.14 (settled below 0.35), weight drift 0.09 × its reference 0.26 (settled below 0.15); settled for 2
     /// consecutive checkpoints.` or (absolute rule) `… drift below 0.05 for 3 consecutive checkpoints.`
     public static func verdict(for report: Report) -> String {
@@ -96,7 +96,7 @@ public enum ReportRenderer {
         var parts: [String] = []
         if let ratio = reading?.driftRatio, let reference = tracker.saliency.reference {
             parts.append(
-                "saliency drift (median of 3) \(number(ratio)) × its reference level \(number(reference)) "
+                "saliency drift \(number(ratio)) × its reference level \(number(reference)) "
                     + "(settled below \(number(rule.settleRatio)))")
         } else {
             parts.append("saliency drift has no reference level yet (needs \(ConvergenceRule.window + 1) checkpoints)")

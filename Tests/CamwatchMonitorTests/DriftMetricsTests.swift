@@ -144,20 +144,35 @@ import Testing
             "fc.weight": Tensor(shape: [1, 1], scalars: [4]),
             "old.only": Tensor(shape: [1], scalars: [100]),
             "reshaped": Tensor(shape: [2], scalars: [7, 7]),
+            "bn.running_var": Tensor(shape: [1], scalars: [1]),
+            "layers/bn/vars/moving_mean:0": Tensor(shape: [1], scalars: [0]),
         ]
         let current = [
             "conv.weight": Tensor(shape: [2], scalars: [3, 3]),
             "fc.weight": Tensor(shape: [1, 1], scalars: [4]),
             "new.only": Tensor(shape: [1], scalars: [100]),
             "reshaped": Tensor(shape: [1, 2], scalars: [0, 0]),
+            "bn.running_var": Tensor(shape: [1], scalars: [50]),
+            "layers/bn/vars/moving_mean:0": Tensor(shape: [1], scalars: [9]),
         ]
-        // ‖Δ‖ = 3 over conv+fc, ‖w_prev‖ = 5; the other tensors are not comparable.
+        // ‖Δ‖ = 3 over conv+fc, ‖w_prev‖ = 5; the other tensors are not comparable, and batch-norm statistics
+        // are not learned weights.
         expectClose(DriftMetrics.weightDrift(previous: previous, current: current) ?? -1, 0.6)
         #expect(DriftMetrics.weightDrift(previous: previous, current: previous) == 0)
         #expect(DriftMetrics.weightDrift(previous: ["a": Tensor(shape: [1], scalars: [1])], current: [:]) == nil)
         let zero = ["a": Tensor(shape: [2], scalars: [0, 0])]
         #expect(DriftMetrics.weightDrift(previous: zero, current: zero) == 0)
         #expect(DriftMetrics.weightDrift(previous: zero, current: ["a": Tensor(shape: [2], scalars: [0, 1])]) == nil)
+    }
+
+    @Test func runningStatisticsAreRecognisedByName() {
+        for name in ["bn1.running_mean", "layer1.0.bn2.running_var", "bn.num_batches_tracked", "block/bn/moving_mean",
+                     "model_weights/bn/bn/moving_variance:0", "running_var"] {
+            #expect(DriftMetrics.isRunningStatistic(name), "\(name)")
+        }
+        for name in ["bn1.weight", "bn1.bias", "conv.running_mean_scale", "fc.weight", "running", "moving_mean.weight"] {
+            #expect(!DriftMetrics.isRunningStatistic(name), "\(name)")
+        }
     }
 
     @Test func weightDriftAccumulatesInDouble() {

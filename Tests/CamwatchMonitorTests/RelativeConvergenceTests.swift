@@ -139,11 +139,14 @@ import Testing
         // Saliency medians of 3: (0.8, 0.3, 0.4) → 0.4; (0.3, 0.4, 0.2) → 0.3; (0.4, 0.2, 0.05) → 0.2.
         #expect(tracker.saliency.reference == 0.4)
         let reading = try #require(tracker.reading)
-        #expect(reading.driftRatio == 0.2 / 0.4)
+        // The checkpoint's own drift is compared with the reference: 0.05 / 0.4.
+        #expect(reading.driftRatio == 0.05 / 0.4)
         // Weight medians: (0.9, 0.2, 0.3) → 0.3; (0.2, 0.3, 0.1) → 0.2; (0.3, 0.1, 0.02) → 0.1.
         #expect(tracker.weights.reference == 0.3)
         #expect(reading.weightRatio == 0.02 / 0.3)
-        #expect(!reading.settled)
+        #expect(reading.settled)
+        // The checkpoint before (0.2 / 0.4 = 0.5) was not settled: a streak of one, still changing.
+        #expect(tracker.streak == 1 && tracker.state == .changing)
         // Nothing is judged before a window of 3 exists.
         let early = Self.run(Array(steps.prefix(3)))
         #expect(early.tracker.reading?.driftRatio == nil && early.tracker.reading?.settled == false)

@@ -1,6 +1,6 @@
 """Forward-pass benchmark: camwatch's engine vs PyTorch CPU on torchvision resnet18, batch 16 at 224x224.
 
-    ../shared/tools/reference-env.sh
+    Scripts/reference-env.sh
     swift build -c release
     ~/.cache/camwatch-ref/bin/python Benchmarks/forward_bench.py [BINARY] [--rounds 7] [--threads 2]
 

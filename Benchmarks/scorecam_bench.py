@@ -1,6 +1,6 @@
 """Score-CAM benchmark: `camwatch explain` vs pytorch-grad-cam's and torch-cam's ScoreCAM at 224x224 on one photo.
 
-    ../shared/tools/reference-env.sh
+    Scripts/reference-env.sh
     swift build -c release
     ~/.cache/camwatch-ref/bin/python Benchmarks/scorecam_bench.py [BINARY] [--arch resnet18 --arch vgg16 ...]
         [--rounds 5] [--rounds-for vgg16=1] [--threads 2] [--no-torchcam] [--markdown]

@@ -3,7 +3,7 @@
 Imported by Scripts/fixtures/*.py, Scripts/reference/*.py and Benchmarks/*.py after they put Scripts/ on
 sys.path. Needs the reference environment:
 
-    ../shared/tools/reference-env.sh
+    Scripts/reference-env.sh
     ~/.cache/camwatch-ref/bin/python Scripts/...   (any of the scripts that import this)
 
 Contents: sample photos from skimage.data cropped/resized with PIL, camwatch's default preprocessing

@@ -1,6 +1,6 @@
 """Full-size check of camwatch against PyTorch (and pytorch-grad-cam) on torchvision resnet18 and mobilenet_v2.
 
-    ../shared/tools/reference-env.sh
+    Scripts/reference-env.sh
     swift build -c release
     ~/.cache/camwatch-ref/bin/python Scripts/reference/fullsize_check.py [BINARY] [--scorecam] [--keep DIR]
 

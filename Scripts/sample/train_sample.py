@@ -31,7 +31,7 @@ Outputs:
 Existing epoch-*.h5 files in the output directory are deleted first. With the same --seed and
 --threads the files are byte-identical from run to run (h5py stores no timestamps by default).
 
-Run (reference environment, ../shared/tools/reference-env.sh; about 3 minutes of one core):
+Run (reference environment, Scripts/reference-env.sh; about 3 minutes of one core):
     ~/.cache/camwatch-ref/bin/python Scripts/sample/train_sample.py
     # feeding a watched directory live, one checkpoint every 20 s, atomically renamed into place
     # (written as .epoch-NNN.h5.tmp first):

@@ -39,9 +39,9 @@ public enum ReportRenderer {
     }
 
     /// One line saying where the run stands, with the numbers the rule used, e.g. (relative rule)
-    /// `Verdict: stable since ckpt_012.h5 (epoch 12): saliency drift 0.07 × its reference level
-    /// 0.14 (settled below 0.35), weight drift 0.09 × its reference 0.26 (settled below 0.15); settled for 2
-    /// consecutive checkpoints.` or (absolute rule) `… drift below 0.05 for 3 consecutive checkpoints.`
+    /// `Verdict: stable since ckpt_012.h5 (epoch 12): last saliency drift 0.07 of its reference level 0.14
+    /// (settled below 0.35), weight drift 0.09 of its reference 0.26 (settled below 0.15); stable after 2
+    /// settled checkpoints in a row.` or (absolute rule) `… drift below 0.05 for 3 consecutive checkpoints.`
     public static func verdict(for report: Report) -> String {
         let tracker = report.convergence
         let rule = tracker.rule
@@ -64,7 +64,7 @@ public enum ReportRenderer {
             case .relative:
                 line =
                     "Verdict: still changing: \(relativeEvidence(tracker)); \(tracker.streak)/\(rule.patience) "
-                    + "consecutive settled checkpoints."
+                    + "settled checkpoints in a row."
             }
         case .stable:
             var since = tracker.convergedAt?.name ?? "?"
@@ -78,8 +78,8 @@ public enum ReportRenderer {
                     + "consecutive checkpoint\(plural)."
             case .relative:
                 line =
-                    "Verdict: stable since \(since): \(relativeEvidence(tracker)); settled for \(rule.patience) "
-                    + "consecutive checkpoint\(plural) or more."
+                    "Verdict: stable since \(since): \(relativeEvidence(tracker)); stable after \(rule.patience) "
+                    + "settled checkpoint\(plural) in a row."
             }
         }
         if let last = report.checkpoints.last, last.status == .failed {
@@ -96,14 +96,14 @@ public enum ReportRenderer {
         var parts: [String] = []
         if let ratio = reading?.driftRatio, let reference = tracker.saliency.reference {
             parts.append(
-                "saliency drift \(number(ratio)) × its reference level \(number(reference)) "
+                "last saliency drift \(number(ratio)) of its reference level \(number(reference)) "
                     + "(settled below \(number(rule.settleRatio)))")
         } else {
             parts.append("saliency drift has no reference level yet (needs \(ConvergenceRule.window + 1) checkpoints)")
         }
         if let ratio = reading?.weightRatio, let reference = tracker.weights.reference {
             parts.append(
-                "weight drift \(number(ratio)) × its reference \(number(reference)) "
+                "weight drift \(number(ratio)) of its reference \(number(reference)) "
                     + "(settled below \(number(rule.weightSettleRatio)))")
         } else if tracker.weights.reference != nil {
             parts.append("weight drift unknown at the last checkpoint (saliency decides alone)")

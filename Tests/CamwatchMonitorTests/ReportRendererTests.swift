@@ -43,6 +43,38 @@ import Testing
         )
     }
 
+    /// The relative rule's verdict, computed by hand: the saliency reference is the highest median of 3 among
+    /// (0.5, 0.2, 0.2, 0.2) = 0.2, the weight reference 0.1; checkpoints 5 and 6 are settled (0.04 / 0.2 = 0.2 and
+    /// 0.03 / 0.2 = 0.15 < 0.35; weights 0.01 / 0.1 = 0.1 < 0.15), so the run is stable since checkpoint 6.
+    @Test func relativeVerdictStatesTheNumbersTheRuleUsed() {
+        let drifts: [Double?] = [nil, 0.5, 0.2, 0.2, 0.2, 0.04, 0.03]
+        let weights: [Double?] = [nil, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01]
+        var report = Report(
+            model: Report.Model(arch: "resnet18", layer: "layer4", inputSize: [224, 224]),
+            probes: [Report.Probe(id: "cat", file: "cat.png")], convergence: ConvergenceTracker())
+        var verdicts: [String] = []
+        for index in drifts.indices {
+            _ = report.convergence.update(
+                checkpoint: label(index), status: .ok, drift: drifts[index], weightDrift: weights[index])
+            report.record(
+                Report.CheckpointEntry(
+                    name: label(index).name, id: label(index).id, step: 100 * index, epoch: index, status: .ok,
+                    error: nil, seconds: 1, processedAt: 1_700_000_000 + Double(index), predictions: [:],
+                    drift: drifts[index].flatMap { CheckpointDrift(perProbe: ["cat": DriftMetrics(drift: $0, l1: 0, iou: 1)]) },
+                    weightDrift: weights[index], state: report.convergence.state, attributes: [:]))
+            verdicts.append(ReportRenderer.verdict(for: report))
+        }
+        #expect(
+            verdicts[4]
+                == "Verdict: still changing: last saliency drift 1 of its reference level 0.2 (settled below 0.35), "
+                + "weight drift 1 of its reference 0.1 (settled below 0.15); 0/2 settled checkpoints in a row.")
+        #expect(
+            verdicts[6]
+                == "Verdict: stable since ckpt_6.h5 (epoch 6): last saliency drift 0.15 of its reference level 0.2 "
+                + "(settled below 0.35), weight drift 0.1 of its reference 0.1 (settled below 0.15); stable after 2 "
+                + "settled checkpoints in a row.")
+    }
+
     @Test func markdownTable() throws {
         let markdown = try ReportRenderer.render(sampleReport(drifts: [nil, 0.3]), format: .markdown)
         let lines = markdown.split(separator: "\n").map(String.init)

@@ -40,8 +40,16 @@ extension Camwatch {
                 }
                 report = read
             } catch let error as MonitorError { throw CLIError(error.description) }
+            let chosen = ReportFormat(rawValue: format) ?? .text
+            if chosen == .json, let stored = FileManager.default.contents(atPath: ReportStore.path(in: directory)) {
+                // The file exactly as the watcher wrote it (it decoded above, so it is a report): scripts that
+                // pin a schema version see the one on disk, not this binary's re-encoding of it.
+                let text = String(decoding: stored, as: UTF8.self)
+                print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+                return
+            }
             do {
-                let text = try ReportRenderer.render(report, format: ReportFormat(rawValue: format) ?? .text)
+                let text = try ReportRenderer.render(report, format: chosen)
                 print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
             } catch { throw CLIError("\(error)") }
         }

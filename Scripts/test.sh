@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs camwatch's tests on a fresh Debian/Ubuntu machine with Swift 6.3: installs the packages the build and
+# the tests need, checks the systemd unit offline, then runs the whole test suite. `.ci/run` runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Scripts/install-packages.sh --tests
+# The systemd unit, checked offline: no `systemd-analyze verify` output, exposure at most 2.0.
+bash deploy/check-unit.sh
+# Serially: the daemon tests measure timeouts and wake-ups, and on a 2-core machine the parallel numeric tests
+# occupy Swift's cooperative thread pool (one thread per core) for tens of seconds at a time.
+swift test --no-parallel "$@"

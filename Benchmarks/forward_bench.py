@@ -41,6 +41,7 @@ def main():
     args = ap.parse_args()
     refcommon.require_binary(args.binary)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    print(refcommon.machine_header(args.binary), flush=True)
 
     import torch
     import torchvision

@@ -258,6 +258,7 @@ def main():
         if arch not in LAYERS or not n.isdigit() or int(n) < 1:
             ap.error(f"--rounds-for wants ARCH=N with ARCH in {sorted(LAYERS)}, got {item!r}")
         per_arch[arch] = int(n)
+    print(refcommon.machine_header(args.binary), flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="camwatch-scorecam-bench-") as work:
         for arch in args.arch or ["resnet18", "mobilenet_v2", "vgg16"]:

@@ -133,6 +133,22 @@ def require_binary(binary):
         sys.exit(f"error: camwatch binary not found at {binary} (swift build -c release, or pass its path)")
 
 
+def machine_header(binary):
+    """Two lines for a benchmark's head: the CPU and its vectors, and the BLAS kernels camwatch runs there
+    (after its start-up check; `camwatch bench cpu`), plus the torch version and its CPU capability."""
+    machine = run_camwatch(binary, ["bench", "cpu", "--json"])
+    lines = [f"CPU: {machine['cpu']} ({machine['vendor']}, {machine['cores']} cores), vectors {machine['vectors']}; "
+             f"camwatch's OpenBLAS core: {machine['blasCore']} ({machine['blasCoreVectors']})"]
+    if machine.get("note"):
+        lines.append(f"  ({machine['note']})")
+    try:
+        import torch
+        lines.append(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    except ImportError:
+        pass
+    return "\n".join(lines)
+
+
 # Runs argv[3:] and writes "<wall seconds> <child ru_maxrss KiB>" to argv[1]. Started as `python -S -c`, so
 # it is a small process: on Linux a child's ru_maxrss starts at the high-water RSS of the address space
 # it was spawned from (exec records the old mm's peak), so spawning camwatch straight from this

@@ -13,4 +13,21 @@ struct Camwatch: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Watch.self, ReportCommand.self, Explain.self, Predict.self, Inspect.self, Bench.self, LoadCheckpointChild.self]
     )
+
+    /// ArgumentParser's own `main`, after making sure the BLAS uses this CPU's best kernels (which may
+    /// re-execute the process, so it comes before anything else).
+    static func main() async {
+        Runtime.ensureBestBLASCore()
+        _ = Runtime.blasNote
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -18,6 +18,39 @@ enum Runtime {
 
     /// Whether stderr is a terminal (progress lines only then).
     static var stderrIsTerminal: Bool { isatty(2) == 1 }
+
+    /// Carries the note of a BLAS restart from the process that decided it to the one it became.
+    private static let blasNoteVariable = "CAMWATCH_BLAS_NOTE"
+
+    /// Makes OpenBLAS run the kernels for this CPU's widest vectors before anything else happens: when the
+    /// library picked narrower ones (a CPU model newer than its table), the process re-executes itself with
+    /// `OPENBLAS_CORETYPE` set — the library reads it only when it loads. Call first thing in `main`, while
+    /// the process is still single-threaded apart from the library's own idle workers.
+    static func ensureBestBLASCore() {
+        let check = BLASCoreCheck.evaluate(
+            cpu: .current(), libraryCore: BLASCore.current, environment: ProcessInfo.processInfo.environment)
+        guard case .switchCore(let core, let note) = check else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        setenv(blasNoteVariable, note, 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // Still here: the restart failed; run with what the library picked.
+        let reason = String(cString: strerror(errno))
+        unsetenv("OPENBLAS_CORETYPE")
+        setenv(blasNoteVariable, "\(note.prefix { $0 != "(" })(could not restart itself: \(reason))", 1)
+    }
+
+    /// What `ensureBestBLASCore` did or found, as one line for the log; `nil` when the library's choice was
+    /// right. Read once (the variable is then removed, so child processes and hooks do not inherit it).
+    static let blasNote: String? = {
+        if let note = ProcessInfo.processInfo.environment[blasNoteVariable] {
+            unsetenv(blasNoteVariable)
+            return note
+        }
+        let check = BLASCoreCheck.evaluate(
+            cpu: .current(), libraryCore: BLASCore.current, environment: ProcessInfo.processInfo.environment)
+        if case .leftAsSet(let note) = check { return note }
+        return nil
+    }()
 }
 
 /// Images on the command line → one input batch.

@@ -8,7 +8,7 @@ import Synchronization
 extension Camwatch {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Micro-benchmarks for Benchmarks/ scripts.", subcommands: [Forward.self, Sgemm.self])
+            abstract: "Micro-benchmarks for Benchmarks/ scripts.", subcommands: [Machine.self, Forward.self, Sgemm.self])
     }
 }
 
@@ -163,6 +163,49 @@ extension Camwatch.Bench {
             }
         }
     }
+}
+
+extension Camwatch.Bench {
+    struct Machine: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "cpu",
+            abstract: "Print the CPU, its vector instructions and the BLAS kernels in use (benchmark headers).",
+            discussion: """
+                The BLAS core is the one this process runs after camwatch's start-up check, which restarts the
+                process with OPENBLAS_CORETYPE when the library picked kernels narrower than the CPU's vectors.
+                """)
+
+        @Flag(name: .long, help: "Print one JSON object on stdout.")
+        var json = false
+
+        func run() throws {
+            let cpu = CPUDescription.current()
+            let report = MachineReport(
+                cpu: cpu?.model ?? "unknown", vendor: cpu?.vendor ?? "unknown",
+                vectors: cpu?.vectorLevel.description ?? "unknown", blasCore: BLASCore.current,
+                blasCoreVectors: BLASCore.vectorLevel(ofCore: BLASCore.current)?.description ?? "unknown",
+                blasConfiguration: BLASCore.configuration, cores: ProcessInfo.processInfo.activeProcessorCount,
+                note: Runtime.blasNote)
+            if json {
+                try Output.printJSON(report)
+            } else {
+                print("CPU: \(report.cpu) (\(report.vendor), \(report.cores) cores), vectors \(report.vectors)")
+                print("BLAS: \(report.blasConfiguration); core \(report.blasCore) (\(report.blasCoreVectors))")
+                if let note = report.note { print("note: \(note)") }
+            }
+        }
+    }
+}
+
+struct MachineReport: Codable {
+    var cpu: String
+    var vendor: String
+    var vectors: String
+    var blasCore: String
+    var blasCoreVectors: String
+    var blasConfiguration: String
+    var cores: Int
+    var note: String?
 }
 
 struct SgemmReport: Codable {

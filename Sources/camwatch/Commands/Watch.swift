@@ -73,6 +73,7 @@ extension Camwatch {
             let configuration = prepared.configuration
             logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
             Runtime.configure(threads: configuration.threads)
+            if let note = Runtime.blasNote { logger.info("\(note)") }
             let alerts: AlertDispatcher
             do { alerts = try AlertDispatcher(configuration: configuration, logger: logger) } catch {
                 throw CLIError("\(error)")

@@ -28,6 +28,8 @@ public final class WatchService: Service, Sendable {
         public var lock: OutputLock
         public var watcher: CheckpointWatcher
         public var childCommand: [String]
+        /// Lines for the log once start-up has succeeded (a failed start prints only its error).
+        public var notices: [String] = []
     }
 
     /// At most this many ready checkpoints are loaded and ordered together (bounds memory at start-up,
@@ -37,6 +39,7 @@ public final class WatchService: Service, Sendable {
     private let state: Mutex<State>
     private let lock: OutputLock
     private let childCommand: [String]
+    private let notices: [String]
     private let configurationPath: String?
     private let overrides: WatchConfiguration.Overrides
     private let logger: Logger
@@ -120,13 +123,14 @@ public final class WatchService: Service, Sendable {
                     + spec.layerNames.suffix(12).joined(separator: ", "))
         }
         // The architecture, layer and input size against a real checkpoint, while nothing is written yet.
+        var notices: [String] = []
         if let checked = try StartupCheck.checkFirstCheckpoint(configuration, watcher: watcher, childCommand: childCommand) {
             logger.debug(
                 "start-up check passed on \(checked.file): input \(checked.inputSize.width)×\(checked.inputSize.height)")
         } else if !watcher.hasMatchingFiles() {
             let unmatched = watcher.unmatchedNames()
             let seen = unmatched.isEmpty ? "" : "; seen, not watched: " + listed(unmatched)
-            logger.notice("no file in \(configuration.checkpoints) matches '\(configuration.pattern)' yet\(seen)")
+            notices.append("no file in \(configuration.checkpoints) matches '\(configuration.pattern)' yet\(seen)")
         }
         let lock = try OutputLock(directory: configuration.out)
         let processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
@@ -143,7 +147,7 @@ public final class WatchService: Service, Sendable {
         watcher.skip(session.knownIDs)
         return Prepared(
             configuration: configuration, configurationPath: configurationPath, overrides: overrides, session: session,
-            lock: lock, watcher: watcher, childCommand: childCommand)
+            lock: lock, watcher: watcher, childCommand: childCommand, notices: notices)
     }
 
     private static func watcher(_ configuration: WatchConfiguration, alreadySeen: Set<String>) throws(ConfigurationError)
@@ -178,6 +182,7 @@ public final class WatchService: Service, Sendable {
     public init(_ prepared: Prepared, alerts: AlertDispatcher, notifier: SystemdNotifier, logger: Logger) {
         state = Mutex(State(configuration: prepared.configuration, session: prepared.session, watcher: prepared.watcher))
         lock = prepared.lock
+        notices = prepared.notices
         childCommand = prepared.childCommand
         configurationPath = prepared.configurationPath
         overrides = prepared.overrides
@@ -193,6 +198,7 @@ public final class WatchService: Service, Sendable {
         for recovery in state.withLock({ $0.session.recoveries }) {
             logger.warning("\(recovery.error); moved aside to \(recovery.setAsidePath), starting that file afresh")
         }
+        for notice in notices { logger.notice("\(notice)") }
         let report = state.withLock { $0.session.report }
         logger.info(
             """

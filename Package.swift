@@ -25,9 +25,11 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+        // Per-thread CPU and I/O priority system calls (no library to link).
+        .systemLibrary(name: "CScheduling"),
 
         // MARK: - Leaves: tensors and kernels, HDF5 files, PNG images
-        .target(name: "CamwatchTensor", dependencies: ["CBLAS"]),
+        .target(name: "CamwatchTensor", dependencies: ["CBLAS", "CScheduling"]),
         .target(name: "CamwatchHDF5", dependencies: ["CHDF5"], swiftSettings: strictC),
         .target(name: "CamwatchImage", dependencies: ["CPNG", "CamwatchTensor"], swiftSettings: strictC),
 
@@ -99,8 +101,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CamwatchDaemonTests",
-            dependencies: ["CamwatchDaemon", "CamwatchMonitor", "CamwatchCheckpoint", "CamwatchHDF5", "CamwatchTestSupport",
-                           .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CamwatchDaemon", "CamwatchMonitor", "CamwatchCheckpoint", "CamwatchHDF5", "CamwatchSaliency",
+                           "CamwatchTensor", "CamwatchTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "CamwatchCLITests", dependencies: ["CamwatchTestSupport", "CamwatchHDF5"]),
     ],

@@ -1,27 +1,33 @@
 public import CamwatchMonitor
 import Foundation
 
-/// `drift.png`: checkpoint drift over the run, with the threshold and the convergence point (design.md §7).
+/// `drift.png`: checkpoint drift over the run, with the level the convergence verdict compares it with, the
+/// learning rate and a validation metric, and the convergence point (design.md §7).
 ///
 /// Every checkpoint in processing order has a slot on the x axis, failed ones too (marked with a red
-/// cross), so gaps in the run stay visible. The dark line is the mean drift over probes, the
-/// convergence tracker's input; the light line the largest per-probe drift. The threshold is a dashed
-/// orange line; a green vertical line marks the checkpoint at which the run became stable.
+/// cross), so gaps in the run stay visible. The y axis is logarithmic: drift spans decades over a run, and
+/// what decides convergence happens near the bottom. The dark line is the mean drift over probes, the
+/// convergence tracker's input; the light line the largest per-probe drift. The dashed orange line is what
+/// the verdict compares drift with: under the relative rule, `settle_ratio ×` the saliency reference level
+/// at each checkpoint (the reference itself dotted grey); under the absolute rule, the threshold. When the
+/// checkpoints carry them, the learning rate (log scale, purple) and a validation metric (teal) are drawn
+/// against axes of their own on the right. A green vertical line marks the checkpoint at which the run
+/// became stable; a line under the verdict says when that coincides with a learning-rate drop.
 public enum DriftChart {
-    /// How the chart is drawn. Sizes are clamped when drawing: width to 320…8000, height to 200…4000.
+    /// How the chart is drawn. Sizes are clamped when drawing: width to 320…8000, height to 240…4000.
     public struct Options: Sendable, Equatable {
         /// Picture width in pixels.
         public var width = 800
         /// Picture height in pixels.
-        public var height = 360
+        public var height = 420
 
-        public init(width: Int = 800, height: Int = 360) {
+        public init(width: Int = 800, height: Int = 420) {
             self.width = width
             self.height = height
         }
 
         var clamped: Options {
-            Options(width: min(max(width, 320), 8000), height: min(max(height, 200), 4000))
+            Options(width: min(max(width, 320), 8000), height: min(max(height, 240), 4000))
         }
     }
 
@@ -36,17 +42,8 @@ public enum DriftChart {
 
         drawHeader(canvas, report: report, layout: layout)
         drawAxes(canvas, report: report, layout: layout)
-        let threshold = report.convergence.threshold
-        if threshold <= layout.yMaximum {
-            let y = layout.thresholdY(threshold)
-            canvas.line(
-                [(layout.plot.x, y), (layout.plot.maxX, y)], Palette.threshold, lineWidth: 2, dash: [7, 4])
-            let label = "threshold " + ChartText.threshold(threshold)
-            // Above the line, unless that would leave the plot.
-            let baseline = y - 16 < layout.plot.y ? y + 14 : y - 5
-            canvas.text(
-                label, x: layout.plot.maxX - 6, baseline: baseline, Fonts.small, Palette.threshold, align: .right)
-        }
+        drawSecondary(canvas, report: report, layout: layout)
+        drawReferenceLevels(canvas, report: report, layout: layout)
         drawConvergence(canvas, report: report, layout: layout)
         drawFailures(canvas, report: report, layout: layout)
 
@@ -94,13 +91,62 @@ public enum DriftChart {
         try picture.write(to: path)
     }
 
+    // MARK: - Series from the report
+
+    /// What the verdict compares drift with, per slot: under the relative rule the settle bound
+    /// (`settle_ratio ×` the saliency reference level the tracker held there, recovered from the entry's
+    /// `drift_ratio`) and the reference itself; under the absolute rule the threshold at every slot.
+    static func referenceLevels(_ report: Report) -> [(slot: Int, bound: Double, reference: Double?)] {
+        let rule = report.convergence.rule
+        return report.checkpoints.enumerated().compactMap { slot, entry in
+            guard entry.status == .ok, entry.drift != nil else { return nil }
+            switch rule.mode {
+            case .absolute:
+                return (slot, rule.threshold, nil)
+            case .relative:
+                guard let mean = entry.drift?.mean, let ratio = entry.convergence?.driftRatio, ratio > 0,
+                    mean.isFinite, mean > 0
+                else { return nil }
+                let reference = mean / ratio
+                return (slot, rule.settleRatio * reference, reference)
+            }
+        }
+    }
+
+    /// The learning rate per slot, from the `lr` / `learning_rate` attribute.
+    static func learningRates(_ report: Report) -> [(slot: Int, value: Double)] {
+        report.checkpoints.enumerated().compactMap { slot, entry in
+            Report.learningRate(of: entry).map { (slot, $0) }
+        }
+    }
+
+    /// The validation metric drawn: `val_acc`, `val_accuracy`, else the first `val…` attribute by name.
+    static func validationMetric(_ report: Report) -> (name: String, values: [(slot: Int, value: Double)])? {
+        var names = Set<String>()
+        for entry in report.checkpoints {
+            for (name, value) in entry.attributes where name.hasPrefix("val") && value.number?.isFinite == true {
+                names.insert(name)
+            }
+        }
+        guard let name = ["val_acc", "val_accuracy"].first(where: names.contains) ?? names.sorted().first else {
+            return nil
+        }
+        let values = report.checkpoints.enumerated().compactMap { slot, entry -> (slot: Int, value: Double)? in
+            guard let value = entry.attributes[name]?.number, value.isFinite else { return nil }
+            return (slot, value)
+        }
+        return (name, values)
+    }
+
     // MARK: - Layout
 
-    /// The plot area and the mapping of slots and drift values to pixels.
+    /// The plot area and the mapping of slots and values to pixels.
     struct Layout {
         static let left = 64.0
         static let right = 20.0
-        static let top = 80.0
+        /// Room for one right-hand axis (ticks and labels).
+        static let secondaryAxis = 58.0
+        static let top = 112.0
         static let bottom = 50.0
         /// Room at each end of the x axis, so the first and last points are not on the frame.
         static let inset = 12.0
@@ -110,24 +156,60 @@ public enum DriftChart {
         let plot: Rect
         /// Checkpoints in the report, failed ones included: one x slot each.
         let slots: Int
-        /// The top of the y axis, a tick value.
-        let yMaximum: Double
-        /// The distance between y ticks.
-        let yStep: Double
+        /// The drift axis: log10 of its bottom and top (decades).
+        let logLow: Double
+        let logHigh: Double
+        /// The learning-rate axis (log10 range), when any checkpoint has a learning rate.
+        let learningRateRange: (low: Double, high: Double)?
+        /// The validation metric's axis (linear range), when any checkpoint has one.
+        let metricRange: (low: Double, high: Double)?
 
         init(report: Report, options: Options) {
             width = options.width
             height = options.height
+            let rates = DriftChart.learningRates(report).map(\.value)
+            let metric = DriftChart.validationMetric(report)?.values.map(\.value) ?? []
+            learningRateRange = rates.isEmpty ? nil : Self.decades(rates)
+            metricRange = metric.isEmpty ? nil : Self.linearRange(metric)
+            let axes = Double([learningRateRange != nil, metricRange != nil].filter { $0 }.count)
             plot = Rect(
-                x: Self.left, y: Self.top, width: Double(width) - Self.left - Self.right,
+                x: Self.left, y: Self.top, width: Double(width) - Self.left - Self.right - axes * Self.secondaryAxis,
                 height: Double(height) - Self.top - Self.bottom)
             slots = report.checkpoints.count
-            var largest = report.convergence.threshold * 1.25
+            var values: [Double] = []
             for entry in report.checkpoints where entry.status == .ok {
                 guard let drift = entry.drift else { continue }
-                for value in [drift.mean, drift.max] where value.isFinite { largest = max(largest, value) }
+                values += [drift.mean, drift.max]
             }
-            (yMaximum, yStep) = Self.ticks(upTo: largest)
+            values += DriftChart.referenceLevels(report).flatMap { [$0.bound] + ($0.reference.map { [$0] } ?? []) }
+            if report.convergence.mode == .absolute { values.append(report.convergence.threshold) }
+            (logLow, logHigh) = Self.decades(values.filter { $0.isFinite && $0 > 0 }, floor: -4)
+        }
+
+        /// The axis around the positive values, as log10 of its bottom and top: the bottom a whole decade (at
+        /// least 10^floor), the top the first 1, 2 or 5 × 10ᵏ at or above the largest value (at least a decade
+        /// above the bottom).
+        static func decades(_ values: [Double], floor: Double = -12) -> (low: Double, high: Double) {
+            let positive = values.filter { $0.isFinite && $0 > 0 }
+            guard let smallest = positive.min(), let largest = positive.max() else { return (-2, 0) }
+            let low = max(log10(smallest).rounded(.down), floor)
+            let decade = log10(largest).rounded(.down)
+            let top = [1.0, 2, 5, 10].map { log10($0) + decade }.first { $0 >= log10(largest) - 1e-12 } ?? decade + 1
+            return (low, max(top, low + 1))
+        }
+
+        /// A range with round ends around the values (a 0.1 margin when they are all equal).
+        static func linearRange(_ values: [Double]) -> (low: Double, high: Double) {
+            guard let smallest = values.min(), let largest = values.max() else { return (0, 1) }
+            if largest - smallest < 1e-12 { return (smallest - 0.1, largest + 0.1) }
+            let step = niceStep((largest - smallest) / 4)
+            return ((smallest / step).rounded(.down) * step, (largest / step).rounded(.up) * step)
+        }
+
+        /// 1, 2 or 5 × 10ᵏ, at least `rough`.
+        static func niceStep(_ rough: Double) -> Double {
+            let magnitude = pow(10, log10(rough).rounded(.down))
+            return [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= rough * (1 - 1e-9) } ?? 10 * magnitude
         }
 
         /// The distance between neighbouring slots (the plot width when there is one or none).
@@ -141,26 +223,31 @@ public enum DriftChart {
             return plot.x + Self.inset + Double(slot) * (plot.width - 2 * Self.inset) / Double(slots - 1)
         }
 
-        /// The y of a drift value, `0` at the bottom of the plot and `yMaximum` at its top.
+        /// The y of a drift value on the log axis; values below its bottom (0 included) sit on the bottom.
         func y(_ value: Double) -> Double {
-            plot.maxY - min(max(value, 0), yMaximum) / yMaximum * plot.height
+            guard value.isFinite, value > 0 else { return plot.maxY }
+            let fraction = (log10(value) - logLow) / (logHigh - logLow)
+            return plot.maxY - min(max(fraction, 0), 1) * plot.height
+        }
+
+        /// The y of a learning rate on its log axis.
+        func learningRateY(_ value: Double) -> Double? {
+            guard let range = learningRateRange, value > 0 else { return nil }
+            let fraction = (log10(value) - range.low) / (range.high - range.low)
+            return plot.maxY - min(max(fraction, 0), 1) * plot.height
+        }
+
+        /// The y of a validation metric value on its linear axis.
+        func metricY(_ value: Double) -> Double? {
+            guard let range = metricRange else { return nil }
+            let fraction = (value - range.low) / (range.high - range.low)
+            return plot.maxY - min(max(fraction, 0), 1) * plot.height
         }
 
         /// The y the threshold line is drawn at: on a pixel boundary, so its 2-pixel width covers the
         /// rows `thresholdY − 1` and `thresholdY` exactly.
         func thresholdY(_ threshold: Double) -> Double {
             y(threshold).rounded()
-        }
-
-        /// A tick step of 1, 2 or 5 × 10ᵏ giving at most five intervals, and the first tick at or above
-        /// `largest`; `(0.1, 0.02)` when `largest` is not positive.
-        static func ticks(upTo largest: Double) -> (maximum: Double, step: Double) {
-            guard largest.isFinite, largest > 0 else { return (0.1, 0.02) }
-            let rough = largest / 5
-            let magnitude = pow(10, (log10(rough)).rounded(.down))
-            let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= rough * (1 - 1e-9) } ?? 10 * magnitude
-            let maximum = (largest / step - 1e-9).rounded(.up) * step
-            return (max(maximum, step), step)
         }
     }
 
@@ -170,56 +257,97 @@ public enum DriftChart {
         let x = 16.0
         let width = Double(layout.width) - 32
         let title = "Heatmap drift: " + ChartText.model(report.model)
-        canvas.text(canvas.fitted(title, width: width, Fonts.title), x: x, baseline: 28, Fonts.title, Palette.text)
-        let verdict = canvas.fitted(ReportRenderer.verdict(for: report), width: width, Fonts.body)
-        canvas.text(verdict, x: x, baseline: 48, Fonts.body, Palette.text)
+        canvas.text(canvas.fitted(title, width: width, Fonts.title), x: x, baseline: 26, Fonts.title, Palette.text)
+        let verdict = canvas.fitted(ReportRenderer.verdict(for: report, learningRate: false), width: width, Fonts.body)
+        canvas.text(verdict, x: x, baseline: 44, Fonts.body, Palette.text)
+        if let note = ReportRenderer.learningRateNote(for: report) {
+            canvas.text(canvas.fitted(note, width: width, Fonts.body), x: x, baseline: 60, Fonts.body, Palette.learningRate)
+        }
 
-        // Legend.
+        // Legend, in up to two rows.
         var cursor = layout.plot.x
-        let baseline = 68.0
-        func entry(_ name: String, swatch: (Double) -> Void) {
-            swatch(cursor)
+        var baseline = 80.0
+        func entry(_ name: String, swatch: @escaping (Double, Double) -> Void) {
+            let needed = 26 + canvas.textWidth(name, Fonts.small)
+            if cursor + needed > Double(layout.width) - 12, cursor > layout.plot.x {
+                cursor = layout.plot.x
+                baseline += 16
+            }
+            swatch(cursor, baseline - 4)
             cursor += 26
             canvas.text(name, x: cursor, baseline: baseline, Fonts.small, Palette.secondaryText)
             cursor += canvas.textWidth(name, Fonts.small) + 18
         }
-        let middle = baseline - 4
-        entry("mean drift (1 − r)") { x in
+        entry("mean drift (1 − r)") { x, middle in
             canvas.line([(x, middle), (x + 20, middle)], Palette.meanDrift, lineWidth: 2)
             canvas.disc(x: x + 10, y: middle, radius: 3, Palette.meanDrift)
         }
-        entry("max over probes") { x in
+        entry("max over probes") { x, middle in
             canvas.line([(x, middle), (x + 20, middle)], Palette.maxDrift, lineWidth: 1.5)
         }
-        entry("threshold") { x in
-            canvas.line([(x, middle), (x + 20, middle)], Palette.threshold, lineWidth: 2, dash: [7, 4])
+        let rule = report.convergence.rule
+        switch rule.mode {
+        case .relative:
+            entry("settled below (\(ChartText.threshold(rule.settleRatio)) × reference)") { x, middle in
+                canvas.line([(x, middle), (x + 20, middle)], Palette.threshold, lineWidth: 2, dash: [7, 4])
+            }
+            entry("saliency reference level") { x, middle in
+                canvas.line([(x, middle), (x + 20, middle)], Palette.secondaryText, lineWidth: 1, dash: [2, 3])
+            }
+        case .absolute:
+            entry("threshold \(ChartText.threshold(rule.threshold))") { x, middle in
+                canvas.line([(x, middle), (x + 20, middle)], Palette.threshold, lineWidth: 2, dash: [7, 4])
+            }
+        }
+        if layout.learningRateRange != nil {
+            entry("learning rate (right, log)") { x, middle in
+                canvas.line([(x, middle), (x + 20, middle)], Palette.learningRate, lineWidth: 2)
+            }
+        }
+        if let metric = validationMetric(report) {
+            entry("\(metric.name) (right)") { x, middle in
+                canvas.line([(x, middle), (x + 20, middle)], Palette.metric, lineWidth: 1.5, dash: [4, 2])
+            }
         }
         if report.convergence.state == .stable, report.convergence.convergedAt != nil {
-            entry("became stable") { x in
+            entry("became stable") { x, middle in
                 canvas.line([(x + 10, middle - 6), (x + 10, middle + 6)], Palette.converged, lineWidth: 2)
             }
         }
         if report.checkpoints.contains(where: { $0.status == .failed }) {
-            entry("failed checkpoint") { x in cross(canvas, x: x + 10, y: middle) }
+            entry("failed checkpoint") { x, middle in cross(canvas, x: x + 10, y: middle) }
         }
+    }
+
+    /// A tick label for a power of ten: `0.001`, `0.01`, `0.1`, `1` (`1e-05` below 0.001).
+    static func decadeLabel(_ exponent: Int) -> String {
+        if exponent >= 0 { return String(Int(pow(10, Double(exponent)))) }
+        if exponent >= -3 { return String(format: "%.\(-exponent)f", pow(10, Double(exponent))) }
+        return String(format: "%.0e", pow(10, Double(exponent)))
     }
 
     private static func drawAxes(_ canvas: Canvas, report: Report, layout: Layout) {
         let plot = layout.plot
-        // Horizontal grid lines and y tick labels.
-        let ticks = Int((layout.yMaximum / layout.yStep).rounded())
-        let decimals = max(0, Int((-log10(layout.yStep) + 1e-9).rounded(.up)))
-        for tick in 0...ticks {
-            let value = Double(tick) * layout.yStep
+        // Decades: grid lines and labels; 2 and 5 as light ticks between them.
+        let low = Int(layout.logLow), high = Int(layout.logHigh.rounded(.down))
+        for exponent in low...high {
+            let value = pow(10, Double(exponent))
             let y = layout.y(value).rounded() + 0.5
-            if tick > 0 { canvas.line([(plot.x, y), (plot.maxX, y)], Palette.grid, lineWidth: 1) }
-            canvas.text(
-                String(format: "%.\(decimals)f", value), x: plot.x - 6, baseline: y + 4, Fonts.small,
-                Palette.secondaryText, align: .right)
+            if exponent > low { canvas.line([(plot.x, y), (plot.maxX, y)], Palette.grid, lineWidth: 1) }
+            canvas.text(decadeLabel(exponent), x: plot.x - 6, baseline: y + 4, Fonts.small, Palette.secondaryText, align: .right)
+            for factor in [2.0, 5.0] where log10(value * factor) <= layout.logHigh + 1e-9 {
+                let minor = layout.y(value * factor).rounded() + 0.5
+                canvas.line([(plot.x - 3, minor), (plot.x + 0.5, minor)], Palette.frame, lineWidth: 1)
+            }
         }
-        let axisTitle = "drift"
+        // A top that is not a decade (2 or 5 × 10ᵏ) gets its own label.
+        if layout.logHigh - Double(high) > 1e-9 {
+            let top = pow(10, layout.logHigh)
+            canvas.text(String(format: "%g", top), x: plot.x - 6, baseline: plot.y + 4, Fonts.small, Palette.secondaryText, align: .right)
+        }
+        let axisTitle = "drift (log scale)"
         canvas.rotatedText(
-            axisTitle, x: 22, baseline: plot.midY + canvas.textWidth(axisTitle, Fonts.small) / 2, angle: .pi / 2,
+            axisTitle, x: 16, baseline: plot.midY + canvas.textWidth(axisTitle, Fonts.small) / 2, angle: .pi / 2,
             Fonts.small, Palette.secondaryText)
 
         // The x axis: a tick at every slot, labels at round values where they fit.
@@ -239,6 +367,65 @@ public enum DriftChart {
         canvas.text(key, x: plot.midX, baseline: bottom + 36, Fonts.small, Palette.secondaryText, align: .center)
         canvas.line(
             [(plot.x + 0.5, plot.y), (plot.x + 0.5, bottom), (plot.maxX, bottom)], Palette.secondaryText, lineWidth: 1)
+    }
+
+    /// The learning rate and the validation metric, each against an axis of its own right of the plot.
+    private static func drawSecondary(_ canvas: Canvas, report: Report, layout: Layout) {
+        let plot = layout.plot
+        var axisX = plot.maxX + 0.5
+        if let range = layout.learningRateRange {
+            canvas.line([(axisX, plot.y), (axisX, plot.maxY)], Palette.learningRate, lineWidth: 1)
+            for exponent in Int(range.low)...Int(range.high) {
+                guard let y = layout.learningRateY(pow(10, Double(exponent))) else { continue }
+                canvas.line([(axisX, y.rounded() + 0.5), (axisX + 4, y.rounded() + 0.5)], Palette.learningRate, lineWidth: 1)
+                canvas.text(decadeLabel(exponent), x: axisX + 6, baseline: y + 4, Fonts.small, Palette.learningRate)
+            }
+            let points = learningRates(report).compactMap { point in
+                layout.learningRateY(point.value).map { (layout.x(slot: point.slot), $0) }
+            }
+            canvas.line(points, Palette.learningRate, lineWidth: 2)
+            axisX += Layout.secondaryAxis
+        }
+        if let metric = validationMetric(report), let range = layout.metricRange {
+            canvas.line([(axisX, plot.y), (axisX, plot.maxY)], Palette.metric, lineWidth: 1)
+            let step = Layout.niceStep((range.high - range.low) / 4)
+            let decimals = max(0, Int((-log10(step) + 1e-9).rounded(.up)))
+            var value = range.low
+            while value <= range.high + step * 1e-6 {
+                if let y = layout.metricY(value) {
+                    canvas.line([(axisX, y.rounded() + 0.5), (axisX + 4, y.rounded() + 0.5)], Palette.metric, lineWidth: 1)
+                    canvas.text(String(format: "%.\(decimals)f", value), x: axisX + 6, baseline: y + 4, Fonts.small, Palette.metric)
+                }
+                value += step
+            }
+            let points = metric.values.compactMap { point in
+                layout.metricY(point.value).map { (layout.x(slot: point.slot), $0) }
+            }
+            canvas.line(points, Palette.metric, lineWidth: 1.5, dash: [4, 2])
+        }
+    }
+
+    /// The settle bound (or threshold) and the reference level, as step lines over the slots they apply to.
+    private static func drawReferenceLevels(_ canvas: Canvas, report: Report, layout: Layout) {
+        let levels = referenceLevels(report)
+        guard !levels.isEmpty else { return }
+        func steps(_ values: [(slot: Int, value: Double)], rounded: Bool) -> [(x: Double, y: Double)] {
+            var points: [(x: Double, y: Double)] = []
+            let half = layout.slots > 1 ? layout.spacing / 2 : layout.plot.width / 2 - Layout.inset
+            for point in values {
+                let y = rounded ? layout.thresholdY(point.value) : layout.y(point.value)
+                let x = layout.x(slot: point.slot)
+                points.append((max(layout.plot.x, x - half), y))
+                points.append((min(layout.plot.maxX, x + half), y))
+            }
+            return points
+        }
+        let references = levels.compactMap { level in level.reference.map { (level.slot, $0) } }
+        if !references.isEmpty {
+            canvas.line(steps(references, rounded: false), Palette.secondaryText, lineWidth: 1, dash: [2, 3])
+        }
+        let bounds = levels.map { ($0.slot, $0.bound) }
+        canvas.line(steps(bounds, rounded: true), Palette.threshold, lineWidth: 2, dash: [7, 4])
     }
 
     /// The x axis title and one number per checkpoint: epochs when every checkpoint has one, else steps,

@@ -45,7 +45,7 @@ public enum ArchitectureSource: Sendable, Equatable {
             return (try fixedSpec() ?? ModelSpec(name: file, layers: []), file)
         case .automatic:
             if let text = checkpoint?.modelSpec {
-                do { return (try ModelSpec.parse(text), "\(path) (camwatch_model)") } catch {
+                do { return (try ModelSpec.parse(text), "its camwatch_model attribute") } catch {
                     throw ArchitectureError("\(path): attribute camwatch_model: \(error)")
                 }
             }
@@ -53,9 +53,15 @@ public enum ArchitectureSource: Sendable, Equatable {
                 return (spec, "zoo:\(arch) (arch attribute)")
             }
             if let (spec, file) = try Self.specBeside(path) { return (spec, file) }
+            if let arch = checkpoint?.arch {
+                throw ArchitectureError(
+                    "\(path): root attribute arch = '\(arch)' is not a built-in architecture (known: \(Self.zooNames)); "
+                        + "store a camwatch_model spec instead, or pass --model FILE")
+            }
             throw ArchitectureError(
-                "\(path): no architecture: pass --arch NAME or --model FILE, or store a camwatch_model "
-                    + "attribute or a model.json beside the checkpoint")
+                "\(path): no architecture: the checkpoint has no root attribute arch (a built-in name, as the "
+                    + "README's save_checkpoint writes: f.attrs[\"arch\"] = \"resnet18\") and no camwatch_model "
+                    + "(a model spec); pass --arch NAME or --model FILE, or put a model.json beside the checkpoint")
         }
     }
 

@@ -1,4 +1,4 @@
-import CamwatchTensor
+public import CamwatchTensor
 import Foundation
 import Synchronization
 
@@ -23,15 +23,17 @@ public enum CheckpointSubprocess {
     ///   - format: as `CheckpointLoader.load(path:format:allowNonFinite:)`.
     ///   - allowNonFinite: as `CheckpointLoader.load(path:format:allowNonFinite:)`.
     ///   - timeout: how long the child may take before it is killed and the file reported as damaged.
+    ///   - priority: the CPU and I/O priority the child lowers itself to before reading.
     /// - Returns: what `CheckpointLoader.load` returns in the child.
     /// - Throws: `CheckpointError`: the child's own error, or `.damaged` when it crashed, hung or replied with
     ///   garbage, or `.unreadable` when it could not be started.
     public static func load(
         path: String, command: [String], format: String? = nil, allowNonFinite: Bool = false,
-        timeout: Duration = .seconds(300)
+        timeout: Duration = .seconds(300), priority: ComputePriority = .normal
     ) throws -> Checkpoint {
         precondition(!command.isEmpty, "the child command is empty")
-        let request = Request(path: path, format: format, allowNonFinite: allowNonFinite)
+        let request = Request(
+            path: path, format: format, allowNonFinite: allowNonFinite, priority: priority == .normal ? nil : priority)
         let output = try run(command, request: request, path: path, timeout: timeout)
         return try decodeReply(output, path: path)
     }
@@ -50,6 +52,8 @@ public enum CheckpointSubprocess {
             FileHandle.standardError.write(Data("no checkpoint request in \(requestVariable)\n".utf8))
             return 2
         }
+        // The child is single-threaded here, so lowering this thread lowers the whole reader.
+        if let priority = request.priority { ComputeThreads.lowerCurrentThread(to: priority) }
         write(reply(for: request))
         return 0
     }
@@ -60,6 +64,7 @@ public enum CheckpointSubprocess {
         var path: String
         var format: String?
         var allowNonFinite: Bool
+        var priority: ComputePriority? = nil
     }
 
     /// The reply's header; float32 little-endian tensor data follows in `tensors` order.

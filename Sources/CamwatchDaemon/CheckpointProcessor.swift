@@ -32,7 +32,8 @@ struct CheckpointProcessor: Sendable {
         let start = ContinuousClock.now
         let loaded: Result<Checkpoint, LoadFailure>
         do {
-            loaded = .success(try CheckpointSubprocess.load(path: snapshotPath, command: childCommand))
+            loaded = .success(
+                try CheckpointSubprocess.load(path: snapshotPath, command: childCommand, priority: configuration.priority))
         } catch {
             let message = "\(error)".replacingOccurrences(of: snapshotPath, with: file.path)
             loaded = .failure(LoadFailure(description: message.hasPrefix(file.path) ? message : "\(file.path): \(message)"))
@@ -57,28 +58,56 @@ struct CheckpointProcessor: Sendable {
         }
     }
 
-    /// Builds the network and runs Score-CAM on every probe.
+    /// Builds the network and runs Score-CAM on every probe; also says where the input size came from.
     /// - Throws: `CancellationError` when the task is cancelled (shutdown); any other error is a one-line reason.
     func analyze(
-        _ checkpoint: Checkpoint, path: String, probes: ProbeSet, progress: (@Sendable (Int, Int, Int) -> Void)?
-    ) throws -> CheckpointAnalysis {
+        _ checkpoint: Checkpoint, path: String, probes: ProbeSet, isCancelled: @escaping @Sendable () -> Bool,
+        progress: (@Sendable (Int, Int, Int) -> Void)?
+    ) throws -> (analysis: CheckpointAnalysis, sizeSource: String) {
         let bound: (network: Network, spec: ModelSpec, source: String)
         do { bound = try configuration.architecture.network(for: checkpoint, path: path) } catch {
             throw AnalysisError(error.description)
         }
-        var preprocessing = configuration.preprocessing
-        let size = inputSize(spec: bound.spec)
-        preprocessing.height = size.height
-        preprocessing.width = size.width
-        return try CheckpointAnalysis.run(
+        let (preprocessing, source) = try self.preprocessing(for: checkpoint, spec: bound.spec)
+        let analysis = try CheckpointAnalysis.run(
             network: bound.network, probes: probes, layer: configuration.layer, preprocessing: preprocessing,
-            options: configuration.scoreCAMOptions, progress: progress)
+            options: configuration.scoreCAMOptions, isCancelled: isCancelled, progress: progress)
+        return (analysis, source)
     }
 
-    /// `--input-size`, else the spec's `input_size`, else 224.
+    /// `--input-size`, else the spec's `input_size`, else 224 (before any checkpoint is read).
     func inputSize(spec: ModelSpec?) -> (height: Int, width: Int) {
         if let size = configuration.inputSize { return (size, size) }
         if let size = spec?.inputSize { return (size.height, size.width) }
         return (224, 224)
+    }
+
+    /// How probes become this checkpoint's input, and where the size came from (for messages). The size:
+    /// `--input-size` / `input_size:`, else the checkpoint's `input_size` attribute, else the model spec's,
+    /// else 224. Mean, std and scale: the config file's, else the checkpoint's attributes, else ImageNet's.
+    /// - Throws: `AnalysisError` when an input attribute of the checkpoint cannot be used.
+    func preprocessing(for checkpoint: Checkpoint, spec: ModelSpec?) throws -> (preprocessing: Preprocessing, sizeSource: String) {
+        let stored: Checkpoint.InputAttributes
+        do { stored = try checkpoint.inputAttributes() } catch { throw AnalysisError(error.description) }
+        var preprocessing = configuration.preprocessing
+        let source: String
+        if let size = configuration.inputSize {
+            (preprocessing.height, preprocessing.width) = (size, size)
+            source = "--input-size / input_size in the config"
+        } else if let height = stored.height, let width = stored.width {
+            (preprocessing.height, preprocessing.width) = (height, width)
+            source = "the checkpoint's input_size attribute"
+        } else if let size = spec?.inputSize {
+            (preprocessing.height, preprocessing.width) = (size.height, size.width)
+            source = "the model spec's input_size"
+        } else {
+            (preprocessing.height, preprocessing.width) = (224, 224)
+            source = "the default: no --input-size, no input_size attribute in the checkpoint or the model spec"
+        }
+        let explicit = configuration.explicitPreprocessing
+        if !explicit.contains("mean"), let mean = stored.mean { preprocessing.mean = mean }
+        if !explicit.contains("std"), let std = stored.std { preprocessing.std = std }
+        if !explicit.contains("scale"), let scale = stored.scale { preprocessing.scale = scale }
+        return (preprocessing, source)
     }
 }

@@ -2,6 +2,7 @@ public import CamwatchCheckpoint
 public import CamwatchImage
 public import CamwatchMonitor
 public import CamwatchSaliency
+public import CamwatchTensor
 import CamwatchNN
 import Foundation
 import Yams
@@ -24,6 +25,9 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var inputSize: Int?
     /// Mean/std/scale/channel order (the size is decided per model, see `inputSize`).
     public var preprocessing = Preprocessing()
+    /// The `preprocessing` keys the config file sets (`mean`, `std`, `scale`): those win over the
+    /// checkpoint's own attributes of the same names.
+    public var explicitPreprocessing: Set<String> = []
     /// Seconds between directory scans when no inotify event wakes the watcher (and the poll-only interval).
     public var interval = 10.0
     /// Seconds a file must stay unchanged before it is read.
@@ -35,8 +39,15 @@ public struct WatchConfiguration: Sendable, Equatable {
     /// How the run is judged converged (`convergence:`; relative to the run's own history by default).
     public var convergence = ConvergenceRule()
     public var batchSize = 16
-    /// Score-CAM threads; `nil` uses every core.
+    /// Score-CAM threads (`resources.threads`); `nil` uses ``defaultThreads``.
     public var threads: Int?
+    /// CPU and I/O priority of the analysis (`resources.priority`): idle by default, so the trainer beside
+    /// camwatch keeps its speed and camwatch catches up whenever the trainer pauses.
+    public var priority: ComputePriority = .idle
+    /// Analyse every n-th checkpoint only (`resources.every_nth`; 1 = all).
+    public var everyNth = 1
+    /// Faster Score-CAM: score only this many channels of the target layer (`resources.top_channels`).
+    public var topChannels: Int?
     public var maxColumns = 12
     public var colormap: Colormap = .jet
     public var alpha: Float = 0.5
@@ -64,9 +75,13 @@ public struct WatchConfiguration: Sendable, Equatable {
         return name.isEmpty || name == "/" ? "camwatch" : name
     }
 
+    /// Score-CAM threads when `resources.threads` is not set: half the cores (at least 1, at most 4), so a
+    /// trainer's own threads never share a core with more than one of camwatch's.
+    public static var defaultThreads: Int { min(4, max(1, ProcessInfo.processInfo.activeProcessorCount / 2)) }
+
     /// Score-CAM options from the configuration.
     public var scoreCAMOptions: ScoreCAM.Options {
-        ScoreCAM.Options(batchSize: batchSize, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        ScoreCAM.Options(topChannels: topChannels, batchSize: batchSize, threads: threads ?? Self.defaultThreads)
     }
 
     /// A fresh tracker with the configured rule.
@@ -104,7 +119,9 @@ public struct WatchConfiguration: Sendable, Equatable {
             throw bad("convergence.hysteresis must be a number of at least 1")
         }
         guard batchSize >= 1 else { throw bad("score_cam.batch_size must be at least 1") }
-        if let threads, threads < 1 { throw bad("score_cam.threads must be at least 1") }
+        if let threads, !(1...256).contains(threads) { throw bad("resources.threads must be in 1...256") }
+        guard (1...1_000_000).contains(everyNth) else { throw bad("resources.every_nth must be at least 1") }
+        if let topChannels, topChannels < 1 { throw bad("resources.top_channels must be at least 1") }
         guard maxColumns >= 2 else { throw bad("timeline.max_columns must be at least 2") }
         guard (0...1).contains(alpha) else { throw bad("timeline.alpha must be in 0...1") }
         guard preprocessing.mean.count == 3, preprocessing.std.count == 3, preprocessing.std.allSatisfy({ $0 != 0 }) else {
@@ -171,9 +188,22 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
     public struct ScoreCAMSettings: Sendable, Equatable, Decodable {
         var batchSize: Int?
         var threads: Int?
+        var topChannels: Int?
         enum CodingKeys: String, CodingKey {
             case threads
             case batchSize = "batch_size"
+            case topChannels = "top_channels"
+        }
+    }
+    public struct Resources: Sendable, Equatable, Decodable {
+        var threads: Int?
+        var priority: String?
+        var everyNth: Int?
+        var topChannels: Int?
+        enum CodingKeys: String, CodingKey {
+            case threads, priority
+            case everyNth = "every_nth"
+            case topChannels = "top_channels"
         }
     }
     public struct Timeline: Sendable, Equatable, Decodable {
@@ -221,6 +251,7 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
     var watch: Watch?
     var convergence: Convergence?
     var scoreCam: ScoreCAMSettings?
+    var resources: Resources?
     var timeline: Timeline?
     var metrics: Metrics?
     var alerts: Alerts?
@@ -228,6 +259,7 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
 
     enum CodingKeys: String, CodingKey {
         case checkpoints, probes, out, pattern, arch, model, layer, preprocessing, watch, convergence, timeline, metrics, alerts
+        case resources
         case jobName = "job_name"
         case inputSize = "input_size"
         case scoreCam = "score_cam"
@@ -261,11 +293,13 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
     /// Every key the file may hold, by section ("" = top level).
     static let knownKeys: [String: Set<String>] = [
         "": ["checkpoints", "probes", "out", "job_name", "pattern", "arch", "model", "layer", "input_size",
-             "preprocessing", "watch", "convergence", "score_cam", "timeline", "metrics", "alerts", "log_level"],
+             "preprocessing", "watch", "convergence", "score_cam", "timeline", "metrics", "alerts", "log_level",
+             "resources"],
         "preprocessing": ["mean", "std", "scale", "channel_order"],
         "watch": ["interval", "settle", "incomplete_after", "inotify"],
         "convergence": ["mode", "settle_ratio", "weight_settle_ratio", "threshold", "patience", "hysteresis"],
-        "score_cam": ["batch_size", "threads"],
+        "score_cam": ["batch_size", "threads", "top_channels"],
+        "resources": ["threads", "priority", "every_nth", "top_channels"],
         "timeline": ["max_columns", "colormap", "alpha"],
         "metrics": ["textfile_directory"],
         "alerts": ["exec", "webhook"],
@@ -335,6 +369,8 @@ extension WatchConfiguration {
         c.layer = overrides.layer ?? file.layer
         c.inputSize = overrides.inputSize ?? file.inputSize
         if let p = file.preprocessing {
+            c.explicitPreprocessing = Set(
+                [("mean", p.mean != nil), ("std", p.std != nil), ("scale", p.scale != nil)].filter(\.1).map(\.0))
             c.preprocessing.mean = p.mean ?? c.preprocessing.mean
             c.preprocessing.std = p.std ?? c.preprocessing.std
             c.preprocessing.scale = p.scale ?? c.preprocessing.scale
@@ -376,7 +412,23 @@ extension WatchConfiguration {
             c.convergence = rule
         }
         c.batchSize = file.scoreCam?.batchSize ?? c.batchSize
-        c.threads = file.scoreCam?.threads ?? c.threads
+        // threads and top_channels are resources (what the analysis costs); score_cam: takes them too, where
+        // they were first looked for, but one place only.
+        if file.scoreCam?.threads != nil, file.resources?.threads != nil {
+            throw ConfigurationError(path: path, reason: "give resources.threads or score_cam.threads, not both")
+        }
+        if file.scoreCam?.topChannels != nil, file.resources?.topChannels != nil {
+            throw ConfigurationError(path: path, reason: "give resources.top_channels or score_cam.top_channels, not both")
+        }
+        c.threads = file.resources?.threads ?? file.scoreCam?.threads ?? c.threads
+        c.topChannels = file.resources?.topChannels ?? file.scoreCam?.topChannels
+        if let name = file.resources?.priority {
+            guard let priority = ComputePriority(rawValue: name) else {
+                throw ConfigurationError(path: path, reason: "resources.priority must be idle, low or normal")
+            }
+            c.priority = priority
+        }
+        c.everyNth = file.resources?.everyNth ?? c.everyNth
         c.maxColumns = file.timeline?.maxColumns ?? c.maxColumns
         if let name = file.timeline?.colormap {
             guard let colormap = Colormap(named: name) else {

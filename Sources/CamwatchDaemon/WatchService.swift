@@ -1,6 +1,9 @@
 import CamwatchCheckpoint
+import CamwatchImage
 public import CamwatchMonitor
+import CamwatchSaliency
 import CamwatchNN
+import CamwatchTensor
 import Foundation
 public import Logging
 public import ServiceLifecycle
@@ -25,6 +28,8 @@ public final class WatchService: Service, Sendable {
         public var lock: OutputLock
         public var watcher: CheckpointWatcher
         public var childCommand: [String]
+        /// Lines for the log once start-up has succeeded (a failed start prints only its error).
+        public var notices: [String] = []
     }
 
     /// At most this many ready checkpoints are loaded and ordered together (bounds memory at start-up,
@@ -34,6 +39,7 @@ public final class WatchService: Service, Sendable {
     private let state: Mutex<State>
     private let lock: OutputLock
     private let childCommand: [String]
+    private let notices: [String]
     private let configurationPath: String?
     private let overrides: WatchConfiguration.Overrides
     private let logger: Logger
@@ -46,6 +52,49 @@ public final class WatchService: Service, Sendable {
         var watcher: CheckpointWatcher
         /// Failed checkpoints since the last processed one (for the `recovered` alert).
         var failuresInARow = 0
+        /// Checkpoints taken since the last analysed one (`resources.every_nth` without epochs).
+        var takenSinceAnalysed = 0
+        /// What this run did, for `--once`'s exit status.
+        var outcome = RunOutcome()
+        /// Whether a warning was logged while most probes were misclassified (re-armed when they are not).
+        var misclassifiedWarned = false
+        /// Whether the probes' own size was compared with the input size yet.
+        var probeSizeChecked = false
+        /// Whether the kernel's refusal of `resources.priority` was logged.
+        var priorityRefusalLogged = false
+        /// Set at the end of a `--once` run that should exit non-zero.
+        var onceFailure: String?
+    }
+
+    /// Why a finished `--once` run failed (every checkpoint failed, or no file matched the pattern); `nil`
+    /// when it did not or has not finished.
+    public var onceFailure: String? { state.withLock { $0.onceFailure } }
+
+    private func onceFailure(_ s: State) -> String? {
+        let c = s.configuration
+        if !s.watcher.hasMatchingFiles() {
+            let unmatched = s.watcher.unmatchedNames()
+            let seen = unmatched.isEmpty
+                ? "the directory holds no other files either"
+                : "seen, not watched: " + Self.listed(unmatched)
+            return "\(c.checkpoints): no file matches the pattern '\(c.pattern)' (\(seen))"
+        }
+        if s.outcome.failed > 0, s.outcome.analysed == 0, s.outcome.skipped == 0 {
+            let all = s.outcome.failed == 1 ? "the only checkpoint" : "all \(s.outcome.failed) checkpoints"
+            return "\(c.checkpoints): \(all) failed (see the lines above and \(ReportStore.path(in: c.out)))"
+        }
+        return nil
+    }
+
+    /// `message` starting with `path`: prefixed unless it names the file already (never twice).
+    static func naming(_ path: String, _ message: String) -> String {
+        message.contains(path) ? message : "\(path): \(message)"
+    }
+
+    /// At most 8 names, then how many more.
+    static func listed(_ names: [String]) -> String {
+        let shown = names.prefix(8).joined(separator: ", ")
+        return names.count > 8 ? shown + " and \(names.count - 8) more" : shown
     }
 
     // MARK: - Start-up
@@ -59,6 +108,7 @@ public final class WatchService: Service, Sendable {
         logger: Logger
     ) throws(ConfigurationError) -> Prepared {
         let configuration = try WatchConfiguration.resolve(file: configurationPath, overrides: overrides)
+        try StartupCheck.checkOutput(configuration)
         let probes: ProbeSet
         do { probes = try ProbeSet.load(directory: configuration.probes) } catch {
             throw ConfigurationError(path: nil, reason: error.description)
@@ -71,6 +121,16 @@ public final class WatchService: Service, Sendable {
                 path: nil,
                 reason: "unknown layer '\(layer)' in model '\(spec.name)'; layers: "
                     + spec.layerNames.suffix(12).joined(separator: ", "))
+        }
+        // The architecture, layer and input size against a real checkpoint, while nothing is written yet.
+        var notices: [String] = []
+        if let checked = try StartupCheck.checkFirstCheckpoint(configuration, watcher: watcher, childCommand: childCommand) {
+            logger.debug(
+                "start-up check passed on \(checked.file): input \(checked.inputSize.width)×\(checked.inputSize.height)")
+        } else if !watcher.hasMatchingFiles() {
+            let unmatched = watcher.unmatchedNames()
+            let seen = unmatched.isEmpty ? "" : "; seen, not watched: " + listed(unmatched)
+            notices.append("no file in \(configuration.checkpoints) matches '\(configuration.pattern)' yet\(seen)")
         }
         let lock = try OutputLock(directory: configuration.out)
         let processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
@@ -87,7 +147,7 @@ public final class WatchService: Service, Sendable {
         watcher.skip(session.knownIDs)
         return Prepared(
             configuration: configuration, configurationPath: configurationPath, overrides: overrides, session: session,
-            lock: lock, watcher: watcher, childCommand: childCommand)
+            lock: lock, watcher: watcher, childCommand: childCommand, notices: notices)
     }
 
     private static func watcher(_ configuration: WatchConfiguration, alreadySeen: Set<String>) throws(ConfigurationError)
@@ -122,6 +182,7 @@ public final class WatchService: Service, Sendable {
     public init(_ prepared: Prepared, alerts: AlertDispatcher, notifier: SystemdNotifier, logger: Logger) {
         state = Mutex(State(configuration: prepared.configuration, session: prepared.session, watcher: prepared.watcher))
         lock = prepared.lock
+        notices = prepared.notices
         childCommand = prepared.childCommand
         configurationPath = prepared.configurationPath
         overrides = prepared.overrides
@@ -137,6 +198,7 @@ public final class WatchService: Service, Sendable {
         for recovery in state.withLock({ $0.session.recoveries }) {
             logger.warning("\(recovery.error); moved aside to \(recovery.setAsidePath), starting that file afresh")
         }
+        for notice in notices { logger.notice("\(notice)") }
         let report = state.withLock { $0.session.report }
         logger.info(
             """
@@ -160,7 +222,7 @@ public final class WatchService: Service, Sendable {
                         _ = self.notifier.ready(status: self.statusLine())
                         announcedReady = true
                     }
-                    self.handle(scan)
+                    await self.handle(scan)
                     self.pingWatchdog()
                     if Task.isCancelled { break }
                     let current = self.state.withLock { $0.configuration }
@@ -182,6 +244,7 @@ public final class WatchService: Service, Sendable {
             }
             group.cancelAll()
         }
+        if configuration.once { state.withLock { $0.onceFailure = onceFailure($0) } }
         let line = "stopping; " + statusLine()
         _ = notifier.stopping(status: line)
         logger.info("\(line)")
@@ -204,21 +267,64 @@ public final class WatchService: Service, Sendable {
         URL(fileURLWithPath: configuration.out).appendingPathComponent(".staging").path
     }
 
-    /// Failures first (in name order), then the ready checkpoints in batches ordered by step/epoch.
-    private func handle(_ scan: WatchScan) {
+    /// Failures first (in name order), then the ready checkpoints in batches ordered by step/epoch, each
+    /// batch on a thread at `resources.priority`.
+    private func handle(_ scan: WatchScan) async {
         for event in scan.events {
             guard let reason = event.failureReason else { continue }
             recordFailure(event.file, reason: "\(event.file.path): \(reason)", checkpoint: nil, seconds: 0)
         }
         var ready = scan.ready
+        let readyAt = ContinuousClock.now
         while !ready.isEmpty && !Task.isCancelled {
             let batch = Array(ready.prefix(Self.batchLimit))
             ready.removeFirst(batch.count)
-            process(batch)
+            await onComputeThread { stop in self.process(batch, readyAt: readyAt, stop: stop) }
         }
     }
 
-    private func process(_ files: [CheckpointFile]) {
+    /// Runs `body` on a thread of its own, off Swift's cooperative pool (a checkpoint takes seconds to
+    /// minutes), while this task keeps the systemd watchdog fed however long a busy trainer leaves the
+    /// analysis waiting, and turns cancellation (shutdown) into the stop signal `body` polls between probes.
+    /// The parts of `body` that compute or read run lowered to `resources.priority` (`lowered`).
+    private func onComputeThread(_ body: @escaping @Sendable (StopSignal) -> Void) async {
+        let stop = StopSignal()
+        await withTaskCancellationHandler {
+            await withTaskGroup(of: Void.self) { group in
+                if let interval = notifier.watchdogInterval {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: interval / 2)
+                            if !Task.isCancelled { _ = self.notifier.watchdog() }
+                        }
+                    }
+                }
+                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                    ComputeThreads.detach {
+                        body(stop)
+                        done.resume()
+                    }
+                }
+                group.cancelAll()
+            }
+        } onCancel: {
+            stop.set()
+        }
+    }
+
+    /// Runs `body` on a thread lowered to `resources.priority`; logs once when the kernel refuses it.
+    private func lowered<Result: Sendable>(_ body: @Sendable () -> Result) -> Result {
+        let priority = state.withLock { $0.configuration.priority }
+        return ComputeThreads.run(priority: priority, refused: { reason in
+            let first = self.state.withLock { s in
+                defer { s.priorityRefusalLogged = true }
+                return !s.priorityRefusalLogged
+            }
+            if first { self.logger.warning("resources.priority \(priority.rawValue) refused by the kernel: \(reason)") }
+        }, body)
+    }
+
+    private func process(_ files: [CheckpointFile], readyAt: ContinuousClock.Instant, stop: StopSignal) {
         let configuration = state.withLock { $0.configuration }
         let staging = stagingDirectory(configuration)
         try? FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
@@ -226,9 +332,14 @@ public final class WatchService: Service, Sendable {
         var pending: [PendingCheckpoint] = []
         for file in files {
             do {
-                let snapshot = try state.withLock { (s: inout State) throws(WatcherError) in
-                    try s.watcher.snapshot(file, into: staging)
+                let copied = lowered {
+                    Result { () throws(WatcherError) in
+                        try self.state.withLock { (s: inout State) throws(WatcherError) in
+                            try s.watcher.snapshot(file, into: staging)
+                        }
+                    }
                 }
+                let snapshot = try copied.get()
                 pending.append(processor.load(file, snapshotPath: snapshot.path))
                 snapshot.remove()
             } catch {
@@ -238,18 +349,44 @@ public final class WatchService: Service, Sendable {
             pingWatchdog()
         }
         for item in CheckpointProcessor.ordered(pending) {
-            if Task.isCancelled { return }
+            if stop.isSet { return }
             switch item.loaded {
             case .failure(let failure):
                 recordFailure(item.file, reason: failure.description, checkpoint: nil, seconds: item.loadSeconds)
             case .success(let checkpoint):
-                analyze(item, checkpoint: checkpoint, processor: processor)
+                if let skipped = skipReason(checkpoint, everyNth: configuration.everyNth) {
+                    logger.info("\(item.file.name): skipped (\(skipped))")
+                    state.withLock { $0.outcome.skipped += 1 }
+                    continue
+                }
+                analyze(item, checkpoint: checkpoint, processor: processor, readyAt: readyAt, stop: stop)
             }
         }
     }
 
-    private func analyze(_ item: PendingCheckpoint, checkpoint: Checkpoint, processor: CheckpointProcessor) {
+    /// Why `resources.every_nth` leaves this checkpoint out, or `nil` to analyse it: the checkpoint's epoch
+    /// decides when it has one (the same choice after a restart), else the count of checkpoints taken.
+    private func skipReason(_ checkpoint: Checkpoint, everyNth n: Int) -> String? {
+        guard n > 1 else { return nil }
+        if let epoch = checkpoint.epoch {
+            return epoch % n == 0 ? nil : "resources.every_nth \(n): epoch \(epoch) is not a multiple of \(n)"
+        }
+        return state.withLock { s in
+            s.takenSinceAnalysed += 1
+            guard s.takenSinceAnalysed < n else {
+                s.takenSinceAnalysed = 0
+                return nil
+            }
+            return "resources.every_nth \(n): \(s.takenSinceAnalysed) of every \(n)"
+        }
+    }
+
+    private func analyze(
+        _ item: PendingCheckpoint, checkpoint: Checkpoint, processor: CheckpointProcessor,
+        readyAt: ContinuousClock.Instant, stop: StopSignal
+    ) {
         let start = ContinuousClock.now
+        let cpuAtStart = ComputeThreads.processCPUSeconds
         let probes = state.withLock { $0.session.probes }
         logger.debug(
             "\(item.file.name): explaining \(probes.probes.count) probes",
@@ -257,43 +394,54 @@ public final class WatchService: Service, Sendable {
         let notifier = self.notifier
         let lastPing = Mutex(ContinuousClock.now)
         let analysis: CheckpointAnalysis
+        let sizeSource: String
         do {
-            analysis = try processor.analyze(checkpoint, path: item.file.path, probes: probes) { _, _, _ in
-                // Score-CAM is the long part: the watchdog must hear from us while it runs.
-                guard let interval = notifier.watchdogInterval else { return }
-                let due = lastPing.withLock { last in
-                    guard ContinuousClock.now - last >= interval / 2 else { return false }
-                    last = .now
-                    return true
+            (analysis, sizeSource) = try lowered {
+                Result {
+                    try processor.analyze(checkpoint, path: item.file.path, probes: probes, isCancelled: { stop.isSet }) {
+                        _, _, _ in
+                        // Score-CAM is the long part: the watchdog must hear from us while it runs.
+                        guard let interval = notifier.watchdogInterval else { return }
+                        let due = lastPing.withLock { last in
+                            guard ContinuousClock.now - last >= interval / 2 else { return false }
+                            last = .now
+                            return true
+                        }
+                        if due { _ = notifier.watchdog() }
+                    }
                 }
-                if due { _ = notifier.watchdog() }
-            }
+            }.get()
         } catch is CancellationError {
             logger.info("\(item.file.name): abandoned for shutdown; it will be processed after a restart")
             return
         } catch {
-            recordFailure(item.file, reason: "\(item.file.path): \(error)", checkpoint: checkpoint,
+            recordFailure(item.file, reason: Self.naming(item.file.path, "\(error)"), checkpoint: checkpoint,
                           seconds: item.loadSeconds + (ContinuousClock.now - start).seconds)
             return
         }
-        if Task.isCancelled {
+        if stop.isSet {
             logger.info("\(item.file.name): abandoned for shutdown; it will be processed after a restart")
             return
         }
+        warnAboutInput(analysis, probes: probes, sizeSource: sizeSource, checkpoint: item.file.name)
         let seconds = item.loadSeconds + (ContinuousClock.now - start).seconds
+        let cost = CheckpointCost(
+            queued: max(0, (start - readyAt).seconds - item.loadSeconds), wall: (ContinuousClock.now - start).seconds,
+            cpu: ComputeThreads.processCPUSeconds - cpuAtStart, threads: processor.configuration.scoreCAMOptions.threads)
         let now = Date().timeIntervalSince1970
         let (entry, transitions, failures, configuration, tracker) = state.withLock { s in
             let (entry, transitions) = s.session.recordProcessed(
                 label: item.label, checkpoint: checkpoint, analysis: analysis, seconds: seconds, now: now)
             let failures = s.failuresInARow
             s.failuresInARow = 0
+            s.outcome.analysed += 1
             return (entry, transitions, failures, s.configuration, s.session.report.convergence)
         }
         save()
         let drift = entry.drift.map { String(format: "drift %.4f (max %.4f)", $0.mean, $0.max) } ?? "first checkpoint"
         let weights = entry.weightDrift.map { String(format: ", weights moved %.4f", $0) } ?? ""
         logger.info(
-            "\(entry.name): ok in \(String(format: "%.1f", seconds)) s, \(drift)\(weights), state \(entry.state.rawValue)",
+            "\(entry.name): ok in \(String(format: "%.1f", seconds)) s (\(cost.summary(priority: configuration.priority))), \(drift)\(weights), state \(entry.state.rawValue)",
             metadata: entry.drift.map { ["checkpoint.id": "\(entry.id)", "drift.mean": "\($0.mean)"] }
                 ?? ["checkpoint.id": "\(entry.id)"])
         let reportPath = ReportStore.path(in: configuration.out)
@@ -312,10 +460,56 @@ public final class WatchService: Service, Sendable {
         _ = notifier.status(statusLine())
     }
 
+    /// Two signs that the probes do not reach the model as it was trained: probe images of another size
+    /// than its input (once per run), and most probes with a class in the manifest predicted as another
+    /// class (then the heatmaps explain a class the model does not see; once until that changes).
+    private func warnAboutInput(_ analysis: CheckpointAnalysis, probes: ProbeSet, sizeSource: String, checkpoint: String) {
+        let size = analysis.inputSize
+        let firstLook = state.withLock { s in
+            defer { s.probeSizeChecked = true }
+            return !s.probeSizeChecked
+        }
+        if firstLook, size.count == 2 {
+            let other = probes.probes.filter { $0.image.height != size[0] || $0.image.width != size[1] }
+            if let example = other.first {
+                let own = "\(example.image.width)×\(example.image.height)"
+                let names = Self.listed(other.map { URL(fileURLWithPath: $0.path).lastPathComponent })
+                logger.warning(
+                    """
+                    probes of another size than the model's input: \(other.count) of \(probes.probes.count) \
+                    (\(names); e.g. \(own)) are resized to \(size[1])×\(size[0]), the input size from \(sizeSource); \
+                    if the model was trained at another size, store it as the checkpoint's input_size attribute \
+                    or pass --input-size
+                    """)
+            }
+        }
+        let judged = probes.probes.compactMap { probe -> Bool? in
+            guard let target = probe.description.classIndex, let predicted = analysis.predictions[probe.description.id]?.predicted
+            else { return nil }
+            return predicted != target
+        }
+        let wrong = judged.filter { $0 }.count
+        let most = judged.count >= 2 && wrong * 2 > judged.count
+        let warn = state.withLock { s in
+            defer { s.misclassifiedWarned = most }
+            return most && !s.misclassifiedWarned
+        }
+        if warn {
+            logger.warning(
+                """
+                \(checkpoint): \(wrong) of \(judged.count) probes are predicted as another class than probes.json \
+                gives, so their heatmaps explain a class the model does not see there; early in training that is \
+                expected, later check the input size (\(size.count == 2 ? "\(size[1])×\(size[0])" : "?") from \
+                \(sizeSource)), mean/std and the manifest's classes
+                """)
+        }
+    }
+
     private func recordFailure(_ file: CheckpointFile, reason: String, checkpoint: Checkpoint?, seconds: Double) {
         let now = Date().timeIntervalSince1970
         let (entry, configuration) = state.withLock { s in
             s.failuresInARow += 1
+            s.outcome.failed += 1
             let entry = s.session.recordFailure(
                 label: CheckpointLabel(id: file.id, name: file.name), step: checkpoint?.step, epoch: checkpoint?.epoch,
                 reason: reason, seconds: seconds, now: now, attributes: checkpoint?.attributes ?? [:])
@@ -390,7 +584,9 @@ public final class WatchService: Service, Sendable {
             if fresh.inputSize != old.inputSize || fresh.preprocessing != old.preprocessing { ignored.append("preprocessing") }
             if fresh.convergence != old.convergence { ignored.append("convergence") }
             if fresh.logLevel != old.logLevel { ignored.append("log_level") }
-            if fresh.threads != old.threads { ignored.append("score_cam.threads") }
+            if fresh.threads != old.threads { ignored.append("resources.threads") }
+            // Heatmaps from another channel selection are not comparable with the run's earlier ones.
+            if fresh.topChannels != old.topChannels { ignored.append("resources.top_channels") }
             var applied = fresh
             applied.checkpoints = old.checkpoints
             applied.probes = old.probes
@@ -402,6 +598,7 @@ public final class WatchService: Service, Sendable {
             applied.convergence = old.convergence
             applied.logLevel = old.logLevel
             applied.threads = old.threads
+            applied.topChannels = old.topChannels
             if applied.pattern != old.pattern || applied.settle != old.settle || applied.incompleteAfter != old.incompleteAfter,
                 let watcher = try? Self.watcher(applied, alreadySeen: s.session.knownIDs)
             {
@@ -416,4 +613,38 @@ public final class WatchService: Service, Sendable {
         logger.notice("\(line)")
         writeOutputs()
     }
+}
+
+/// A flag the compute thread polls between probes; set when the service is cancelled (shutdown).
+final class StopSignal: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .relaxed) }
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+}
+
+/// Where one checkpoint's time went, for its log line.
+struct CheckpointCost: Sendable {
+    /// Seconds between the checkpoint being ready and its analysis starting (earlier checkpoints first).
+    var queued: Double
+    /// Seconds the analysis took, waiting for a core included.
+    var wall: Double
+    /// CPU seconds this process spent on it.
+    var cpu: Double
+    var threads: Int
+
+    /// Seconds the analysis could have run but had no core: what yielding to the trainer cost it.
+    var waitedForCPU: Double { max(0, wall - cpu / Double(max(1, threads))) }
+
+    func summary(priority: ComputePriority) -> String {
+        String(
+            format: "waited %.1f s: %.1f s queued, %.1f s for a free core at priority %@; worked %.1f CPU-s on %d thread%@",
+            queued + waitedForCPU, queued, waitedForCPU, priority.rawValue, cpu, threads, threads == 1 ? "" : "s")
+    }
+}
+
+/// What one run of the loop did (for `--once`'s exit status).
+struct RunOutcome: Sendable {
+    var analysed = 0
+    var failed = 0
+    var skipped = 0
 }

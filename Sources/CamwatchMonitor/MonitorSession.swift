@@ -161,12 +161,13 @@ public struct CheckpointAnalysis: Sendable {
     ///   - layer: the target layer or module prefix; `nil` for the last conv-like layer.
     ///   - preprocessing: how a probe image becomes the input.
     ///   - options: Score-CAM tuning.
+    ///   - isCancelled: polled between probes (the caller may run this on a thread of its own, outside any task).
     ///   - progress: called after each batch of masked inputs with (probe index, channels done, channels to do).
     /// - Throws: `AnalysisError` naming the probe and the reason (unknown layer, class out of range, …);
     ///   `CancellationError` when the task is cancelled between probes.
     public static func run(
         network: Network, probes: ProbeSet, layer: String?, preprocessing: Preprocessing, options: ScoreCAM.Options,
-        progress: (@Sendable (Int, Int, Int) -> Void)? = nil
+        isCancelled: @Sendable () -> Bool = { Task.isCancelled }, progress: (@Sendable (Int, Int, Int) -> Void)? = nil
     ) throws -> CheckpointAnalysis {
         let scoreCAM: ScoreCAM
         do { scoreCAM = try ScoreCAM(network: network, targetLayer: layer, options: options) } catch {
@@ -178,7 +179,7 @@ public struct CheckpointAnalysis: Sendable {
         var heatmaps: [String: HeatmapArchive.Heatmap] = [:]
         var predictions: [String: Report.Prediction] = [:]
         for (index, probe) in probes.probes.enumerated() {
-            try Task.checkCancellation()
+            if isCancelled() { throw CancellationError() }
             let input = preprocessing.tensor(from: [probe.image])
             let id = probe.description.id
             let map: SaliencyMap

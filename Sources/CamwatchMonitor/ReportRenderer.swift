@@ -42,7 +42,9 @@ public enum ReportRenderer {
     /// `Verdict: stable since ckpt_012.h5 (epoch 12): last saliency drift 0.07 of its reference level 0.14
     /// (settled below 0.35), weight drift 0.09 of its reference 0.26 (settled below 0.15); stable after 2
     /// settled checkpoints in a row.` or (absolute rule) `… drift below 0.05 for 3 consecutive checkpoints.`
-    public static func verdict(for report: Report) -> String {
+    /// When the run became stable as its learning rate dropped, a sentence saying so is added
+    /// (``learningRateNote(for:)``) unless `learningRate` is false.
+    public static func verdict(for report: Report, learningRate: Bool = true) -> String {
         let tracker = report.convergence
         let rule = tracker.rule
         let plural = rule.patience == 1 ? "" : "s"
@@ -82,10 +84,19 @@ public enum ReportRenderer {
                     + "settled checkpoint\(plural) in a row."
             }
         }
+        if learningRate, let note = learningRateNote(for: report) { line += " " + note }
         if let last = report.checkpoints.last, last.status == .failed {
             line += " Last checkpoint \(last.name) failed: \(last.error ?? "no reason recorded")."
         }
         return line
+    }
+
+    /// `Stable coincides with a learning-rate drop (lr 0.0003 → 0.0001 by epoch 21): …` when it does.
+    public static func learningRateNote(for report: Report) -> String? {
+        guard let drop = report.learningRateDropAtStable else { return nil }
+        let at = drop.at.epoch.map { "epoch \($0)" } ?? drop.at.step.map { "step \($0)" } ?? drop.at.name
+        return "Stable coincides with a learning-rate drop (lr \(number(drop.before)) → \(number(drop.after)) by \(at)): "
+            + "heatmaps settle as steps shrink, so this may show the schedule more than convergence."
     }
 
     /// The relative rule's numbers at the last checkpoint: each signal's level over its reference level, and

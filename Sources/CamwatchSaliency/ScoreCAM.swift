@@ -1,7 +1,6 @@
 public import CamwatchNN
 public import CamwatchTensor
 
-import Dispatch
 import Synchronization
 
 /// Score-CAM (Wang et al., CVPR-W 2020) on a native ``Network``.
@@ -188,7 +187,7 @@ public struct ScoreCAM: Sendable {
         let work = ScoringWork(network: network, input: input, activations: activations, channels: channels,
                                constant: constant, jobs: jobs, target: target, weighting: options.weighting,
                                basis: basis)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        ComputeThreads.perform(workers: workers) { _ in
             while true {
                 let claimed: Int? = state.withLock { s in
                     guard s.failure == nil, s.nextJob < work.jobs.count else { return nil }
@@ -408,7 +407,7 @@ struct FirstLayerBasis: Sendable {
         // Each chunk's boxes (offsets within the chunk's values) and values, filled by the workers.
         let results = Mutex([([Box], [Float])?](repeating: nil, count: chunks))
         let next = Mutex(0)
-        DispatchQueue.concurrentPerform(iterations: max(1, min(workers, chunks))) { _ in
+        ComputeThreads.perform(workers: min(workers, chunks)) { _ in
             while true {
                 let index: Int = next.withLock { n in
                     defer { n += 1 }

@@ -32,6 +32,7 @@ struct WatchEndToEndTests {
         let text = """
             watch: {interval: 0.5, settle: 0.4, incomplete_after: 3}
             score_cam: {batch_size: 16, threads: 1}
+            resources: {priority: normal}
             job_name: e2e
             \(extra)
             """

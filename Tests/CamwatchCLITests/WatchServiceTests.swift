@@ -555,6 +555,7 @@ private struct Run {
         let text = """
             watch: {interval: \(interval), settle: 0.4, incomplete_after: 3}
             score_cam: {threads: 1}
+            resources: {priority: normal}
             \(extra)
 
             """

@@ -138,3 +138,30 @@ func variance(_ bytes: [UInt8]) -> Double {
     let mean = bytes.reduce(0.0) { $0 + Double($1) } / Double(bytes.count)
     return bytes.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(bytes.count)
 }
+
+extension ChartFixtures {
+    /// A run judged by the relative rule (a real `ConvergenceTracker`): mean drift `drifts[k]` at checkpoint
+    /// k + 2 (the first has none), each entry carrying the tracker's reading, and `lr` / `val_acc` attributes
+    /// when given.
+    static func relativeReport(drifts: [Double], lr: [Double]? = nil, valAcc: [Double]? = nil) -> Report {
+        let probe = Report.Probe(id: "probe-00", file: "p0.png", classIndex: 0)
+        var tracker = ConvergenceTracker(rule: ConvergenceRule(mode: .relative))
+        var report = Report(model: Report.Model(arch: "resnet18", layer: "layer4", inputSize: [56, 56]), probes: [probe])
+        for k in 0...drifts.count {
+            let mean = k == 0 ? nil : drifts[k - 1]
+            let drift = mean.map { CheckpointDrift(perProbe: [probe.id: DriftMetrics(drift: $0, l1: 0, iou: 1)]) } ?? nil
+            let label = CheckpointLabel(id: "id-\(k)", name: "ckpt-\(k + 1).h5")
+            _ = tracker.update(checkpoint: label, status: .ok, drift: drift?.mean)
+            var attributes: [String: Report.AttributeValue] = [:]
+            if let lr, k < lr.count { attributes["lr"] = .number(lr[k]) }
+            if let valAcc, k < valAcc.count { attributes["val_acc"] = .number(valAcc[k]) }
+            report.record(
+                Report.CheckpointEntry(
+                    name: label.name, id: label.id, step: (k + 1) * 10, epoch: k + 1, status: .ok, seconds: 1,
+                    processedAt: Double(k), drift: drift, state: tracker.state,
+                    convergence: mean == nil ? nil : tracker.reading, attributes: attributes))
+        }
+        report.convergence = tracker
+        return report
+    }
+}

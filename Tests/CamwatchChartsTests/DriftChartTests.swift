@@ -1,4 +1,5 @@
 import CamwatchMonitor
+import Foundation
 import CamwatchTestSupport
 import Testing
 
@@ -29,12 +30,12 @@ import Testing
     @Test func sizeFollowsOptions() throws {
         let report = ChartFixtures.report(probes: 3, processed: 6)
         let standard = try DriftChart.render(report: report)
-        #expect(standard.width == 800 && standard.height == 360)
-        #expect(standard.rgba.count == 800 * 360 * 4)
+        #expect(standard.width == 800 && standard.height == 420)
+        #expect(standard.rgba.count == 800 * 420 * 4)
         let custom = try DriftChart.render(report: report, options: .init(width: 640, height: 300))
         #expect(custom.width == 640 && custom.height == 300)
         let tiny = try DriftChart.render(report: report, options: .init(width: 10, height: -5))
-        #expect(tiny.width == 320 && tiny.height == 200)
+        #expect(tiny.width == 320 && tiny.height == 240)
     }
 
     @Test func thresholdIsADashedLineAtItsValue() throws {
@@ -112,7 +113,7 @@ import Testing
             let report = ChartFixtures.report(probes: 2, processed: processed, failedAfter: [0])
             let picture = try DriftChart.render(report: report)
             let layout = DriftChart.Layout(report: report, options: .init())
-            #expect(picture.width == 800 && picture.height == 360)
+            #expect(picture.width == 800 && picture.height == 420)
             let plot = layout.plot
             let middle = Int(plot.midY)
             // No curve, but the note's box and text at the centre of the plot.
@@ -127,15 +128,83 @@ import Testing
         }
     }
 
-    @Test func yTicksAreRoundNumbers() {
-        for (largest, maximum, step) in [
-            (0.42, 0.5, 0.1), (0.3, 0.3, 0.1), (0.025, 0.025, 0.005), (0.031, 0.04, 0.01), (1.7, 2, 0.5),
-            (0, 0.1, 0.02), (-1, 0.1, 0.02),
+    @Test("the drift axis is logarithmic over whole decades; zero sits on the bottom")
+    func driftAxisIsLogarithmic() throws {
+        for (values, low, high) in [
+            ([0.42, 0.003], -3.0, log10(0.5)), ([0.3], -1.0, 0.0), ([0.025, 0.0049], -3.0, log10(0.05)),
+            ([1.7, 0.2], -1.0, log10(2)), ([1e-9, 1.0], -4.0, 0.0), ([], -2.0, 0.0),
         ] {
-            let ticks = DriftChart.Layout.ticks(upTo: largest)
-            #expect(ticks.maximum.isApproximately(maximum), "maximum for \(largest)")
-            #expect(ticks.step.isApproximately(step), "step for \(largest)")
+            let decades = DriftChart.Layout.decades(values, floor: -4)
+            #expect(decades.low == low && abs(decades.high - high) < 1e-9, "decades for \(values): \(decades)")
         }
+        let report = ChartFixtures.report(probes: 3, processed: 8)
+        let layout = DriftChart.Layout(report: report, options: .init())
+        // Equal ratios are equal distances: 0.01 → 0.1 spans as many pixels as 0.1 → 1 (when both are on the axis).
+        let decade = layout.y(0.01) - layout.y(0.1)
+        #expect(decade > 20)
+        #expect(abs(layout.y(0.02) - layout.y(0.2) - decade) < 1e-9)
+        #expect(abs(layout.y(0.001) - layout.y(0.01) - decade) < 1e-9 || layout.logLow > -3)
+        #expect(layout.y(0) == layout.plot.maxY)
+        #expect(DriftChart.decadeLabel(-2) == "0.01" && DriftChart.decadeLabel(0) == "1" && DriftChart.decadeLabel(-5) == "1e-05")
+    }
+
+    /// Drift high for five checkpoints, then halving: the relative rule settles near the end.
+    static let relativeDrifts = [0.3, 0.28, 0.32, 0.3, 0.29, 0.15, 0.07, 0.035, 0.017, 0.008]
+
+    @Test("relative rule: the dashed bound is settle_ratio × the reference level the tracker held, per checkpoint")
+    func relativeBoundIsDrawnAtTheTrackersLevel() throws {
+        let report = ChartFixtures.relativeReport(drifts: Self.relativeDrifts)
+        #expect(report.convergence.state == .stable, "the fixture should settle: \(report.convergence.state)")
+        let levels = DriftChart.referenceLevels(report)
+        // A level wherever the tracker had a reference (from the third drift on: a median of 3).
+        #expect(levels.count == report.checkpoints.filter { $0.convergence?.driftRatio != nil }.count)
+        #expect(levels.count == Self.relativeDrifts.count - 2)
+        // The reference recovered from each entry's drift ratio is the tracker's own reference level.
+        let reference = try #require(report.convergence.saliency.reference)
+        let last = try #require(levels.last)
+        #expect(abs((last.reference ?? 0) - reference) < 1e-12)
+        #expect(abs(last.bound - report.convergence.rule.settleRatio * reference) < 1e-12)
+        let layout = DriftChart.Layout(report: report, options: .init())
+        let picture = try DriftChart.render(report: report)
+        let y = Int(layout.thresholdY(last.bound))
+        let x = Int(layout.x(slot: report.checkpoints.count - 1))
+        let orange = (y - 1...y).map { count(picture, row: $0, from: x - 30, to: x, Palette.threshold) }.max() ?? 0
+        #expect(orange >= 10, "dashed bound at y \(y): \(orange) orange pixels")
+        // Absolute rule: the threshold at every slot.
+        let absolute = ChartFixtures.report(probes: 2, processed: 5, threshold: 0.05)
+        #expect(DriftChart.referenceLevels(absolute).allSatisfy { $0.bound == 0.05 && $0.reference == nil })
+    }
+
+    @Test("the learning rate and val_acc are drawn against axes of their own on the right, only when present")
+    func learningRateAndValidationMetricOnSecondAxes() throws {
+        let rates = [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.001]
+        let accuracy = [0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.9, 0.91]
+        let report = ChartFixtures.relativeReport(drifts: Self.relativeDrifts, lr: rates, valAcc: accuracy)
+        let plain = DriftChart.Layout(report: ChartFixtures.relativeReport(drifts: Self.relativeDrifts), options: .init())
+        let layout = DriftChart.Layout(report: report, options: .init())
+        #expect(plain.learningRateRange == nil && plain.metricRange == nil)
+        #expect(abs(plain.plot.width - layout.plot.width - 2 * DriftChart.Layout.secondaryAxis) < 1e-9)
+        let range = try #require(layout.learningRateRange)
+        #expect(range.low == -3 && range.high == -1)
+        #expect(DriftChart.validationMetric(report)?.name == "val_acc")
+        let picture = try DriftChart.render(report: report)
+        // Between slots 6 and 7 the learning rate is flat at 0.01 (mid-axis).
+        let lrX = (layout.x(slot: 6) + layout.x(slot: 7)) / 2
+        let lrY = try #require(layout.learningRateY(0.01))
+        #expect(abs(lrY - layout.plot.midY) < 1e-9)
+        #expect(near(picture, x: lrX, y: lrY, Palette.learningRate, tolerance: 40), "lr line at (\(lrX), \(lrY))")
+        // Between slots 2 and 3 val_acc rises from 0.6 to 0.7.
+        let x = (layout.x(slot: 2) + layout.x(slot: 3)) / 2
+        let y2 = try #require(layout.metricY(0.6)), y3 = try #require(layout.metricY(0.7))
+        let metricY = try #require(layout.metricY((0.6 + 0.7) / 2))
+        #expect(abs(metricY - (y2 + y3) / 2) < 1e-9, "linear metric axis")
+        // The metric line is dashed: look along a few pixels of the segment.
+        let onMetric = (-4...4).contains { dx in
+            let px = x + Double(dx)
+            let py = y2 + (y3 - y2) * (px - layout.x(slot: 2)) / layout.spacing
+            return near(picture, x: px, y: py, Palette.metric, tolerance: 40)
+        }
+        #expect(onMetric, "val_acc line near (\(x), \(metricY))")
     }
 
     @Test func xLabelsPreferEpochsThenStepsThenOrder() {

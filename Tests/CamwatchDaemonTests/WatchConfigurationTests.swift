@@ -2,6 +2,8 @@
 import CamwatchCheckpoint
 import CamwatchImage
 import CamwatchMonitor
+import CamwatchSaliency
+import CamwatchTensor
 import CamwatchTestSupport
 import Foundation
 import Testing
@@ -69,6 +71,20 @@ import Testing
         }
     }
 
+    @Test("resources: threads, priority, every_nth, top_channels reach the Score-CAM options; score_cam.top_channels too")
+    func resourcesSection() throws {
+        let c = try WatchConfiguration.resolve(
+            file: try file("probes: p\nout: o\ncheckpoints: c\nresources: {threads: 3, priority: low, every_nth: 4, top_channels: 64}"),
+            overrides: WatchConfiguration.Overrides())
+        #expect(c.threads == 3 && c.priority == .low && c.everyNth == 4 && c.topChannels == 64)
+        #expect(c.scoreCAMOptions.threads == 3 && c.scoreCAMOptions.topChannels == 64)
+        let legacy = try WatchConfiguration.resolve(
+            file: try file("probes: p\nout: o\ncheckpoints: c\nscore_cam: {batch_size: 8, threads: 2, top_channels: 32}"),
+            overrides: WatchConfiguration.Overrides())
+        #expect(legacy.threads == 2 && legacy.topChannels == 32 && legacy.batchSize == 8)
+        #expect(legacy.priority == .idle && legacy.everyNth == 1, "defaults: idle priority, every checkpoint")
+    }
+
     @Test func defaultsWithoutAFile() throws {
         var overrides = WatchConfiguration.Overrides()
         overrides.checkpoints = "ckpt"
@@ -83,6 +99,10 @@ import Testing
         #expect(c.jobName == "out")
         #expect(c.execHook == nil)
         #expect(try c.webhook() == nil)
+        // Yield to the trainer by default: lowest priority, a bounded thread count, every checkpoint.
+        #expect(c.priority == .idle && c.everyNth == 1 && c.topChannels == nil && c.threads == nil)
+        #expect(c.scoreCAMOptions.threads == WatchConfiguration.defaultThreads)
+        #expect((1...4).contains(WatchConfiguration.defaultThreads))
     }
 
     @Test(arguments: [
@@ -99,6 +119,15 @@ import Testing
         ("probes: p\nout: o\ncheckpoints: c\narch: resnet18\nmodel: m.yaml", "give arch or model, not both"),
         ("probes: p\nout: o\ncheckpoints: c\ntimeline: {colormap: rainbow}", "colormap must be"),
         ("out: o\ncheckpoints: c", "no probe directory"),
+        ("probes: p\nout: o\ncheckpoints: c\nresources: {priority: lowest}", "resources.priority must be idle, low or normal"),
+        ("probes: p\nout: o\ncheckpoints: c\nresources: {every_nth: 0}", "resources.every_nth must be at least 1"),
+        ("probes: p\nout: o\ncheckpoints: c\nresources: {threads: 0}", "resources.threads must be in 1...256"),
+        ("probes: p\nout: o\ncheckpoints: c\nresources: {top_channels: 0}", "resources.top_channels must be at least 1"),
+        ("probes: p\nout: o\ncheckpoints: c\nresources: {nice: 3}", "unknown key 'resources.nice'"),
+        ("probes: p\nout: o\ncheckpoints: c\nresources: {threads: 1}\nscore_cam: {threads: 2}",
+         "give resources.threads or score_cam.threads, not both"),
+        ("probes: p\nout: o\ncheckpoints: c\nresources: {top_channels: 8}\nscore_cam: {top_channels: 8}",
+         "give resources.top_channels or score_cam.top_channels, not both"),
     ])
     func badFilesAreRejectedWithTheReason(text: String, reason: String) throws {
         let path = try file(text)

@@ -16,6 +16,8 @@ enum Palette {
     static let threshold = Color(217, 95, 2)
     static let converged = Color(27, 140, 60)
     static let failed = Color(200, 30, 30)
+    static let learningRate = Color(120, 60, 170)
+    static let metric = Color(0, 140, 140)
 
     /// The band under a timeline column showing the state after that checkpoint.
     static func state(_ state: ConvergenceState) -> Color {

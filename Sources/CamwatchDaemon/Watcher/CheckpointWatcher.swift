@@ -173,6 +173,47 @@ public struct CheckpointWatcher: Sendable {
         return WatchScan(events: events, pending: pending)
     }
 
+    /// Regular files in the directory whose names the pattern does not take (temporary names left out), in
+    /// natural order: what a user may have expected to be watched (`model.keras` under `*.h5`).
+    public func unmatchedNames() -> [String] {
+        guard case .success(let names) = WatcherSystemCalls.directoryEntries(directory) else { return [] }
+        return names.filter { name in
+            guard !filter.accepts(name), !CheckpointNameFilter.isTemporary(name) else { return false }
+            let path = directory == "/" ? "/" + name : directory + "/" + name
+            guard case .success(let status) = WatcherSystemCalls.linkStatus(path) else { return false }
+            return status.isRegularFile
+        }.sorted { CheckpointFile.naturalOrder($0, $1) }
+    }
+
+    /// Up to `limit` files matching the pattern whose HDF5 header says complete, in natural order (processed
+    /// before or not): what a start-up check can read now.
+    public func completeFiles(limit: Int) -> [CheckpointFile] {
+        guard case .success(let names) = WatcherSystemCalls.directoryEntries(directory) else { return [] }
+        var found: [CheckpointFile] = []
+        for name in names.filter(filter.accepts).sorted(by: { CheckpointFile.naturalOrder($0, $1) }) {
+            let path = directory == "/" ? "/" + name : directory + "/" + name
+            guard case .success(let status) = WatcherSystemCalls.linkStatus(path), status.isRegularFile else { continue }
+            let file = CheckpointFile(
+                path: path, name: name, inode: status.inode, size: status.size,
+                mtimeNanoseconds: status.modificationNanoseconds)
+            guard Self.gate(file) == .passed else { continue }
+            found.append(file)
+            if found.count >= limit { break }
+        }
+        return found
+    }
+
+    /// Whether any regular file in the directory matches the pattern (processed before or not).
+    public func hasMatchingFiles() -> Bool {
+        guard case .success(let names) = WatcherSystemCalls.directoryEntries(directory) else { return false }
+        return names.contains { name in
+            guard filter.accepts(name) else { return false }
+            let path = directory == "/" ? "/" + name : directory + "/" + name
+            guard case .success(let status) = WatcherSystemCalls.linkStatus(path) else { return false }
+            return status.isRegularFile
+        }
+    }
+
     /// Candidates not yet decided, in natural order.
     public var pending: [CheckpointFile] {
         candidates.values.map(\.file).sorted(by: CheckpointFile.naturalOrder)

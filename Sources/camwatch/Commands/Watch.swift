@@ -1,5 +1,6 @@
 import ArgumentParser
 import CamwatchDaemon
+import CamwatchTensor
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -64,6 +65,9 @@ extension Camwatch {
             // One plain line per event on stderr (no colours, no progress): what journald wants.
             LoggingSystem.bootstrap { _ in LineLogHandler() }
             var logger = Logger(label: "camwatch")
+            // Before the start-up check loads a checkpoint: from here on camwatch yields to the trainer.
+            let priority = (try? WatchConfiguration.resolve(file: config, overrides: overrides))?.priority ?? .idle
+            let lowered = ComputeThreads.lowerSessionShare(for: priority)
             let prepared: WatchService.Prepared
             do {
                 prepared = try WatchService.prepare(
@@ -72,7 +76,10 @@ extension Camwatch {
             } catch { throw CLIError("\(error)") }
             let configuration = prepared.configuration
             logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
-            Runtime.configure(threads: configuration.threads)
+            if let lowered { logger.info("\(lowered)") }
+            // One BLAS thread: all of the analysis runs on camwatch's own worker threads, which carry
+            // resources.priority; OpenBLAS's pool threads would run at the process's normal priority.
+            Runtime.configure(threads: 1)
             if let note = Runtime.blasNote { logger.info("\(note)") }
             let alerts: AlertDispatcher
             do { alerts = try AlertDispatcher(configuration: configuration, logger: logger) } catch {
@@ -90,6 +97,7 @@ extension Camwatch {
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger))
             do { try await group.run() } catch { throw CLIError("camwatch watch stopped: \(error)") }
+            if let failure = service.onceFailure { throw CLIError(failure) }
         }
     }
 }

@@ -1,0 +1,184 @@
+import CamwatchTestSupport
+import Foundation
+import Testing
+
+/// `camwatch watch` failing loudly at start-up (issue 19): the output directory, the architecture, layer and
+/// input size checked against the first checkpoint before anything is written, `--once`'s exit status, and
+/// the input size and class warnings. Each case runs the real binary on copies of sample checkpoints.
+@Suite(.serialized)
+struct WatchStartupTests {
+    static let sampleCheckpoints = Fixtures.packageRoot.appendingPathComponent("Checkpoints")
+    static let sampleProbes = Fixtures.packageRoot.appendingPathComponent("Probes")
+
+    /// A scratch directory with `ckpt/` (copies of sample checkpoints), `probes/` (two sample probes with their
+    /// manifest entries, classes optionally shifted) and a config with short intervals.
+    struct Scratch {
+        let root: URL
+        var checkpoints: String { root.appendingPathComponent("ckpt").path }
+        var probes: String { root.appendingPathComponent("probes").path }
+        var out: String { root.appendingPathComponent("out").path }
+        var config: String { root.appendingPathComponent("camwatch.yaml").path }
+
+        init(_ names: [String], shiftClasses: Bool = false) throws {
+            root = try Fixtures.temporaryDirectory("camwatch-startup")
+            let fm = FileManager.default
+            try fm.createDirectory(atPath: root.appendingPathComponent("ckpt").path, withIntermediateDirectories: true)
+            for name in names {
+                try fm.copyItem(
+                    at: WatchStartupTests.sampleCheckpoints.appendingPathComponent(name),
+                    to: root.appendingPathComponent("ckpt/\(name)"))
+            }
+            let probes = root.appendingPathComponent("probes")
+            try fm.createDirectory(at: probes, withIntermediateDirectories: true)
+            let keep = ["probe-00-circle", "probe-03-cross", "probe-05-circle-small"]
+            let manifest = try JSONSerialization.jsonObject(
+                with: Data(contentsOf: WatchStartupTests.sampleProbes.appendingPathComponent("probes.json")))
+            var entries = (manifest as? [[String: Any]] ?? []).filter { keep.contains($0["id"] as? String ?? "") }
+            for (index, entry) in entries.enumerated() {
+                if let file = entry["file"] as? String {
+                    try fm.copyItem(
+                        at: WatchStartupTests.sampleProbes.appendingPathComponent(file),
+                        to: probes.appendingPathComponent(file))
+                }
+                if shiftClasses, let label = entry["class"] as? Int { entries[index]["class"] = (label + 1) % 5 }
+            }
+            try JSONSerialization.data(withJSONObject: entries).write(to: probes.appendingPathComponent("probes.json"))
+            try """
+                watch: {interval: 0.5, settle: 0.3, incomplete_after: 3}
+                resources: {priority: normal, threads: 1}
+
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+        }
+
+        func remove() { try? FileManager.default.removeItem(at: root) }
+
+        func watch(_ extra: [String] = [], out: String? = nil) throws -> CommandRunner.Result {
+            try CommandRunner.run(
+                ["watch", checkpoints, "--probes", probes, "--out", out ?? self.out, "--config", config, "--once"] + extra)
+        }
+
+        /// Runs Debian's python3-h5py on `script` with the checkpoint directory as argv[1].
+        func h5py(_ script: String) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = ["-c", script, checkpoints]
+            try process.run()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "h5py script failed")
+        }
+    }
+
+    /// How often `needle` occurs in `text`.
+    static func occurrences(_ needle: String, in text: String) -> Int {
+        text.components(separatedBy: needle).count - 1
+    }
+
+    @Test("--out equal to or inside the watched directory is refused before anything is written")
+    func outInsideTheWatchedDirectory() throws {
+        let scratch = try Scratch(["epoch-001.h5"])
+        defer { scratch.remove() }
+        for out in [scratch.checkpoints, scratch.checkpoints + "/camwatch-out", scratch.checkpoints + "/./"] {
+            let run = try scratch.watch(out: out)
+            #expect(run.status != 0)
+            #expect(run.stderrLines.count == 1, "\(run.stderr)")
+            #expect(run.stderr.contains("watched directory") && run.stderr.contains("heatmaps.h5"), "\(run.stderr)")
+        }
+        let listing = try FileManager.default.contentsOfDirectory(atPath: scratch.checkpoints)
+        #expect(listing == ["epoch-001.h5"], "nothing may be written into the watched directory: \(listing)")
+    }
+
+    @Test("a layer the checkpoint's own architecture lacks: non-zero exit at start-up, --out never created, path once")
+    func unknownLayerAgainstTheFirstCheckpoint() throws {
+        let scratch = try Scratch(["epoch-001.h5", "epoch-002.h5"])
+        defer { scratch.remove() }
+        let run = try scratch.watch(["--layer", "layer5"])
+        #expect(run.status != 0)
+        #expect(run.stderrLines.count == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("'layer5'") && run.stderr.contains("block4.relu"), "\(run.stderr)")
+        let path = scratch.checkpoints + "/epoch-001.h5"
+        #expect(Self.occurrences(path, in: run.stderr) == 1, "the checkpoint's path, once: \(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.out), "--out must not be created")
+    }
+
+    @Test("a checkpoint without arch or camwatch_model: the message names the arch attribute, the path once")
+    func noArchitectureNamesTheArchAttribute() throws {
+        let scratch = try Scratch(["epoch-001.h5"])
+        defer { scratch.remove() }
+        try scratch.h5py(
+            "import h5py, sys\nwith h5py.File(sys.argv[1] + '/epoch-001.h5', 'a') as f:\n    del f.attrs['camwatch_model']\n")
+        let run = try scratch.watch()
+        #expect(run.status != 0)
+        #expect(run.stderrLines.count == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("root attribute arch") && run.stderr.contains("--arch"), "\(run.stderr)")
+        #expect(Self.occurrences(scratch.checkpoints + "/epoch-001.h5", in: run.stderr) == 1, "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.out))
+    }
+
+    @Test("--once with no file matching the pattern: non-zero, naming the files seen but not watched")
+    func onceWithNothingMatching() throws {
+        let scratch = try Scratch([])
+        defer { scratch.remove() }
+        for name in ["model.keras", "run.log"] {
+            try Data("x".utf8).write(to: URL(fileURLWithPath: scratch.checkpoints + "/" + name))
+        }
+        let run = try scratch.watch()
+        #expect(run.status != 0)
+        let last = try #require(run.stderrLines.last)
+        #expect(last.contains("no file matches the pattern '*.h5'"), "\(run.stderr)")
+        #expect(last.contains("model.keras") && last.contains("run.log"), "\(run.stderr)")
+    }
+
+    @Test("--once when every checkpoint failed: non-zero; with one good checkpoint among bad ones: 0")
+    func onceWhenEveryCheckpointFailed() throws {
+        let scratch = try Scratch([])
+        defer { scratch.remove() }
+        try Data(repeating: 0x5A, count: 4096).write(to: URL(fileURLWithPath: scratch.checkpoints + "/a.h5"))
+        let failed = try scratch.watch()
+        #expect(failed.status != 0)
+        #expect(failed.stderrLines.last?.contains("the only checkpoint failed") == true, "\(failed.stderr)")
+
+        try FileManager.default.copyItem(
+            atPath: Self.sampleCheckpoints.appendingPathComponent("epoch-001.h5").path,
+            toPath: scratch.checkpoints + "/b.h5")
+        let mixed = try scratch.watch()
+        #expect(mixed.status == 0, "\(mixed.stderr)")
+    }
+
+    @Test("input_size, mean and std from the checkpoint's attributes; probe-size and misclassification warnings")
+    func inputFromTheCheckpointAndWarnings() throws {
+        // Without the attributes: the spec's 64 px, the probes' own size, right classes: no warning.
+        let plain = try Scratch(["epoch-024.h5"])
+        defer { plain.remove() }
+        let quiet = try plain.watch()
+        #expect(quiet.status == 0, "\(quiet.stderr)")
+        #expect(!quiet.stderr.contains("warning"), "\(quiet.stderr)")
+        #expect(try Self.inputSize(plain.out) == [64, 64])
+
+        // input_size 32 stored in the checkpoint beats the spec's 64; probes (64 px) now differ; classes shifted.
+        let stored = try Scratch(["epoch-024.h5"], shiftClasses: true)
+        defer { stored.remove() }
+        try stored.h5py(
+            "import h5py, sys\nwith h5py.File(sys.argv[1] + '/epoch-024.h5', 'a') as f:\n"
+                + "    f.attrs['input_size'] = 32\n    f.attrs['mean'] = [0.5, 0.5, 0.5]\n    f.attrs['std'] = [0.25, 0.25, 0.25]\n")
+        let warned = try stored.watch()
+        #expect(warned.status == 0, "\(warned.stderr)")
+        #expect(try Self.inputSize(stored.out) == [32, 32])
+        #expect(Self.occurrences("probes of another size", in: warned.stderr) == 1, "\(warned.stderr)")
+        #expect(warned.stderr.contains("the checkpoint's input_size attribute"), "\(warned.stderr)")
+        #expect(Self.occurrences("predicted as another class", in: warned.stderr) == 1, "\(warned.stderr)")
+
+        // A bad input_size attribute is a start-up error naming the file and the attribute.
+        let bad = try Scratch(["epoch-024.h5"])
+        defer { bad.remove() }
+        try bad.h5py("import h5py, sys\nwith h5py.File(sys.argv[1] + '/epoch-024.h5', 'a') as f:\n    f.attrs['input_size'] = 0\n")
+        let refused = try bad.watch()
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("input_size") && refused.stderr.contains("epoch-024.h5"), "\(refused.stderr)")
+    }
+
+    static func inputSize(_ out: String) throws -> [Int]? {
+        let data = try Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))
+        let report = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        return (report?["model"] as? [String: Any])?["input_size"] as? [Int]
+    }
+}

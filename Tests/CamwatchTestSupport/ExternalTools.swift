@@ -1,11 +1,10 @@
-import CamwatchTestSupport
-import Foundation
+public import Foundation
 
 /// Programs outside Swift the publishing tests use when the machine has them: TensorBoard's Python
 /// environment (Scripts/tensorboard/make-env.sh) and headless Chromium (Debian's `chromium`).
-enum ExternalTools {
+public enum ExternalTools {
     /// `$CAMWATCH_TENSORBOARD_ENV/bin/python`, default `~/.cache/camwatch-tensorboard/bin/python`, if present.
-    static let tensorboardPython: String? = {
+    public static let tensorboardPython: String? = {
         let environment = ProcessInfo.processInfo.environment
         let directory =
             environment["CAMWATCH_TENSORBOARD_ENV"]
@@ -14,11 +13,11 @@ enum ExternalTools {
         return FileManager.default.isExecutableFile(atPath: python) ? python : nil
     }()
 
-    static let tensorboardMissing =
+    public static let tensorboardMissing =
         "TensorBoard's Python environment is absent: run Scripts/tensorboard/make-env.sh (or set CAMWATCH_TENSORBOARD_ENV)"
 
     /// `$CAMWATCH_CHROMIUM`, else `chromium` or `chromium-browser` on the PATH.
-    static let chromium: String? = {
+    public static let chromium: String? = {
         let environment = ProcessInfo.processInfo.environment
         if let explicit = environment["CAMWATCH_CHROMIUM"], FileManager.default.isExecutableFile(atPath: explicit) {
             return explicit
@@ -32,16 +31,16 @@ enum ExternalTools {
         return nil
     }()
 
-    static let chromiumMissing = "headless Chromium is absent: apt-get install chromium (or set CAMWATCH_CHROMIUM)"
+    public static let chromiumMissing = "headless Chromium is absent: apt-get install chromium (or set CAMWATCH_CHROMIUM)"
 
-    struct Run {
-        var status: Int32?
-        var stdout: String
-        var stderr: String
+    public struct Run {
+        public var status: Int32?
+        public var stdout: String
+        public var stderr: String
     }
 
     /// Runs `executable` with `arguments` and waits at most `timeout` seconds.
-    static func run(_ executable: String, _ arguments: [String], timeout: Double = 120) throws -> Run {
+    public static func run(_ executable: String, _ arguments: [String], timeout: Double = 120) throws -> Run {
         let process = try BackgroundProcess(arguments, executable: URL(fileURLWithPath: executable))
         let status = process.wait(timeout: timeout)
         if status == nil { process.signal(SIGKILL) }
@@ -50,7 +49,7 @@ enum ExternalTools {
 
     /// Headless Chromium with a private profile (so parallel runs do not share one), no sandbox (tests
     /// run as root in CI), no GPU.
-    static func chromiumArguments(profile: URL) -> [String] {
+    public static func chromiumArguments(profile: URL) -> [String] {
         ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
          "--user-data-dir=\(profile.path)"]
     }

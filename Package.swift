@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // MARK: - C libraries (headers and link flags only; each owned by exactly one Swift module)
@@ -50,12 +51,19 @@ let package = Package(
         // MARK: - Pictures: timeline.png and drift.png drawn with cairo from the report and the heatmap archive
         .target(name: "CamwatchCharts", dependencies: ["CCairo", "CamwatchMonitor", "CamwatchImage"], swiftSettings: strictC),
 
+        // MARK: - Publishing: TensorBoard event files and the self-contained HTML page, from the report and the archive
+        .target(
+            name: "CamwatchPublish",
+            dependencies: ["CamwatchCharts", "CamwatchMonitor", "CamwatchImage", "CamwatchTensor",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+
         // MARK: - Runtime: checkpoint watcher, the watch service, systemd notify, alerts
         .target(
             name: "CamwatchDaemon",
             dependencies: [
                 "CamwatchCharts", "CamwatchMonitor", "CamwatchCheckpoint", "CamwatchHDF5", "CamwatchImage",
-                "CamwatchNN", "CamwatchSaliency", "CamwatchTensor", "Yams",
+                "CamwatchNN", "CamwatchSaliency", "CamwatchTensor", "CamwatchPublish", "Yams",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -67,7 +75,7 @@ let package = Package(
             name: "camwatch",
             dependencies: [
                 "CamwatchCheckpoint", "CamwatchImage", "CamwatchNN", "CamwatchSaliency", "CamwatchTensor",
-                "CamwatchMonitor", "CamwatchCharts", "CamwatchDaemon",
+                "CamwatchMonitor", "CamwatchCharts", "CamwatchDaemon", "CamwatchPublish",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -100,9 +108,14 @@ let package = Package(
             dependencies: ["CamwatchCharts", "CamwatchMonitor", "CamwatchImage", "CamwatchTestSupport"]
         ),
         .testTarget(
+            name: "CamwatchPublishTests",
+            dependencies: ["CamwatchPublish", "CamwatchMonitor", "CamwatchImage", "CamwatchTestSupport"]
+        ),
+        .testTarget(
             name: "CamwatchDaemonTests",
             dependencies: ["CamwatchDaemon", "CamwatchMonitor", "CamwatchCheckpoint", "CamwatchHDF5", "CamwatchSaliency",
-                           "CamwatchTensor", "CamwatchTestSupport", .product(name: "Logging", package: "swift-log")]
+                           "CamwatchTensor", "CamwatchPublish", "CamwatchTestSupport",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "CamwatchCLITests", dependencies: ["CamwatchTestSupport", "CamwatchHDF5"]),
     ],

@@ -168,6 +168,27 @@ static inline const char *cpng_read_rgb(const char *path, cpng_rgb_image *out) {
 /// Frees memory returned by `cpng_read_rgb`.
 static inline void cpng_free(void *pointer) { free(pointer); }
 
+// Encodes 8-bit RGB/RGBA rows into `state->file` (already open); NULL on success, else the reason. The
+// state is released by the caller.
+static inline const char *cpng_encode_into_(cpng_state_ *state, uint32_t width, uint32_t height, int channels,
+                                           const unsigned char *pixels) {
+    state->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, state, cpng_error_, cpng_warning_);
+    if (state->png == NULL) return cpng_fail_("libpng: ", "cannot create write struct");
+    state->info = png_create_info_struct(state->png);
+    if (state->info == NULL) return cpng_fail_("libpng: ", "cannot create info struct");
+    if (setjmp(png_jmpbuf(state->png))) return cpng_fail_("cannot write PNG: ", state->message);
+    png_init_io(state->png, state->file);
+    png_set_IHDR(state->png, state->info, width, height, 8, channels == 4 ? PNG_COLOR_TYPE_RGBA : PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(state->png, state->info);
+    size_t row_bytes = (size_t)width * (size_t)channels;
+    for (uint32_t y = 0; y < height; y++) png_write_row(state->png, pixels + (size_t)y * row_bytes);
+    png_write_end(state->png, NULL);
+    png_destroy_write_struct(&state->png, &state->info);
+    state->png = NULL;
+    return NULL;
+}
+
 /// Writes 8-bit RGB (`channels` 3) or RGBA (4) pixels, rows top to bottom, to `path`, then flushes and
 /// fsyncs the file. Returns NULL on success, else the reason.
 static inline const char *cpng_write_8bit(const char *path, uint32_t width, uint32_t height, int channels,
@@ -180,32 +201,13 @@ static inline const char *cpng_write_8bit(const char *path, uint32_t width, uint
         free(state);
         return cpng_fail_("cannot create file: ", strerror(errno));
     }
-    state->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, state, cpng_error_, cpng_warning_);
-    if (state->png == NULL) {
-        cpng_release_(state, 0);
-        return cpng_fail_("libpng: ", "cannot create write struct");
-    }
-    state->info = png_create_info_struct(state->png);
-    if (state->info == NULL) {
-        cpng_release_(state, 0);
-        return cpng_fail_("libpng: ", "cannot create info struct");
-    }
-    if (setjmp(png_jmpbuf(state->png))) {
-        const char *failure = cpng_fail_("cannot write PNG: ", state->message);
+    const char *failure = cpng_encode_into_(state, width, height, channels, pixels);
+    if (failure != NULL) {
         cpng_release_(state, 0);
         return failure;
     }
-    png_init_io(state->png, state->file);
-    png_set_IHDR(state->png, state->info, width, height, 8, channels == 4 ? PNG_COLOR_TYPE_RGBA : PNG_COLOR_TYPE_RGB,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(state->png, state->info);
-    size_t row_bytes = (size_t)width * (size_t)channels;
-    for (uint32_t y = 0; y < height; y++) png_write_row(state->png, pixels + (size_t)y * row_bytes);
-    png_write_end(state->png, NULL);
-    png_destroy_write_struct(&state->png, &state->info);
-    state->png = NULL;
     if (fflush(state->file) != 0 || fsync(fileno(state->file)) != 0) {
-        const char *failure = cpng_fail_("cannot write file: ", strerror(errno));
+        failure = cpng_fail_("cannot write file: ", strerror(errno));
         cpng_release_(state, 0);
         return failure;
     }
@@ -214,6 +216,37 @@ static inline const char *cpng_write_8bit(const char *path, uint32_t width, uint
     state->file = NULL;
     cpng_release_(state, 0);
     if (closed != 0) return cpng_fail_("cannot write file: ", strerror(error));
+    return NULL;
+}
+
+/// Encodes 8-bit RGB (`channels` 3) or RGBA (4) pixels, rows top to bottom, as a PNG in memory. On success
+/// returns NULL and sets `*out` (free it with `cpng_free`) and `*out_size`; else returns the reason.
+static inline const char *cpng_encode_8bit(uint32_t width, uint32_t height, int channels,
+                                           const unsigned char *pixels, unsigned char **out, size_t *out_size) {
+    *out = NULL;
+    *out_size = 0;
+    if (channels != 3 && channels != 4) return cpng_fail_("libpng: ", "channels must be 3 or 4");
+    cpng_state_ *state = (cpng_state_ *)calloc(1, sizeof(cpng_state_));
+    if (state == NULL) return cpng_fail_("out of memory", "");
+    // open_memstream owns the buffer until fclose, which publishes its final address and size.
+    char *buffer = NULL;
+    size_t size = 0;
+    state->file = open_memstream(&buffer, &size);
+    if (state->file == NULL) {
+        free(state);
+        return cpng_fail_("cannot open a memory stream: ", strerror(errno));
+    }
+    const char *failure = cpng_encode_into_(state, width, height, channels, pixels);
+    int closed = fclose(state->file);
+    state->file = NULL;
+    cpng_release_(state, 0);
+    if (failure == NULL && closed != 0) failure = cpng_fail_("cannot encode PNG: ", "memory stream failed");
+    if (failure != NULL) {
+        free(buffer);
+        return failure;
+    }
+    *out = (unsigned char *)buffer;
+    *out_size = size;
     return NULL;
 }
 

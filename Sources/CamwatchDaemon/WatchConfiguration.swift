@@ -53,6 +53,8 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var alpha: Float = 0.5
     /// A node_exporter textfile-collector directory that also gets `camwatch-<job>.prom`.
     public var textfileDirectory: String?
+    /// A TensorBoard log directory that gets camwatch's event file (`tensorboard:`, `--tensorboard`).
+    public var tensorboard: String?
     public var execCommand: [String]?
     public var execTimeout = 10.0
     public var webhookURL: String?
@@ -256,8 +258,10 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
     var metrics: Metrics?
     var alerts: Alerts?
     var logLevel: String?
+    var tensorboard: String?
 
     enum CodingKeys: String, CodingKey {
+        case tensorboard
         case checkpoints, probes, out, pattern, arch, model, layer, preprocessing, watch, convergence, timeline, metrics, alerts
         case resources
         case jobName = "job_name"
@@ -294,7 +298,7 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
     static let knownKeys: [String: Set<String>] = [
         "": ["checkpoints", "probes", "out", "job_name", "pattern", "arch", "model", "layer", "input_size",
              "preprocessing", "watch", "convergence", "score_cam", "timeline", "metrics", "alerts", "log_level",
-             "resources"],
+             "resources", "tensorboard"],
         "preprocessing": ["mean", "std", "scale", "channel_order"],
         "watch": ["interval", "settle", "incomplete_after", "inotify"],
         "convergence": ["mode", "settle_ratio", "weight_settle_ratio", "threshold", "patience", "hysteresis"],
@@ -334,6 +338,7 @@ extension WatchConfiguration {
         public var layer: String?
         public var inputSize: Int?
         public var interval: Double?
+        public var tensorboard: String?
         public var once = false
         public init() {}
     }
@@ -438,6 +443,7 @@ extension WatchConfiguration {
         }
         c.alpha = file.timeline?.alpha ?? c.alpha
         c.textfileDirectory = file.metrics?.textfileDirectory
+        c.tensorboard = overrides.tensorboard ?? file.tensorboard
         c.execCommand = file.alerts?.exec?.command
         c.execTimeout = file.alerts?.exec?.timeout ?? c.execTimeout
         c.webhookURL = file.alerts?.webhook?.url

@@ -45,6 +45,8 @@ public final class WatchService: Service, Sendable {
     private let logger: Logger
     private let notifier: SystemdNotifier
     private let alerts: AlertDispatcher
+    /// index.html and the TensorBoard events, written off the loop after each commit.
+    let publisher: Publisher
 
     private struct State: Sendable {
         var configuration: WatchConfiguration
@@ -189,6 +191,7 @@ public final class WatchService: Service, Sendable {
         self.alerts = alerts
         self.notifier = notifier
         self.logger = logger
+        publisher = Publisher(logger: logger)
     }
 
     // MARK: - The loop
@@ -205,6 +208,8 @@ public final class WatchService: Service, Sendable {
             watching \(configuration.checkpoints) (\(configuration.pattern)) → \(configuration.out); \
             \(report.checkpoints.count) checkpoints already in the report, state \(report.convergence.state.rawValue)
             """)
+        // Publishing runs beside the loop for the service's whole life and finishes the last snapshot on the way out.
+        async let published: Void = publisher.run()
         writeOutputs()
         // Trap SIGHUP before READY=1: until the handler is installed, SIGHUP's default action would kill us
         // (`systemctl reload` right after start).
@@ -244,6 +249,8 @@ public final class WatchService: Service, Sendable {
             }
             group.cancelAll()
         }
+        publisher.finish()
+        await published
         if configuration.once { state.withLock { $0.onceFailure = onceFailure($0) } }
         let line = "stopping; " + statusLine()
         _ = notifier.stopping(status: line)
@@ -524,13 +531,24 @@ public final class WatchService: Service, Sendable {
     /// Report and archive, then everything derived from them.
     private func save() {
         let session = state.withLock { $0.session }
-        do { try session.save() } catch { logger.error("cannot save the run's state: \(error)") }
-        writeOutputs()
+        var committed = true
+        do { try session.save() } catch {
+            logger.error("cannot save the run's state: \(error)")
+            committed = false
+        }
+        writeOutputs(publish: committed)
     }
 
-    private func writeOutputs() {
+    /// The outputs derived from the report; `publish` also queues index.html and TensorBoard, which only
+    /// ever show a committed report.
+    private func writeOutputs(publish: Bool = true) {
         let (session, configuration) = state.withLock { ($0.session, $0.configuration) }
         RunOutputs(configuration: configuration).write(session: session, logger: logger)
+        if publish {
+            publisher.submit(
+                Publisher.Snapshot(report: session.report, archive: session.archive, probeImages: session.probes.images),
+                Publisher.Settings(configuration))
+        }
     }
 
     /// `STATUS=` for systemd: checkpoints, the last one, its drift, the state.

@@ -18,6 +18,30 @@ public enum PNGEncoder {
         try write(path: path, width: width, height: height, channels: 3, pixels: pixels)
     }
 
+    /// Encodes RGBA pixels (`[height, width, 4]`, row-major, 8 bits) as PNG bytes, in memory (for images
+    /// embedded in other files: TensorBoard summaries, HTML pages).
+    /// - Throws: `ImageError` when libpng fails.
+    public static func encodeRGBA8(width: Int, height: Int, pixels: [UInt8]) throws(ImageError) -> [UInt8] {
+        try encode(width: width, height: height, channels: 4, pixels: pixels)
+    }
+
+    /// Encodes RGB pixels (`[height, width, 3]`, row-major, 8 bits) as PNG bytes, in memory.
+    /// - Throws: `ImageError` when libpng fails.
+    public static func encodeRGB8(width: Int, height: Int, pixels: [UInt8]) throws(ImageError) -> [UInt8] {
+        try encode(width: width, height: height, channels: 3, pixels: pixels)
+    }
+
+    private static func encode(width: Int, height: Int, channels: Int, pixels: [UInt8]) throws(ImageError) -> [UInt8] {
+        precondition(width > 0 && height > 0, "a PNG needs at least one pixel, got \(width)x\(height)")
+        precondition(width <= Int(Int32.max) && height <= Int(Int32.max), "image too large: \(width)x\(height)")
+        precondition(
+            pixels.count == width * height * channels, "\(pixels.count) bytes for \(width)x\(height)x\(channels)")
+        switch LibPNG.encode8Bit(width: width, height: height, channels: channels, pixels: pixels) {
+        case .success(let bytes): return bytes
+        case .failure(let failure): throw ImageError(path: "(in memory)", reason: failure.message)
+        }
+    }
+
     private static func write(path: String, width: Int, height: Int, channels: Int, pixels: [UInt8]) throws(ImageError)
     {
         precondition(width > 0 && height > 0, "a PNG needs at least one pixel, got \(width)x\(height)")

@@ -10,7 +10,13 @@
 /// atomic), is flushed with `fsync`, renamed over the target, and the directory is flushed so the rename
 /// itself survives a power cut (design.md §6). Temporary names start with `.` and never end in the
 /// target's extension, so node_exporter's textfile collector (which reads `*.prom`) skips them.
-enum AtomicFile {
+public enum AtomicFile {
+    /// Replaces `path` with `bytes` (mode 0644 before the umask): for the outputs other modules publish.
+    /// - Throws: `MonitorError` (`.io`) naming the failing call; the previous file is then untouched.
+    public static func publish(_ bytes: [UInt8], to path: String) throws(MonitorError) {
+        try replace(path, with: bytes)
+    }
+
     /// Replaces `path` with `bytes`.
     ///
     /// - Parameter mode: permissions of the new file before the umask; 0644 lets a collector running as

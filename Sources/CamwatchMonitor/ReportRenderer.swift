@@ -143,8 +143,9 @@ public enum ReportRenderer {
 
     // MARK: - Tables
 
-    /// The table as rows of cells; the first row is the header.
-    static func rows(_ report: Report) -> (cells: [[String]], numeric: [Bool]) {
+    /// The table as rows of cells, one per checkpoint after the header row; `numeric` marks the columns to
+    /// align right.
+    public static func rows(_ report: Report) -> (cells: [[String]], numeric: [Bool]) {
         var metrics = Set<String>()
         for entry in report.checkpoints {
             for (name, value) in entry.attributes where isMetricColumn(name) && value.number != nil {

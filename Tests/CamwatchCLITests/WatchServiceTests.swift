@@ -497,7 +497,7 @@ struct WatchServiceTests {
         #expect(printed != nil && printed == stored, "\(json.stdout)")
         #expect((printed?["checkpoints"] as? [Any])?.count == 4)
 
-        let bad = try CommandRunner.run(["report", root.path, "--format", "html"])
+        let bad = try CommandRunner.run(["report", root.path, "--format", "pdf"])
         #expect(bad.status != 0 && bad.stderr.contains("--format"), "\(bad.stderr)")
         let none = try CommandRunner.run(["report", root.appendingPathComponent("nowhere").path])
         #expect(none.status != 0, "\(none.stdout)")

@@ -46,6 +46,19 @@ enum LibPNG {
         return unsafe message.map { unsafe String(cString: $0) }
     }
 
+    /// Encodes 8-bit RGB or RGBA pixels as PNG bytes in memory.
+    static func encode8Bit(width: Int, height: Int, channels: Int, pixels: [UInt8]) -> Result<[UInt8], DecodeFailure> {
+        var out: UnsafeMutablePointer<UInt8>? = nil
+        var size = 0
+        let message = unsafe pixels.withUnsafeBufferPointer { buffer in
+            unsafe cpng_encode_8bit(UInt32(width), UInt32(height), Int32(channels), buffer.baseAddress, &out, &size)
+        }
+        if let message = unsafe message { return .failure(DecodeFailure(message: unsafe String(cString: message))) }
+        defer { unsafe cpng_free(out) }
+        guard let base = unsafe out else { return .success([]) }
+        return .success(unsafe Array(UnsafeBufferPointer(start: base, count: size)))
+    }
+
     /// Renames `from` over `to` and fsyncs `directory`; returns the reason on failure.
     static func replace(_ from: String, with to: String, directory: String) -> String? {
         unsafe cpng_replace(from, to, directory).map { unsafe String(cString: $0) }

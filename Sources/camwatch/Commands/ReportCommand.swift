@@ -17,14 +17,19 @@ extension Camwatch {
         @Argument(help: "The watcher's output directory (where report.json is).")
         var directory: String
 
-        @Option(name: .long, help: "text, json or markdown.")
+        @Option(name: .long, help: "text, json, markdown or html (one self-contained page, as index.html in DIR).")
         var format: String = ReportFormat.text.rawValue
+
+        @Option(name: .long, help: "With --format html: the probe images, drawn under the heatmaps (else grey).")
+        var probes: String?
 
         @Flag(name: .long, help: "Print only the verdict and exit 0 (changing), 1 (stable) or 2 (failed/unreadable).")
         var check = false
 
         func validate() throws {
-            guard ReportFormat(rawValue: format) != nil else { throw ValidationError("--format must be text, json or markdown") }
+            guard ReportFormat(rawValue: format) != nil || format == Self.html else {
+                throw ValidationError("--format must be text, json, markdown or html")
+            }
         }
 
         func run() throws {
@@ -33,6 +38,7 @@ extension Camwatch {
                 print(message)
                 throw ExitCode(status.rawValue)
             }
+            if format == Self.html { return try printHTML() }
             let report: Report
             do {
                 guard let read = try ReportStore.read(directory: directory) else {

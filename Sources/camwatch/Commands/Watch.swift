@@ -11,8 +11,9 @@ extension Camwatch {
         static let configuration = CommandConfiguration(
             abstract: "Watch a checkpoint directory: Score-CAM every probe at every new checkpoint, drift, convergence, alerts.",
             discussion: """
-                Outputs in --out: report.json, timeline.png, drift.png, heatmaps.h5, camwatch.prom. A restart resumes
-                from them. SIGTERM/SIGINT stop after abandoning the checkpoint in progress; SIGHUP reloads --config.
+                Outputs in --out: report.json, timeline.png, drift.png, heatmaps.h5, camwatch.prom, index.html (and with
+                --tensorboard DIR an event file there). A restart resumes from them. SIGTERM/SIGINT stop after
+                abandoning the checkpoint in progress; SIGHUP reloads --config.
                 Every setting can also come from a YAML file (deploy/camwatch.example.yaml); flags override it.
                 """)
 
@@ -46,6 +47,9 @@ extension Camwatch {
         @Option(name: .long, help: "Seconds between scans when no inotify event arrives (default 10).")
         var interval: Double?
 
+        @Option(name: .long, help: "Also write camwatch's scalars and heatmaps to a TensorBoard event file in DIR.")
+        var tensorboard: String?
+
         func validate() throws {
             if arch != nil && model != nil { throw ValidationError("give --arch or --model, not both") }
             if let interval, interval <= 0 { throw ValidationError("--interval must be positive") }
@@ -61,6 +65,7 @@ extension Camwatch {
             overrides.layer = layer
             overrides.inputSize = inputSize
             overrides.interval = interval
+            overrides.tensorboard = tensorboard
             overrides.once = once
             // One plain line per event on stderr (no colours, no progress): what journald wants.
             LoggingSystem.bootstrap { _ in LineLogHandler() }

@@ -9,8 +9,9 @@ set -euo pipefail
 packages=(pkg-config libhdf5-dev libpng-dev libopenblas-dev libcairo2-dev fonts-dejavu-core libcurl4)
 if [ "${1:-}" = "--tests" ]; then
     # Testing: hdf5-tools (h5dump checks written files); Debian's python3 with h5py (the simulated trainer of
-    # the end-to-end tests) and prometheus-client (parses camwatch.prom); systemd (the offline unit checks).
-    packages+=(hdf5-tools python3 python3-h5py python3-prometheus-client systemd)
+    # the end-to-end tests) and prometheus-client (parses camwatch.prom); systemd (the offline unit checks);
+    # chromium renders index.html in a test; python3-venv builds TensorBoard's reader (Scripts/tensorboard).
+    packages+=(hdf5-tools python3 python3-h5py python3-prometheus-client systemd chromium python3-venv)
 fi
 
 missing=()

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/install-packages.sh --tests
+# TensorBoard's own event reader, which checks camwatch's event files (PyPI, cached in ~/.cache).
+bash Scripts/tensorboard/make-env.sh
 # The systemd unit, checked offline: no `systemd-analyze verify` output, exposure at most 2.0.
 bash deploy/check-unit.sh
 # Serially: the daemon tests measure timeouts and wake-ups, and on a 2-core machine the parallel numeric tests

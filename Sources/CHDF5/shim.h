@@ -100,11 +100,19 @@ static inline herr_t chdf5_object_info(hid_t loc, const char *name, int *kind, u
     return 0;
 }
 
-/// 1 if the link `name` in `loc` is a hard link, 0 if soft or external, negative on failure.
-static inline int chdf5_link_is_hard(hid_t loc, const char *name) {
+/// Link kinds as reported by `chdf5_link_type`.
+enum { CHDF5_LINK_HARD = 0, CHDF5_LINK_SOFT = 1, CHDF5_LINK_EXTERNAL = 2, CHDF5_LINK_OTHER = 3 };
+
+/// The kind of the link `name` in `loc` (one of CHDF5_LINK_*), negative on failure.
+static inline int chdf5_link_type(hid_t loc, const char *name) {
     H5L_info_t info;
     if (H5Lget_info(loc, name, &info, H5P_DEFAULT) < 0) return -1;
-    return info.type == H5L_TYPE_HARD ? 1 : 0;
+    switch (info.type) {
+    case H5L_TYPE_HARD: return CHDF5_LINK_HARD;
+    case H5L_TYPE_SOFT: return CHDF5_LINK_SOFT;
+    case H5L_TYPE_EXTERNAL: return CHDF5_LINK_EXTERNAL;
+    default: return CHDF5_LINK_OTHER;
+    }
 }
 
 /// The number of links in the group `loc`, or negative on failure.
@@ -114,22 +122,72 @@ static inline int64_t chdf5_link_count(hid_t loc) {
     return (int64_t)info.nlinks;
 }
 
-/// Dataset storage layouts as reported by `chdf5_dataset_layout`.
+/// Dataset storage layouts as reported by `chdf5_dataset_storage`.
 enum { CHDF5_LAYOUT_COMPACT = 0, CHDF5_LAYOUT_CONTIGUOUS = 1, CHDF5_LAYOUT_CHUNKED = 2, CHDF5_LAYOUT_OTHER = 3 };
 
-/// How the dataset's raw data is stored (one of CHDF5_LAYOUT_*), or negative on failure.
-static inline int chdf5_dataset_layout(hid_t dataset) {
+/// The most filters `chdf5_dataset_storage` reports; a longer pipeline is reported by its count alone.
+enum { CHDF5_MAX_FILTERS = 16 };
+
+/// What a dataset's creation properties say about where its raw data lives and what reading it costs,
+/// read before any raw data is touched.
+typedef struct {
+    int layout;                        // one of CHDF5_LAYOUT_*
+    int external_files;                // H5Pset_external entries: raw data kept in other files
+    int filter_count;                  // filters in the pipeline
+    int filters[CHDF5_MAX_FILTERS];    // their ids, in pipeline order
+    uint64_t chunk_elements;           // elements in one chunk (chunked layout only; saturates at UINT64_MAX)
+} chdf5_storage;
+
+/// Fills `out` for `dataset`; negative on failure.
+static inline herr_t chdf5_dataset_storage(hid_t dataset, chdf5_storage *out) {
+    memset(out, 0, sizeof *out);
     hid_t dcpl = H5Dget_create_plist(dataset);
     if (dcpl < 0) return -1;
-    H5D_layout_t layout = H5Pget_layout(dcpl);
-    H5Pclose(dcpl);
-    switch (layout) {
-    case H5D_COMPACT: return CHDF5_LAYOUT_COMPACT;
-    case H5D_CONTIGUOUS: return CHDF5_LAYOUT_CONTIGUOUS;
-    case H5D_CHUNKED: return CHDF5_LAYOUT_CHUNKED;
-    case H5D_LAYOUT_ERROR: return -1;
-    default: return CHDF5_LAYOUT_OTHER;
+    herr_t status = 0;
+    switch (H5Pget_layout(dcpl)) {
+    case H5D_COMPACT: out->layout = CHDF5_LAYOUT_COMPACT; break;
+    case H5D_CONTIGUOUS: out->layout = CHDF5_LAYOUT_CONTIGUOUS; break;
+    case H5D_CHUNKED: out->layout = CHDF5_LAYOUT_CHUNKED; break;
+    case H5D_LAYOUT_ERROR: status = -1; break;
+    default: out->layout = CHDF5_LAYOUT_OTHER; break;
     }
+    int externals = H5Pget_external_count(dcpl);
+    int filters = H5Pget_nfilters(dcpl);
+    if (externals < 0 || filters < 0) status = -1;
+    out->external_files = externals;
+    out->filter_count = filters;
+    for (int i = 0; status >= 0 && i < filters && i < CHDF5_MAX_FILTERS; i++) {
+        unsigned flags = 0, config = 0;
+        size_t values = 0;
+        char name[1];
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &values, NULL, 0, name, &config);
+        if (id < 0) status = -1;
+        out->filters[i] = (int)id;
+    }
+    if (status >= 0 && out->layout == CHDF5_LAYOUT_CHUNKED) {
+        hsize_t dims[H5S_MAX_RANK];
+        int rank = H5Pget_chunk(dcpl, H5S_MAX_RANK, dims);
+        if (rank < 0) status = -1;
+        uint64_t elements = 1;
+        for (int i = 0; i < rank; i++) {
+            if (dims[i] != 0 && elements > UINT64_MAX / dims[i]) { elements = UINT64_MAX; break; }
+            elements *= dims[i];
+        }
+        out->chunk_elements = rank < 0 ? 0 : elements;
+    }
+    H5Pclose(dcpl);
+    return status;
+}
+
+// MARK: - Library-wide hardening
+
+/// Stops libhdf5 from ever reaching outside the file it reads: no filter plugins are loaded from disk
+/// (HDF5_PLUGIN_PATH or the default plugin directory), and external links (to objects in other files)
+/// cannot be traversed, because their link class is unregistered. camwatch writes neither.
+static inline herr_t chdf5_confine_to_file(void) {
+    if (H5PLset_loading_state(0) < 0) return -1;
+    if (H5Lis_registered(H5L_TYPE_EXTERNAL) > 0 && H5Lunregister(H5L_TYPE_EXTERNAL) < 0) return -1;
+    return 0;
 }
 
 #endif

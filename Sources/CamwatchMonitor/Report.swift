@@ -238,18 +238,13 @@ extension Report {
     }
 
     /// A checkpoint attribute as the report keeps it: a number or a string.
-    ///
-    /// A non-finite number (`val_loss = nan` after a diverged epoch) is written as JSON `null`: it is still a
-    /// fact about the checkpoint, and a string "NaN" would read as text to every other JSON consumer.
     public enum AttributeValue: Sendable, Hashable, Codable, CustomStringConvertible {
         case number(Double)
         case string(String)
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.singleValueContainer()
-            if c.decodeNil() {
-                self = .number(.nan)
-            } else if let number = try? c.decode(Double.self) {
+            if let number = try? c.decode(Double.self) {
                 self = .number(number)
             } else {
                 self = .string(try c.decode(String.self))
@@ -259,7 +254,6 @@ extension Report {
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.singleValueContainer()
             switch self {
-            case .number(let value) where !value.isFinite: try c.encodeNil()
             case .number(let value): try c.encode(value)
             case .string(let value): try c.encode(value)
             }

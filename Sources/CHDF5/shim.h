@@ -4,6 +4,7 @@
 // (macros of the form `(H5open(), H5T_NATIVE_FLOAT_g)`), the API-version-mapped H5O calls, and the
 // error-stack walk (a C callback). Only CamwatchHDF5 imports this module.
 #include <hdf5.h>
+#include <stdlib.h>
 #include <string.h>
 
 // MARK: - Constants
@@ -100,19 +101,66 @@ static inline herr_t chdf5_object_info(hid_t loc, const char *name, int *kind, u
     return 0;
 }
 
-/// Link kinds as reported by `chdf5_link_type`.
+/// Link kinds as reported by `chdf5_list_links`.
 enum { CHDF5_LINK_HARD = 0, CHDF5_LINK_SOFT = 1, CHDF5_LINK_EXTERNAL = 2, CHDF5_LINK_OTHER = 3 };
 
-/// The kind of the link `name` in `loc` (one of CHDF5_LINK_*), negative on failure.
-static inline int chdf5_link_type(hid_t loc, const char *name) {
-    H5L_info_t info;
-    if (H5Lget_info(loc, name, &info, H5P_DEFAULT) < 0) return -1;
-    switch (info.type) {
-    case H5L_TYPE_HARD: return CHDF5_LINK_HARD;
-    case H5L_TYPE_SOFT: return CHDF5_LINK_SOFT;
-    case H5L_TYPE_EXTERNAL: return CHDF5_LINK_EXTERNAL;
-    default: return CHDF5_LINK_OTHER;
+/// The links of a group: `count` NUL-terminated names one after another in `names`, their kinds in `kinds`.
+typedef struct {
+    char *names;
+    size_t names_used, names_capacity;
+    int *kinds;
+    size_t count, kinds_capacity;
+    size_t limit;
+    int truncated;   // 1 when the group has more than `limit` links (the list then stops at `limit`)
+    int failed;      // 1 when memory ran out
+} chdf5_link_list;
+
+static inline herr_t chdf5_collect_link_(hid_t group, const char *name, const H5L_info_t *info, void *data) {
+    (void)group;
+    chdf5_link_list *list = (chdf5_link_list *)data;
+    if (list->count >= list->limit) { list->truncated = 1; return 1; }
+    size_t length = strlen(name) + 1;
+    if (list->names_used + length > list->names_capacity) {
+        size_t capacity = (list->names_capacity + length) * 2;
+        char *grown = (char *)realloc(list->names, capacity);
+        if (grown == NULL) { list->failed = 1; return -1; }
+        list->names = grown;
+        list->names_capacity = capacity;
     }
+    if (list->count == list->kinds_capacity) {
+        size_t capacity = list->kinds_capacity * 2 + 16;
+        int *grown = (int *)realloc(list->kinds, capacity * sizeof(int));
+        if (grown == NULL) { list->failed = 1; return -1; }
+        list->kinds = grown;
+        list->kinds_capacity = capacity;
+    }
+    memcpy(list->names + list->names_used, name, length);
+    list->names_used += length;
+    switch (info->type) {
+    case H5L_TYPE_HARD: list->kinds[list->count] = CHDF5_LINK_HARD; break;
+    case H5L_TYPE_SOFT: list->kinds[list->count] = CHDF5_LINK_SOFT; break;
+    case H5L_TYPE_EXTERNAL: list->kinds[list->count] = CHDF5_LINK_EXTERNAL; break;
+    default: list->kinds[list->count] = CHDF5_LINK_OTHER; break;
+    }
+    list->count += 1;
+    return 0;
+}
+
+/// Lists up to `limit` links of `group` in increasing name order, in one pass (`H5Literate`): asking for
+/// each name by index instead costs libhdf5 a sorted table per name, minutes for tens of thousands of links.
+/// Free the list with `chdf5_free_link_list`, also after a failure (negative).
+static inline herr_t chdf5_list_links(hid_t group, size_t limit, chdf5_link_list *list) {
+    memset(list, 0, sizeof *list);
+    list->limit = limit;
+    hsize_t index = 0;
+    herr_t status = H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, chdf5_collect_link_, list);
+    return (status < 0 || list->failed) ? -1 : 0;
+}
+
+static inline void chdf5_free_link_list(chdf5_link_list *list) {
+    free(list->names);
+    free(list->kinds);
+    memset(list, 0, sizeof *list);
 }
 
 /// The number of links in the group `loc`, or negative on failure.

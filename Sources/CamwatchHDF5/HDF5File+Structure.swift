@@ -54,19 +54,24 @@ extension HDF5File {
         let handle = try step("cannot open group", name) { () throws(HDF5CallFailure) in
             try H5.openGroup(file, HDF5File.absolute(group))
         }
-        let count = try step("cannot list group", name) { () throws(HDF5CallFailure) in try H5.linkCount(handle.id) }
-        guard linksSoFar + count <= HDF5File.maximumLinks else {
+        let limit = HDF5File.maximumLinks - linksSoFar
+        let links = try step("cannot list group", name) { () throws(HDF5CallFailure) in
+            try H5.links(handle.id, limit: limit)
+        }
+        guard let links else {
+            let count = (try? step("cannot list group", name) { () throws(HDF5CallFailure) in
+                try H5.linkCount(handle.id)
+            }).map(String.init) ?? "more than \(limit)"
             throw error(
                 name, "group holds \(count) links, more than camwatch lists in one file (\(HDF5File.maximumLinks))")
         }
         var members: [HDF5Member] = []
-        for index in 0..<count {
+        for link in links {
             let member = try step("cannot list group", name) { () throws(HDF5CallFailure) -> HDF5Member in
-                let link = try H5.linkName(handle.id, index)
-                switch try H5.linkType(handle.id, link) {
-                case .hard: return HDF5Member(name: link, kind: HDF5ObjectKind(try H5.objectInfo(handle.id, link).kind))
-                case .soft: return HDF5Member(name: link, kind: .link)
-                case .external, .userDefined: return HDF5Member(name: link, kind: .externalLink)
+                switch link.type {
+                case .hard: HDF5Member(name: link.name, kind: HDF5ObjectKind(try H5.objectInfo(handle.id, link.name).kind))
+                case .soft: HDF5Member(name: link.name, kind: .link)
+                case .external, .userDefined: HDF5Member(name: link.name, kind: .externalLink)
                 }
             }
             members.append(member)

@@ -176,32 +176,30 @@ enum H5 {
         return Int(count)
     }
 
-    /// The name of link `index` of `group`, in increasing name order.
-    static func linkName(_ group: hid_t, _ index: Int) throws(HDF5CallFailure) -> String {
-        let n = hsize_t(index)
-        let length = unsafe H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, n, nil, 0, chdf5_p_default())
-        guard length >= 0 else { throw HDF5CallFailure("H5Lget_name_by_idx") }
-        var failed = false
-        let bytes = unsafe [UInt8](unsafeUninitializedCapacity: Int(length) + 1) { buffer, initialized in
-            let written = unsafe buffer.withMemoryRebound(to: CChar.self) { chars in
-                unsafe H5Lget_name_by_idx(
-                    group, ".", H5_INDEX_NAME, H5_ITER_INC, n, chars.baseAddress, chars.count, chdf5_p_default())
+    /// The links of `group` in increasing name order with their kinds, or `nil` when it has more than `limit`.
+    static func links(_ group: hid_t, limit: Int) throws(HDF5CallFailure) -> [(name: String, type: H5LinkType)]? {
+        var list = unsafe chdf5_link_list()
+        defer { unsafe chdf5_free_link_list(&list) }
+        guard unsafe chdf5_list_links(group, limit, &list) >= 0 else { throw HDF5CallFailure("H5Literate") }
+        guard unsafe list.truncated == 0 else { return nil }
+        let count = unsafe list.count
+        var links: [(name: String, type: H5LinkType)] = []
+        links.reserveCapacity(count)
+        var offset = 0
+        for index in 0..<count {
+            guard let base = unsafe list.names, let kinds = unsafe list.kinds else { break }
+            let name = unsafe String(cString: base + offset)
+            offset += name.utf8.count + 1
+            let type: H5LinkType
+            switch unsafe kinds[index] {
+            case Int32(CHDF5_LINK_HARD): type = .hard
+            case Int32(CHDF5_LINK_SOFT): type = .soft
+            case Int32(CHDF5_LINK_EXTERNAL): type = .external
+            default: type = .userDefined
             }
-            failed = written < 0
-            initialized = failed ? 0 : Int(length) + 1
+            links.append((name, type))
         }
-        if failed { throw HDF5CallFailure("H5Lget_name_by_idx") }
-        return String(decoding: bytes.prefix(Int(length)), as: UTF8.self)
-    }
-
-    static func linkType(_ group: hid_t, _ name: String) throws(HDF5CallFailure) -> H5LinkType {
-        switch unsafe chdf5_link_type(group, name) {
-        case Int32(CHDF5_LINK_HARD): return .hard
-        case Int32(CHDF5_LINK_SOFT): return .soft
-        case Int32(CHDF5_LINK_EXTERNAL): return .external
-        case Int32(CHDF5_LINK_OTHER): return .userDefined
-        default: throw HDF5CallFailure("H5Lget_info")
-        }
+        return links
     }
 
     // MARK: - Datatypes and dataspaces

@@ -38,10 +38,11 @@ struct CheckpointProcessor: Sendable {
     ///
     /// - Parameters:
     ///   - heartbeat: called every few seconds while the child reads (the caller pings the watchdog).
+    ///   - isCancelled: when true, a failed reader is not tried again (shutdown).
     ///   - retrying: told, in one line, about each failed attempt that is retried.
     func load(
         _ file: CheckpointFile, snapshotPath: String, heartbeat: (@Sendable () -> Void)? = nil,
-        retrying: ((String) -> Void)? = nil
+        isCancelled: () -> Bool = { false }, retrying: ((String) -> Void)? = nil
     ) -> PendingCheckpoint {
         let start = ContinuousClock.now
         func named(_ error: any Error) -> String {
@@ -56,7 +57,9 @@ struct CheckpointProcessor: Sendable {
                     try CheckpointSubprocess.load(
                         path: snapshotPath, command: childCommand, priority: configuration.priority, heartbeat: heartbeat))
                 break
-            } catch let error as CheckpointError where error.isTransient && attempt < Self.readerAttempts {
+            } catch let error as CheckpointError
+                where error.isTransient && attempt < Self.readerAttempts && !isCancelled()
+            {
                 retrying?("\(named(error)); trying again (attempt \(attempt + 1) of \(Self.readerAttempts))")
                 Thread.sleep(forTimeInterval: (retryPause * attempt).seconds)
                 attempt += 1

@@ -67,6 +67,16 @@ import Testing
         #expect(Self.runs(in: directory) == 3)
     }
 
+    @Test("no retry once the service is stopping")
+    func noRetryWhenCancelled() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let pending = Self.processor(Self.flakyReader(killed: 2, in: directory)).load(
+            Self.trainerFile, snapshotPath: Self.good, isCancelled: { true })
+        #expect(throws: LoadFailure.self) { try pending.loaded.get() }
+        #expect(Self.runs(in: directory) == 1)
+    }
+
     @Test("a verdict on the file is not retried")
     func verdictIsNotRetried() throws {
         let directory = try Fixtures.temporaryDirectory()

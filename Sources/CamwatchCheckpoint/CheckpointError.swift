@@ -3,7 +3,7 @@
 /// `description` is one line, `"<file>: <reason>"`, e.g.
 /// `/runs/a/ckpt.h5: truncated HDF5 file (600000 bytes, header says 1051008)`.
 public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// What kind of problem it is, for callers that react differently (a daemon retries `.incomplete`).
+    /// What kind of problem it is, for callers that react differently (a daemon retries `.readerFailed`).
     public enum Kind: Sendable, Hashable, CaseIterable {
         /// No file at the path.
         case missing
@@ -23,7 +23,13 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
         case unsupported
         /// A tensor holds NaN or infinity (training diverged?).
         case nonFinite
+        /// The reader process was killed, crashed, timed out, could not start or replied nonsense: a failure
+        /// of camwatch's reader (memory pressure, a busy machine), not a verdict on the file. Worth retrying.
+        case readerFailed
     }
+
+    /// Whether loading again may succeed with the file unchanged (`.readerFailed`).
+    public var isTransient: Bool { kind == .readerFailed }
 
     /// What kind of problem it is.
     public var kind: Kind

@@ -12,6 +12,34 @@ public enum CheckpointLoader {
     /// The known formats, most specific first; the generic PyTorch state_dict reader comes last.
     public static var formats: [any CheckpointFormat.Type] { [PyTorchStateDictFormat.self] }
 
+    // MARK: - What one checkpoint may cost
+    //
+    // A 200 KB file can declare gigabytes: chunked, compressed datasets that were never written read as their
+    // fill value, so libhdf5 decodes whatever shape the header claims. Every number a checkpoint declares
+    // becomes a Float in the reader, again in the reply and in the caller's network, so the declared numbers
+    // are counted before any is read.
+
+    /// The most numbers (elements of numeric datasets) one checkpoint may declare: 2^30, 4 GiB as float32.
+    /// The largest common CNNs hold far less (VGG-19 and ResNet-152: 144 M and 60 M parameters).
+    public static let maximumElements = 1 << 30
+    /// The most elements one dataset may declare: 2^28 (1 GiB as float32), 2.6 times VGG-19's 103 M-element
+    /// fc6 weight, the largest layer of the common CNNs.
+    public static let maximumTensorElements = 1 << 28
+    /// Numbers a file may declare per byte it occupies: 16 (64 times its size when read as float32). Stored
+    /// weights, even compressed, hold about one number per 2 to 4 bytes; far more means data that is not in
+    /// the file (never-written chunks) or compresses like no weights do.
+    public static let maximumElementsPerByte = 16
+    /// The numbers any file may declare whatever its size: 2^26 (256 MiB as float32), so small models are
+    /// never judged by their size.
+    public static let minimumElementAllowance = 1 << 26
+
+    /// The most numbers a checkpoint file of `fileSize` bytes may declare.
+    public static func elementBudget(fileSize: Int64) -> Int {
+        let (proportional, overflow) = Int(clamping: max(0, fileSize)).multipliedReportingOverflow(
+            by: maximumElementsPerByte)
+        return min(maximumElements, max(minimumElementAllowance, overflow ? Int.max : proportional))
+    }
+
     /// Loads the checkpoint at `path`.
     ///
     /// - Parameters:
@@ -37,6 +65,7 @@ public enum CheckpointLoader {
             throw CheckpointError(.damaged, path: path, object: error.object, reason: error.reason)
         }
         defer { try? file.close() }
+        try checkDeclaredSize(file, path: path, fileSize: superblock.fileSize)
 
         let adapter = try chooseFormat(format, for: file, path: path)
         var checkpoint: Checkpoint
@@ -89,6 +118,44 @@ public enum CheckpointLoader {
                     "HDF5 file is still open for writing, or its writer crashed (superblock status flags 0x\(flags))")
         case .damaged(let reason):
             throw CheckpointError(.damaged, path: path, reason: "damaged HDF5 file: \(reason)")
+        }
+    }
+
+    /// Refuses a file whose numeric datasets declare more than `elementBudget(fileSize:)` numbers, or one
+    /// dataset more than `maximumTensorElements`, before any is read. Describing every dataset also refuses
+    /// storage outside the file (`HDF5File.datasetInfo(at:)`) before a format adapter touches it.
+    private static func checkDeclaredSize(_ file: HDF5File, path: String, fileSize: Int64) throws(CheckpointError) {
+        let budget = elementBudget(fileSize: fileSize)
+        var total = 0
+        do {
+            for dataset in try file.datasetPaths() {
+                let info = try file.datasetInfo(at: dataset)
+                guard info.elementType.isNumeric else { continue }
+                // `datasetInfo` has checked that the product does not overflow.
+                let count = info.elementCount
+                guard count <= maximumTensorElements else {
+                    throw CheckpointError(
+                        .unsupported, path: path, object: dataset,
+                        reason: "dataset '\(dataset)' declares \(count) elements (shape \(info.shape)), more than one "
+                            + "tensor may hold (\(maximumTensorElements))")
+                }
+                total += count
+            }
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw checkpointError(error, path: path)
+        }
+        guard total <= budget else {
+            let bytes = ByteCountFormatter.string(fromByteCount: Int64(total) * 4, countStyle: .binary)
+            let reason =
+                total > maximumElements
+                ? "more than one checkpoint may hold (\(maximumElements))"
+                : "more than \(maximumElementsPerByte) per byte of a \(fileSize)-byte file: data that is not in the "
+                    + "file (never-written chunks) or a compression bomb"
+            throw CheckpointError(
+                .unsupported, path: path,
+                reason: "datasets declare \(total) numbers (\(bytes) as float32), \(reason); refused before reading")
         }
     }
 

@@ -22,39 +22,54 @@ public enum CheckpointSubprocess {
     ///   - command: the child, e.g. `["/usr/bin/camwatch", "load-checkpoint-child"]`.
     ///   - format: as `CheckpointLoader.load(path:format:allowNonFinite:)`.
     ///   - allowNonFinite: as `CheckpointLoader.load(path:format:allowNonFinite:)`.
-    ///   - timeout: how long the child may take before it is killed and the file reported as damaged.
+    ///   - timeout: how long the child may take before it is killed (`.readerFailed`). Generous: at
+    ///     `resources.priority` idle a busy trainer can starve the reader for minutes.
     ///   - priority: the CPU and I/O priority the child lowers itself to before reading.
+    ///   - heartbeatInterval: how often `heartbeat` is called while the child runs.
+    ///   - heartbeat: called every `heartbeatInterval` while waiting, so a caller under a watchdog (systemd's
+    ///     `WatchdogSec=` is shorter than `timeout`) can show it is alive.
     /// - Returns: what `CheckpointLoader.load` returns in the child.
-    /// - Throws: `CheckpointError`: the child's own error, or `.damaged` when it crashed, hung or replied with
-    ///   garbage, or `.unreadable` when it could not be started.
+    /// - Throws: `CheckpointError`: the child's own error (a verdict on the file), or `.readerFailed` when the
+    ///   child could not start, crashed, was killed, hung or replied with garbage (worth retrying), or
+    ///   `.damaged` when it used up its CPU time (libhdf5 looping on a damaged file).
     public static func load(
         path: String, command: [String], format: String? = nil, allowNonFinite: Bool = false,
-        timeout: Duration = .seconds(300), priority: ComputePriority = .normal
+        timeout: Duration = .seconds(300), priority: ComputePriority = .normal,
+        heartbeatInterval: Duration = .seconds(5), heartbeat: (@Sendable () -> Void)? = nil
     ) throws -> Checkpoint {
         precondition(!command.isEmpty, "the child command is empty")
         let request = Request(
             path: path, format: format, allowNonFinite: allowNonFinite, priority: priority == .normal ? nil : priority)
-        let output = try run(command, request: request, path: path, timeout: timeout)
+        let output = try run(
+            command, request: request, path: path, timeout: timeout,
+            heartbeat: heartbeat.map { (heartbeatInterval, $0) })
         return try decodeReply(output, path: path)
     }
 
     /// The child side: loads the checkpoint named in `requestVariable` and writes the reply to standard
     /// output (the checkpoint, or the `CheckpointError`); returns the exit status to use (0 unless the
-    /// request is missing or malformed).
+    /// request is missing or malformed). Before reading, the process limits its own memory and CPU time
+    /// (`ReaderLimits`), so even libhdf5's own allocations and loops stay bounded.
     public static func serve() -> Int32 {
-        serve(environment: ProcessInfo.processInfo.environment) { FileHandle.standardOutput.write(Data($0)) }
+        serve(environment: ProcessInfo.processInfo.environment, limitsProcess: true) {
+            FileHandle.standardOutput.write(Data($0))
+        }
     }
 
-    static func serve(environment: [String: String], write: ([UInt8]) -> Void) -> Int32 {
+    static func serve(environment: [String: String], limitsProcess: Bool = false, write: ([UInt8]) -> Void) -> Int32 {
         guard let json = environment[requestVariable],
             let request = try? JSONDecoder().decode(Request.self, from: Data(json.utf8))
         else {
             FileHandle.standardError.write(Data("no checkpoint request in \(requestVariable)\n".utf8))
             return 2
         }
+        if limitsProcess {
+            let size = (try? FileManager.default.attributesOfItem(atPath: request.path)[.size] as? NSNumber)?.int64Value
+            ReaderLimits.apply(fileSize: size ?? 0)
+        }
         // The child is single-threaded here, so lowering this thread lowers the whole reader.
         if let priority = request.priority { ComputeThreads.lowerCurrentThread(to: priority) }
-        write(reply(for: request))
+        reply(for: request, write: write)
         return 0
     }
 
@@ -88,10 +103,22 @@ public enum CheckpointSubprocess {
 
     static let magic = Array("CAMWATCH-CHECKPOINT 1\n".utf8)
 
+    /// How the reply's JSON spells non-finite numbers: a metric attribute such as `val_loss = nan` is a fact
+    /// about training, and plain JSON has no NaN.
+    static let nonFinite = (positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+
     /// The bytes `serve()` writes for a request: magic, header length (UInt64 LE), header JSON, tensor data.
     static func reply(for request: Request) -> [UInt8] {
+        var bytes: [UInt8] = []
+        reply(for: request) { bytes += $0 }
+        return bytes
+    }
+
+    /// Writes the reply in pieces, one tensor at a time, so the reader never holds a second copy of every
+    /// tensor.
+    static func reply(for request: Request, write: ([UInt8]) -> Void) {
         var header = Header()
-        var data: [UInt8] = []
+        var tensors: [Tensor] = []
         do {
             let checkpoint = try CheckpointLoader.load(
                 path: request.path, format: request.format, allowNonFinite: request.allowNonFinite)
@@ -102,27 +129,45 @@ public enum CheckpointSubprocess {
             for name in checkpoint.tensors.keys.sorted() {
                 guard let tensor = checkpoint.tensors[name] else { continue }
                 header.tensors.append(.init(name: name, shape: tensor.shape))
-                data.reserveCapacity(data.count + tensor.scalarCount * 4)
-                for value in tensor.scalars {
-                    withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
-                }
+                tensors.append(tensor)
             }
         } catch let error as CheckpointError {
             header = Header(failure: .init(kind: "\(error.kind)", object: error.object, reason: error.reason))
-            data = []
+            tensors = []
         } catch {
             header = Header(failure: .init(kind: "damaged", object: nil, reason: "\(error)"))
-            data = []
+            tensors = []
         }
-        let json = [UInt8]((try? JSONEncoder().encode(header)) ?? Data())
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: nonFinite.positiveInfinity, negativeInfinity: nonFinite.negativeInfinity,
+            nan: nonFinite.nan)
+        let json = [UInt8]((try? encoder.encode(header)) ?? Data())
         var length = UInt64(json.count).littleEndian
-        return magic + withUnsafeBytes(of: &length) { Array($0) } + json + data
+        write(magic + withUnsafeBytes(of: &length) { Array($0) } + json)
+        for tensor in tensors {
+            write(littleEndianBytes(tensor.scalars))
+        }
+    }
+
+    /// float32 values as little-endian bytes.
+    private static func littleEndianBytes(_ values: [Float]) -> [UInt8] {
+        #if _endian(little)
+            return values.withUnsafeBytes { Array($0) }
+        #else
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(values.count * 4)
+            for value in values {
+                withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+            }
+            return bytes
+        #endif
     }
 
     static func decodeReply(_ bytes: [UInt8], path: String) throws(CheckpointError) -> Checkpoint {
         func garbage(_ what: String) -> CheckpointError {
             CheckpointError(
-                .damaged, path: path, reason: "unreadable reply from the checkpoint reader process (\(what))")
+                .readerFailed, path: path, reason: "unreadable reply from the checkpoint reader process (\(what))")
         }
         guard bytes.starts(with: magic), bytes.count >= magic.count + 8 else { throw garbage("no header") }
         var length: UInt64 = 0
@@ -134,7 +179,11 @@ public enum CheckpointSubprocess {
         let headerEnd = start + Int(length)
         let header: Header
         do {
-            header = try JSONDecoder().decode(Header.self, from: Data(bytes[start..<headerEnd]))
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+                positiveInfinity: nonFinite.positiveInfinity, negativeInfinity: nonFinite.negativeInfinity,
+                nan: nonFinite.nan)
+            header = try decoder.decode(Header.self, from: Data(bytes[start..<headerEnd]))
         } catch {
             throw garbage("bad header")
         }
@@ -173,7 +222,8 @@ public enum CheckpointSubprocess {
     }
 
     private static func run(
-        _ command: [String], request: Request, path: String, timeout: Duration
+        _ command: [String], request: Request, path: String, timeout: Duration,
+        heartbeat: (interval: Duration, beat: @Sendable () -> Void)?
     ) throws(CheckpointError) -> [UInt8] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: command[0])
@@ -183,8 +233,13 @@ public enum CheckpointSubprocess {
         // A crash should end the child at once, not after the Swift runtime has printed a backtrace.
         environment["SWIFT_BACKTRACE"] = "enable=no"
         process.environment = environment
-        let stdout = Pipe()
-        process.standardOutput = stdout
+        // Both ends of the pipe are closed here, explicitly: leaving either to Foundation leaked one descriptor
+        // per checkpoint, until the daemon could start no reader at all.
+        let pipe = Pipe()
+        let reader = pipe.fileHandleForReading
+        let writer = pipe.fileHandleForWriting
+        defer { try? reader.close() }
+        process.standardOutput = writer
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
 
@@ -192,46 +247,91 @@ public enum CheckpointSubprocess {
         process.terminationHandler = { _ in finished.signal() }
         let collected = Collected()
         let drained = DispatchSemaphore(value: 0)
-        let reader = stdout.fileHandleForReading
         do {
             try process.run()
         } catch {
+            try? writer.close()
             throw CheckpointError(
-                .unreadable, path: path,
+                .readerFailed, path: path,
                 reason: "cannot start the checkpoint reader process \(command[0]): \(error.localizedDescription)")
         }
+        // The child holds its own copy of the write end; with ours open, reading would never reach end-of-file.
+        try? writer.close()
         // Drain stdout concurrently: a child blocked on a full pipe would never exit.
         Thread.detachNewThread {
             let data = reader.readDataToEndOfFile()
             collected.bytes.withLock { $0 = [UInt8](data) }
             drained.signal()
         }
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
-        if finished.wait(timeout: .now() + seconds) == .timedOut {
+        if !wait(for: finished, timeout: timeout, heartbeat: heartbeat) {
             kill(process.processIdentifier, SIGKILL)
             finished.wait()
             drained.wait()
             throw CheckpointError(
-                .damaged, path: path,
-                reason: "reading the file did not finish within \(formatted(seconds)) s "
-                    + "(libhdf5 loops on some damaged files)")
+                .readerFailed, path: path,
+                reason: "reading the file did not finish within \(formatted(timeout.seconds)) s (a busy machine "
+                    + "starving the reader, or libhdf5 looping on a damaged file)")
         }
         drained.wait()
         if process.terminationReason == .uncaughtSignal {
-            throw CheckpointError(
-                .damaged, path: path,
-                reason: "the checkpoint reader crashed (signal \(process.terminationStatus)): "
-                    + "libhdf5 cannot parse this damaged file")
+            throw signalError(process.terminationStatus, path: path)
         }
         guard process.terminationStatus == 0 else {
             throw CheckpointError(
-                .damaged, path: path,
+                .readerFailed, path: path,
                 reason: "the checkpoint reader process failed (exit status \(process.terminationStatus))")
         }
         return collected.bytes.withLock { $0 }
     }
 
+    /// Waits for `finished` at most `timeout`, calling the heartbeat between slices; false on timeout.
+    private static func wait(
+        for finished: DispatchSemaphore, timeout: Duration, heartbeat: (interval: Duration, beat: @Sendable () -> Void)?
+    ) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            let slice = heartbeat.map { min(left, max($0.interval, .milliseconds(10))) } ?? left
+            if finished.wait(timeout: .now() + slice.seconds) == .success { return true }
+            heartbeat?.beat()
+        }
+    }
+
+    /// The error for a child ended by `signal`: running out of its CPU time is a verdict on the file (libhdf5
+    /// looping), anything else a failure of the reader.
+    private static func signalError(_ signal: Int32, path: String) -> CheckpointError {
+        switch signal {
+        case SIGXCPU:
+            return CheckpointError(
+                .damaged, path: path,
+                reason: "reading the file used up the reader's \(ReaderLimits.cpuSeconds) CPU seconds "
+                    + "(libhdf5 loops on some damaged files)")
+        case SIGKILL:
+            return CheckpointError(
+                .readerFailed, path: path,
+                reason: "the checkpoint reader was killed (signal 9, SIGKILL: out of memory, or killed from outside)")
+        default:
+            let name = signalNames[signal].map { ", \($0)" } ?? ""
+            return CheckpointError(
+                .readerFailed, path: path,
+                reason: "the checkpoint reader crashed (signal \(signal)\(name); libhdf5 crashes on some damaged files)")
+        }
+    }
+
+    private static let signalNames: [Int32: String] = [
+        SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE",
+        SIGSEGV: "SIGSEGV", SIGTERM: "SIGTERM",
+    ]
+
     private static func formatted(_ seconds: Double) -> String {
         seconds == seconds.rounded() ? "\(Int(seconds))" : "\(seconds)"
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double`.
+    fileprivate var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) * 1e-18
     }
 }

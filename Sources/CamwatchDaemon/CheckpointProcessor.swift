@@ -27,16 +27,49 @@ struct CheckpointProcessor: Sendable {
     var childCommand: [String]
     var configuration: WatchConfiguration
 
-    /// Parses a private copy in the child; errors name the trainer's file.
-    func load(_ file: CheckpointFile, snapshotPath: String) -> PendingCheckpoint {
+    /// Attempts at one checkpoint when the reader itself fails (killed, crashed, timed out: `.readerFailed`),
+    /// before it becomes a `failed` entry. A reader killed by memory pressure beside a trainer is no verdict on
+    /// the file; a file that kills the reader every time is failed after the third.
+    static let readerAttempts = 3
+    /// The pause before a retry, times the attempts made (the moment of memory pressure may pass).
+    var retryPause: Duration = .seconds(5)
+
+    /// Parses a private copy in the child, retrying a failed reader; errors name the trainer's file.
+    ///
+    /// - Parameters:
+    ///   - heartbeat: called every few seconds while the child reads (the caller pings the watchdog).
+    ///   - isCancelled: when true, a failed reader is not tried again (shutdown).
+    ///   - retrying: told, in one line, about each failed attempt that is retried.
+    func load(
+        _ file: CheckpointFile, snapshotPath: String, heartbeat: (@Sendable () -> Void)? = nil,
+        isCancelled: () -> Bool = { false }, retrying: ((String) -> Void)? = nil
+    ) -> PendingCheckpoint {
         let start = ContinuousClock.now
-        let loaded: Result<Checkpoint, LoadFailure>
-        do {
-            loaded = .success(
-                try CheckpointSubprocess.load(path: snapshotPath, command: childCommand, priority: configuration.priority))
-        } catch {
+        func named(_ error: any Error) -> String {
             let message = "\(error)".replacingOccurrences(of: snapshotPath, with: file.path)
-            loaded = .failure(LoadFailure(description: message.hasPrefix(file.path) ? message : "\(file.path): \(message)"))
+            return message.hasPrefix(file.path) ? message : "\(file.path): \(message)"
+        }
+        var loaded: Result<Checkpoint, LoadFailure>
+        var attempt = 1
+        while true {
+            do {
+                loaded = .success(
+                    try CheckpointSubprocess.load(
+                        path: snapshotPath, command: childCommand, priority: configuration.priority, heartbeat: heartbeat))
+                break
+            } catch let error as CheckpointError
+                where error.isTransient && attempt < Self.readerAttempts && !isCancelled()
+            {
+                retrying?("\(named(error)); trying again (attempt \(attempt + 1) of \(Self.readerAttempts))")
+                Thread.sleep(forTimeInterval: (retryPause * attempt).seconds)
+                attempt += 1
+            } catch let error as CheckpointError where error.isTransient {
+                loaded = .failure(LoadFailure(description: "\(named(error)) (\(attempt) attempts)"))
+                break
+            } catch {
+                loaded = .failure(LoadFailure(description: named(error)))
+                break
+            }
         }
         return PendingCheckpoint(file: file, snapshotPath: snapshotPath, loaded: loaded,
                                  loadSeconds: (ContinuousClock.now - start).seconds)

@@ -347,7 +347,11 @@ public final class WatchService: Service, Sendable {
                     }
                 }
                 let snapshot = try copied.get()
-                pending.append(processor.load(file, snapshotPath: snapshot.path))
+                // The reader may take minutes at idle priority: ping from its wait too, and retry a failed reader.
+                pending.append(
+                    processor.load(
+                        file, snapshotPath: snapshot.path, heartbeat: { self.pingWatchdog() }, isCancelled: { stop.isSet }
+                    ) { self.logger.warning("\($0)") })
                 snapshot.remove()
             } catch {
                 // Changed or vanished while copying: the watcher offers it again once it settles.

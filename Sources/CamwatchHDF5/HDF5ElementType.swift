@@ -121,8 +121,10 @@ public enum HDF5ObjectKind: Sendable, Hashable {
     case dataset
     /// A named datatype or another kind of object.
     case other
-    /// A soft or external link; camwatch does not follow these.
+    /// A soft link; camwatch does not follow these.
     case link
+    /// An external (or user-defined) link: an object in another file, which camwatch refuses to reach.
+    case externalLink
 }
 
 /// One entry of a group: its name and what it is.

@@ -1,6 +1,11 @@
 internal import CHDF5
 
 extension HDF5File {
+    /// The most attributes camwatch lists on one object; checkpoints carry a few dozen.
+    public static let maximumAttributes = 1_024
+    /// The most elements camwatch reads from one attribute (a Keras `weight_names` list has hundreds).
+    public static let maximumAttributeElements = 1 << 20
+
     /// The names of the attributes of the object at `path` (the root by default), sorted.
     /// - Throws: `HDF5Error` when `path` does not exist.
     public func attributeNames(at path: String = "/") throws(HDF5Error) -> [String] {
@@ -98,9 +103,16 @@ extension HDF5File {
 
     private func names(_ object: hid_t, _ path: String) throws(HDF5Error) -> [String] {
         let label = HDF5File.relative(path).isEmpty ? "/" : HDF5File.relative(path)
+        let count = try step("cannot list attributes of", label) { () throws(HDF5CallFailure) -> Int in
+            try H5.objectInfo(object, ".").attributeCount
+        }
+        // Listing is quadratic in libhdf5 (each name is looked up by index), so a header with tens of
+        // thousands of attributes would take minutes.
+        guard count <= HDF5File.maximumAttributes else {
+            throw error(label, "\(count) attributes, more than camwatch reads on one object (\(HDF5File.maximumAttributes))")
+        }
         return try step("cannot list attributes of", label) { () throws(HDF5CallFailure) -> [String] in
-            let count = try H5.objectInfo(object, ".").attributeCount
-            return try H5.attributeNames(object, count: count)
+            try H5.attributeNames(object, count: count)
         }
     }
 
@@ -112,7 +124,18 @@ extension HDF5File {
             let info = try H5.typeInfo(type.id)
             let extent = try H5.extent(space.id)
             let isScalar = extent == []
-            let count = extent?.reduce(1, *) ?? 0
+            var count = 0
+            if let extent {
+                count = 1
+                for dimension in extent {
+                    let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+                    // A real attribute is stored whole in the header; a bigger claim is a damaged one.
+                    guard !overflow, product <= HDF5File.maximumAttributeElements else {
+                        return .unsupported("\(extent) elements, more than camwatch reads")
+                    }
+                    count = product
+                }
+            }
             switch info.typeClass {
             case .string:
                 let strings: [String]

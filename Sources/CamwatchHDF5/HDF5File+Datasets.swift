@@ -58,6 +58,11 @@ extension HDF5File {
 
     /// Shape and type of an open dataset, checked against what the file can actually hold.
     private func describe(_ dataset: hid_t, _ name: String) throws(HDF5Error) -> HDF5DatasetInfo {
+        // Storage first: a virtual dataset's extent can already open its source files.
+        let storage = try step("cannot read the header of dataset", name) { () throws(HDF5CallFailure) in
+            try H5.storage(dataset)
+        }
+        try checkConfined(storage, name)
         let (type, extent) = try step("cannot read the header of dataset", name) {
             () throws(HDF5CallFailure) -> (H5TypeInfo, [Int]?) in
             let type = try H5.datasetType(dataset)
@@ -73,28 +78,69 @@ extension HDF5File {
             }
             count = product
         }
+        // libhdf5 decodes a whole chunk at a time: a chunk far bigger than its dataset costs memory the data
+        // does not need (h5py's automatic chunks stay under 1 MiB; a chunk may exceed a small resizable dataset).
+        if storage.chunkElements > UInt64(max(count, HDF5File.chunkAllowance)) {
+            throw error(
+                name,
+                "chunks of \(storage.chunkElements) elements for a dataset of \(count) would make libhdf5 allocate "
+                    + "far more memory than the data needs (damaged or hostile file?)")
+        }
         // A damaged header can claim far more elements than the file stores, or a compact layout bigger than
         // its message; libhdf5 would read out of bounds (it crashes on some). Check before reading. Only
         // fixed-size numbers are checked: variable-length strings are stored as heap references.
         let elementType = HDF5ElementType(type)
         if elementType.isNumeric {
-            let layout = try step("cannot read the header of dataset", name) { () throws(HDF5CallFailure) in
-                try H5.layout(dataset)
-            }
             let stored = H5.storageSize(dataset)
             let needed = count * type.size
-            switch layout {
+            switch storage.layout {
             case .compact where stored != needed, .contiguous where stored != 0 && stored != needed:
                 throw error(
                     name,
                     "shape \(shape) of \(type.size)-byte elements needs \(needed) bytes but the file stores "
                         + "\(stored) (damaged file?)")
-            case .other:
-                throw error(name, "virtual datasets (data in other files) are not supported")
-            case .compact, .contiguous, .chunked:
+            case .compact, .contiguous, .chunked, .other:
                 break
             }
         }
         return HDF5DatasetInfo(path: name, shape: shape, elementType: elementType)
+    }
+
+    /// Refuses storage that makes libhdf5 read outside the file or run code from outside it: external raw
+    /// data (`H5Pset_external`, e.g. a "bias" whose bytes are /etc/shadow), virtual datasets (data mapped from
+    /// other files) and filters that are not built into libhdf5 (plugins).
+    private func checkConfined(_ storage: H5Storage, _ name: String) throws(HDF5Error) {
+        if storage.externalFiles > 0 {
+            throw error(
+                name,
+                "raw data stored in \(storage.externalFiles) external file(s) refused: a checkpoint must hold its "
+                    + "own data")
+        }
+        if storage.layout == .other {
+            throw error(name, "virtual dataset (data mapped from other files) refused: a checkpoint must hold its own data")
+        }
+        let unlisted = storage.filterCount > storage.filters.count
+        if let filter = storage.filters.first(where: { !HDF5File.builtInFilters.keys.contains($0) }) ?? (unlisted ? -1 : nil) {
+            let known = HDF5File.builtInFilters.keys.sorted().compactMap { HDF5File.builtInFilters[$0] }
+            let which = filter < 0 ? "a pipeline of \(storage.filterCount) filters" : HDF5File.filterName(filter)
+            throw error(
+                name, "compressed with \(which), not a filter built into libhdf5 (camwatch reads "
+                    + known.joined(separator: ", ") + "; plugins are never loaded)")
+        }
+    }
+
+    /// The filters libhdf5 implements itself that checkpoints use, by id; any other filter needs a plugin.
+    static let builtInFilters: [Int: String] = [1: "deflate (gzip)", 2: "shuffle", 3: "fletcher32", 4: "szip"]
+
+    /// Elements a chunk may hold beyond its dataset's size (1 Mi: four times h5py's largest automatic chunk).
+    static let chunkAllowance = 1 << 20
+
+    /// A filter's registered name (https://portal.hdfgroup.org/documentation/hdf5-docs/registered_filter_plugins.html).
+    static func filterName(_ id: Int) -> String {
+        let registered: [Int: String] = [
+            5: "nbit", 6: "scaleoffset", 307: "bzip2", 32000: "LZF", 32001: "Blosc", 32004: "LZ4", 32008: "bitshuffle",
+            32013: "zfp", 32015: "Zstandard", 32026: "Blosc2",
+        ]
+        return "filter \(id)" + (registered[id].map { " (\($0))" } ?? "")
     }
 }

@@ -1,17 +1,25 @@
 internal import CHDF5
 
 extension HDF5File {
+    /// The deepest group nesting `datasetPaths()` walks. Checkpoints nest a few levels (`layer1/0/conv1`);
+    /// thousands of levels only make the walk slow and its paths long.
+    public static let maximumGroupDepth = 32
+    /// The most links `datasetPaths()` and `members(ofGroup:)` visit in one call. A state_dict of a large CNN
+    /// has about a thousand entries; tens of thousands more only make listing take minutes.
+    public static let maximumLinks = 65_536
+
     /// The paths of all datasets in the file, walking groups depth-first, sorted by name within a group.
     ///
-    /// Paths are relative to the root without a leading `/` (`layer1/0/conv1/weight`). Soft and external
-    /// links are not followed, and a group reachable twice (a hard-link cycle) is walked once.
-    /// - Throws: `HDF5Error` naming the group that cannot be read.
+    /// Paths are relative to the root without a leading `/` (`layer1/0/conv1/weight`). Soft links are not
+    /// followed, and a group reachable twice (a hard-link cycle) is walked once.
+    /// - Throws: `HDF5Error` naming the group that cannot be read, an external or user-defined link (objects
+    ///   in another file: refused, libhdf5 would open that file), groups nested deeper than
+    ///   `maximumGroupDepth` or more than `maximumLinks` links.
     public func datasetPaths() throws(HDF5Error) -> [String] {
         try withFile { file throws(HDF5Error) -> [String] in
-            var paths: [String] = []
-            var visited: Set<UInt64> = []
-            try collectDatasets(file, group: "", into: &paths, visited: &visited)
-            return paths
+            var walk = Walk()
+            try collectDatasets(file, group: "", depth: 0, walk: &walk)
+            return walk.paths
         }
     }
 
@@ -34,40 +42,64 @@ extension HDF5File {
         }
     }
 
-    private func members(_ file: hid_t, group: String) throws(HDF5Error) -> [HDF5Member] {
+    /// What one `datasetPaths()` walk has found and visited so far.
+    private struct Walk {
+        var paths: [String] = []
+        var visited: Set<UInt64> = []
+        var links = 0
+    }
+
+    private func members(_ file: hid_t, group: String, linksSoFar: Int = 0) throws(HDF5Error) -> [HDF5Member] {
         let name = group.isEmpty ? "/" : group
         let handle = try step("cannot open group", name) { () throws(HDF5CallFailure) in
             try H5.openGroup(file, HDF5File.absolute(group))
         }
-        let count = try step("cannot list group", name) { () throws(HDF5CallFailure) in try H5.linkCount(handle.id) }
+        let limit = HDF5File.maximumLinks - linksSoFar
+        let links = try step("cannot list group", name) { () throws(HDF5CallFailure) in
+            try H5.links(handle.id, limit: limit)
+        }
+        guard let links else {
+            let count = (try? step("cannot list group", name) { () throws(HDF5CallFailure) in
+                try H5.linkCount(handle.id)
+            }).map(String.init) ?? "more than \(limit)"
+            throw error(
+                name, "group holds \(count) links, more than camwatch lists in one file (\(HDF5File.maximumLinks))")
+        }
         var members: [HDF5Member] = []
-        for index in 0..<count {
+        for link in links {
             let member = try step("cannot list group", name) { () throws(HDF5CallFailure) -> HDF5Member in
-                let link = try H5.linkName(handle.id, index)
-                guard try H5.linkIsHard(handle.id, link) else { return HDF5Member(name: link, kind: .link) }
-                return HDF5Member(name: link, kind: HDF5ObjectKind(try H5.objectInfo(handle.id, link).kind))
+                switch link.type {
+                case .hard: HDF5Member(name: link.name, kind: HDF5ObjectKind(try H5.objectInfo(handle.id, link.name).kind))
+                case .soft: HDF5Member(name: link.name, kind: .link)
+                case .external, .userDefined: HDF5Member(name: link.name, kind: .externalLink)
+                }
             }
             members.append(member)
         }
         return members.sorted { $0.name < $1.name }
     }
 
-    private func collectDatasets(
-        _ file: hid_t, group: String, into paths: inout [String], visited: inout Set<UInt64>
-    ) throws(HDF5Error) {
+    private func collectDatasets(_ file: hid_t, group: String, depth: Int, walk: inout Walk) throws(HDF5Error) {
         let name = group.isEmpty ? "/" : group
+        guard depth <= HDF5File.maximumGroupDepth else {
+            throw error(name, "groups nested deeper than \(HDF5File.maximumGroupDepth) levels")
+        }
         let handle = try step("cannot open group", name) { () throws(HDF5CallFailure) in
             try H5.openGroup(file, HDF5File.absolute(group))
         }
         let address = try step("cannot inspect group", name) { () throws(HDF5CallFailure) in
             try H5.objectInfo(handle.id, ".").address
         }
-        guard visited.insert(address).inserted else { return }
-        for member in try members(file, group: group) {
+        guard walk.visited.insert(address).inserted else { return }
+        let members = try members(file, group: group, linksSoFar: walk.links)
+        walk.links += members.count
+        for member in members {
             let path = group.isEmpty ? member.name : group + "/" + member.name
             switch member.kind {
-            case .dataset: paths.append(path)
-            case .group: try collectDatasets(file, group: path, into: &paths, visited: &visited)
+            case .dataset: walk.paths.append(path)
+            case .group: try collectDatasets(file, group: path, depth: depth + 1, walk: &walk)
+            case .externalLink:
+                throw error(path, "external link (an object in another file) refused: a checkpoint must hold its own data")
             case .link, .other: continue
             }
         }

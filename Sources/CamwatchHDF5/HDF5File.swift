@@ -51,6 +51,11 @@ public final class HDF5File: Sendable {
             break
         }
         let id = try HDF5Library.serialized { () throws(HDF5Error) -> hid_t in
+            guard HDF5Library.confined else {
+                throw HDF5Error(
+                    path: path, reason: "cannot switch off libhdf5's plugin loading and external links, so the file "
+                        + "is not opened", call: "H5PLset_loading_state")
+            }
             do throws(HDF5CallFailure) {
                 return try H5.openFile(path)
             } catch {

@@ -67,6 +67,23 @@ enum H5Layout {
     case other
 }
 
+/// The storage facts of a dataset that decide whether reading it stays inside the file and within bounds.
+struct H5Storage {
+    var layout: H5Layout
+    /// Files named by `H5Pset_external` that hold the raw data instead of this file.
+    var externalFiles: Int
+    /// Filters in the pipeline; `filters` lists the first `CHDF5_MAX_FILTERS` ids.
+    var filterCount: Int
+    var filters: [Int]
+    /// Elements in one chunk (0 unless chunked); libhdf5 allocates a whole chunk to decode it.
+    var chunkElements: UInt64
+}
+
+/// What a link is, as `H5Lget_info` reports it.
+enum H5LinkType {
+    case hard, soft, external, userDefined
+}
+
 /// A datatype's class and the properties camwatch needs to read it.
 struct H5TypeInfo {
     enum Class { case integer, float, string, enumeration, other(String) }
@@ -159,28 +176,30 @@ enum H5 {
         return Int(count)
     }
 
-    /// The name of link `index` of `group`, in increasing name order.
-    static func linkName(_ group: hid_t, _ index: Int) throws(HDF5CallFailure) -> String {
-        let n = hsize_t(index)
-        let length = unsafe H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, n, nil, 0, chdf5_p_default())
-        guard length >= 0 else { throw HDF5CallFailure("H5Lget_name_by_idx") }
-        var failed = false
-        let bytes = unsafe [UInt8](unsafeUninitializedCapacity: Int(length) + 1) { buffer, initialized in
-            let written = unsafe buffer.withMemoryRebound(to: CChar.self) { chars in
-                unsafe H5Lget_name_by_idx(
-                    group, ".", H5_INDEX_NAME, H5_ITER_INC, n, chars.baseAddress, chars.count, chdf5_p_default())
+    /// The links of `group` in increasing name order with their kinds, or `nil` when it has more than `limit`.
+    static func links(_ group: hid_t, limit: Int) throws(HDF5CallFailure) -> [(name: String, type: H5LinkType)]? {
+        var list = unsafe chdf5_link_list()
+        defer { unsafe chdf5_free_link_list(&list) }
+        guard unsafe chdf5_list_links(group, limit, &list) >= 0 else { throw HDF5CallFailure("H5Literate") }
+        guard unsafe list.truncated == 0 else { return nil }
+        let count = unsafe list.count
+        var links: [(name: String, type: H5LinkType)] = []
+        links.reserveCapacity(count)
+        var offset = 0
+        for index in 0..<count {
+            guard let base = unsafe list.names, let kinds = unsafe list.kinds else { break }
+            let name = unsafe String(cString: base + offset)
+            offset += name.utf8.count + 1
+            let type: H5LinkType
+            switch unsafe kinds[index] {
+            case Int32(CHDF5_LINK_HARD): type = .hard
+            case Int32(CHDF5_LINK_SOFT): type = .soft
+            case Int32(CHDF5_LINK_EXTERNAL): type = .external
+            default: type = .userDefined
             }
-            failed = written < 0
-            initialized = failed ? 0 : Int(length) + 1
+            links.append((name, type))
         }
-        if failed { throw HDF5CallFailure("H5Lget_name_by_idx") }
-        return String(decoding: bytes.prefix(Int(length)), as: UTF8.self)
-    }
-
-    static func linkIsHard(_ group: hid_t, _ name: String) throws(HDF5CallFailure) -> Bool {
-        let result = unsafe chdf5_link_is_hard(group, name)
-        guard result >= 0 else { throw HDF5CallFailure("H5Lget_info") }
-        return result == 1
+        return links
     }
 
     // MARK: - Datatypes and dataspaces
@@ -283,15 +302,24 @@ enum H5 {
     /// The bytes allocated in the file for the dataset's raw data (0 when none are written yet).
     static func storageSize(_ dataset: hid_t) -> Int { Int(clamping: H5Dget_storage_size(dataset)) }
 
-    /// How the raw data is stored.
-    static func layout(_ dataset: hid_t) throws(HDF5CallFailure) -> H5Layout {
-        switch chdf5_dataset_layout(dataset) {
-        case Int32(CHDF5_LAYOUT_COMPACT): return .compact
-        case Int32(CHDF5_LAYOUT_CONTIGUOUS): return .contiguous
-        case Int32(CHDF5_LAYOUT_CHUNKED): return .chunked
-        case Int32(CHDF5_LAYOUT_OTHER): return .other
-        default: throw HDF5CallFailure("H5Pget_layout")
+    /// Where the raw data is stored and how it is decoded, from the creation properties (no raw data read).
+    static func storage(_ dataset: hid_t) throws(HDF5CallFailure) -> H5Storage {
+        var raw = chdf5_storage()
+        guard unsafe chdf5_dataset_storage(dataset, &raw) >= 0 else { throw HDF5CallFailure("H5Dget_create_plist") }
+        let layout: H5Layout
+        switch raw.layout {
+        case Int32(CHDF5_LAYOUT_COMPACT): layout = .compact
+        case Int32(CHDF5_LAYOUT_CONTIGUOUS): layout = .contiguous
+        case Int32(CHDF5_LAYOUT_CHUNKED): layout = .chunked
+        default: layout = .other
         }
+        let listed = min(Int(raw.filter_count), Int(CHDF5_MAX_FILTERS))
+        let filters = unsafe withUnsafeBytes(of: raw.filters) { bytes in
+            (0..<listed).map { unsafe Int(bytes.load(fromByteOffset: $0 * 4, as: Int32.self)) }
+        }
+        return H5Storage(
+            layout: layout, externalFiles: Int(raw.external_files), filterCount: Int(raw.filter_count),
+            filters: filters, chunkElements: raw.chunk_elements)
     }
 
     /// Reads all `count` elements of a dataset, converted to `memoryType`.

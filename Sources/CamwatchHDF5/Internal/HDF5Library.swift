@@ -9,6 +9,12 @@ import Synchronization
 enum HDF5Library {
     private static let mutex = Mutex<Void>(())
 
+    /// Whether libhdf5 was confined to the files it is asked to open (`chdf5_confine_to_file`): no filter
+    /// plugins loaded from disk, no external links traversed. Set up once, on the first call into the library;
+    /// a checkpoint could otherwise make libhdf5 read any file the service user can read, or load code.
+    /// Read it only inside `serialized`; files must not be opened for reading when it is false.
+    static let confined: Bool = chdf5_confine_to_file() >= 0
+
     /// Runs `body` with exclusive access to libhdf5 and its automatic error printing switched off.
     ///
     /// Not reentrant: code running inside `body` must not call `serialized` again.
@@ -16,6 +22,7 @@ enum HDF5Library {
         try mutex.withLock { _ throws(E) -> R in
             // The error-printing setting is per thread in a thread-safe build, so set it on every entry.
             _ = chdf5_silence_errors()
+            _ = confined
             return try body()
         }
     }

@@ -69,6 +69,28 @@ public final class HDF5File: Sendable {
         return HDF5File(path: path, id: id, isWritable: false)
     }
 
+    /// Opens an existing file for adding to it (read-write), without a file lock.
+    ///
+    /// For files camwatch wrote itself and owns (an output copied to a temporary name first, so a crash
+    /// while adding never damages the published file); never for a trainer's checkpoint.
+    /// - Throws: `HDF5Error`.
+    public static func openForAppending(_ path: String) throws(HDF5Error) -> HDF5File {
+        let superblock = try HDF5Superblock.inspect(path)
+        guard superblock.status == .complete else {
+            throw HDF5Error(path: path, reason: "cannot add to an HDF5 file that is not complete (\(superblock.status))")
+        }
+        let id = try HDF5Library.serialized { () throws(HDF5Error) -> hid_t in
+            do throws(HDF5CallFailure) {
+                return try H5.openFile(path, writable: true)
+            } catch {
+                throw HDF5Error(
+                    path: path, reason: "cannot open HDF5 file for writing: \(error.message(or: "libhdf5 gave no reason"))",
+                    call: error.call)
+            }
+        }
+        return HDF5File(path: path, id: id, isWritable: true)
+    }
+
     /// Creates a new file for writing, replacing any file at `path`.
     /// - Throws: `HDF5Error`.
     public static func create(_ path: String) throws(HDF5Error) -> HDF5File {

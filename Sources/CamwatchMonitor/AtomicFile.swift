@@ -44,6 +44,35 @@ public enum AtomicFile {
             })
     }
 
+    /// Copies the file at `source` to a new file `destination` (which must not exist), byte for byte.
+    /// - Throws: `MonitorError` (`.io`) naming the failing call; `destination` may then be partly written.
+    static func copy(_ source: String, to destination: String) throws(MonitorError) {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw systemError("open", source) }
+        defer { close(input) }
+        let output = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw systemError("open", destination) }
+        defer { close(output) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if count == 0 { return }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw systemError("read", source)
+            }
+            var offset = 0
+            while offset < count {
+                let written = buffer.withUnsafeBytes { write(output, $0.baseAddress.map { $0 + offset }, count - offset) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw systemError("write", destination)
+                }
+                offset += written
+            }
+        }
+    }
+
     /// Replaces `path` with a file that `body` creates at the temporary path it is given.
     ///
     /// `body` must create the file and close it; it is then flushed, renamed over `path`, and the

@@ -1,6 +1,7 @@
 import CamwatchHDF5
 public import CamwatchSaliency
 import CamwatchTensor
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -13,24 +14,28 @@ import CamwatchTensor
 /// Enough to recompute drift after a restart (`Heatmap.upsampled()` reproduces the input-resolution
 /// heatmap exactly) and to redraw the timeline. Layout (names percent-escaped, see below):
 /// ```
-/// /                      @schema_version = 1, @checkpoint_ids = [id, …] in processing order
-/// /<checkpoint id>/      @id, @name
+/// /                      @schema_version = 2
+/// /<checkpoint id>/      @id, @name, @index (int: position in processing order, from 0)
 /// /<checkpoint id>/<probe id>   float32 [h, w]  @probe, @class (int), @score (float64 logit),
 ///                                               @input_size = [H, W]
 /// ```
+/// Version 1 files (still read) kept the order in a root attribute `@checkpoint_ids` instead of `@index`;
+/// an attribute in the object header is limited to 64 KiB (16 bytes per variable-length string reference),
+/// which a run of about 4000 checkpoints outgrows, and rewriting it made every save touch the whole run.
 /// HDF5 names cannot hold `/` and treat `.` specially, so in group and dataset names `%`, `/` and a
 /// leading `.` are written as `%25`, `%2F`, `%2E` (an empty id as `%`); readers take the true ids from
 /// the `@id` and `@probe` attributes.
 ///
-/// Saving rewrites the whole file under a temporary name, `fsync`s it and renames it over
-/// `heatmaps.h5`: no append-in-place, so a crash mid-write never damages what was there. The archive
-/// is small (a 7×7 map per probe per checkpoint for a ResNet), so rewriting stays cheap for thousands
-/// of checkpoints.
+/// Saving never changes `heatmaps.h5` in place, so a crash mid-write never damages what was there: the new
+/// content goes to a temporary file, is flushed and renamed over it. With a `Ledger` that knows the file
+/// holds the archive's first entries, the temporary file is a byte copy of it with only the new
+/// checkpoints' groups added, so a save costs the same at checkpoint 1000 as at checkpoint 10 (the copy
+/// is a few MB of sequential I/O; writing thousands of HDF5 objects anew was what grew).
 public struct HeatmapArchive: Sendable, Equatable {
     /// The archive's file name in the output directory.
     public static let fileName = "heatmaps.h5"
     /// The layout version written in `@schema_version`.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
 
     /// One probe's heatmap at one checkpoint, at the target layer's resolution.
     public struct Heatmap: Sendable, Equatable {
@@ -149,36 +154,74 @@ public struct HeatmapArchive: Sendable, Equatable {
         }
     }
 
-    /// Writes the whole archive to `directory/heatmaps.h5` atomically.
+    /// What the archive file holds since the last save through this ledger: shared by the copies of a
+    /// session (they all save to the same file), unknown until the first save.
+    public final class Ledger: Sendable {
+        private let saved = Mutex<[Entry]?>(nil)
+
+        public init() {}
+
+        fileprivate var entries: [Entry]? { saved.withLock { $0 } }
+        fileprivate func record(_ entries: [Entry]?) { saved.withLock { $0 = entries } }
+    }
+
+    /// Writes the archive to `directory/heatmaps.h5` atomically.
+    ///
+    /// - Parameter ledger: when it says the file holds a prefix of `entries`, only the rest is written (onto
+    ///   a copy of the file); otherwise, and always without a ledger, the whole archive is written anew.
     /// - Throws: `MonitorError` naming the failing step; the previous file is then untouched.
-    public func save(directory: String) throws(MonitorError) {
+    public func save(directory: String, ledger: Ledger? = nil) throws(MonitorError) {
+        let path = Self.path(in: directory)
+        if let saved = ledger?.entries, saved.count <= entries.count, entries.starts(with: saved) {
+            if saved.count == entries.count, access(path, F_OK) == 0 { return }
+            do throws(MonitorError) {
+                try AtomicFile.replace(
+                    path,
+                    creatingWith: { (temporary: String) throws(MonitorError) in
+                        try AtomicFile.copy(path, to: temporary)
+                        do throws(HDF5Error) {
+                            let file = try HDF5File.openForAppending(temporary)
+                            try Self.write(entries[saved.count...], startingAt: saved.count, to: file)
+                            try file.close()
+                        } catch {
+                            throw MonitorError(.io, path: temporary, reason: error.reason)
+                        }
+                    })
+                ledger?.record(entries)
+                return
+            } catch {
+                // The file went missing or cannot be added to: write it whole, below.
+                ledger?.record(nil)
+            }
+        }
         try AtomicFile.replace(
-            Self.path(in: directory),
+            path,
             creatingWith: { (temporary: String) throws(MonitorError) in
                 do throws(HDF5Error) {
-                    try write(temporary)
+                    let file = try HDF5File.create(temporary)
+                    try file.setAttribute("schema_version", to: .int(Int64(Self.schemaVersion)))
+                    try Self.write(entries[...], startingAt: 0, to: file)
+                    try file.close()
                 } catch {
                     throw MonitorError(.io, path: temporary, reason: error.reason)
                 }
             })
+        ledger?.record(entries)
     }
 
     // MARK: - HDF5 layout
 
-    private func write(_ path: String) throws(HDF5Error) {
-        let file = try HDF5File.create(path)
-        try file.setAttribute("schema_version", to: .int(Int64(Self.schemaVersion)))
-        if !entries.isEmpty {
-            try file.setAttribute("checkpoint_ids", to: .strings(entries.map(\.checkpoint.id)))
-        }
-        for entry in entries {
-            let group = Self.escape(entry.checkpoint.id)
+    /// Adds one group per entry, `@index` counting from `first`.
+    private static func write(_ entries: ArraySlice<Entry>, startingAt first: Int, to file: HDF5File) throws(HDF5Error) {
+        for (offset, entry) in entries.enumerated() {
+            let group = escape(entry.checkpoint.id)
             try file.createGroup(group)
             try file.setAttribute("id", to: .string(entry.checkpoint.id), at: group)
             try file.setAttribute("name", to: .string(entry.checkpoint.name), at: group)
+            try file.setAttribute("index", to: .int(Int64(first + offset)), at: group)
             for probe in entry.heatmaps.keys.sorted() {
                 guard let heatmap = entry.heatmaps[probe] else { continue }
-                let dataset = group + "/" + Self.escape(probe)
+                let dataset = group + "/" + escape(probe)
                 try file.write(heatmap.values, shape: heatmap.shape, to: dataset)
                 try file.setAttribute("probe", to: .string(probe), at: dataset)
                 try file.setAttribute("class", to: .int(Int64(heatmap.classIndex)), at: dataset)
@@ -186,7 +229,6 @@ public struct HeatmapArchive: Sendable, Equatable {
                 try file.setAttribute("input_size", to: .ints(heatmap.inputSize.map(Int64.init)), at: dataset)
             }
         }
-        try file.close()
     }
 
     private static func read(_ path: String) throws -> HeatmapArchive {
@@ -200,13 +242,33 @@ public struct HeatmapArchive: Sendable, Equatable {
                 .unsupportedVersion, path: path,
                 reason: "heatmap archive schema_version \(version) is newer than this camwatch's \(schemaVersion)")
         }
-        let ids = try file.attribute("checkpoint_ids")?.stringValues ?? []
-        var entries: [Entry] = []
-        for id in ids {
-            let group = escape(id)
-            guard try file.kind(of: group) == .group else {
-                throw corrupt("checkpoint '\(id)' has no group '\(group)'")
+        // Version 1 lists the order at the root; version 2 numbers each group.
+        var groups: [(group: String, id: String)] = []
+        if version < 2 {
+            for id in try file.attribute("checkpoint_ids")?.stringValues ?? [] {
+                let group = escape(id)
+                guard try file.kind(of: group) == .group else {
+                    throw corrupt("checkpoint '\(id)' has no group '\(group)'")
+                }
+                groups.append((group, id))
             }
+        } else {
+            var numbered: [(index: Int64, group: String, id: String)] = []
+            for member in try file.members(ofGroup: "/") where member.kind == .group {
+                let attributes = try file.attributes(at: member.name)
+                guard let index = attributes["index"]?.intValue, let id = attributes["id"]?.stringValue else {
+                    throw corrupt("'\(member.name)' has no @index and @id")
+                }
+                numbered.append((index, member.name, id))
+            }
+            numbered.sort { $0.index < $1.index }
+            for (position, item) in numbered.enumerated() where item.index != Int64(position) {
+                throw corrupt("checkpoint '\(item.id)' has @index \(item.index), expected \(position)")
+            }
+            groups = numbered.map { ($0.group, $0.id) }
+        }
+        var entries: [Entry] = []
+        for (group, id) in groups {
             let attributes = try file.attributes(at: group)
             guard let name = attributes["name"]?.stringValue else { throw corrupt("'\(group)' has no @name") }
             var heatmaps: [String: Heatmap] = [:]

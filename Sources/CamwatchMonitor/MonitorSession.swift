@@ -19,6 +19,8 @@ public struct MonitorSession: Sendable {
     /// Output files that could not be read at start and were moved aside.
     public private(set) var recoveries: [CorruptFileRecovery] = []
     public let probes: ProbeSet
+    /// What `heatmaps.h5` holds, so a save adds only the new checkpoints; shared by copies of the session.
+    private let archiveLedger = HeatmapArchive.Ledger()
     /// The weights of the last processed checkpoint, for `weight_drift`; not kept across restarts.
     private var previousWeights: (id: String, tensors: [String: Tensor])?
 
@@ -138,7 +140,7 @@ public struct MonitorSession: Sendable {
 
     /// Writes `heatmaps.h5`, then `report.json` (the commit point), each atomically.
     public func save() throws(MonitorError) {
-        try archive.save(directory: directory)
+        try archive.save(directory: directory, ledger: archiveLedger)
         try store.save()
     }
 }

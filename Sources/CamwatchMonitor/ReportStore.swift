@@ -15,6 +15,8 @@ public struct ReportStore: Sendable {
     public var report: Report
     /// Set when `open` found an unreadable report and moved it aside; the daemon logs it as an error.
     public private(set) var recovery: CorruptFileRecovery?
+    /// The entries' JSON from the last save, shared by copies of this store (they save the same file).
+    private let entryCache = ReportEntryCache()
 
     /// The report file's path.
     public var path: String { Self.path(in: directory) }
@@ -73,6 +75,6 @@ public struct ReportStore: Sendable {
     /// Writes the report atomically.
     /// - Throws: `MonitorError` (`.io`) naming the failing call; the previous file is then untouched.
     public func save() throws(MonitorError) {
-        try AtomicFile.replace(path, with: try report.jsonBytes())
+        try AtomicFile.replace(path, with: try report.jsonBytes(reusing: entryCache))
     }
 }

@@ -53,6 +53,69 @@ import Testing
         #expect(try listing(directory) == ["heatmaps.h5"])
     }
 
+    /// With a ledger, a save adds the new checkpoints to a copy of the file instead of writing it anew —
+    /// the marker attribute put into the file between saves survives — and what is read back is the archive,
+    /// in order, through appends, a replaced entry (a full rewrite) and a vanished file.
+    @Test func ledgerAppendsOnlyTheNewCheckpoints() throws {
+        let directory = try temporaryDirectory()
+        defer { removeDirectory(directory) }
+        let path = HeatmapArchive.path(in: directory)
+        func mark() throws {
+            let file = try HDF5File.openForAppending(path)
+            try file.setAttribute("marker", to: .int(7))
+            try file.close()
+        }
+        func marked() throws -> Bool { try HDF5File.open(path).attribute("marker") != nil }
+
+        let ledger = HeatmapArchive.Ledger()
+        var archive = HeatmapArchive()
+        archive.record(.init(checkpoint: label(0), heatmaps: ["cat": Self.heatmap(0.5), "dog": Self.heatmap(0.6)]))
+        try archive.save(directory: directory, ledger: ledger)
+        try mark()
+        for n in 1...4 {
+            archive.record(.init(checkpoint: label(n), heatmaps: ["cat": Self.heatmap(Float(n) / 5)]))
+            try archive.save(directory: directory, ledger: ledger)
+            #expect(try marked(), "checkpoint \(n) was added to the file, not written anew")
+            #expect(try HeatmapArchive.load(directory: directory) == archive)
+        }
+        #expect(try listing(directory) == ["heatmaps.h5"], "no temporary file left")
+
+        archive.record(.init(checkpoint: label(2), heatmaps: ["cat": Self.heatmap(0.99)]))
+        try archive.save(directory: directory, ledger: ledger)
+        #expect(try !marked(), "a replaced entry rewrites the file")
+        #expect(try HeatmapArchive.load(directory: directory) == archive)
+
+        try FileManager.default.removeItem(atPath: path)
+        archive.record(.init(checkpoint: label(5), heatmaps: ["cat": Self.heatmap(0.3)]))
+        try archive.save(directory: directory, ledger: ledger)
+        #expect(try HeatmapArchive.load(directory: directory) == archive, "a vanished file is written whole")
+        #expect(try HeatmapArchive.load(directory: directory).entries.map(\.checkpoint) == (0...5).map(label))
+    }
+
+    /// Archives written by camwatch before schema 2 (order in a root `@checkpoint_ids`) still load.
+    @Test func schemaVersion1StillLoads() throws {
+        let directory = try temporaryDirectory()
+        defer { removeDirectory(directory) }
+        let file = try HDF5File.create(HeatmapArchive.path(in: directory))
+        try file.setAttribute("schema_version", to: .int(1))
+        try file.setAttribute("checkpoint_ids", to: .strings(["b", "a"]))
+        for (id, seed) in [("a", Float(0.25)), ("b", Float(0.75))] {
+            let heatmap = Self.heatmap(seed)
+            try file.createGroup(id)
+            try file.setAttribute("id", to: .string(id), at: id)
+            try file.setAttribute("name", to: .string("\(id).h5"), at: id)
+            try file.write(heatmap.values, shape: heatmap.shape, to: "\(id)/cat")
+            try file.setAttribute("probe", to: .string("cat"), at: "\(id)/cat")
+            try file.setAttribute("class", to: .int(Int64(heatmap.classIndex)), at: "\(id)/cat")
+            try file.setAttribute("score", to: .double(Double(heatmap.score)), at: "\(id)/cat")
+            try file.setAttribute("input_size", to: .ints(heatmap.inputSize.map(Int64.init)), at: "\(id)/cat")
+        }
+        try file.close()
+        let loaded = try HeatmapArchive.load(directory: directory)
+        #expect(loaded.entries.map(\.checkpoint.id) == ["b", "a"])
+        #expect(loaded.entry(id: "a")?.heatmaps["cat"] == Self.heatmap(0.25))
+    }
+
     @Test func missingArchiveIsEmpty() throws {
         let directory = try temporaryDirectory()
         defer { removeDirectory(directory) }

@@ -73,6 +73,28 @@ import Testing
         #expect(decoded.checkpoints[0].attributes["grad_norm"] == .number(.infinity))
     }
 
+    /// Saving reuses each unchanged entry's JSON; the bytes must be exactly the whole report's encoding
+    /// through every kind of change: entries added, one replaced, all re-judged, some dropped, none left.
+    @Test func cachedEncodingEqualsTheWholeEncoding() throws {
+        let cache = ReportEntryCache()
+        var report = sampleReport(drifts: [nil], failedAt: [])
+        #expect(try report.jsonBytes(reusing: cache) == report.jsonBytes())
+        report = sampleReport(drifts: [nil, 0.3, 0.01, nil, 0.02], failedAt: [3])
+        report.checkpoints[1].attributes["note"] = .string("line one\nline \"two\" \u{1F600} {\n}")
+        report.checkpoints[2].attributes["val_loss"] = .number(.nan)
+        report.checkpoints[2].predictions = [:]
+        #expect(try report.jsonBytes(reusing: cache) == report.jsonBytes(), "new entries")
+        #expect(try report.jsonBytes(reusing: cache) == report.jsonBytes(), "all from the cache")
+        report.checkpoints[4].seconds = 9.75
+        #expect(try report.jsonBytes(reusing: cache) == report.jsonBytes(), "one entry changed in place")
+        report.rejudge(with: ConvergenceRule(mode: .relative))
+        #expect(try report.jsonBytes(reusing: cache) == report.jsonBytes(), "every entry re-judged")
+        report.checkpoints.removeFirst(2)
+        #expect(try report.jsonBytes(reusing: cache) == report.jsonBytes(), "entries dropped")
+        report.checkpoints = []
+        #expect(try report.jsonBytes(reusing: cache) == report.jsonBytes(), "no entries")
+    }
+
     @Test func recordReplacesByIdAndAppendsOtherwise() {
         var report = sampleReport(drifts: [nil, 0.3])
         var replacement = report.checkpoints[0]

@@ -106,10 +106,11 @@ enum H5 {
 
     // MARK: - Files
 
-    /// Opens `path` read-only without taking a file lock (`H5Fopen` with a locking-off access list).
-    static func openFile(_ path: String) throws(HDF5CallFailure) -> hid_t {
+    /// Opens `path` read-only (or read-write) without taking a file lock (`H5Fopen` with a locking-off access list).
+    static func openFile(_ path: String, writable: Bool = false) throws(HDF5CallFailure) -> hid_t {
         let fapl = H5Handle(try checkID(chdf5_fapl_unlocked(), "H5Pset_file_locking"), .propertyList)
-        return try checkID(unsafe H5Fopen(path, chdf5_f_acc_rdonly(), fapl.id), "H5Fopen")
+        let mode = writable ? chdf5_f_acc_rdwr() : chdf5_f_acc_rdonly()
+        return try checkID(unsafe H5Fopen(path, mode, fapl.id), "H5Fopen")
     }
 
     /// Creates (or truncates) `path` for writing, without a file lock (`H5Fcreate`).

@@ -158,6 +158,29 @@ import Testing
         #expect(recorder.entries.last?.metadata["alert.undelivered"] == "2")
     }
 
+    /// Issue 18: systemd and people wait for a stopping daemon; queued alerts get at most 5 s by default,
+    /// and what could not be delivered is counted in the log, never dropped silently.
+    @Test func shutdownByDefaultWaitsAtMostFiveSecondsAndCountsWhatIsLeft() async throws {
+        let server = try LoopbackHTTPServer(replies: [], fallback: .hang)
+        defer { server.stop() }
+        let recorder = LogRecorder()
+        let dispatcher = AlertDispatcher(
+            webhook: Webhook(.init(url: server.url("/hook"), timeout: .seconds(30), retries: 5)),
+            logger: recorder.logger)
+        let (shutdown, trigger) = Self.shutdownTrigger()
+        for index in 1...3 { dispatcher.submit(Self.alert(index)) }
+        let start = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await dispatcher.run(untilShutdown: shutdown) }
+            trigger.finish()
+            await group.waitForAll()
+        }
+        let elapsed = Self.seconds(since: start)
+        #expect(elapsed >= 4.9 && elapsed < 6.5, "\(elapsed) s")
+        #expect(recorder.entries.contains { $0.message == "alert delivery did not finish within 5 s of shutdown" })
+        #expect(recorder.entries.last?.metadata["alert.undelivered"] == "3")
+    }
+
     @Test func configureReplacesTheHooks() async throws {
         let directory = try Fixtures.temporaryDirectory("camwatch-dispatch")
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -597,11 +597,8 @@ public final class WatchService: Service, Sendable {
             return (s.session, s.archiveDirty)
         }
         do throws(MonitorError) {
-            if writeArchive {
-                try session.archive.save(directory: session.directory)
-                state.withLock { $0.archiveDirty = false }
-            }
-            try session.store.save()
+            if writeArchive { try session.save() } else { try session.saveReport() }
+            if writeArchive { state.withLock { $0.archiveDirty = false } }
         } catch {
             state.withLock { $0.commitPending = true }
             outputFailed("cannot save the run's state: \(error)")

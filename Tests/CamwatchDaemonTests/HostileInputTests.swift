@@ -88,6 +88,9 @@ import Testing
             message: "run7: checkpoint \(name) failed", reportPath: alert.reportPath, time: alert.time)
         #expect(!alert.message.contains("\u{1B}"))
         #expect(alert.message.contains(#"evil-\x1b[2J\x1b[H.h5"#))
+        // A hook that echoes its environment to a terminal gets the escaped name; the JSON on stdin the exact one.
+        #expect(ExecHook.environment(for: alert)["CAMWATCH_CHECKPOINT"] == #"evil-\x1b[2J\x1b[H.h5"#)
+        #expect(alert.checkpoint == name)
 
         let entry = Report.CheckpointEntry(
             name: name, id: "1-2-3", status: .failed, error: "/ckpt/\(name): not an HDF5 file", seconds: 0,

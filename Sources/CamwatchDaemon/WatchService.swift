@@ -412,11 +412,17 @@ public final class WatchService: Service, Sendable {
             }
             pingWatchdog()
         }
+        // Files that fail to load are committed together at the end of the batch (or with a checkpoint
+        // processed after them), not one report write each.
+        var uncommitted = false
+        defer { if uncommitted { save(processed: false) } }
         for item in CheckpointProcessor.ordered(pending) {
             if stop.isSet { return }
             switch item.loaded {
             case .failure(let failure):
-                recordFailure(item.file, reason: failure.description, checkpoint: nil, seconds: item.loadSeconds)
+                recordFailure(
+                    item.file, reason: failure.description, checkpoint: nil, seconds: item.loadSeconds, commit: false)
+                uncommitted = true
             case .success(let checkpoint):
                 if let skipped = skipReason(checkpoint, everyNth: configuration.everyNth) {
                     logger.info("\(item.file.name): skipped (\(skipped))")

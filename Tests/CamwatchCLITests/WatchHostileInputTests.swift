@@ -95,17 +95,22 @@ struct WatchHostileInputTests {
             let junk = (0..<2048).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }
             try Data(junk).write(to: scratch.checkpoints.appendingPathComponent(String(format: "junk-%02d.h5", index)))
         }
+        // And five real HDF5 files that are no checkpoints: they pass the header check and fail in the reader.
+        try Scratch.python(
+            "import h5py, sys\nfor i in range(5):\n    h5py.File(f'{sys.argv[1]}/table-{i}.h5', 'w').create_dataset('x', data=[1, 2, 3])\n",
+            [scratch.checkpoints.path])
         let start = ContinuousClock.now
         let run = try CommandRunner.run(scratch.arguments + ["--once"])
         let seconds = (ContinuousClock.now - start).components.seconds
         #expect(run.status == 0, "\(run.stderr)")
         let entries = E2E.entries(scratch.out)
-        #expect(entries.count == 52)
+        #expect(entries.count == 57)
         #expect(entries.filter { $0["status"] as? String == "ok" }.count == 2)
         let commits = run.stderrLines.filter { $0.contains("committed report.json") }
         let withArchive = commits.filter { $0.contains("and heatmaps.h5") }
         #expect(withArchive.count == 2, "heatmaps.h5 once per processed checkpoint: \(commits)")
-        #expect(commits.count == 3, "the 50 failures in one commit: \(commits)")
+        // The 50 header failures in one commit, the 5 reader failures of the batch in another.
+        #expect(commits.count == 4, "\(commits)")
         #expect(seconds < 120, "\(seconds) s")
     }
 

@@ -160,6 +160,38 @@ struct WatchHostileInputTests {
         #expect(watcher.wait(timeout: 30) == 0)
     }
 
+    @Test("a checkpoint camwatch may not read waits, said once, and is processed once it is made readable")
+    func unreadableCheckpointIsTakenWhenReadable() throws {
+        let scratch = try Scratch("camwatch-denied")
+        defer { scratch.remove() }
+        // As root, run camwatch as nobody: root reads a mode-000 file anyway.
+        let asNobody = geteuid() == 0
+        if asNobody {
+            #expect(chmod(scratch.root.path, 0o777) == 0)
+            #expect(chmod(scratch.checkpoints.path, 0o755) == 0)
+        }
+        try E2E.copySample(["epoch-001.h5"], to: scratch.checkpoints)
+        let checkpoint = scratch.checkpoints.appendingPathComponent("epoch-001.h5").path
+        #expect(chmod(checkpoint, 0) == 0)
+        let watcher = try asNobody
+            ? BackgroundProcess(
+                ["--reuid=65534", "--regid=65534", "--clear-groups", CommandRunner.binary.path] + scratch.arguments,
+                executable: URL(fileURLWithPath: "/usr/bin/setpriv"))
+            : BackgroundProcess(scratch.arguments)
+        #expect(
+            BackgroundProcess.eventually(timeout: 60) { watcher.stderr.contains("Permission denied") }, "\(watcher.stderr)")
+        Thread.sleep(forTimeInterval: 4)  // past incomplete_after (3 s): still no failed entry
+        #expect(E2E.entries(scratch.out).isEmpty, "\(E2E.entries(scratch.out))")
+        #expect(watcher.stderr.components(separatedBy: "Permission denied").count == 2, "once: \(watcher.stderr)")
+        #expect(chmod(checkpoint, 0o644) == 0)
+        #expect(
+            BackgroundProcess.eventually(timeout: 120) {
+                E2E.entries(scratch.out).first?["status"] as? String == "ok"
+            }, "\(watcher.stderr)")
+        watcher.signal(SIGTERM)
+        #expect(watcher.wait(timeout: 30) == 0)
+    }
+
     @Test("temporary files a killed run left in --out are removed at start, nothing else")
     func leftoversAreRemovedAtStart() throws {
         let scratch = try Scratch("camwatch-leftover")

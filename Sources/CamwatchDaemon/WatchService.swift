@@ -85,6 +85,12 @@ public final class WatchService: Service, Sendable {
         if let failure = s.outputFailure {
             return "\(c.out): cannot write the outputs, checkpoints left unprocessed or unrecorded: \(failure)"
         }
+        let unreadable = s.watcher.unreadable
+        if !unreadable.isEmpty {
+            // Asked to process what is there, and some of it could not even be read: not a success.
+            return "\(c.checkpoints): \(unreadable.count) checkpoint(s) left unprocessed, camwatch may not read them "
+                + "(permissions): " + Self.listed(unreadable.map(\.name))
+        }
         if !s.watcher.hasMatchingFiles() {
             let unmatched = s.watcher.unmatchedNames()
             let seen = unmatched.isEmpty
@@ -279,8 +285,12 @@ public final class WatchService: Service, Sendable {
                         let waited = ContinuousClock.now - started
                         if pending.isEmpty { break }
                         if waited > .seconds(current.settle * 2 + 2) && scan.ready.isEmpty {
-                            let names = pending.map(\.name).joined(separator: ", ")
-                            self.logger.warning("--once: leaving \(pending.count) file(s) still being written: \(names)")
+                            let unreadable = Set(self.state.withLock { $0.watcher.unreadable }.map(\.id))
+                            let writing = pending.filter { !unreadable.contains($0.id) }
+                            if !writing.isEmpty {
+                                let names = Self.listed(writing.map(\.name))
+                                self.logger.warning("--once: leaving \(writing.count) file(s) still being written: \(names)")
+                            }
                             break
                         }
                     }

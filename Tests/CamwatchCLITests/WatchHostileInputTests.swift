@@ -173,11 +173,13 @@ struct WatchHostileInputTests {
         try E2E.copySample(["epoch-001.h5"], to: scratch.checkpoints)
         let checkpoint = scratch.checkpoints.appendingPathComponent("epoch-001.h5").path
         #expect(chmod(checkpoint, 0) == 0)
-        let watcher = try asNobody
-            ? BackgroundProcess(
-                ["--reuid=65534", "--regid=65534", "--clear-groups", CommandRunner.binary.path] + scratch.arguments,
+        func launch(_ arguments: [String]) throws -> BackgroundProcess {
+            guard asNobody else { return try BackgroundProcess(arguments) }
+            return try BackgroundProcess(
+                ["--reuid=65534", "--regid=65534", "--clear-groups", CommandRunner.binary.path] + arguments,
                 executable: URL(fileURLWithPath: "/usr/bin/setpriv"))
-            : BackgroundProcess(scratch.arguments)
+        }
+        let watcher = try launch(scratch.arguments)
         #expect(
             BackgroundProcess.eventually(timeout: 60) { watcher.stderr.contains("Permission denied") }, "\(watcher.stderr)")
         Thread.sleep(forTimeInterval: 4)  // past incomplete_after (3 s): still no failed entry
@@ -190,6 +192,16 @@ struct WatchHostileInputTests {
             }, "\(watcher.stderr)")
         watcher.signal(SIGTERM)
         #expect(watcher.wait(timeout: 30) == 0)
+
+        // --once with an unreadable checkpoint: it says which, and does not claim success.
+        try E2E.copySample(["epoch-002.h5"], to: scratch.checkpoints)
+        let second = scratch.checkpoints.appendingPathComponent("epoch-002.h5").path
+        #expect(chmod(second, 0) == 0)
+        let once = try launch(scratch.arguments + ["--once"])
+        let status = once.wait(timeout: 60)
+        #expect(status != nil && status != 0, "\(once.stderr)")
+        let last = once.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.contains("epoch-002.h5") && last.contains("may not read"), "\(once.stderr)")
     }
 
     @Test("temporary files a killed run left in --out are removed at start, nothing else")

@@ -240,6 +240,11 @@ public struct CheckpointWatcher: Sendable {
         candidates.values.map(\.file).sorted(by: CheckpointFile.naturalOrder)
     }
 
+    /// The pending candidates camwatch may not read (permissions), in natural order.
+    public var unreadable: [CheckpointFile] {
+        candidates.values.filter(\.denied).map(\.file).sorted(by: CheckpointFile.naturalOrder)
+    }
+
     /// The earliest instant at which a scan can decide about a pending candidate, or `nil` when none is pending.
     public func nextDecision() -> ContinuousClock.Instant? {
         // A file camwatch may not read has no deadline: a change of its mode wakes the loop (inotify), or the

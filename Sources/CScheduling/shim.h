@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -67,6 +68,12 @@ static inline int camwatch_thread_ioprio_class(void) {
 #else
     return -1;
 #endif
+}
+
+/// prctl(PR_SET_PDEATHSIG, signal): the kernel sends `signal` to the calling process when the thread that
+/// created it exits (prctl is variadic, which Swift cannot call); 0, or errno.
+static inline int camwatch_set_parent_death_signal(int signal) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0UL, 0UL, 0UL) == 0 ? 0 : errno;
 }
 
 #endif

@@ -17,9 +17,21 @@ public final class OutputLock: Sendable {
     public init(directory: String) throws(ConfigurationError) {
         try Self.makeDirectory(directory)
         path = (directory.hasSuffix("/") ? directory : directory + "/") + Self.fileName
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        // Never through a link: the pid written below would truncate and overwrite whatever a symlink or a
+        // hard link named (`ln -s ~/.bashrc out/.camwatch.lock`). O_NONBLOCK: a FIFO planted there must not hang.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
         guard fd >= 0 else {
+            if errno == ELOOP {
+                throw ConfigurationError(
+                    path: path, reason: "is a symbolic link; camwatch does not follow it (remove it and start again)")
+            }
             throw ConfigurationError(path: directory, reason: "output directory is not writable (\(String(cString: strerror(errno))))")
+        }
+        var status = stat()
+        guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_nlink == 1 else {
+            close(fd)
+            throw ConfigurationError(
+                path: path, reason: "is not a plain file of its own (a hard link, FIFO or device); remove it and start again")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let reason = errno == EWOULDBLOCK ? "already used by another camwatch watcher\(Self.holder(fd))"

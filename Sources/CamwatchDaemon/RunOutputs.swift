@@ -13,7 +13,8 @@ struct RunOutputs: Sendable {
 
     var configuration: WatchConfiguration
 
-    func write(session: MonitorSession, logger: Logger) {
+    /// - Parameter charts: also draw the pictures (skipped when only failures were added: they cost the most).
+    func write(session: MonitorSession, charts: Bool = true, logger: Logger) {
         let report = session.report
         let out = configuration.out
         do {
@@ -26,6 +27,7 @@ struct RunOutputs: Sendable {
         } catch {
             logger.warning("cannot write metrics: \(error)")
         }
+        guard charts else { return }
         let timeline = TimelineChart.Options(
             maxColumns: configuration.maxColumns, colormap: configuration.colormap, alpha: configuration.alpha)
         do {

@@ -8,17 +8,30 @@ import Foundation
 /// before anything is written): `--out` away from the watched directory, and the architecture, layer and
 /// input size against the first complete checkpoint already in the directory.
 enum StartupCheck {
+    /// The start-up check's private copies go to `<temporary directory>/<prefix><pid>`.
+    static let stagingPrefix = "camwatch-startup-"
+
     /// Refuses an output directory that is the watched directory or inside it: camwatch would find its own
     /// `heatmaps.h5` there as a checkpoint.
     static func checkOutput(_ configuration: WatchConfiguration) throws(ConfigurationError) {
         let watched = resolved(configuration.checkpoints)
         let out = resolved(configuration.out)
-        guard out == watched || out.hasPrefix(watched == "/" ? "/" : watched + "/") else { return }
-        let where_ = out == watched ? "is the watched directory" : "is inside the watched directory \(configuration.checkpoints)"
+        // Paths can differ for the same directory (a bind mount): compare what the file system says, too.
+        let sameDirectory = out == watched || sameFile(configuration.out, configuration.checkpoints)
+        guard sameDirectory || out.hasPrefix(watched == "/" ? "/" : watched + "/") else { return }
+        let where_ = sameDirectory ? "is the watched directory" : "is inside the watched directory \(configuration.checkpoints)"
         throw ConfigurationError(
             path: configuration.out,
             reason: "--out \(where_); camwatch would read its own outputs (heatmaps.h5) as checkpoints: "
                 + "give an output directory outside it")
+    }
+
+    /// Whether both paths exist and name the same file (device and inode).
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var first = stat()
+        var second = stat()
+        guard stat(a, &first) == 0, stat(b, &second) == 0 else { return false }
+        return first.st_dev == second.st_dev && first.st_ino == second.st_ino
     }
 
     /// The absolute path with symbolic links resolved, as far as it exists (an `--out` may not yet).
@@ -44,7 +57,7 @@ enum StartupCheck {
         _ configuration: WatchConfiguration, watcher: CheckpointWatcher, childCommand: [String]
     ) throws(ConfigurationError) -> (file: String, inputSize: (height: Int, width: Int))? {
         let staging = FileManager.default.temporaryDirectory
-            .appendingPathComponent("camwatch-startup-\(ProcessInfo.processInfo.processIdentifier)").path
+            .appendingPathComponent(stagingPrefix + "\(ProcessInfo.processInfo.processIdentifier)").path
         defer { try? FileManager.default.removeItem(atPath: staging) }
         let processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
         for file in watcher.completeFiles(limit: 3) {

@@ -66,6 +66,14 @@ public final class WatchService: Service, Sendable {
         var priorityRefusalLogged = false
         /// Set at the end of a `--once` run that should exit non-zero.
         var onceFailure: String?
+        /// `heatmaps.h5` lags the session: a processed checkpoint has not been written to it yet.
+        var archiveDirty = false
+        /// Why the last commit (or a private copy in `--out`) failed, while it keeps failing: the outputs
+        /// cannot be written (disk full, read-only, I/O error). The session keeps what it recorded and every
+        /// wake-up tries again; `--once` stops and exits non-zero.
+        var outputFailure: String?
+        /// The session holds entries `report.json` does not have yet (the last commit failed).
+        var commitPending = false
     }
 
     /// Why a finished `--once` run failed (every checkpoint failed, or no file matched the pattern); `nil`
@@ -74,6 +82,15 @@ public final class WatchService: Service, Sendable {
 
     private func onceFailure(_ s: State) -> String? {
         let c = s.configuration
+        if let failure = s.outputFailure {
+            return "\(c.out): cannot write the outputs, checkpoints left unprocessed or unrecorded: \(failure)"
+        }
+        let unreadable = s.watcher.unreadable
+        if !unreadable.isEmpty {
+            // Asked to process what is there, and some of it could not even be read: not a success.
+            return "\(c.checkpoints): \(unreadable.count) checkpoint(s) left unprocessed, camwatch may not read them "
+                + "(permissions): " + Self.listed(unreadable.map(\.name))
+        }
         if !s.watcher.hasMatchingFiles() {
             let unmatched = s.watcher.unmatchedNames()
             let seen = unmatched.isEmpty
@@ -135,6 +152,11 @@ public final class WatchService: Service, Sendable {
             notices.append("no file in \(configuration.checkpoints) matches '\(configuration.pattern)' yet\(seen)")
         }
         let lock = try OutputLock(directory: configuration.out)
+        // Only now, holding the lock: no other watcher can be writing these.
+        let leftovers = removeLeftovers(out: configuration.out, textfiles: configuration.textfileDirectory)
+        if !leftovers.isEmpty {
+            notices.append("removed \(leftovers.count) temporary file(s) left by a camwatch that was killed: \(listed(leftovers))")
+        }
         let processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
         let size = spec.map { processor.inputSize(spec: $0) } ?? configuration.inputSize.map { ($0, $0) }
         let model = Report.Model(
@@ -150,6 +172,29 @@ public final class WatchService: Service, Sendable {
         return Prepared(
             configuration: configuration, configurationPath: configurationPath, overrides: overrides, session: session,
             lock: lock, watcher: watcher, childCommand: childCommand, notices: notices)
+    }
+
+    /// Deletes what a killed watcher leaves behind — atomic-write temporaries in `--out` (and camwatch's own
+    /// in the textfile directory), private checkpoint copies in `--out/.staging`, start-up copies of dead
+    /// processes in the temporary directory — and returns their names. Only names camwatch itself creates.
+    static func removeLeftovers(out: String, textfiles: String?) -> [String] {
+        var removed = AtomicFile.removeStaleTemporaries(in: out)
+        if let textfiles {
+            // A shared directory: other exporters' temporaries are theirs.
+            removed += AtomicFile.removeStaleTemporaries(in: textfiles, prefix: ".camwatch-")
+        }
+        let fm = FileManager.default
+        let staging = stagingDirectory(out)
+        for name in (try? fm.contentsOfDirectory(atPath: staging)) ?? [] {
+            if (try? fm.removeItem(atPath: staging + "/" + name)) != nil { removed.append(".staging/" + name) }
+        }
+        let temporary = fm.temporaryDirectory.path
+        for name in (try? fm.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(StartupCheck.stagingPrefix) {
+            guard let pid = Int32(name.dropFirst(StartupCheck.stagingPrefix.count)), kill(pid, 0) != 0, errno == ESRCH
+            else { continue }
+            if (try? fm.removeItem(atPath: temporary + "/" + name)) != nil { removed.append(name) }
+        }
+        return removed
     }
 
     private static func watcher(_ configuration: WatchConfiguration, alreadySeen: Set<String>) throws(ConfigurationError)
@@ -221,8 +266,10 @@ public final class WatchService: Service, Sendable {
             await cancelWhenGracefulShutdown {
                 var announcedReady = false
                 while !Task.isCancelled {
+                    self.retryFailedCommit()
                     let scan = self.state.withLock { $0.watcher.scan() }
                     if let problem = scan.problem { self.logger.warning("\(problem)") }
+                    for notice in scan.notices { self.logger.warning("\(notice)") }
                     if !announcedReady {
                         _ = self.notifier.ready(status: self.statusLine())
                         announcedReady = true
@@ -231,13 +278,19 @@ public final class WatchService: Service, Sendable {
                     self.pingWatchdog()
                     if Task.isCancelled { break }
                     let current = self.state.withLock { $0.configuration }
+                    // Nothing more can be recorded: --once says so in its exit status instead of going on.
+                    if current.once, self.state.withLock({ $0.outputFailure != nil }) { break }
                     if current.once {
                         let pending = self.state.withLock { $0.watcher.pending }
                         let waited = ContinuousClock.now - started
                         if pending.isEmpty { break }
                         if waited > .seconds(current.settle * 2 + 2) && scan.ready.isEmpty {
-                            let names = pending.map(\.name).joined(separator: ", ")
-                            self.logger.warning("--once: leaving \(pending.count) file(s) still being written: \(names)")
+                            let unreadable = Set(self.state.withLock { $0.watcher.unreadable }.map(\.id))
+                            let writing = pending.filter { !unreadable.contains($0.id) }
+                            if !writing.isEmpty {
+                                let names = Self.listed(writing.map(\.name))
+                                self.logger.warning("--once: leaving \(writing.count) file(s) still being written: \(names)")
+                            }
                             break
                         }
                     }
@@ -271,19 +324,30 @@ public final class WatchService: Service, Sendable {
     }
 
     private func stagingDirectory(_ configuration: WatchConfiguration) -> String {
-        URL(fileURLWithPath: configuration.out).appendingPathComponent(".staging").path
+        Self.stagingDirectory(configuration.out)
+    }
+
+    /// Where private copies of checkpoints are parsed: `<out>/.staging`.
+    static func stagingDirectory(_ out: String) -> String {
+        URL(fileURLWithPath: out).appendingPathComponent(".staging").path
     }
 
     /// Failures first (in name order), then the ready checkpoints in batches ordered by step/epoch, each
     /// batch on a thread at `resources.priority`.
     private func handle(_ scan: WatchScan) async {
+        // Failures first, committed together: a directory of junk costs one report write, not one per file,
+        // and the checkpoints found with them do not wait behind it.
+        var failures = 0
         for event in scan.events {
             guard let reason = event.failureReason else { continue }
-            recordFailure(event.file, reason: "\(event.file.path): \(reason)", checkpoint: nil, seconds: 0)
+            recordFailure(event.file, reason: "\(event.file.path): \(reason)", checkpoint: nil, seconds: 0, commit: false)
+            failures += 1
         }
+        if failures > 0 { save(processed: false) }
         var ready = scan.ready
         let readyAt = ContinuousClock.now
         while !ready.isEmpty && !Task.isCancelled {
+            if state.withLock({ $0.configuration.once && $0.outputFailure != nil }) { break }
             let batch = Array(ready.prefix(Self.batchLimit))
             ready.removeFirst(batch.count)
             await onComputeThread { stop in self.process(batch, readyAt: readyAt, stop: stop) }
@@ -353,17 +417,26 @@ public final class WatchService: Service, Sendable {
                         file, snapshotPath: snapshot.path, heartbeat: { self.pingWatchdog() }, isCancelled: { stop.isSet }
                     ) { self.logger.warning("\($0)") })
                 snapshot.remove()
+            } catch where error.kind == .stagingFailed {
+                // Not the checkpoint's fault: --out cannot take the copy. The watcher offers the file again.
+                outputFailed("\(error)")
             } catch {
                 // Changed or vanished while copying: the watcher offers it again once it settles.
                 logger.info("\(file.path): not taken yet: \(error.reason)")
             }
             pingWatchdog()
         }
+        // Files that fail to load are committed together at the end of the batch (or with a checkpoint
+        // processed after them), not one report write each.
+        var uncommitted = false
+        defer { if uncommitted { save(processed: false) } }
         for item in CheckpointProcessor.ordered(pending) {
             if stop.isSet { return }
             switch item.loaded {
             case .failure(let failure):
-                recordFailure(item.file, reason: failure.description, checkpoint: nil, seconds: item.loadSeconds)
+                recordFailure(
+                    item.file, reason: failure.description, checkpoint: nil, seconds: item.loadSeconds, commit: false)
+                uncommitted = true
             case .success(let checkpoint):
                 if let skipped = skipReason(checkpoint, everyNth: configuration.everyNth) {
                     logger.info("\(item.file.name): skipped (\(skipped))")
@@ -448,7 +521,7 @@ public final class WatchService: Service, Sendable {
             s.outcome.analysed += 1
             return (entry, transitions, failures, s.configuration, s.session.report.convergence)
         }
-        save()
+        save(processed: true)
         let drift = entry.drift.map { String(format: "drift %.4f (max %.4f)", $0.mean, $0.max) } ?? "first checkpoint"
         let weights = entry.weightDrift.map { String(format: ", weights moved %.4f", $0) } ?? ""
         logger.info(
@@ -516,7 +589,10 @@ public final class WatchService: Service, Sendable {
         }
     }
 
-    private func recordFailure(_ file: CheckpointFile, reason: String, checkpoint: Checkpoint?, seconds: Double) {
+    /// Records a `failed` entry and sends its alert; `commit: false` leaves the commit to the caller (a batch).
+    private func recordFailure(
+        _ file: CheckpointFile, reason: String, checkpoint: Checkpoint?, seconds: Double, commit: Bool = true
+    ) {
         let now = Date().timeIntervalSince1970
         let (entry, configuration) = state.withLock { s in
             s.failuresInARow += 1
@@ -526,33 +602,66 @@ public final class WatchService: Service, Sendable {
                 reason: reason, seconds: seconds, now: now, attributes: checkpoint?.attributes ?? [:])
             return (entry, s.configuration)
         }
-        save()
+        if commit { save(processed: false) }
         // The `failed` alert logs the reason (one line per failure).
         alerts.submit(Alert(failure: entry, job: configuration.jobName, reportPath: ReportStore.path(in: configuration.out), time: now))
         _ = notifier.status(statusLine())
     }
 
-    /// Report and archive, then everything derived from them.
-    private func save() {
-        let session = state.withLock { $0.session }
-        var committed = true
-        do { try session.save() } catch {
-            logger.error("cannot save the run's state: \(error)")
-            committed = false
+    /// Commits the session: `heatmaps.h5` (only when a processed checkpoint changed it since it was last
+    /// written), then `report.json`, then what is derived from them. After failures only, the archive and the
+    /// pictures are left alone: junk files must not cost a rewrite of every output each.
+    private func save(processed: Bool) {
+        let (session, writeArchive) = state.withLock { s in
+            if processed { s.archiveDirty = true }
+            return (s.session, s.archiveDirty)
         }
-        writeOutputs(publish: committed)
+        do throws(MonitorError) {
+            if writeArchive { try session.save() } else { try session.saveReport() }
+            if writeArchive { state.withLock { $0.archiveDirty = false } }
+        } catch {
+            state.withLock { $0.commitPending = true }
+            outputFailed("cannot save the run's state: \(error)")
+            return
+        }
+        let recovered = state.withLock { s in
+            defer { (s.outputFailure, s.commitPending) = (nil, false) }
+            return s.outputFailure != nil
+        }
+        if recovered { logger.notice("outputs in \(session.directory) written again; nothing recorded was lost") }
+        logger.debug(
+            "committed \(ReportStore.fileName)\(writeArchive ? " and \(HeatmapArchive.fileName)" : "")",
+            metadata: ["report.checkpoints": "\(session.report.checkpoints.count)"])
+        writeOutputs(charts: writeArchive)
     }
 
-    /// The outputs derived from the report; `publish` also queues index.html and TensorBoard, which only
-    /// ever show a committed report.
-    private func writeOutputs(publish: Bool = true) {
-        let (session, configuration) = state.withLock { ($0.session, $0.configuration) }
-        RunOutputs(configuration: configuration).write(session: session, logger: logger)
-        if publish {
-            publisher.submit(
-                Publisher.Snapshot(report: session.report, archive: session.archive, probeImages: session.probes.images),
-                Publisher.Settings(configuration))
+    /// Logs an output failure once per streak (it is retried at every wake-up) and remembers it.
+    private func outputFailed(_ reason: String) {
+        let first = state.withLock { s in
+            defer { s.outputFailure = reason }
+            return s.outputFailure == nil
         }
+        if first {
+            logger.error("\(reason); keeping what is recorded in memory and trying again at every scan")
+        } else {
+            logger.debug("\(reason)")
+        }
+    }
+
+    /// Tries a failed commit again (the disk may have space now).
+    private func retryFailedCommit() {
+        guard state.withLock({ $0.commitPending }) else { return }
+        save(processed: false)
+    }
+
+    /// The outputs derived from the report (`charts`: also timeline.png and drift.png); also queues
+    /// index.html and TensorBoard, which only ever show a committed report.
+    private func writeOutputs(charts: Bool = true) {
+        let (session, configuration) = state.withLock { ($0.session, $0.configuration) }
+        RunOutputs(configuration: configuration).write(session: session, charts: charts, logger: logger)
+        publisher.submit(
+            Publisher.Snapshot(report: session.report, archive: session.archive, probeImages: session.probes.images),
+            Publisher.Settings(configuration))
     }
 
     /// `STATUS=` for systemd: checkpoints, the last one, its drift, the state.

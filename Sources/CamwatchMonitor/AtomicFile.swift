@@ -92,6 +92,36 @@ public enum AtomicFile {
         try syncDirectory(directory)
     }
 
+    /// Whether `name` is one of the temporary names `replace` gives (`.<target>.tmp-<pid>-<random>`).
+    public static func isTemporaryName(_ name: String) -> Bool {
+        guard name.hasPrefix("."), let marker = name.ranges(of: ".tmp-").last else { return false }
+        let suffix = name[marker.upperBound...].split(separator: "-", omittingEmptySubsequences: false)
+        return marker.lowerBound > name.index(after: name.startIndex) && suffix.count == 2
+            && suffix.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
+    }
+
+    /// Deletes the temporary files a killed writer left in `directory` (only names `isTemporaryName` takes,
+    /// and only regular files); returns their names. Call it only while no other writer uses the directory
+    /// (the daemon holds its output lock).
+    /// - Parameter prefix: only names starting with it (in a directory other programs write to as well).
+    public static func removeStaleTemporaries(in directory: String, prefix: String = ".") -> [String] {
+        guard let stream = opendir(directory) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                String(decoding: bytes.prefix(bytes.firstIndex(of: 0) ?? bytes.count), as: UTF8.self)
+            }
+            if name.hasPrefix(prefix), isTemporaryName(name) { names.append(name) }
+        }
+        closedir(stream)
+        return names.filter { name in
+            let path = directory + "/" + name
+            var status = stat()
+            guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return false }
+            return unlink(path) == 0
+        }.sorted()
+    }
+
     /// The whole content of `path`, or `nil` when there is no such file.
     /// - Throws: `MonitorError` (`.io`) when the file exists but cannot be read.
     static func readIfPresent(_ path: String) throws(MonitorError) -> [UInt8]? {

@@ -143,6 +143,11 @@ public struct MonitorSession: Sendable {
         try archive.save(directory: directory, ledger: archiveLedger)
         try store.save()
     }
+
+    /// Writes only `report.json`: enough after failed checkpoints, which add nothing to `heatmaps.h5`.
+    public func saveReport() throws(MonitorError) {
+        try store.save()
+    }
 }
 
 /// What Score-CAM said about every probe at one checkpoint.

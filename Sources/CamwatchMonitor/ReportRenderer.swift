@@ -33,8 +33,9 @@ public enum ReportRenderer {
     public static func render(_ report: Report, format: ReportFormat) throws(MonitorError) -> String {
         switch format {
         case .json: return String(decoding: try report.jsonBytes(), as: UTF8.self)
-        case .text: return text(report)
-        case .markdown: return markdown(report)
+        // File names and the errors quoting them are the trainer's bytes: no terminal escapes in a report.
+        case .text: return DisplayText.escaped(text(report), keepingNewlines: true)
+        case .markdown: return DisplayText.escaped(markdown(report), keepingNewlines: true)
         }
     }
 
@@ -135,7 +136,7 @@ public enum ReportRenderer {
             guard let report = try ReportStore.read(directory: directory) else {
                 return (.failed, "\(ReportStore.path(in: directory)): no report (has camwatch watch run here?)")
             }
-            return (checkStatus(for: report), verdict(for: report))
+            return (checkStatus(for: report), DisplayText.escaped(verdict(for: report)))
         } catch {
             return (.failed, error.description)
         }
@@ -166,7 +167,7 @@ public enum ReportRenderer {
             let weightDrift: String = entry.weightDrift.map(number) ?? "-"
             let driftRatio: String = entry.convergence?.driftRatio.map(number) ?? "-"
             let weightRatio: String = entry.convergence?.weightRatio.map(number) ?? "-"
-            var row: [String] = [entry.name, entry.epoch.map(String.init) ?? "-", entry.step.map(String.init) ?? "-"]
+            var row: [String] = [DisplayText.escaped(entry.name), entry.epoch.map(String.init) ?? "-", entry.step.map(String.init) ?? "-"]
             row += [entry.status.rawValue, drift, driftMax, weightDrift]
             if ratios { row += [driftRatio, weightRatio] }
             row.append(entry.state.rawValue)

@@ -1,3 +1,4 @@
+import CamwatchMonitor
 import Foundation
 import Logging
 
@@ -32,8 +33,9 @@ struct LineLogHandler: LogHandler {
         if !merged.isEmpty {
             line += " (" + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") + ")"
         }
-        // One event, one line, whatever the message holds.
-        line = line.split(whereSeparator: \.isNewline).joined(separator: " ") + "\n"
+        // One event, one line, whatever the message holds; file names may carry terminal escapes, which must
+        // not reach an operator's terminal or fake a line of their own.
+        line = DisplayText.escaped(line.split(whereSeparator: \.isNewline).joined(separator: " ")) + "\n"
         FileHandle.standardError.write(Data(line.utf8))
     }
 

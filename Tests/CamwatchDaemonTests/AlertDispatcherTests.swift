@@ -29,6 +29,19 @@ import Testing
         return (wait, continuation)
     }
 
+    /// Submits `count` alerts, starts the dispatcher and shuts it down at once; returns the seconds it took.
+    static func shutDown(_ dispatcher: AlertDispatcher, afterSubmitting count: Int) async -> Double {
+        let (shutdown, trigger) = shutdownTrigger()
+        for index in 1...count { dispatcher.submit(alert(index)) }
+        let start = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await dispatcher.run(untilShutdown: shutdown) }
+            trigger.finish()
+            await group.waitForAll()
+        }
+        return seconds(since: start)
+    }
+
     @Test func deliversToBothHooksAndLogsEveryOutcome() async throws {
         let directory = try Fixtures.temporaryDirectory("camwatch-dispatch")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -142,20 +155,25 @@ import Testing
             webhook: Webhook(.init(url: server.url("/hook"), timeout: .seconds(30), retries: 5)),
             logger: recorder.logger,
             shutdownTimeout: .milliseconds(300))
-        let (shutdown, trigger) = Self.shutdownTrigger()
-
-        dispatcher.submit(Self.alert(1))
-        dispatcher.submit(Self.alert(2))
-        let start = ContinuousClock.now
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await dispatcher.run(untilShutdown: shutdown) }
-            trigger.finish()
-            await group.waitForAll()
-        }
-        let elapsed = Self.seconds(since: start)
+        let elapsed = await Self.shutDown(dispatcher, afterSubmitting: 2)
         #expect(elapsed >= 0.3 && elapsed < 2, "\(elapsed) s")
         #expect(recorder.entries.contains { $0.message == "alert delivery did not finish within 0.3 s of shutdown" })
         #expect(recorder.entries.last?.metadata["alert.undelivered"] == "2")
+    }
+
+    /// Issue 18: systemd and people wait for a stopping daemon; queued alerts get at most 5 s by default,
+    /// and what could not be delivered is counted in the log, never dropped silently.
+    @Test func shutdownByDefaultWaitsAtMostFiveSecondsAndCountsWhatIsLeft() async throws {
+        let server = try LoopbackHTTPServer(replies: [], fallback: .hang)
+        defer { server.stop() }
+        let recorder = LogRecorder()
+        let dispatcher = AlertDispatcher(
+            webhook: Webhook(.init(url: server.url("/hook"), timeout: .seconds(30), retries: 5)),
+            logger: recorder.logger)
+        let elapsed = await Self.shutDown(dispatcher, afterSubmitting: 3)
+        #expect(elapsed >= 4.9 && elapsed < 6.5, "\(elapsed) s")
+        #expect(recorder.entries.contains { $0.message == "alert delivery did not finish within 5 s of shutdown" })
+        #expect(recorder.entries.last?.metadata["alert.undelivered"] == "3")
     }
 
     @Test func configureReplacesTheHooks() async throws {

@@ -94,7 +94,8 @@ public struct Alert: Sendable, Equatable, Codable {
     }
 
     static func oneLine(_ text: String) -> String {
-        var line = String(text.map { $0.isNewline ? " " : $0 })
+        // Control characters (a file name's terminal escapes) would reach chat messages and terminals raw.
+        var line = DisplayText.escaped(String(text.map { $0.isNewline ? " " : $0 }))
         if line.count > maximumMessageLength {
             line = String(line.prefix(maximumMessageLength - 1)) + "…"
         }

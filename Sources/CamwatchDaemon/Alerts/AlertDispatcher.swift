@@ -19,7 +19,7 @@ public final class AlertDispatcher: Service, Sendable {
     /// Alerts queued beyond this are logged but not handed to the hooks.
     public static let defaultCapacity = 256
     /// How long graceful shutdown waits for queued alerts by default.
-    public static let defaultShutdownTimeout: Duration = .seconds(15)
+    public static let defaultShutdownTimeout: Duration = .seconds(5)
 
     /// The hooks alerts are delivered to; `configure` replaces them (SIGHUP).
     let hooks: Mutex<Hooks>

@@ -1,3 +1,4 @@
+import CamwatchMonitor
 import Foundation
 import Glibc
 
@@ -69,7 +70,7 @@ public struct ExecHook: Sendable {
         [
             "CAMWATCH_EVENT": alert.event.rawValue,
             "CAMWATCH_JOB": alert.job,
-            "CAMWATCH_CHECKPOINT": alert.checkpoint,
+            "CAMWATCH_CHECKPOINT": DisplayText.escaped(alert.checkpoint),
             "CAMWATCH_CHECKPOINT_ID": alert.checkpointID,
             "CAMWATCH_STEP": alert.step.map(String.init) ?? "",
             "CAMWATCH_EPOCH": alert.epoch.map(String.init) ?? "",

@@ -41,6 +41,7 @@ public struct CheckpointSnapshot: Sendable, Hashable {
         case .success(let descriptor): source = descriptor
         case .failure(let failure):
             if failure.isNotFound { throw failure.error(.fileVanished, file.path, "disappeared before it was copied") }
+            if failure.isPermissionDenied { throw failure.error(.permissionDenied, file.path, "cannot open the checkpoint") }
             throw failure.error(.io, file.path, "cannot open the checkpoint")
         }
         defer { WatcherSystemCalls.closeDescriptor(source) }
@@ -50,7 +51,7 @@ public struct CheckpointSnapshot: Sendable, Hashable {
                 reason: "changed after it was found ready (\(Self.describe(opened)) instead of \(file.id))")
         }
 
-        let target = staging + "/" + file.id + "-" + file.name
+        let target = staging + "/" + stagingName(for: file)
         WatcherSystemCalls.remove(target)  // a copy left behind by a crash
         let copy: Int32
         switch WatcherSystemCalls.createExclusive(target) {
@@ -86,7 +87,7 @@ public struct CheckpointSnapshot: Sendable, Hashable {
         let why: String?
         switch CheckpointWatcher.gate(copied, at: target) {
         case .passed: why = copied.size == file.size ? nil : "it has \(copied.size) bytes instead of \(file.size)"
-        case .waiting(let reason, _), .rejected(let reason): why = reason
+        case .waiting(let reason, _), .rejected(let reason), .denied(let reason): why = reason
         case .changed: why = "it changed while it was checked"
         }
         if let why {
@@ -95,6 +96,21 @@ public struct CheckpointSnapshot: Sendable, Hashable {
                 .incompleteCopy, path: target, reason: "the private copy of \(file.name) fails the HDF5 check: \(why)")
         }
         return CheckpointSnapshot(path: target, file: file)
+    }
+
+    /// The private copy's name: the id, then at most the last 64 bytes of the name (which keep its extension).
+    ///
+    /// A name of up to 255 bytes is legal in the watched directory; with the id in front it would not be in
+    /// the staging directory (`ENAMETOOLONG`), and the checkpoint would be retried forever.
+    static func stagingName(for file: CheckpointFile) -> String {
+        var tail = String.UnicodeScalarView()
+        var bytes = 0
+        for scalar in file.name.unicodeScalars.reversed() {
+            bytes += UTF8.width(scalar)
+            if bytes > 64 { break }
+            tail.insert(scalar, at: tail.startIndex)
+        }
+        return file.id + "-" + String(tail)
     }
 
     /// Copies the whole source into `copy` and checks that the byte count is the identity's size.

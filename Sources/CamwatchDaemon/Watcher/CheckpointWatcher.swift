@@ -1,4 +1,5 @@
 import CamwatchHDF5
+import CamwatchMonitor
 
 /// What a scan decided about one checkpoint file. Each identity is reported at most once.
 public enum CheckpointEvent: Sendable, Equatable {
@@ -36,6 +37,9 @@ public struct WatchScan: Sendable, Equatable {
     /// Set when the directory could not be listed (deleted, unmounted, permissions changed); the scan then
     /// reports nothing and keeps its candidates for the next one.
     public var problem: WatcherError?
+    /// Lines for the log about candidates that wait for something only a person can fix (a file camwatch
+    /// may not read), each said once per file version.
+    public var notices: [String] = []
 
     public init(events: [CheckpointEvent] = [], pending: [CheckpointFile] = [], problem: WatcherError? = nil) {
         self.events = events
@@ -90,6 +94,12 @@ public struct CheckpointWatcher: Sendable {
         var observations = 1
         /// Why the header gate said "not yet", when it did.
         var waitingReason: String?
+        /// The name is not UTF-8: `file.path` (with `\xNN` escapes) reaches no file, so it cannot be read.
+        var unusableName = false
+        /// The file may not be read (permissions): it waits, however long, and is taken once it can be read.
+        var denied = false
+        /// Whether the log was told about `denied`.
+        var deniedNoted = false
     }
 
     private struct CopyFailure: Sendable {
@@ -136,31 +146,36 @@ public struct CheckpointWatcher: Sendable {
     /// Call it on every wake-up (see `DirectoryEvents`) and at least every polling interval; `suggestedWait`
     /// says when the next decision is due. Files that vanish are forgotten silently.
     public mutating func scan(now: ContinuousClock.Instant = .now) -> WatchScan {
-        let names: [String]
+        let entries: [DirectoryEntry]
         switch WatcherSystemCalls.directoryEntries(directory) {
-        case .success(let entries): names = entries
+        case .success(let listed): entries = listed
         case .failure(let failure):
             let problem = failure.error(.directoryUnavailable, directory, "cannot list the checkpoint directory")
             return WatchScan(pending: pending, problem: problem)
         }
         var events: [CheckpointEvent] = []
+        var notices: [String] = []
         var present: Set<String> = []
-        for name in names where filter.accepts(name) {
-            let path = directory == "/" ? "/" + name : directory + "/" + name
-            guard case .success(let status) = WatcherSystemCalls.linkStatus(path), status.isRegularFile else {
-                continue
-            }
+        for entry in entries where filter.accepts(entry.name) {
+            let name = entry.name
+            guard case .success(let status) = WatcherSystemCalls.linkStatus(entry, in: directory), status.isRegularFile
+            else { continue }
             let file = CheckpointFile(
-                path: path, name: name, inode: status.inode, size: status.size,
+                path: path(name), name: name, inode: status.inode, size: status.size,
                 mtimeNanoseconds: status.modificationNanoseconds)
             if alreadySeen.contains(file.id) || reported.contains(file.id) { continue }
             present.insert(name)
-            var candidate = Candidate(file: file, firstSeen: now)
+            var candidate = Candidate(file: file, firstSeen: now, unusableName: !entry.isValidUTF8)
             if let known = candidates[name], known.file.sameIdentity(as: file) {
                 candidate = known
                 candidate.observations += 1
             }
-            if let event = decide(&candidate, now: now) {
+            let event = decide(&candidate, now: now)
+            if candidate.denied, !candidate.deniedNoted, let reason = candidate.waitingReason {
+                candidate.deniedNoted = true
+                notices.append("\(file.path): \(reason); it is taken as soon as it can be read")
+            }
+            if let event {
                 events.append(event)
                 reported.insert(file.id)
                 present.remove(name)
@@ -170,31 +185,33 @@ public struct CheckpointWatcher: Sendable {
         }
         candidates = candidates.filter { present.contains($0.key) }
         events.sort { CheckpointFile.naturalOrder($0.file, $1.file) }
-        return WatchScan(events: events, pending: pending)
+        var scan = WatchScan(events: events, pending: pending)
+        scan.notices = notices
+        return scan
     }
 
     /// Regular files in the directory whose names the pattern does not take (temporary names left out), in
     /// natural order: what a user may have expected to be watched (`model.keras` under `*.h5`).
     public func unmatchedNames() -> [String] {
-        guard case .success(let names) = WatcherSystemCalls.directoryEntries(directory) else { return [] }
-        return names.filter { name in
-            guard !filter.accepts(name), !CheckpointNameFilter.isTemporary(name) else { return false }
-            let path = directory == "/" ? "/" + name : directory + "/" + name
-            guard case .success(let status) = WatcherSystemCalls.linkStatus(path) else { return false }
+        guard case .success(let entries) = WatcherSystemCalls.directoryEntries(directory) else { return [] }
+        return entries.filter { entry in
+            guard !filter.accepts(entry.name), !CheckpointNameFilter.isTemporary(entry.name) else { return false }
+            guard case .success(let status) = WatcherSystemCalls.linkStatus(entry, in: directory) else { return false }
             return status.isRegularFile
-        }.sorted { CheckpointFile.naturalOrder($0, $1) }
+        }.map { DisplayText.escaped($0.name) }.sorted { CheckpointFile.naturalOrder($0, $1) }
     }
 
     /// Up to `limit` files matching the pattern whose HDF5 header says complete, in natural order (processed
     /// before or not): what a start-up check can read now.
     public func completeFiles(limit: Int) -> [CheckpointFile] {
-        guard case .success(let names) = WatcherSystemCalls.directoryEntries(directory) else { return [] }
+        guard case .success(let entries) = WatcherSystemCalls.directoryEntries(directory) else { return [] }
         var found: [CheckpointFile] = []
-        for name in names.filter(filter.accepts).sorted(by: { CheckpointFile.naturalOrder($0, $1) }) {
-            let path = directory == "/" ? "/" + name : directory + "/" + name
-            guard case .success(let status) = WatcherSystemCalls.linkStatus(path), status.isRegularFile else { continue }
+        let usable = entries.filter { $0.isValidUTF8 && filter.accepts($0.name) }
+        for entry in usable.sorted(by: { CheckpointFile.naturalOrder($0.name, $1.name) }) {
+            guard case .success(let status) = WatcherSystemCalls.linkStatus(entry, in: directory), status.isRegularFile
+            else { continue }
             let file = CheckpointFile(
-                path: path, name: name, inode: status.inode, size: status.size,
+                path: path(entry.name), name: entry.name, inode: status.inode, size: status.size,
                 mtimeNanoseconds: status.modificationNanoseconds)
             guard Self.gate(file) == .passed else { continue }
             found.append(file)
@@ -205,13 +222,17 @@ public struct CheckpointWatcher: Sendable {
 
     /// Whether any regular file in the directory matches the pattern (processed before or not).
     public func hasMatchingFiles() -> Bool {
-        guard case .success(let names) = WatcherSystemCalls.directoryEntries(directory) else { return false }
-        return names.contains { name in
-            guard filter.accepts(name) else { return false }
-            let path = directory == "/" ? "/" + name : directory + "/" + name
-            guard case .success(let status) = WatcherSystemCalls.linkStatus(path) else { return false }
+        guard case .success(let entries) = WatcherSystemCalls.directoryEntries(directory) else { return false }
+        return entries.contains { entry in
+            guard filter.accepts(entry.name) else { return false }
+            guard case .success(let status) = WatcherSystemCalls.linkStatus(entry, in: directory) else { return false }
             return status.isRegularFile
         }
+    }
+
+    /// The path of `name` in the watched directory.
+    private func path(_ name: String) -> String {
+        directory == "/" ? "/" + name : directory + "/" + name
     }
 
     /// Candidates not yet decided, in natural order.
@@ -219,9 +240,16 @@ public struct CheckpointWatcher: Sendable {
         candidates.values.map(\.file).sorted(by: CheckpointFile.naturalOrder)
     }
 
+    /// The pending candidates camwatch may not read (permissions), in natural order.
+    public var unreadable: [CheckpointFile] {
+        candidates.values.filter(\.denied).map(\.file).sorted(by: CheckpointFile.naturalOrder)
+    }
+
     /// The earliest instant at which a scan can decide about a pending candidate, or `nil` when none is pending.
     public func nextDecision() -> ContinuousClock.Instant? {
-        candidates.values.map { candidate in
+        // A file camwatch may not read has no deadline: a change of its mode wakes the loop (inotify), or the
+        // polling interval passes.
+        candidates.values.filter { !$0.denied }.map { candidate in
             candidate.firstSeen + (candidate.waitingReason == nil ? settleInterval : incompleteAfter)
         }.min()
     }
@@ -237,6 +265,11 @@ public struct CheckpointWatcher: Sendable {
         let file = candidate.file
         let unchanged = candidate.firstSeen.duration(to: now)
         guard candidate.observations >= 2, unchanged >= settleInterval else { return nil }
+        if candidate.unusableName {
+            // Reported once, as a failure the user can act on, instead of a file nobody ever mentions.
+            return .notCheckpoint(
+                file, reason: "the file name is not valid UTF-8 (shown with \\xNN escapes); rename it to have it processed")
+        }
         if let failure = copyFailures[file.id], failure.count >= maximumCopyAttempts {
             copyFailures[file.id] = nil
             return .incomplete(file, reason: "could not be copied (\(failure.count) attempts): \(failure.reason)")
@@ -249,7 +282,14 @@ public struct CheckpointWatcher: Sendable {
         case .changed:
             // Modified between the lstat and the header read: the next scan sees the new identity.
             return nil
+        case .denied(let reason):
+            // Not the file's fault, and fixed by a chmod that leaves its identity (inode, size, mtime) as it
+            // is: never `.incomplete`, or the fixed file would never be looked at again.
+            candidate.waitingReason = reason
+            candidate.denied = true
+            return nil
         case .waiting(let reason, let writerMayHaveDied):
+            candidate.denied = false
             candidate.waitingReason = reason
             guard unchanged >= incompleteAfter else { return nil }
             let hint = writerMayHaveDied ? "; the writer may have died" : ""
@@ -265,6 +305,8 @@ public struct CheckpointWatcher: Sendable {
         case waiting(String, writerMayHaveDied: Bool = true)
         /// Will never be a checkpoint as it is.
         case rejected(String)
+        /// camwatch may not read it (permissions): a person can fix that without touching the file's content.
+        case denied(String)
         /// The size differs from the identity being judged (or the file is gone).
         case changed
     }
@@ -277,6 +319,11 @@ public struct CheckpointWatcher: Sendable {
             superblock = try HDF5Superblock.inspect(path)
         } catch {
             if case .failure(let failure) = WatcherSystemCalls.linkStatus(path), failure.isNotFound { return .changed }
+            if case .failure(let failure) = WatcherSystemCalls.openForReading(path).map(WatcherSystemCalls.closeDescriptor),
+                failure.isPermissionDenied
+            {
+                return .denied("cannot be read: \(failure.message)")
+            }
             return .waiting("unreadable (\(error.reason))", writerMayHaveDied: false)
         }
         guard superblock.fileSize == file.size else { return .changed }
@@ -322,7 +369,7 @@ public struct CheckpointWatcher: Sendable {
             return snapshot
         } catch {
             switch error.kind {
-            case .changedDuringCopy, .stagingFailed:
+            case .changedDuringCopy, .stagingFailed, .permissionDenied:
                 reported.remove(file.id)
             case .incompleteCopy, .io:
                 reported.remove(file.id)

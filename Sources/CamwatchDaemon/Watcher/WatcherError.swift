@@ -16,6 +16,8 @@ public struct WatcherError: Error, Sendable, Equatable, CustomStringConvertible 
         /// The private copy could not be written (staging directory missing, read-only, disk full); not the
         /// checkpoint's fault, so it does not count against the file.
         case stagingFailed
+        /// The checkpoint may not be read (permissions); retried once its mode changes, never counted against it.
+        case permissionDenied
         /// Any other failed system call (permissions, disk full, I/O error).
         case io
     }

@@ -1,3 +1,4 @@
+import CamwatchMonitor
 import Glibc
 
 // Every C call of the watcher goes through this file: directory listing, stat, copying, inotify, poll.
@@ -25,6 +26,8 @@ struct SystemCallFailure: Error, Sendable, Equatable {
 
     var isNotFound: Bool { code == ENOENT || code == ENOTDIR }
 
+    var isPermissionDenied: Bool { code == EACCES || code == EPERM }
+
     /// A `WatcherError` about `path`, with `context` before the system's message.
     func error(_ kind: WatcherError.Kind, _ path: String, _ context: String) -> WatcherError {
         WatcherError(kind, path: path, reason: "\(context): \(message)", call: call)
@@ -39,6 +42,27 @@ struct FileStatus: Sendable, Equatable {
     var modificationNanoseconds: Int64
     var isRegularFile: Bool
     var isDirectory: Bool
+}
+
+/// One name in a directory listing.
+struct DirectoryEntry: Sendable, Equatable {
+    /// The name's bytes, exactly as the file system holds them.
+    var raw: [UInt8]
+    /// Whether `raw` is UTF-8; when it is not, no `String` path reaches the file.
+    var isValidUTF8: Bool
+    /// The name as a `String`: `raw` decoded, or, when it is not UTF-8, with each invalid byte as `\xNN`.
+    var name: String
+
+    init(raw: [UInt8]) {
+        self.raw = raw
+        if let text = String(validating: raw, as: UTF8.self) {
+            name = text
+            isValidUTF8 = true
+        } else {
+            name = DisplayText.escaped(bytes: raw)
+            isValidUTF8 = false
+        }
+    }
 }
 
 enum WatcherSystemCalls {
@@ -65,24 +89,38 @@ enum WatcherSystemCalls {
         return .success(FileStatus(status))
     }
 
-    /// The names in a directory, without `.` and `..`.
-    static func directoryEntries(_ path: String) -> Result<[String], SystemCallFailure> {
+    /// The entries of a directory, without `.` and `..`, each with its name's bytes as `readdir` gave them.
+    static func directoryEntries(_ path: String) -> Result<[DirectoryEntry], SystemCallFailure> {
         guard let stream = opendir(path) else { return .failure(SystemCallFailure("opendir")) }
         defer { closedir(stream) }
-        var names: [String] = []
+        var entries: [DirectoryEntry] = []
         while true {
             errno = 0
             guard let entry = readdir(stream) else {
                 if errno != 0 { return .failure(SystemCallFailure("readdir")) }
-                return .success(names)
+                return .success(entries)
             }
-            let name = withUnsafePointer(to: entry.pointee.d_name) { tuple in
-                tuple.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: tuple.pointee)) {
-                    String(cString: $0)
-                }
+            let raw = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                Array(bytes.prefix(bytes.firstIndex(of: 0) ?? bytes.count))
             }
-            if name != "." && name != ".." { names.append(name) }
+            if raw != [0x2E] && raw != [0x2E, 0x2E] { entries.append(DirectoryEntry(raw: raw)) }
         }
+    }
+
+    /// `lstat` of `entry` in `directory` by the name's own bytes (a name that is not UTF-8 has no `String` path).
+    static func linkStatus(_ entry: DirectoryEntry, in directory: String) -> Result<FileStatus, SystemCallFailure> {
+        var path = Array(directory.utf8)
+        if path.last != 0x2F { path.append(0x2F) }
+        path += entry.raw
+        path.append(0)
+        var status = stat()
+        let result = path.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                chars.baseAddress.map { lstat($0, &status) } ?? -1
+            }
+        }
+        guard result == 0 else { return .failure(SystemCallFailure("lstat")) }
+        return .success(FileStatus(status))
     }
 
     /// Whether `name` matches the shell pattern (`fnmatch(3)` without flags).

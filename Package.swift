@@ -11,7 +11,9 @@ let package = Package(
     name: "camwatch",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "camwatch", targets: ["camwatch"])
+        .executable(name: "camwatch", targets: ["camwatch"]),
+        // For the fuzz targets in Fuzz/, a package of its own that depends on this one by path.
+        .library(name: "CamwatchFuzzable", targets: ["CamwatchNN", "CamwatchImage", "CamwatchMonitor", "CamwatchDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

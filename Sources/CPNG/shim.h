@@ -78,8 +78,9 @@ static inline void cpng_release_(cpng_state_ *state, int reading) {
 
 /// Decodes the PNG at `path` to RGB: palette expanded, gray (any depth) expanded and replicated, alpha
 /// and tRNS transparency dropped (colours as stored, like PIL's `convert("RGB")`), no gamma or colour-space
-/// conversion, 16 bits kept. Returns NULL on success, else the reason.
-static inline const char *cpng_read_rgb(const char *path, cpng_rgb_image *out) {
+/// conversion, 16 bits kept. An image of more than `max_pixels` pixels is refused from its header, before
+/// anything is allocated for it. Returns NULL on success, else the reason.
+static inline const char *cpng_read_rgb(const char *path, uint64_t max_pixels, cpng_rgb_image *out) {
     memset(out, 0, sizeof *out);
     // On the heap: the C standard leaves locals changed after setjmp indeterminate after the longjmp.
     cpng_state_ *state = (cpng_state_ *)calloc(1, sizeof(cpng_state_));
@@ -129,6 +130,13 @@ static inline const char *cpng_read_rgb(const char *path, cpng_rgb_image *out) {
     png_uint_32 width = 0, height = 0;
     int depth = 0, color = 0;
     png_get_IHDR(state->png, state->info, &width, &height, &depth, &color, NULL, NULL, NULL);
+    if ((uint64_t)width * (uint64_t)height > max_pixels) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "the header declares %lux%lu = %llu pixels, more than the limit of %llu",
+                 (unsigned long)width, (unsigned long)height, (unsigned long long)width * height,
+                 (unsigned long long)max_pixels);
+        png_error(state->png, reason);
+    }
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(state->png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(state->png);
     if ((color & PNG_COLOR_MASK_ALPHA) != 0 || png_get_valid(state->png, state->info, PNG_INFO_tRNS) != 0) {

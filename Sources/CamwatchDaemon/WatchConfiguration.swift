@@ -103,13 +103,28 @@ public struct WatchConfiguration: Sendable, Equatable {
         return url
     }
 
-    /// Checks values that would only fail later.
+    /// The longest wait any `watch.*` or alert timeout may ask for: 1 day. Longer is a typo (or `.inf`),
+    /// and would overflow the conversions to `Duration` and nanoseconds.
+    public static let maximumSeconds = 86_400.0
+
+    /// Checks every value in one place, before any is used: ranges, and numbers that must be finite.
     public func validate() throws(ConfigurationError) {
         func bad(_ reason: String) -> ConfigurationError { ConfigurationError(path: nil, reason: reason) }
         if let inputSize, !(1...4096).contains(inputSize) { throw bad("input_size must be in 1...4096") }
-        guard interval > 0 else { throw bad("watch.interval must be positive") }
-        guard settle >= 0 else { throw bad("watch.settle must not be negative") }
-        guard incompleteAfter > 0 else { throw bad("watch.incomplete_after must be positive") }
+        // Every wait becomes a `Duration` or an integer count of nanoseconds, which traps on an infinite,
+        // NaN or enormous value: check each here, naming its key, so a bad file is a one-line error at
+        // start-up and a rejected reload on SIGHUP, never a crash.
+        func seconds(_ value: Double, _ key: String, zeroAllowed: Bool = false) throws(ConfigurationError) {
+            let lowest = zeroAllowed ? "0" : "more than 0"
+            guard value.isFinite, zeroAllowed ? value >= 0 : value > 0, value <= Self.maximumSeconds else {
+                throw bad("\(key) must be a number of seconds, \(lowest) and at most \(Int(Self.maximumSeconds)) (1 day); got \(value)")
+            }
+        }
+        try seconds(interval, "watch.interval (--interval)")
+        try seconds(settle, "watch.settle", zeroAllowed: true)
+        try seconds(incompleteAfter, "watch.incomplete_after")
+        try seconds(execTimeout, "alerts.exec.timeout")
+        try seconds(webhookTimeout, "alerts.webhook.timeout")
         let rule = convergence
         guard rule.threshold > 0 && rule.threshold < 1 else { throw bad("convergence.threshold must be in (0, 1)") }
         guard rule.settleRatio > 0 && rule.settleRatio < 1 else { throw bad("convergence.settle_ratio must be in (0, 1)") }
@@ -120,19 +135,19 @@ public struct WatchConfiguration: Sendable, Equatable {
         guard rule.hysteresis >= 1 && rule.hysteresis.isFinite else {
             throw bad("convergence.hysteresis must be a number of at least 1")
         }
-        guard batchSize >= 1 else { throw bad("score_cam.batch_size must be at least 1") }
+        guard (1...1024).contains(batchSize) else { throw bad("score_cam.batch_size must be in 1...1024") }
         if let threads, !(1...256).contains(threads) { throw bad("resources.threads must be in 1...256") }
         guard (1...1_000_000).contains(everyNth) else { throw bad("resources.every_nth must be at least 1") }
         if let topChannels, topChannels < 1 { throw bad("resources.top_channels must be at least 1") }
-        guard maxColumns >= 2 else { throw bad("timeline.max_columns must be at least 2") }
+        guard (2...1000).contains(maxColumns) else { throw bad("timeline.max_columns must be in 2...1000") }
         guard (0...1).contains(alpha) else { throw bad("timeline.alpha must be in 0...1") }
         guard preprocessing.mean.count == 3, preprocessing.std.count == 3, preprocessing.std.allSatisfy({ $0 != 0 }) else {
             throw bad("preprocessing.mean and .std take 3 values each, std non-zero")
         }
+        // A NaN or infinite mean, std or scale turns every input into NaN, and the heatmaps with it.
+        if let problem = preprocessing.problem { throw bad("preprocessing: \(problem)") }
         if let execCommand, execCommand.isEmpty { throw bad("alerts.exec.command is empty") }
-        guard execTimeout > 0, webhookTimeout > 0, webhookRetries >= 0 else {
-            throw bad("alert timeouts must be positive and retries not negative")
-        }
+        guard (0...100).contains(webhookRetries) else { throw bad("alerts.webhook.retries must be in 0...100") }
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
             throw bad("log_level must be one of trace, debug, info, notice, warning, error, critical")
         }

@@ -21,6 +21,14 @@ public struct ProbeSet: Sendable {
     /// The manifest file names looked for, in order.
     public static let manifestNames = ["probes.json", "probes.yaml", "probes.yml"]
 
+    /// The most probes a set may hold. Every probe costs a Score-CAM run (hundreds of forward passes) at every
+    /// checkpoint; a few dozen is typical, thousands is a damaged or generated manifest.
+    public static let maximumCount = 1000
+    /// The most pixels all probe images together may have: 2^27 (128 Mpx, 1.5 GiB as float RGB), two
+    /// images at ``PNGDecoder/maximumPixels``. Without it a manifest naming one large file a thousand times
+    /// would decode it a thousand times.
+    public static let maximumTotalPixels = 1 << 27
+
     public var directory: String
     public var probes: [Probe]
     /// The manifest that was read, if any.
@@ -35,9 +43,10 @@ public struct ProbeSet: Sendable {
     }
 
     /// Reads the probe directory: the manifest when there is one, and every image.
+    /// - Parameter pixelLimit: the most pixels of all images together (tests lower it).
     /// - Throws: `MonitorError` naming the directory, the manifest or the image and the reason (missing
-    ///   directory, no PNG, unreadable image, bad manifest entry, duplicate id).
-    public static func load(directory: String) throws(MonitorError) -> ProbeSet {
+    ///   directory, no PNG, unreadable image, bad manifest entry, duplicate id, too many probes or pixels).
+    public static func load(directory: String, pixelLimit: Int = maximumTotalPixels) throws(MonitorError) -> ProbeSet {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
             throw MonitorError(.missing, path: directory, reason: "probe directory does not exist")
@@ -62,8 +71,13 @@ public struct ProbeSet: Sendable {
         guard !entries.isEmpty else {
             throw MonitorError(.missing, path: directory, reason: "no probe images (*.png) and no probes.json")
         }
+        guard entries.count <= maximumCount else {
+            throw MonitorError(.corrupt, path: manifestPath ?? directory,
+                               reason: "\(entries.count) probes, more than the limit of \(maximumCount)")
+        }
         var seen: Set<String> = []
         var probes: [Probe] = []
+        var totalPixels = 0
         for entry in entries {
             guard seen.insert(entry.id).inserted else {
                 throw MonitorError(.corrupt, path: manifestPath ?? directory, reason: "probe id '\(entry.id)' appears twice")
@@ -72,6 +86,11 @@ public struct ProbeSet: Sendable {
             let image: RGBImage
             do { image = try PNGDecoder.decode(path: path) } catch {
                 throw MonitorError(.corrupt, path: path, reason: "unreadable probe image: \(error.reason)")
+            }
+            // Each image is at most PNGDecoder.maximumPixels, so the sum cannot overflow.
+            totalPixels += image.width * image.height
+            guard totalPixels <= pixelLimit else {
+                throw MonitorError(.corrupt, path: path, reason: "the probe images hold more than \(pixelLimit) pixels together")
             }
             probes.append(Probe(description: entry, path: path, image: image))
         }
@@ -140,9 +159,14 @@ public struct ProbeSet: Sendable {
                 throw MonitorError(.corrupt, path: path, reason: "probe \(index) (\(entry.file)): negative class \(classIndex)")
             }
             if let bbox = entry.bbox {
-                guard bbox.count == 4, bbox[0] < bbox[2], bbox[1] < bbox[3] else {
+                // Finite and within ±2^24 pixels: NaN or infinity cannot be written to report.json, and
+                // coordinates become integer pixels when a box is drawn.
+                let bound = Double(1 << 24)
+                guard bbox.count == 4, bbox.allSatisfy({ $0.isFinite && abs($0) <= bound }), bbox[0] < bbox[2],
+                    bbox[1] < bbox[3]
+                else {
                     throw MonitorError(.corrupt, path: path,
-                                       reason: "probe \(index) (\(entry.file)): bbox must be [x0, y0, x1, y1] with x0 < x1, y0 < y1")
+                                       reason: "probe \(index) (\(entry.file)): bbox must be [x0, y0, x1, y1] with x0 < x1, y0 < y1, finite, within ±2^24")
                 }
             }
             let id = entry.id ?? URL(fileURLWithPath: entry.file).deletingPathExtension().lastPathComponent

@@ -33,21 +33,27 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         case inputSize = "input_size"
     }
 
-    /// Parses a spec from JSON or YAML text (YAML is a superset of JSON).
+    /// Parses a spec from JSON or YAML text (YAML is a superset of JSON) and checks its values
+    /// (``validate()``).
     ///
     /// - Throws: ``NetworkError`` naming what is wrong in the text.
     public static func parse(_ text: String) throws -> ModelSpec {
         let trimmed = text.drop { $0.isWhitespace }
+        let spec: ModelSpec
         do {
             if trimmed.first == "{" {
-                return try JSONDecoder().decode(ModelSpec.self, from: Data(text.utf8))
+                spec = try JSONDecoder().decode(ModelSpec.self, from: Data(text.utf8))
+            } else {
+                spec = try YAMLDecoder().decode(ModelSpec.self, from: text)
             }
-            return try YAMLDecoder().decode(ModelSpec.self, from: text)
         } catch let error as DecodingError {
             throw NetworkError("invalid model spec: \(error.summary)")
         } catch {
-            throw NetworkError("invalid model spec: \(error)")
+            // Parser messages may span lines; the error is one line.
+            throw NetworkError("invalid model spec: " + "\(error)".split(whereSeparator: \.isNewline).joined(separator: " "))
         }
+        try spec.validate()
+        return spec
     }
 
     /// The spec as compact JSON (what camwatch stores in a checkpoint's `camwatch_model` attribute).

@@ -8,8 +8,9 @@ extension Network {
     /// weights. Tensors named `*.num_batches_tracked` are ignored.
     ///
     /// - Throws: ``NetworkError`` naming every missing, unexpected or mis-shaped tensor (expected and
-    ///   actual shape), unknown ops, and inputs that do not exist.
+    ///   actual shape), unknown ops, inputs that do not exist, and values outside ``ModelLimits``.
     public init(spec: ModelSpec, parameters: [String: Tensor]) throws {
+        try spec.validate()
         var binder = Binder(parameters: parameters)
         let inputChannels = spec.inputChannels ?? 3
         var nodes: [Node] = []
@@ -31,11 +32,19 @@ extension Network {
             guard !sources.isEmpty else { throw NetworkError("layer '\(name)' has no inputs") }
             let inputInfos = sources.map { $0 == Self.inputIndex ? ShapeInfo(channels: inputChannels) : infos[$0] }
             let (layer, info) = try binder.bind(layerSpec, inputs: inputInfos)
+            // Later layers size buffers from these counts (a batch norm without weights allocates one scale
+            // per channel), so a count beyond the limit stops here.
+            guard (0...ModelLimits.features).contains(info.channels) else {
+                throw NetworkError("layer '\(name)' would output \(info.channels) channels or features, more than \(ModelLimits.features)")
+            }
             indexByName[name] = nodes.count
             nodes.append(Node(name: name, layer: layer, inputs: sources))
             infos.append(info)
         }
         try binder.finish()
+        guard binder.parameterCount <= ModelLimits.parameters else {
+            throw NetworkError("model spec '\(spec.name)' binds \(binder.parameterCount) parameters, more than \(ModelLimits.parameters)")
+        }
         let outputIndex: Int
         if let output = spec.output {
             guard let index = indexByName[output] else { throw NetworkError("output layer '\(output)' does not exist") }
@@ -63,6 +72,8 @@ struct Binder {
     var used: Set<String> = []
     var missing: [String] = []
     var mismatched: [String] = []
+    /// Scalars of the tensors taken so far (saturating: a sum past the limit is rejected, never wraps).
+    var parameterCount = 0
 
     init(parameters: [String: Tensor]) { self.parameters = parameters }
 
@@ -93,11 +104,14 @@ struct Binder {
             return nil
         }
         used.insert(key)
-        let fits = tensor.rank == expected.count && zip(tensor.shape, expected).allSatisfy { $1 == nil || $0 == $1 }
+        // A dimension of 0 has no weights to apply: a damaged file, and a kernel or channel count of 0 below.
+        let fits = tensor.rank == expected.count && tensor.shape.allSatisfy { $0 > 0 }
+            && zip(tensor.shape, expected).allSatisfy { $1 == nil || $0 == $1 }
         guard fits else {
             mismatched.append("'\(key)' expected \(Self.text(expected)), got \(shapeText(tensor.shape))")
             return nil
         }
+        parameterCount = CheckedSize.sum([parameterCount, tensor.scalarCount]) ?? Int.max
         return tensor
     }
 
@@ -110,6 +124,17 @@ struct Binder {
         case .some(false): return nil
         case .none: return parameters[key] == nil ? nil : take(key, expected: [count])?.scalars
         }
+    }
+
+    /// The features a map flattens to when its spatial size is fixed (`nil` when it depends on the input),
+    /// or a vector's features.
+    static func features(of x: ShapeInfo, layer name: String) throws -> Int? {
+        guard x.isMap else { return x.channels }
+        guard let (height, width) = x.fixedSpatial else { return nil }
+        guard let features = CheckedSize.product([x.channels, height, width]), features <= ModelLimits.features else {
+            throw NetworkError("layer '\(name)': \(x.channels)×\(height)×\(width) features are more than \(ModelLimits.features)")
+        }
+        return features
     }
 
     mutating func bind(_ spec: LayerSpec, inputs: [ShapeInfo]) throws -> (Layer, ShapeInfo) {
@@ -133,6 +158,9 @@ struct Binder {
             guard let weight else { return (.identity, ShapeInfo(channels: out ?? x.channels)) }
             let o = weight.shape[0]
             guard o % groups == 0 else { throw NetworkError("layer '\(name)': \(o) output channels do not split into \(groups) groups") }
+            guard weight.shape[2] <= ModelLimits.extent, weight.shape[3] <= ModelLimits.extent else {
+                throw NetworkError("layer '\(name)': kernel \(weight.shape[2])×\(weight.shape[3]) from '\(name).weight' exceeds \(ModelLimits.extent)")
+            }
             let stride = spec.stride ?? 1, dilation = spec.dilation ?? 1
             var geometry = WindowGeometry(kernel: (weight.shape[2], weight.shape[3]), stride: (stride.height, stride.width),
                                           dilation: (dilation.height, dilation.width))
@@ -145,7 +173,7 @@ struct Binder {
                               groups: groups, samePadding: same)
             return (.conv2d(conv), ShapeInfo(channels: o))
         case "linear":
-            let features = x.isMap ? x.fixedSpatial.map { x.channels * $0.0 * $0.1 } : x.channels
+            let features = try Self.features(of: x, layer: name)
             let weight = take(name + ".weight", expected: [spec.outFeatures, features])
             guard let weight else { return (.identity, ShapeInfo(channels: spec.outFeatures ?? 0, isMap: false)) }
             let o = weight.shape[0]
@@ -182,6 +210,13 @@ struct Binder {
             case .same: throw NetworkError("layer '\(name)': 'same' padding is only supported for conv2d")
             case .explicit(let t, let b, let l, let r): (g.padTop, g.padBottom, g.padLeft, g.padRight) = (t, b, l, r)
             }
+            // PyTorch's rule: a window must always cover some input, else a max is −∞ and an average divides
+            // by nothing.
+            let halfHeight = (dilation.height * (kernel.height - 1) + 1) / 2
+            let halfWidth = (dilation.width * (kernel.width - 1) + 1) / 2
+            guard max(g.padTop, g.padBottom) <= halfHeight, max(g.padLeft, g.padRight) <= halfWidth else {
+                throw NetworkError("layer '\(name)' (\(spec.op)): padding must be at most half the kernel")
+            }
             let info = ShapeInfo(channels: x.channels)
             if spec.op == "maxpool" { return (.maxPool(g, ceilMode: spec.ceilMode ?? false), info) }
             return (.avgPool(g, ceilMode: spec.ceilMode ?? false, countIncludePad: spec.countIncludePad ?? true), info)
@@ -197,7 +232,7 @@ struct Binder {
             return (spec.op == "global_avgpool" ? .globalAvgPool : .globalMaxPool,
                     ShapeInfo(channels: x.channels, fixedSpatial: (1, 1)))
         case "flatten":
-            let features = x.isMap ? x.fixedSpatial.map { x.channels * $0.0 * $0.1 } : x.channels
+            let features = try Self.features(of: x, layer: name)
             return (.flatten, ShapeInfo(channels: features ?? 0, isMap: false))
         case "add", "mul":
             guard inputs.count >= 2 else { throw NetworkError("layer '\(name)' (\(spec.op)) needs two or more inputs") }
@@ -208,7 +243,10 @@ struct Binder {
             return (spec.op == "add" ? .add : .multiply, info)
         case "concat":
             guard inputs.count >= 2 else { throw NetworkError("layer '\(name)' (concat) needs two or more inputs") }
-            return (.concat, ShapeInfo(channels: inputs.reduce(0) { $0 + $1.channels }, fixedSpatial: x.fixedSpatial))
+            guard let channels = CheckedSize.sum(inputs.map(\.channels)) else {
+                throw NetworkError("layer '\(name)' (concat): the channel count overflows")
+            }
+            return (.concat, ShapeInfo(channels: channels, fixedSpatial: x.fixedSpatial))
         case "zeropad":
             try needMap()
             guard case .explicit(let t, let b, let l, let r) = spec.padding ?? .symmetric(0) else {

@@ -135,13 +135,39 @@ extension Network {
     ///
     /// - Returns: one shape per node, `[N, C, H, W]` or `[N, features]` with `N = batch`.
     /// - Throws: ``NetworkError`` when a layer cannot take its input (e.g. a linear layer whose
-    ///   weights expect another number of features, or an input smaller than a kernel).
+    ///   weights expect another number of features, or an input smaller than a kernel), when the input
+    ///   size is outside 1...``ModelLimits/extent``, or when the outputs for one image exceed the memory
+    ///   budget (``ModelLimits/activationElements``, ``ModelLimits/totalActivationElements``).
     public func shapes(inputHeight: Int, inputWidth: Int, batch: Int = 1) throws -> [[Int]] {
+        let extent = 1...ModelLimits.extent
+        guard extent.contains(inputHeight), extent.contains(inputWidth) else {
+            throw NetworkError("input size \(inputHeight)×\(inputWidth) is outside 1...\(ModelLimits.extent)")
+        }
+        guard batch >= 1 else { throw NetworkError("batch \(batch) is not positive") }
         var shapes: [[Int]] = []
         let inputShape = [batch, inputChannels, inputHeight, inputWidth]
+        // Checked for one image: the batch is the caller's choice, the rest is the spec's.
+        guard let inputElements = CheckedSize.product(inputShape.dropFirst()),
+            inputElements <= ModelLimits.activationElements, CheckedSize.product(inputShape) != nil
+        else {
+            throw NetworkError("an input of \(shapeText(inputShape)) is more than \(ModelLimits.activationElements) values per image")
+        }
+        var total = 0
         for node in nodes {
             let ins = node.inputs.map { $0 == Self.inputIndex ? inputShape : shapes[$0] }
-            shapes.append(try Self.outputShape(of: node, inputs: ins))
+            let shape = try Self.outputShape(of: node, inputs: ins)
+            guard let elements = CheckedSize.product(shape.dropFirst()), elements <= ModelLimits.activationElements,
+                CheckedSize.product(shape) != nil
+            else {
+                throw NetworkError("layer '\(node.name)' (\(node.layer.opName)) would output \(shapeText(shape)), more than "
+                    + "\(ModelLimits.activationElements) values per image for an input of \(inputHeight)×\(inputWidth)")
+            }
+            total += elements
+            guard total <= ModelLimits.totalActivationElements else {
+                throw NetworkError("the layers' outputs up to '\(node.name)' hold more than \(ModelLimits.totalActivationElements) "
+                    + "values per image for an input of \(inputHeight)×\(inputWidth)")
+            }
+            shapes.append(shape)
         }
         return shapes
     }
@@ -170,9 +196,9 @@ extension Network {
         switch node.layer {
         case .conv2d(let conv):
             let (n, c, h, w) = try spatial()
-            let expected = conv.weight.shape[1] * conv.groups
-            guard c == expected else {
-                throw NetworkError("layer '\(node.name)' expects \(expected) input channels, got \(c)")
+            let expected = conv.weight.shape[1].multipliedReportingOverflow(by: conv.groups)
+            guard !expected.overflow, c == expected.partialValue else {
+                throw NetworkError("layer '\(node.name)' expects \(expected.partialValue) input channels, got \(c)")
             }
             let (oh, ow) = conv.geometry(height: h, width: w).outputSize(height: h, width: w)
             return try positive([n, conv.outputChannels, oh, ow])

@@ -44,6 +44,10 @@ struct PreprocessingOptions: ParsableArguments {
         if let inputSize, !(1...4096).contains(inputSize) { throw ValidationError("--input-size must be in 1...4096") }
         guard mean.count == 3, std.count == 3 else { throw ValidationError("--mean and --std take 3 values each") }
         guard std.allSatisfy({ $0 != 0 }) else { throw ValidationError("--std values must not be 0") }
+        // NaN or infinity would make every input NaN (and the heatmaps with it).
+        guard (mean + std + [scale]).allSatisfy(\.isFinite), scale != 0 else {
+            throw ValidationError("--mean, --std and --scale must be finite numbers (--scale non-zero)")
+        }
     }
 
     /// The preprocessing for a model whose spec may state its own input size.

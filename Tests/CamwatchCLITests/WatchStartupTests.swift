@@ -176,6 +176,44 @@ struct WatchStartupTests {
         #expect(refused.stderr.contains("input_size") && refused.stderr.contains("epoch-024.h5"), "\(refused.stderr)")
     }
 
+    @Test("settle: .inf in the config, or --interval inf: one line naming the key, non-zero exit, no crash")
+    func infiniteDurationsAreOneLine() throws {
+        let scratch = try Scratch(["epoch-001.h5"])
+        defer { scratch.remove() }
+        try "watch: {interval: 0.5, settle: .inf}\n".write(toFile: scratch.config, atomically: true, encoding: .utf8)
+        let settle = try scratch.watch()
+        // A trap (SIGILL) shows as a status above 128 from a shell, or a crash report on stderr.
+        #expect(settle.status == 1 || settle.status == 64, "status \(settle.status): \(settle.stderr)")
+        #expect(settle.stderrLines.count == 1, "\(settle.stderr)")
+        #expect(settle.stderr.contains("watch.settle must be a number of seconds") && settle.stderr.contains(scratch.config),
+                "\(settle.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.out), "--out must not be created")
+
+        try "watch: {settle: 0.3}\n".write(toFile: scratch.config, atomically: true, encoding: .utf8)
+        let interval = try scratch.watch(["--interval", "inf"])
+        #expect(interval.status == 1 || interval.status == 64, "status \(interval.status): \(interval.stderr)")
+        #expect(interval.stderrLines.count == 1, "\(interval.stderr)")
+        #expect(interval.stderr.contains("watch.interval (--interval)"), "\(interval.stderr)")
+    }
+
+    @Test("a checkpoint whose camwatch_model has a kernel of 2^40 is a failed entry naming the key; the run goes on")
+    func hostileSpecInACheckpointIsAFailedEntry() throws {
+        let scratch = try Scratch(["epoch-001.h5", "epoch-002.h5"])
+        defer { scratch.remove() }
+        try scratch.h5py(
+            "import h5py, sys\nwith h5py.File(sys.argv[1] + '/epoch-002.h5', 'a') as f:\n"
+                + "    f.attrs['camwatch_model'] = f.attrs['camwatch_model'].replace('\"kernel\":3', '\"kernel\":1099511627776', 1)\n")
+        let run = try scratch.watch()
+        #expect(run.status == 0, "\(run.stderr)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: scratch.out + "/report.json"))
+        let report = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        let entries = report?["checkpoints"] as? [[String: Any]] ?? []
+        let status = Dictionary(entries.map { ($0["name"] as? String ?? "", $0["status"] as? String ?? "") }) { a, _ in a }
+        #expect(status == ["epoch-001.h5": "ok", "epoch-002.h5": "failed"], "\(entries)")
+        let error = entries.first { $0["name"] as? String == "epoch-002.h5" }?["error"] as? String ?? ""
+        #expect(error.contains("epoch-002.h5") && error.contains("kernel = 1099511627776 is outside 1...4096"), "\(error)")
+    }
+
     static func inputSize(_ out: String) throws -> [Int]? {
         let data = try Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))
         let report = try JSONSerialization.jsonObject(with: data) as? [String: Any]

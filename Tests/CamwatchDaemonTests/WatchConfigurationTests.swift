@@ -6,6 +6,7 @@ import CamwatchSaliency
 import CamwatchTensor
 import CamwatchTestSupport
 import Foundation
+import Logging
 import Testing
 
 @Suite struct WatchConfigurationTests {
@@ -130,6 +131,79 @@ import Testing
          "give resources.top_channels or score_cam.top_channels, not both"),
     ])
     func badFilesAreRejectedWithTheReason(text: String, reason: String) throws {
+        try expectRejected(text, reason: reason)
+    }
+
+    /// Numbers that would trap when converted to a `Duration` or an integer (issue 18), or poison every
+    /// input, each refused with one line naming its key.
+    @Test(arguments: [
+        ("watch: {settle: .inf}", "watch.settle must be a number of seconds, 0 and at most 86400 (1 day); got inf"),
+        ("watch: {settle: .nan}", "watch.settle must be a number of seconds"),
+        ("watch: {settle: -1}", "watch.settle must be a number of seconds"),
+        ("watch: {interval: 1e300}", "watch.interval (--interval) must be a number of seconds, more than 0"),
+        ("watch: {interval: -.inf}", "watch.interval (--interval)"),
+        ("watch: {interval: 0}", "watch.interval (--interval)"),
+        ("watch: {incomplete_after: 86401}", "watch.incomplete_after must be a number of seconds"),
+        ("watch: {incomplete_after: .NaN}", "watch.incomplete_after"),
+        ("alerts: {exec: {command: [x], timeout: .inf}}", "alerts.exec.timeout must be a number of seconds"),
+        ("alerts: {webhook: {url: 'https://h/x', timeout: 1e300}}", "alerts.webhook.timeout must be a number of seconds"),
+        ("alerts: {webhook: {url: 'https://h/x', retries: 1000000000}}", "alerts.webhook.retries must be in 0...100"),
+        ("preprocessing: {mean: [.nan, 0.5, 0.5]}", "preprocessing: mean values must be finite"),
+        ("preprocessing: {std: [.inf, 0.5, 0.5]}", "preprocessing: std values must be finite and non-zero"),
+        ("preprocessing: {scale: .inf}", "preprocessing: scale must be finite and non-zero"),
+        ("preprocessing: {scale: 1e300}", "preprocessing: scale must be finite and non-zero"),
+        ("score_cam: {batch_size: 9223372036854775807}", "score_cam.batch_size must be in 1...1024"),
+        ("timeline: {max_columns: 9223372036854775807}", "timeline.max_columns must be in 2...1000"),
+        ("timeline: {alpha: .nan}", "timeline.alpha must be in 0...1"),
+    ])
+    func nonFiniteAndHugeNumbersAreRejected(setting: String, reason: String) throws {
+        try expectRejected("probes: p\nout: o\ncheckpoints: c\n" + setting, reason: reason)
+    }
+
+    @Test("--interval inf / nan / 1e300 from the command line is refused like the key")
+    func hostileIntervalFlag() throws {
+        for value in [Double.infinity, .nan, 1e300, -1] {
+            var overrides = WatchConfiguration.Overrides()
+            (overrides.checkpoints, overrides.probes, overrides.out, overrides.interval) = ("c", "p", "o", value)
+            let error = try #require(throws: ConfigurationError.self) {
+                _ = try WatchConfiguration.resolve(file: nil, overrides: overrides)
+            }
+            #expect(error.description.contains("watch.interval (--interval) must be a number of seconds"), "\(error)")
+        }
+    }
+
+    @Test("SIGHUP with settle: .inf keeps the running configuration and logs one line")
+    func reloadWithAnInfiniteSettleKeepsTheOldConfiguration() throws {
+        let root = try Fixtures.temporaryDirectory("camwatch-reload")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        for name in ["ckpt", "probes"] { try fm.createDirectory(at: root.appendingPathComponent(name), withIntermediateDirectories: true) }
+        try fm.copyItem(
+            at: Fixtures.packageRoot.appendingPathComponent("Probes/probe-00-circle.png"),
+            to: root.appendingPathComponent("probes/probe-00-circle.png"))
+        let config = root.appendingPathComponent("camwatch.yaml").path
+        try "watch: {interval: 0.5, settle: 0.3}\n".write(toFile: config, atomically: true, encoding: .utf8)
+        var overrides = WatchConfiguration.Overrides()
+        overrides.checkpoints = root.appendingPathComponent("ckpt").path
+        overrides.probes = root.appendingPathComponent("probes").path
+        overrides.out = root.appendingPathComponent("out").path
+        let recorder = LogRecorder()
+        let prepared = try WatchService.prepare(
+            configurationPath: config, overrides: overrides, childCommand: [], logger: recorder.logger)
+        let service = WatchService(
+            prepared, alerts: AlertDispatcher(execHook: nil, webhook: nil, logger: recorder.logger),
+            notifier: SystemdNotifier(environment: [:]), logger: recorder.logger)
+        try "watch: {interval: 0.5, settle: .inf}\n".write(toFile: config, atomically: true, encoding: .utf8)
+        // Before issue 18 this trapped converting settle to a Duration, taking the daemon down.
+        service.reload()
+        let errors = recorder.entries.filter { $0.level >= .error }.map(\.message)
+        #expect(errors.count == 1, "\(errors)")
+        #expect(errors.first?.contains("watch.settle must be a number of seconds") == true, "\(errors)")
+        #expect(errors.first?.contains("keeping the previous configuration") == true, "\(errors)")
+        #expect(!recorder.entries.contains { $0.message.contains("SIGHUP: reloaded") })
+    }
+
+    func expectRejected(_ text: String, reason: String) throws {
         let path = try file(text)
         do {
             _ = try WatchConfiguration.resolve(file: path, overrides: WatchConfiguration.Overrides())

@@ -68,6 +68,41 @@ import Testing
         #expect(limit.reason.contains("width"))
     }
 
+    /// A PNG of `width`×`height` 8-bit gray whose IDAT holds only the first row (zeros, in one stored deflate
+    /// block): a few kilobytes that a decoder without a pixel limit would size its buffers from.
+    static func declaring(width: UInt32, height: UInt32) -> [UInt8] {
+        func bigEndian(_ value: UInt32) -> [UInt8] { [24, 16, 8, 0].map { UInt8(value >> $0 & 0xFF) } }
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let body = Array(type.utf8) + data
+            return bigEndian(UInt32(data.count)) + body + bigEndian(crc32(body))
+        }
+        let row = [UInt8](repeating: 0, count: Int(min(width, 60_000)) + 1)
+        var adler: (UInt32, UInt32) = (1, 0)
+        for byte in row { adler.0 = (adler.0 + UInt32(byte)) % 65521; adler.1 = (adler.1 + adler.0) % 65521 }
+        let length = UInt16(row.count)
+        let deflate: [UInt8] = [0x78, 0x01, 0x00, UInt8(length & 0xFF), UInt8(length >> 8), UInt8(~length & 0xFF), UInt8(~length >> 8)]
+            + row + bigEndian(adler.1 << 16 | adler.0)
+        let header = bigEndian(width) + bigEndian(height) + [8, 0, 0, 0, 0]
+        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", deflate)
+            + chunk("IEND", [])
+    }
+
+    @Test("a small PNG declaring gigapixels is refused from its header, naming the file")
+    func pixelBomb() throws {
+        // Within libpng's per-side limit (2^15) but 400 Mpx: camwatch's own limit, before any allocation.
+        let (path, bomb) = try Self.decodeError(Self.declaring(width: 20_000, height: 20_000), name: "bomb.png")
+        #expect(bomb.description == "\(path): cannot decode PNG: the header declares 20000x20000 = 400000000 pixels, "
+            + "more than the limit of 67108864")
+        // 100000×100000: libpng's per-side limit speaks first.
+        let (widePath, wide) = try Self.decodeError(Self.declaring(width: 100_000, height: 100_000), name: "wide.png")
+        #expect(wide.description.hasPrefix(widePath + ": cannot decode PNG: "), "\(wide)")
+        #expect(wide.reason.contains("exceeds user limit"), "\(wide)")
+        // 8192×8192 = 2^26 is allowed through to the data, which ends after one row.
+        let (_, atLimit) = try Self.decodeError(Self.declaring(width: 8192, height: 8192))
+        #expect(!atLimit.reason.contains("more than the limit"), "\(atLimit)")
+        #expect(PNGDecoder.maximumPixels == 8192 * 8192)
+    }
+
     /// Flips bits all over a real PNG: every result is an image or an `ImageError`.
     @Test func bitFlipsNeverCrash() throws {
         let directory = try Fixtures.temporaryDirectory()

@@ -91,4 +91,41 @@ import Testing
             }
         }
     }
+
+    /// A manifest is untrusted text (issue 18): absurd boxes, counts and sizes are refused by name.
+    @Test func absurdManifestsAreRefused() throws {
+        let tooMany = "[" + (0...ProbeSet.maximumCount).map { #"{"id": "p\#($0)", "file": "probe-00-circle.png"}"# }
+            .joined(separator: ", ") + "]"
+        let cases: [(String, String)] = [
+            // NaN and infinity cannot be written to report.json; 1e300 is no pixel.
+            ("- {file: probe-00-circle.png, bbox: [.nan, 0, 4, 4]}", "bbox must be [x0, y0, x1, y1] with x0 < x1, y0 < y1, finite"),
+            ("- {file: probe-00-circle.png, bbox: [-.inf, 0, 4, 4]}", "finite, within ±2^24"),
+            ("- {file: probe-00-circle.png, bbox: [0, 0, 1e300, 4]}", "finite, within ±2^24"),
+            ("- {file: probe-00-circle.png, class: 99999999999999999999}", "invalid probe manifest"),
+            (tooMany, "1001 probes, more than the limit of 1000"),
+        ]
+        for (manifest, reason) in cases {
+            let dir = try directory(["probe-00-circle.png"], manifest: manifest, manifestName: "probes.yaml")
+            defer { removeDirectory(dir) }
+            do {
+                _ = try ProbeSet.load(directory: dir)
+                Issue.record("manifest \(manifest.prefix(80)) was accepted")
+            } catch {
+                #expect(error.description.contains(reason), "manifest \(manifest.prefix(80)): \(error)")
+                #expect(!error.description.contains("\n"))
+            }
+        }
+    }
+
+    @Test("one image named many times is refused once the decoded pixels pass the total limit")
+    func totalPixelsAreBounded() throws {
+        let manifest = "[" + (0..<20).map { #"{"id": "p\#($0)", "file": "probe-00-circle.png"}"# }.joined(separator: ", ") + "]"
+        let dir = try directory(["probe-00-circle.png"], manifest: manifest)
+        defer { removeDirectory(dir) }
+        // 64×64 = 4096 pixels each: the 3rd copy passes a limit of 10000.
+        let error = try #require(throws: MonitorError.self) { try ProbeSet.load(directory: dir, pixelLimit: 10_000) }
+        #expect(error.description == "\(dir)/probe-00-circle.png: the probe images hold more than 10000 pixels together", "\(error)")
+        #expect(try ProbeSet.load(directory: dir, pixelLimit: 20 * 4096).probes.count == 20)
+        #expect(ProbeSet.maximumTotalPixels == 2 * PNGDecoder.maximumPixels)
+    }
 }

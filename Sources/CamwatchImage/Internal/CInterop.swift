@@ -13,10 +13,11 @@ struct DecodedPNG {
 }
 
 enum LibPNG {
-    /// Decodes the file at `path` to RGB samples, or returns libpng's (or the shim's) reason for failing.
-    static func readRGB(_ path: String) -> Result<DecodedPNG, DecodeFailure> {
+    /// Decodes the file at `path` to RGB samples, or returns libpng's (or the shim's) reason for failing
+    /// (among them an image of more than `maximumPixels` pixels, refused from its header).
+    static func readRGB(_ path: String, maximumPixels: Int) -> Result<DecodedPNG, DecodeFailure> {
         var image = unsafe cpng_rgb_image()
-        if let message = unsafe cpng_read_rgb(path, &image) {
+        if let message = unsafe cpng_read_rgb(path, UInt64(max(0, maximumPixels)), &image) {
             return .failure(DecodeFailure(message: unsafe String(cString: message)))
         }
         defer { unsafe cpng_free(image.pixels) }

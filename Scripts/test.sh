@@ -11,3 +11,7 @@ bash deploy/check-unit.sh
 # Serially: the daemon tests measure timeouts and wake-ups, and on a 2-core machine the parallel numeric tests
 # occupy Swift's cooperative thread pool (one thread per core) for tens of seconds at a time.
 swift test --no-parallel "$@"
+# A bounded run of the coverage-guided fuzzers (spec binder, PNG decoder, config and manifest parsers): 20 s each
+# from the committed seeds; any crash, leak or runaway allocation fails the run (Scripts/faults/README.md).
+# Skipped when arguments select tests.
+if [ $# -eq 0 ]; then bash Scripts/faults/fuzz.sh 20; fi

@@ -4,8 +4,9 @@
 Writes checkpoints the way a trainer does (a temporary name, then a rename) into a scratch directory, one at a
 time, waiting until each is committed to report.json before writing the next. At checkpoints 1, 100, 500 and N
 (and every --every) it prints the daemon's resident memory (VmRSS, its reader children excluded), its open file
-descriptors, the sizes of report.json and heatmaps.h5, and the time from the rename to the commit, averaged over
-the previous --window checkpoints. "Flat" means: RSS and fds do not grow with the count, and the time per
+descriptors, the sizes of report.json and heatmaps.h5, and the time from the rename to the commit (report.json's
+modification time, so the time this script takes to notice and parse the growing report is not counted),
+averaged over the previous --window checkpoints. "Flat" means: RSS and fds do not grow with the count, and the time per
 checkpoint at N is within --max-growth of the time at 100 (the first checkpoints pay for start-up).
 
 Usage:
@@ -79,12 +80,32 @@ def write_checkpoint(directory, index, source):
     return os.path.basename(final)
 
 
-def committed_count(report_path):
-    try:
-        with open(report_path) as f:
-            return len(json.load(f).get("checkpoints", []))
-    except (OSError, ValueError):
-        return -1
+class ReportWatch:
+    """The number of entries in report.json, parsed again only when the file was replaced (the soak must not
+    spend a core re-reading a report that grows to megabytes)."""
+
+    def __init__(self, path):
+        self.path, self.stamp, self.count = path, None, -1
+
+    def committed(self):
+        try:
+            status = os.stat(self.path)
+        except OSError:
+            return -1
+        stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
+        if stamp != self.stamp:
+            try:
+                with open(self.path) as f:
+                    self.count = len(json.load(f).get("checkpoints", []))
+                self.stamp = stamp
+            except (OSError, ValueError):
+                return -1
+        return self.count
+
+    def written_at(self):
+        """When the daemon wrote the report now in place (wall clock): the commit, independent of how long
+        this script takes to notice and parse it."""
+        return self.stamp[1] / 1e9 if self.stamp else time.time()
 
 
 def resources(pid):
@@ -123,7 +144,7 @@ def main():
     daemon = subprocess.Popen(
         [args.camwatch, "watch", watched, "--probes", probes, "--out", out, "--config", config],
         stdout=log, stderr=subprocess.STDOUT)
-    report = os.path.join(out, "report.json")
+    report = ReportWatch(os.path.join(out, "report.json"))
     print(machine_line())
     print(f"{args.count} checkpoints of the sample net, {args.probes} probes, one at a time; scratch {scratch}")
     print(f"{'checkpoint':>10} {'RSS MiB':>8} {'fds':>4} {'report.json KiB':>15} {'heatmaps.h5 KiB':>15} "
@@ -135,8 +156,8 @@ def main():
     try:
         for index in range(1, args.count + 1):
             write_checkpoint(watched, index, sources[(index - 1) % len(sources)])
-            started = time.monotonic()
-            while committed_count(report) < index:
+            started, renamed_at = time.monotonic(), time.time()
+            while report.committed() < index:
                 if daemon.poll() is not None:
                     print(f"soak: camwatch exited with status {daemon.returncode} at checkpoint {index}",
                           file=sys.stderr)
@@ -145,7 +166,7 @@ def main():
                     print(f"soak: checkpoint {index} not committed within 120 s", file=sys.stderr)
                     return 1
                 time.sleep(0.02)
-            latencies.append(time.monotonic() - started)
+            latencies.append(report.written_at() - renamed_at)
             if index in marks:
                 rss, fds = resources(daemon.pid)
                 recent = latencies[-args.window:]

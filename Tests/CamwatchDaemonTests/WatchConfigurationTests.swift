@@ -134,6 +134,21 @@ import Testing
         try expectRejected(text, reason: reason)
     }
 
+    /// "Billion laughs": ten levels of YAML aliases, each nine of the one below (9^10 leaves if expanded), under an
+    /// unknown key and under a known one. Refused at once: the key check and the first type mismatch come before
+    /// any alias is expanded.
+    @Test(arguments: [(nil, "unknown key 'l0'"), ("watch:\n  interval:\n", "watch.interval")])
+    func aliasBombsAreRefusedBeforeExpansion(parent: String?, reason: String) throws {
+        var levels = ["l0: &l0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]"]
+        for level in 1...10 {
+            levels.append("l\(level): &l\(level) [" + Array(repeating: "*l\(level - 1)", count: 9).joined(separator: ", ") + "]")
+        }
+        let bomb = levels.map { (parent == nil ? "" : "    ") + $0 }.joined(separator: "\n")
+        let started = ContinuousClock.now
+        try expectRejected("probes: p\nout: o\ncheckpoints: c\n" + (parent ?? "") + bomb, reason: reason)
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+
     /// Numbers that would trap when converted to a `Duration` or an integer (issue 18), or poison every
     /// input, each refused with one line naming its key.
     @Test(arguments: [

@@ -117,6 +117,25 @@ import Testing
         }
     }
 
+    /// Ten levels of YAML aliases (9^10 strings if expanded) as a probe's label: refused at the first type
+    /// mismatch, before anything is expanded.
+    @Test func aliasBombInAManifestIsRefusedBeforeExpansion() throws {
+        var lines = ["- id: p0", "  file: probe-00-circle.png", "  x0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+        for level in 1...10 {
+            lines.append("  x\(level): &l\(level) [" + Array(repeating: "*l\(level - 1)", count: 9).joined(separator: ", ") + "]")
+        }
+        lines.append("  label: *l10")
+        let dir = try directory(["probe-00-circle.png"], manifest: lines.joined(separator: "\n"), manifestName: "probes.yaml")
+        defer { removeDirectory(dir) }
+        let started = ContinuousClock.now
+        #expect {
+            try ProbeSet.load(directory: dir)
+        } throws: { error in
+            "\(error)".contains("probes.yaml") && !"\(error)".contains("\n")
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+
     @Test("one image named many times is refused once the decoded pixels pass the total limit")
     func totalPixelsAreBounded() throws {
         let manifest = "[" + (0..<20).map { #"{"id": "p\#($0)", "file": "probe-00-circle.png"}"# }.joined(separator: ", ") + "]"

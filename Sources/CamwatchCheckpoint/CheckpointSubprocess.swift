@@ -328,10 +328,3 @@ public enum CheckpointSubprocess {
         seconds == seconds.rounded() ? "\(Int(seconds))" : "\(seconds)"
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as a `Double`.
-    fileprivate var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) * 1e-18
-    }
-}

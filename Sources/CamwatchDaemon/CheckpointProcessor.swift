@@ -2,6 +2,7 @@ import CamwatchCheckpoint
 import CamwatchImage
 import CamwatchMonitor
 import CamwatchNN
+import CamwatchTensor
 import Foundation
 import Logging
 

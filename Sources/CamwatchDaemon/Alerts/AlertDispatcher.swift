@@ -1,3 +1,4 @@
+import CamwatchTensor
 public import Logging
 public import ServiceLifecycle
 import Synchronization

@@ -1,3 +1,4 @@
+import CamwatchTensor
 import Foundation
 import FoundationNetworking
 

@@ -1,5 +1,6 @@
 import CamwatchHDF5
 import CamwatchMonitor
+import CamwatchTensor
 
 /// What a scan decided about one checkpoint file. Each identity is reported at most once.
 public enum CheckpointEvent: Sendable, Equatable {

@@ -126,15 +126,11 @@ extension HDF5File {
             let isScalar = extent == []
             var count = 0
             if let extent {
-                count = 1
-                for dimension in extent {
-                    let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
-                    // A real attribute is stored whole in the header; a bigger claim is a damaged one.
-                    guard !overflow, product <= HDF5File.maximumAttributeElements else {
-                        return .unsupported("\(extent) elements, more than camwatch reads")
-                    }
-                    count = product
+                // A real attribute is stored whole in the header; a bigger claim is a damaged one.
+                guard let elements = HDF5File.elementCount(extent, atMost: HDF5File.maximumAttributeElements) else {
+                    return .unsupported("\(extent) elements, more than camwatch reads")
                 }
+                count = elements
             }
             switch info.typeClass {
             case .string:

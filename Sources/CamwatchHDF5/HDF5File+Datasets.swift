@@ -70,13 +70,8 @@ extension HDF5File {
             return (try H5.typeInfo(type.id), try H5.extent(space.id))
         }
         let shape = extent ?? [0]
-        var count = 1
-        for dimension in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
-            guard !overflow, product <= HDF5File.maximumElementCount else {
-                throw error(name, "shape \(shape) is too large to read (damaged file?)")
-            }
-            count = product
+        guard let count = HDF5File.elementCount(shape, atMost: HDF5File.maximumElementCount) else {
+            throw error(name, "shape \(shape) is too large to read (damaged file?)")
         }
         // libhdf5 decodes a whole chunk at a time: a chunk far bigger than its dataset costs memory the data
         // does not need (h5py's automatic chunks stay under 1 MiB; a chunk may exceed a small resizable dataset).
@@ -104,6 +99,18 @@ extension HDF5File {
             }
         }
         return HDF5DatasetInfo(path: name, shape: shape, elementType: elementType)
+    }
+
+    /// The number of elements of `shape`, or `nil` when a partial product overflows or passes `limit` (a damaged
+    /// header claiming more than camwatch reads, checked before anything is allocated).
+    static func elementCount(_ shape: [Int], atMost limit: Int) -> Int? {
+        var count = 1
+        for dimension in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow, product <= limit else { return nil }
+            count = product
+        }
+        return count
     }
 
     /// Refuses storage that makes libhdf5 read outside the file or run code from outside it: external raw

@@ -29,17 +29,7 @@ public enum AtomicFile {
                 let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
                 guard fd >= 0 else { throw systemError("open", temporary) }
                 defer { close(fd) }
-                var offset = 0
-                while offset < bytes.count {
-                    let written = bytes.withUnsafeBytes { raw in
-                        write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset)
-                    }
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        throw systemError("write", temporary)
-                    }
-                    offset += written
-                }
+                if let failure = bytes.withUnsafeBytes({ writeAll($0, to: fd, path: temporary) }) { throw failure }
                 guard fsync(fd) == 0 else { throw systemError("fsync", temporary) }
             })
     }
@@ -61,16 +51,26 @@ public enum AtomicFile {
                 if errno == EINTR { continue }
                 throw systemError("read", source)
             }
-            var offset = 0
-            while offset < count {
-                let written = buffer.withUnsafeBytes { write(output, $0.baseAddress.map { $0 + offset }, count - offset) }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw systemError("write", destination)
-                }
-                offset += written
+            let failure = buffer.withUnsafeBytes { raw in
+                writeAll(UnsafeRawBufferPointer(rebasing: raw.prefix(count)), to: output, path: destination)
             }
+            if let failure { throw failure }
         }
+    }
+
+    /// Writes all of `bytes` to `fd`, resuming after short writes and interruptions; the error, if any (a
+    /// value, not a throw, so it can leave the `withUnsafeBytes` closure with its type).
+    private static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32, path: String) -> MonitorError? {
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(fd, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return systemError("write", path)
+            }
+            offset += written
+        }
+        return nil
     }
 
     /// Replaces `path` with a file that `body` creates at the temporary path it is given.

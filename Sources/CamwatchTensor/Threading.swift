@@ -126,11 +126,9 @@ extension ComputeThreads {
     /// Makes the kernel kill this process (`SIGKILL`) when its parent dies, for a helper child process that
     /// must not outlive the daemon that started it (a `kill -9` of the daemon runs none of its clean-up).
     /// - Returns: `false` when the parent is already gone (this process was orphaned before the call).
-    /// - Parameter parent: the pid the parent had when it started this process, when known.
-    public static func dieWithParent(parent: Int32? = nil) -> Bool {
+    public static func dieWithParent() -> Bool {
         guard camwatch_set_parent_death_signal(SIGKILL) == 0 else { return true }
         // The parent may have died before the request took effect: then the child was re-parented already.
-        if let parent { return getppid() == parent }
         return getppid() != 1
     }
 

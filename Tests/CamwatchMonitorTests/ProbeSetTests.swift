@@ -81,14 +81,20 @@ import Testing
             (#"[{"file": "missing.png"}]"#, "unreadable probe image"),
         ]
         for (manifest, reason) in cases {
-            let dir = try directory(["probe-00-circle.png"], manifest: manifest)
-            defer { removeDirectory(dir) }
-            do {
-                _ = try ProbeSet.load(directory: dir)
-                Issue.record("manifest \(manifest) was accepted")
-            } catch {
-                #expect(error.description.contains(reason), "manifest \(manifest): \(error)")
-            }
+            try expectRefused(manifest, manifestName: "probes.json", reason: reason)
+        }
+    }
+
+    /// Loading a probe directory with `manifest` fails with one line containing `reason`.
+    func expectRefused(_ manifest: String, manifestName: String, reason: String) throws {
+        let dir = try directory(["probe-00-circle.png"], manifest: manifest, manifestName: manifestName)
+        defer { removeDirectory(dir) }
+        do {
+            _ = try ProbeSet.load(directory: dir)
+            Issue.record("manifest \(manifest.prefix(80)) was accepted")
+        } catch {
+            #expect(error.description.contains(reason), "manifest \(manifest.prefix(80)): \(error)")
+            #expect(!error.description.contains("\n"))
         }
     }
 
@@ -105,15 +111,7 @@ import Testing
             (tooMany, "1001 probes, more than the limit of 1000"),
         ]
         for (manifest, reason) in cases {
-            let dir = try directory(["probe-00-circle.png"], manifest: manifest, manifestName: "probes.yaml")
-            defer { removeDirectory(dir) }
-            do {
-                _ = try ProbeSet.load(directory: dir)
-                Issue.record("manifest \(manifest.prefix(80)) was accepted")
-            } catch {
-                #expect(error.description.contains(reason), "manifest \(manifest.prefix(80)): \(error)")
-                #expect(!error.description.contains("\n"))
-            }
+            try expectRefused(manifest, manifestName: "probes.yaml", reason: reason)
         }
     }
 

@@ -354,6 +354,7 @@ extension WatchConfiguration {
         public var inputSize: Int?
         public var interval: Double?
         public var tensorboard: String?
+        public var priority: ComputePriority?
         public var once = false
         public init() {}
     }
@@ -448,6 +449,7 @@ extension WatchConfiguration {
             }
             c.priority = priority
         }
+        c.priority = overrides.priority ?? c.priority
         c.everyNth = file.resources?.everyNth ?? c.everyNth
         c.maxColumns = file.timeline?.maxColumns ?? c.maxColumns
         if let name = file.timeline?.colormap {
@@ -496,5 +498,53 @@ extension AlertDispatcher {
     public convenience init(configuration: WatchConfiguration, logger: Logger) throws(ConfigurationError) {
         let webhook = try configuration.webhook()
         self.init(execHook: configuration.execHook.map(ExecHook.init), webhook: webhook.map(Webhook.init), logger: logger)
+    }
+}
+
+// MARK: - Reload
+
+extension WatchConfiguration {
+    /// A setting a running watcher keeps until it restarts: it shapes what the run has recorded so far (the
+    /// directories, the model and its input, the channel selection, the convergence rule) or the process
+    /// itself (log level, threads). Heatmaps from another layer or channel selection are not comparable with
+    /// the run's earlier ones.
+    struct RestartOnlySetting: Sendable {
+        /// The name in the config file, for the reload's log line.
+        let name: String
+        let differs: @Sendable (WatchConfiguration, WatchConfiguration) -> Bool
+        let keep: @Sendable (inout WatchConfiguration, WatchConfiguration) -> Void
+
+        init<Value: Equatable & Sendable>(_ name: String, _ keyPath: any WritableKeyPath<WatchConfiguration, Value> & Sendable) {
+            self.name = name
+            differs = { $0[keyPath: keyPath] != $1[keyPath: keyPath] }
+            keep = { $0[keyPath: keyPath] = $1[keyPath: keyPath] }
+        }
+    }
+
+    /// Every restart-only setting, in the order the reload's log line names them.
+    static let restartOnly: [RestartOnlySetting] = [
+        RestartOnlySetting("checkpoints", \.checkpoints),
+        RestartOnlySetting("probes", \.probes),
+        RestartOnlySetting("out", \.out),
+        RestartOnlySetting("arch/model", \.architecture),
+        RestartOnlySetting("layer", \.layer),
+        RestartOnlySetting("input_size", \.inputSize),
+        RestartOnlySetting("preprocessing", \.preprocessing),
+        RestartOnlySetting("convergence", \.convergence),
+        RestartOnlySetting("log_level", \.logLevel),
+        RestartOnlySetting("resources.threads", \.threads),
+        RestartOnlySetting("resources.top_channels", \.topChannels),
+    ]
+
+    /// This (reloaded) configuration with every restart-only setting kept at `old`'s value, and the names of
+    /// those the file changed (they take effect at the next start).
+    func keepingRestartOnly(from old: WatchConfiguration) -> (applied: WatchConfiguration, changed: [String]) {
+        var applied = self
+        var changed: [String] = []
+        for setting in Self.restartOnly where setting.differs(self, old) {
+            changed.append(setting.name)
+            setting.keep(&applied, old)
+        }
+        return (applied, changed)
     }
 }

@@ -1,7 +1,8 @@
-import ArgumentParser
+public import ArgumentParser
 import CamwatchCheckpoint
 import CamwatchImage
 import CamwatchNN
+public import CamwatchTensor
 
 /// Where the architecture comes from (design.md §2.2).
 struct ModelOptions: ParsableArguments {
@@ -62,3 +63,6 @@ struct PreprocessingOptions: ParsableArguments {
         return p
     }
 }
+
+// `--priority idle|low|normal`: parsed straight into the library's enum (the rejection lists the values).
+extension ComputePriority: ExpressibleByArgument {}

@@ -5,7 +5,7 @@ import Testing
 
 @testable import CamwatchDaemon
 
-@Suite struct AlertDispatcherTests {
+@Suite(.realTime) struct AlertDispatcherTests {
     static func alert(_ index: Int, event: Alert.Event = .stable) -> Alert {
         var alert = Alert.testSample()
         alert.event = event

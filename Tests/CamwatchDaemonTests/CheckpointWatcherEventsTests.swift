@@ -1,9 +1,10 @@
 import CamwatchDaemon
+import CamwatchTestSupport
 import Foundation
 import Testing
 
 /// `DirectoryEvents`: inotify wake-ups, timeouts, cancellation, and the polling fallback. Real time, kept short.
-@Suite struct CheckpointWatcherEventsTests {
+@Suite(.realTime) struct CheckpointWatcherEventsTests {
     let clock = ContinuousClock()
 
     @Test func renameIntoTheDirectoryWakesPromptly() async throws {
@@ -33,7 +34,8 @@ import Testing
         let start = clock.now
         #expect(await events.nextWake(timeout: .seconds(5)) == .changed)
         #expect(start.duration(to: clock.now) < .milliseconds(500))
-        #expect(await events.nextWake(timeout: .milliseconds(50)) == .timeout)
+        let second = await events.nextWake(timeout: .milliseconds(50))
+        #expect(second == .timeout)
     }
 
     @Test func quietDirectoryTimesOut() async throws {
@@ -52,10 +54,14 @@ import Testing
         defer { scratch.remove() }
         let events = DirectoryEvents(directory: scratch.directory, useInotify: useInotify)
         let start = clock.now
-        let waiter = Task { await events.nextWake(timeout: .seconds(30)) }
-        try await Task.sleep(for: .milliseconds(100))
-        waiter.cancel()
-        #expect(await waiter.value == .cancelled)
+        // A child task (not `Task {}`): it inherits the suite's executor (see `RealTimeTrait`).
+        let woken = await withTaskGroup(of: DirectoryEvents.Wake.self) { group in
+            group.addTask { await events.nextWake(timeout: .seconds(30)) }
+            try? await Task.sleep(for: .milliseconds(100))
+            group.cancelAll()
+            return await group.next()
+        }
+        #expect(woken == .cancelled)
         #expect(start.duration(to: clock.now) < .seconds(1))
         // A later wait by a live task is not confused by the earlier cancellation.
         let next = await events.nextWake(timeout: .milliseconds(50))

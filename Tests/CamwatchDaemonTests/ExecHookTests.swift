@@ -5,7 +5,7 @@ import Testing
 
 @testable import CamwatchDaemon
 
-@Suite struct ExecHookTests {
+@Suite(.realTime) struct ExecHookTests {
     /// Writes an executable shell script into `directory`.
     ///
     /// Close-on-exec, so a hook another test starts meanwhile cannot inherit the write descriptor and

@@ -7,7 +7,7 @@ import Foundation
 import Logging
 import Testing
 
-@Suite struct PublisherTests {
+@Suite(.realTime) struct PublisherTests {
     /// Two processed checkpoints (steps 100, 200) of one probe, with their heatmaps.
     static func snapshot() -> Publisher.Snapshot {
         var report = Report(

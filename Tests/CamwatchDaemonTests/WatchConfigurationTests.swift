@@ -188,7 +188,7 @@ import Testing
     }
 
     @Test("SIGHUP with settle: .inf keeps the running configuration and logs one line")
-    func reloadWithAnInfiniteSettleKeepsTheOldConfiguration() throws {
+    func reloadWithAnInfiniteSettleKeepsTheOldConfiguration() async throws {
         let root = try Fixtures.temporaryDirectory("camwatch-reload")
         defer { try? FileManager.default.removeItem(at: root) }
         let fm = FileManager.default
@@ -210,12 +210,40 @@ import Testing
             notifier: SystemdNotifier(environment: [:]), logger: recorder.logger)
         try "watch: {interval: 0.5, settle: .inf}\n".write(toFile: config, atomically: true, encoding: .utf8)
         // Before issue 18 this trapped converting settle to a Duration, taking the daemon down.
-        service.reload()
+        await service.reload()
         let errors = recorder.entries.filter { $0.level >= .error }.map(\.message)
         #expect(errors.count == 1, "\(errors)")
         #expect(errors.first?.contains("watch.settle must be a number of seconds") == true, "\(errors)")
         #expect(errors.first?.contains("keeping the previous configuration") == true, "\(errors)")
         #expect(!recorder.entries.contains { $0.message.contains("SIGHUP: reloaded") })
+    }
+
+    @Test("a reload applies what may change at once and keeps every restart-only setting, naming each")
+    func reloadKeepsRestartOnlySettings() {
+        var old = WatchConfiguration(checkpoints: "/c", probes: "/p", out: "/o")
+        old.layer = "layer4"
+        old.threads = 2
+        var fresh = old
+        fresh.interval = 3
+        fresh.alpha = 0.25
+        fresh.layer = "layer3"
+        fresh.threads = 1
+        fresh.out = "/elsewhere"
+        let (applied, changed) = fresh.keepingRestartOnly(from: old)
+        #expect(changed == ["out", "layer", "resources.threads"])
+        #expect(applied.layer == "layer4" && applied.threads == 2 && applied.out == "/o")
+        #expect(applied.interval == 3 && applied.alpha == 0.25)
+        #expect(old.keepingRestartOnly(from: old).changed.isEmpty)
+        // Every restart-only setting is detected and restored (a table entry pointing at the wrong field
+        // would leave the reloaded value in place).
+        for setting in WatchConfiguration.restartOnly {
+            var changedOne = old
+            setting.keep(&changedOne, WatchConfiguration(checkpoints: "/x", probes: "/y", out: "/z"))
+            guard setting.differs(changedOne, old) else { continue }
+            let (kept, names) = changedOne.keepingRestartOnly(from: old)
+            #expect(names == [setting.name])
+            #expect(kept == old, "\(setting.name)")
+        }
     }
 
     func expectRejected(_ text: String, reason: String) throws {

@@ -1,9 +1,10 @@
+import CamwatchTestSupport
 import Foundation
 import Testing
 
 @testable import CamwatchDaemon
 
-@Suite struct WebhookTests {
+@Suite(.realTime) struct WebhookTests {
     /// The secret part of a Slack-style webhook URL; it must never show up in outcomes or descriptions.
     static let token = "T0SECRET/B0SECRET/XXXXsecretXXXX"
 

@@ -4,8 +4,6 @@ import CamwatchPublish
 import Foundation
 
 extension Camwatch.ReportCommand {
-    static let html = "html"
-
     /// `--format html`: the page the watcher keeps as index.html, made from report.json and heatmaps.h5.
     func printHTML() throws {
         let report: Report

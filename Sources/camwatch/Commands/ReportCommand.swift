@@ -18,7 +18,7 @@ extension Camwatch {
         var directory: String
 
         @Option(name: .long, help: "text, json, markdown or html (one self-contained page, as index.html in DIR).")
-        var format: String = ReportFormat.text.rawValue
+        var format: OutputFormat = .text
 
         @Option(name: .long, help: "With --format html: the probe images, drawn under the heatmaps (else grey).")
         var probes: String?
@@ -26,10 +26,12 @@ extension Camwatch {
         @Flag(name: .long, help: "Print only the verdict and exit 0 (changing), 1 (stable) or 2 (failed/unreadable).")
         var check = false
 
-        func validate() throws {
-            guard ReportFormat(rawValue: format) != nil || format == Self.html else {
-                throw ValidationError("--format must be text, json, markdown or html")
-            }
+        /// What `--format` accepts: the renderer's text formats, and the HTML page (made by CamwatchPublish).
+        enum OutputFormat: String, CaseIterable, ExpressibleByArgument {
+            case text, json, markdown, html
+
+            /// The report renderer's format; `nil` for the HTML page.
+            var rendered: ReportFormat? { ReportFormat(rawValue: rawValue) }
         }
 
         func run() throws {
@@ -38,7 +40,7 @@ extension Camwatch {
                 print(message)
                 throw ExitCode(status.rawValue)
             }
-            if format == Self.html { return try printHTML() }
+            guard let chosen = format.rendered else { return try printHTML() }
             let report: Report
             do {
                 guard let read = try ReportStore.read(directory: directory) else {
@@ -46,7 +48,6 @@ extension Camwatch {
                 }
                 report = read
             } catch let error as MonitorError { throw CLIError(error.description) }
-            let chosen = ReportFormat(rawValue: format) ?? .text
             if chosen == .json, let stored = FileManager.default.contents(atPath: ReportStore.path(in: directory)) {
                 // The file exactly as the watcher wrote it (it decoded above, so it is a report): scripts that
                 // pin a schema version see the one on disk, not this binary's re-encoding of it.

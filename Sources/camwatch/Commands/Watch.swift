@@ -50,6 +50,9 @@ extension Camwatch {
         @Option(name: .long, help: "Also write camwatch's scalars and heatmaps to a TensorBoard event file in DIR.")
         var tensorboard: String?
 
+        @Option(name: .long, help: "CPU and I/O priority of the analysis: idle (default; only cores the trainer leaves free), low, normal.")
+        var priority: ComputePriority?
+
         func validate() throws {
             if arch != nil && model != nil { throw ValidationError("give --arch or --model, not both") }
             if let interval, interval <= 0 { throw ValidationError("--interval must be positive") }
@@ -66,6 +69,7 @@ extension Camwatch {
             overrides.inputSize = inputSize
             overrides.interval = interval
             overrides.tensorboard = tensorboard
+            overrides.priority = priority
             overrides.once = once
             // One plain line per event on stderr (no colours, no progress): what journald wants.
             LoggingSystem.bootstrap { _ in LineLogHandler() }

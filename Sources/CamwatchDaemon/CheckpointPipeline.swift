@@ -1,0 +1,499 @@
+import CamwatchCheckpoint
+import CamwatchImage
+import CamwatchMonitor
+import CamwatchNN
+import CamwatchSaliency
+import CamwatchTensor
+import Foundation
+import Logging
+import Synchronization
+
+/// The checkpoint pipeline of `camwatch watch`: scan → private copy → load (child process) → order →
+/// analyse → record → commit → outputs, for one scan at a time, synchronously.
+///
+/// It runs on a thread of its own (`WatchService` starts one per scan), never on Swift's cooperative
+/// pool: loading waits for a child process for up to minutes and Score-CAM keeps every core busy. What the
+/// service needs to hear goes out through `Events`: alerts, the systemd status line, and heartbeats while
+/// a long step runs. The service itself only waits for wake-ups, hands scans over, feeds the watchdog and
+/// reloads the configuration.
+final class CheckpointPipeline: Sendable {
+    /// What the pipeline tells the service while it works (called on the pipeline's thread).
+    struct Events: Sendable {
+        /// An alert to deliver (`stable`, `changing`, `failed`, `recovered`).
+        var alert: @Sendable (Alert) -> Void
+        /// systemd's `STATUS=` line after each checkpoint.
+        var status: @Sendable (String) -> Void
+        /// Called every few seconds while a child process reads or Score-CAM runs.
+        var heartbeat: @Sendable () -> Void
+    }
+
+    /// At most this many ready checkpoints are loaded and ordered together (bounds memory at start-up,
+    /// when a whole run's checkpoints may be waiting).
+    static let batchLimit = 8
+
+    private let state: Mutex<State>
+    private let childCommand: [String]
+    private let logger: Logger
+    private let events: Events
+    /// index.html and the TensorBoard events, written off the pipeline after each commit.
+    let publisher: Publisher
+
+    private struct State: Sendable {
+        var configuration: WatchConfiguration
+        var session: MonitorSession
+        var watcher: CheckpointWatcher
+        /// Failed checkpoints since the last processed one (for the `recovered` alert).
+        var failuresInARow = 0
+        /// Checkpoints taken since the last analysed one (`resources.every_nth` without epochs).
+        var takenSinceAnalysed = 0
+        /// What this run did, for `--once`'s exit status.
+        var outcome = RunOutcome()
+        /// Whether a warning was logged while most probes were misclassified (re-armed when they are not).
+        var misclassifiedWarned = false
+        /// Whether the probes' own size was compared with the input size yet.
+        var probeSizeChecked = false
+        /// Whether the kernel's refusal of `resources.priority` was logged.
+        var priorityRefusalLogged = false
+        /// Set at the end of a `--once` run that should exit non-zero.
+        var onceFailure: String?
+        /// `heatmaps.h5` lags the session: a processed checkpoint has not been written to it yet.
+        var archiveDirty = false
+        /// Why the last commit (or a private copy in `--out`) failed, while it keeps failing: the outputs
+        /// cannot be written (disk full, read-only, I/O error). The session keeps what it recorded and every
+        /// wake-up tries again; `--once` stops and exits non-zero.
+        var outputFailure: String?
+        /// The session holds entries `report.json` does not have yet (the last commit failed).
+        var commitPending = false
+    }
+
+    /// Why a finished `--once` run failed (every checkpoint failed, or no file matched the pattern); `nil`
+    /// when it did not or has not finished.
+    var onceFailure: String? { state.withLock { $0.onceFailure } }
+
+    private func onceFailure(_ s: State) -> String? {
+        let c = s.configuration
+        if let failure = s.outputFailure {
+            return "\(c.out): cannot write the outputs, checkpoints left unprocessed or unrecorded: \(failure)"
+        }
+        let unreadable = s.watcher.unreadable
+        if !unreadable.isEmpty {
+            // Asked to process what is there, and some of it could not even be read: not a success.
+            return "\(c.checkpoints): \(unreadable.count) checkpoint(s) left unprocessed, camwatch may not read them "
+                + "(permissions): " + WatchService.listed(unreadable.map(\.name))
+        }
+        if !s.watcher.hasMatchingFiles() {
+            let unmatched = s.watcher.unmatchedNames()
+            let seen = unmatched.isEmpty
+                ? "the directory holds no other files either"
+                : "seen, not watched: " + WatchService.listed(unmatched)
+            return "\(c.checkpoints): no file matches the pattern '\(c.pattern)' (\(seen))"
+        }
+        if s.outcome.failed > 0, s.outcome.analysed == 0, s.outcome.skipped == 0 {
+            let all = s.outcome.failed == 1 ? "the only checkpoint" : "all \(s.outcome.failed) checkpoints"
+            return "\(c.checkpoints): \(all) failed (see the lines above and \(ReportStore.path(in: c.out)))"
+        }
+        return nil
+    }
+
+    init(
+        configuration: WatchConfiguration, session: MonitorSession, watcher: CheckpointWatcher, childCommand: [String],
+        events: Events, logger: Logger
+    ) {
+        state = Mutex(State(configuration: configuration, session: session, watcher: watcher))
+        self.childCommand = childCommand
+        self.events = events
+        self.logger = logger
+        publisher = Publisher(logger: logger)
+    }
+
+    // MARK: - What the service reads
+
+    var configuration: WatchConfiguration { state.withLock { $0.configuration } }
+    var report: Report { state.withLock { $0.session.report } }
+    var recoveries: [CorruptFileRecovery] { state.withLock { $0.session.recoveries } }
+    /// Whether the outputs cannot be written at the moment (the last commit failed).
+    var outputsFailing: Bool { state.withLock { $0.outputFailure != nil } }
+
+    /// Lists the directory: what is ready, what failed, what still waits.
+    func scan() -> WatchScan { state.withLock { $0.watcher.scan() } }
+
+    /// How long the watcher may sleep before its next decision is due, at most `limit`.
+    func suggestedWait(upTo limit: Duration) -> Duration { state.withLock { $0.watcher.suggestedWait(upTo: limit) } }
+
+    /// Pending files that are still being written (not those camwatch may not read), for `--once`.
+    var stillWriting: [CheckpointFile]? {
+        state.withLock { s in
+            guard !s.watcher.pending.isEmpty else { return nil }
+            let unreadable = Set(s.watcher.unreadable.map(\.id))
+            return s.watcher.pending.filter { !unreadable.contains($0.id) }
+        }
+    }
+
+    /// Settles `--once`'s verdict at the end of the run.
+    func finishOnce() { state.withLock { $0.onceFailure = onceFailure($0) } }
+
+
+    // MARK: - One scan
+
+    /// Failures first (in name order, committed together: a directory of junk costs one report write, not
+    /// one per file, and the checkpoints found with them do not wait behind it), then the ready checkpoints
+    /// in batches ordered by step/epoch. Returns early when `stop` is set (shutdown).
+    func handle(_ scan: WatchScan, stop: StopSignal) {
+        var failures = 0
+        for event in scan.events {
+            guard let reason = event.failureReason else { continue }
+            recordFailure(event.file, reason: "\(event.file.path): \(reason)", checkpoint: nil, seconds: 0, commit: false)
+            failures += 1
+        }
+        if failures > 0 { save(processed: false) }
+        var ready = scan.ready
+        let readyAt = ContinuousClock.now
+        while !ready.isEmpty && !stop.isSet {
+            if state.withLock({ $0.configuration.once && $0.outputFailure != nil }) { break }
+            let batch = Array(ready.prefix(Self.batchLimit))
+            ready.removeFirst(batch.count)
+            process(batch, readyAt: readyAt, stop: stop)
+        }
+    }
+
+    // MARK: - Loading and analysing
+
+    /// Runs `body` on a thread lowered to `resources.priority`; logs once when the kernel refuses it.
+    private func lowered<Result: Sendable>(_ body: @Sendable () -> Result) -> Result {
+        let priority = state.withLock { $0.configuration.priority }
+        return ComputeThreads.run(priority: priority, refused: { reason in
+            let first = self.state.withLock { s in
+                defer { s.priorityRefusalLogged = true }
+                return !s.priorityRefusalLogged
+            }
+            if first { self.logger.warning("resources.priority \(priority.rawValue) refused by the kernel: \(reason)") }
+        }, body)
+    }
+
+    private func process(_ files: [CheckpointFile], readyAt: ContinuousClock.Instant, stop: StopSignal) {
+        let configuration = state.withLock { $0.configuration }
+        let staging = WatchService.stagingDirectory(configuration.out)
+        try? FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        let processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
+        var pending: [PendingCheckpoint] = []
+        for file in files {
+            do {
+                let copied = lowered {
+                    Result { () throws(WatcherError) in
+                        try self.state.withLock { (s: inout State) throws(WatcherError) in
+                            try s.watcher.snapshot(file, into: staging)
+                        }
+                    }
+                }
+                let snapshot = try copied.get()
+                // The reader may take minutes at idle priority: ping from its wait too, and retry a failed reader.
+                pending.append(
+                    processor.load(
+                        file, snapshotPath: snapshot.path, heartbeat: { self.events.heartbeat() }, isCancelled: { stop.isSet }
+                    ) { self.logger.warning("\($0)") })
+                snapshot.remove()
+            } catch where error.kind == .stagingFailed {
+                // Not the checkpoint's fault: --out cannot take the copy. The watcher offers the file again.
+                outputFailed("\(error)")
+            } catch {
+                // Changed or vanished while copying: the watcher offers it again once it settles.
+                logger.info("\(file.path): not taken yet: \(error.reason)")
+            }
+            events.heartbeat()
+        }
+        // Files that fail to load are committed together at the end of the batch (or with a checkpoint
+        // processed after them), not one report write each.
+        var uncommitted = false
+        defer { if uncommitted { save(processed: false) } }
+        for item in CheckpointProcessor.ordered(pending) {
+            if stop.isSet { return }
+            switch item.loaded {
+            case .failure(let failure):
+                recordFailure(
+                    item.file, reason: failure.description, checkpoint: nil, seconds: item.loadSeconds, commit: false)
+                uncommitted = true
+            case .success(let checkpoint):
+                if let skipped = skipReason(checkpoint, everyNth: configuration.everyNth) {
+                    logger.info("\(item.file.name): skipped (\(skipped))")
+                    state.withLock { $0.outcome.skipped += 1 }
+                    continue
+                }
+                analyze(item, checkpoint: checkpoint, processor: processor, readyAt: readyAt, stop: stop)
+            }
+        }
+    }
+
+    /// Why `resources.every_nth` leaves this checkpoint out, or `nil` to analyse it: the checkpoint's epoch
+    /// decides when it has one (the same choice after a restart), else the count of checkpoints taken.
+    private func skipReason(_ checkpoint: Checkpoint, everyNth n: Int) -> String? {
+        guard n > 1 else { return nil }
+        if let epoch = checkpoint.epoch {
+            return epoch % n == 0 ? nil : "resources.every_nth \(n): epoch \(epoch) is not a multiple of \(n)"
+        }
+        return state.withLock { s in
+            s.takenSinceAnalysed += 1
+            guard s.takenSinceAnalysed < n else {
+                s.takenSinceAnalysed = 0
+                return nil
+            }
+            return "resources.every_nth \(n): \(s.takenSinceAnalysed) of every \(n)"
+        }
+    }
+
+    private func analyze(
+        _ item: PendingCheckpoint, checkpoint: Checkpoint, processor: CheckpointProcessor,
+        readyAt: ContinuousClock.Instant, stop: StopSignal
+    ) {
+        let start = ContinuousClock.now
+        let cpuAtStart = ComputeThreads.processCPUSeconds
+        let probes = state.withLock { $0.session.probes }
+        logger.debug(
+            "\(item.file.name): explaining \(probes.probes.count) probes",
+            metadata: ["checkpoint.path": "\(item.file.path)", "checkpoint.id": "\(item.file.id)"])
+        let heartbeat = events.heartbeat
+        let analysis: CheckpointAnalysis
+        let sizeSource: String
+        do {
+            (analysis, sizeSource) = try lowered {
+                Result {
+                    // Score-CAM is the long part: the watchdog must hear from us while it runs.
+                    try processor.analyze(checkpoint, path: item.file.path, probes: probes, isCancelled: { stop.isSet }) {
+                        _, _, _ in heartbeat()
+                    }
+                }
+            }.get()
+        } catch is CancellationError {
+            logger.info("\(item.file.name): abandoned for shutdown; it will be processed after a restart")
+            return
+        } catch {
+            recordFailure(item.file, reason: WatchService.naming(item.file.path, "\(error)"), checkpoint: checkpoint,
+                          seconds: item.loadSeconds + (ContinuousClock.now - start).seconds)
+            return
+        }
+        if stop.isSet {
+            logger.info("\(item.file.name): abandoned for shutdown; it will be processed after a restart")
+            return
+        }
+        warnAboutInput(analysis, probes: probes, sizeSource: sizeSource, checkpoint: item.file.name)
+        let seconds = item.loadSeconds + (ContinuousClock.now - start).seconds
+        let cost = CheckpointCost(
+            queued: max(0, (start - readyAt).seconds - item.loadSeconds), wall: (ContinuousClock.now - start).seconds,
+            cpu: ComputeThreads.processCPUSeconds - cpuAtStart, threads: processor.configuration.scoreCAMOptions.threads)
+        let now = Date().timeIntervalSince1970
+        let (entry, transitions, failures, configuration, tracker) = state.withLock { s in
+            let (entry, transitions) = s.session.recordProcessed(
+                label: item.label, checkpoint: checkpoint, analysis: analysis, seconds: seconds, now: now)
+            let failures = s.failuresInARow
+            s.failuresInARow = 0
+            s.outcome.analysed += 1
+            return (entry, transitions, failures, s.configuration, s.session.report.convergence)
+        }
+        save(processed: true)
+        let drift = entry.drift.map { String(format: "drift %.4f (max %.4f)", $0.mean, $0.max) } ?? "first checkpoint"
+        let weights = entry.weightDrift.map { String(format: ", weights moved %.4f", $0) } ?? ""
+        logger.info(
+            "\(entry.name): ok in \(String(format: "%.1f", seconds)) s (\(cost.summary(priority: configuration.priority))), \(drift)\(weights), state \(entry.state.rawValue)",
+            metadata: entry.drift.map { ["checkpoint.id": "\(entry.id)", "drift.mean": "\($0.mean)"] }
+                ?? ["checkpoint.id": "\(entry.id)"])
+        let reportPath = ReportStore.path(in: configuration.out)
+        for transition in transitions {
+            // Alerts log their own line; the first drift (warmed up) is no alert but still worth a line.
+            if let alert = Alert(transition: transition, entry: entry, convergence: tracker, job: configuration.jobName,
+                                 reportPath: reportPath, time: now) {
+                events.alert(alert)
+            } else {
+                logger.info("convergence: \(transition.from.rawValue) → \(transition.to.rawValue) at \(transition.checkpoint.name)")
+            }
+        }
+        if failures > 0 {
+            events.alert(Alert(recovery: entry, failures: failures, job: configuration.jobName, reportPath: reportPath, time: now))
+        }
+        events.status(statusLine())
+    }
+
+    /// Two signs that the probes do not reach the model as it was trained: probe images of another size
+    /// than its input (once per run), and most probes with a class in the manifest predicted as another
+    /// class (then the heatmaps explain a class the model does not see; once until that changes).
+    private func warnAboutInput(_ analysis: CheckpointAnalysis, probes: ProbeSet, sizeSource: String, checkpoint: String) {
+        let size = analysis.inputSize
+        let firstLook = state.withLock { s in
+            defer { s.probeSizeChecked = true }
+            return !s.probeSizeChecked
+        }
+        if firstLook, size.count == 2 {
+            let other = probes.probes.filter { $0.image.height != size[0] || $0.image.width != size[1] }
+            if let example = other.first {
+                let own = "\(example.image.width)×\(example.image.height)"
+                let names = WatchService.listed(other.map { URL(fileURLWithPath: $0.path).lastPathComponent })
+                logger.warning(
+                    """
+                    probes of another size than the model's input: \(other.count) of \(probes.probes.count) \
+                    (\(names); e.g. \(own)) are resized to \(size[1])×\(size[0]), the input size from \(sizeSource); \
+                    if the model was trained at another size, store it as the checkpoint's input_size attribute \
+                    or pass --input-size
+                    """)
+            }
+        }
+        let judged = probes.probes.compactMap { probe -> Bool? in
+            guard let target = probe.description.classIndex, let predicted = analysis.predictions[probe.description.id]?.predicted
+            else { return nil }
+            return predicted != target
+        }
+        let wrong = judged.filter { $0 }.count
+        let most = judged.count >= 2 && wrong * 2 > judged.count
+        let warn = state.withLock { s in
+            defer { s.misclassifiedWarned = most }
+            return most && !s.misclassifiedWarned
+        }
+        if warn {
+            logger.warning(
+                """
+                \(checkpoint): \(wrong) of \(judged.count) probes are predicted as another class than probes.json \
+                gives, so their heatmaps explain a class the model does not see there; early in training that is \
+                expected, later check the input size (\(size.count == 2 ? "\(size[1])×\(size[0])" : "?") from \
+                \(sizeSource)), mean/std and the manifest's classes
+                """)
+        }
+    }
+
+    /// Records a `failed` entry and sends its alert; `commit: false` leaves the commit to the caller (a batch).
+    private func recordFailure(
+        _ file: CheckpointFile, reason: String, checkpoint: Checkpoint?, seconds: Double, commit: Bool = true
+    ) {
+        let now = Date().timeIntervalSince1970
+        let (entry, configuration) = state.withLock { s in
+            s.failuresInARow += 1
+            s.outcome.failed += 1
+            let entry = s.session.recordFailure(
+                label: CheckpointLabel(id: file.id, name: file.name), step: checkpoint?.step, epoch: checkpoint?.epoch,
+                reason: reason, seconds: seconds, now: now, attributes: checkpoint?.attributes ?? [:])
+            return (entry, s.configuration)
+        }
+        if commit { save(processed: false) }
+        // The `failed` alert logs the reason (one line per failure).
+        events.alert(Alert(failure: entry, job: configuration.jobName, reportPath: ReportStore.path(in: configuration.out), time: now))
+        events.status(statusLine())
+    }
+
+    /// Commits the session: `heatmaps.h5` (only when a processed checkpoint changed it since it was last
+    /// written), then `report.json`, then what is derived from them. After failures only, the archive and the
+    /// pictures are left alone: junk files must not cost a rewrite of every output each.
+    private func save(processed: Bool) {
+        let (session, writeArchive) = state.withLock { s in
+            if processed { s.archiveDirty = true }
+            return (s.session, s.archiveDirty)
+        }
+        do throws(MonitorError) {
+            if writeArchive { try session.save() } else { try session.saveReport() }
+            if writeArchive { state.withLock { $0.archiveDirty = false } }
+        } catch {
+            state.withLock { $0.commitPending = true }
+            outputFailed("cannot save the run's state: \(error)")
+            return
+        }
+        let recovered = state.withLock { s in
+            defer { (s.outputFailure, s.commitPending) = (nil, false) }
+            return s.outputFailure != nil
+        }
+        if recovered { logger.notice("outputs in \(session.directory) written again; nothing recorded was lost") }
+        logger.debug(
+            "committed \(ReportStore.fileName)\(writeArchive ? " and \(HeatmapArchive.fileName)" : "")",
+            metadata: ["report.checkpoints": "\(session.report.checkpoints.count)"])
+        writeOutputs(charts: writeArchive)
+    }
+
+    /// Logs an output failure once per streak (it is retried at every wake-up) and remembers it.
+    private func outputFailed(_ reason: String) {
+        let first = state.withLock { s in
+            defer { s.outputFailure = reason }
+            return s.outputFailure == nil
+        }
+        if first {
+            logger.error("\(reason); keeping what is recorded in memory and trying again at every scan")
+        } else {
+            logger.debug("\(reason)")
+        }
+    }
+
+    /// Tries a failed commit again (the disk may have space now).
+    func retryFailedCommit() {
+        guard state.withLock({ $0.commitPending }) else { return }
+        save(processed: false)
+    }
+
+    /// The outputs derived from the report (`charts`: also timeline.png and drift.png); also queues
+    /// index.html and TensorBoard, which only ever show a committed report.
+    func writeOutputs(charts: Bool = true) {
+        let (session, configuration) = state.withLock { ($0.session, $0.configuration) }
+        RunOutputs(configuration: configuration).write(session: session, charts: charts, logger: logger)
+        publisher.submit(
+            Publisher.Snapshot(report: session.report, archive: session.archive, probeImages: session.probes.images),
+            Publisher.Settings(configuration))
+    }
+
+    /// `STATUS=` for systemd: checkpoints, the last one, its drift, the state.
+    func statusLine() -> String {
+        let report = state.withLock { $0.session.report }
+        var line = "\(report.checkpoints.count) checkpoints; state \(report.convergence.state.rawValue)"
+        if let last = report.checkpoints.last {
+            line += "; last \(last.name) \(last.status.rawValue)"
+            if let drift = last.drift { line += String(format: ", drift %.4f", drift.mean) }
+        }
+        return line
+    }
+
+    // MARK: - Reload
+
+    /// Takes a reloaded configuration: what a running watcher can change applies at once, the rest keeps its
+    /// old value (`WatchConfiguration.restartOnly`). Returns the names of the settings that need a restart.
+    func reconfigure(_ fresh: WatchConfiguration) -> [String] {
+        let changed = state.withLock { s -> [String] in
+            let old = s.configuration
+            let (applied, changed) = fresh.keepingRestartOnly(from: old)
+            if applied.pattern != old.pattern || applied.settle != old.settle || applied.incompleteAfter != old.incompleteAfter,
+                let watcher = try? WatchService.watcher(applied, alreadySeen: s.session.knownIDs)
+            {
+                s.watcher = watcher
+            }
+            s.configuration = applied
+            return changed
+        }
+        writeOutputs()
+        return changed
+    }
+}
+
+
+/// A flag the compute thread polls between probes; set when the service is cancelled (shutdown).
+final class StopSignal: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .relaxed) }
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+}
+
+/// Where one checkpoint's time went, for its log line.
+struct CheckpointCost: Sendable {
+    /// Seconds between the checkpoint being ready and its analysis starting (earlier checkpoints first).
+    var queued: Double
+    /// Seconds the analysis took, waiting for a core included.
+    var wall: Double
+    /// CPU seconds this process spent on it.
+    var cpu: Double
+    var threads: Int
+
+    /// Seconds the analysis could have run but had no core: what yielding to the trainer cost it.
+    var waitedForCPU: Double { max(0, wall - cpu / Double(max(1, threads))) }
+
+    func summary(priority: ComputePriority) -> String {
+        String(
+            format: "waited %.1f s: %.1f s queued, %.1f s for a free core at priority %@; worked %.1f CPU-s on %d thread%@",
+            queued + waitedForCPU, queued, waitedForCPU, priority.rawValue, cpu, threads, threads == 1 ? "" : "s")
+    }
+}
+
+/// What one run of the loop did (for `--once`'s exit status).
+struct RunOutcome: Sendable {
+    var analysed = 0
+    var failed = 0
+    var skipped = 0
+}

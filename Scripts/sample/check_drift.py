@@ -4,7 +4,7 @@ For every checkpoint in --checkpoints (epoch-*.h5, in epoch order) the network i
 checkpoint alone (its `camwatch_model` spec, interpreted with torch by Scripts/fixtures/spec_runner.py)
 and pytorch-grad-cam's ScoreCAM computes each probe's heatmap (target layer: --layer, default `block4`,
 i.e. the last conv block's output; class: the probe's true class from probes.json) at input resolution.
-Then, as camwatch defines it (design.md §5), between consecutive checkpoints:
+Then, as camwatch defines it (docs/architecture.md §5), between consecutive checkpoints:
 
   drift(probe)    = 1 − Pearson r of the two heatmaps (both constant → 0, one constant → 1);
   l1              = mean |difference|;  iou20 = IoU of the top-20 % pixels of each heatmap;

@@ -2,7 +2,7 @@ public import CamwatchMonitor
 import Foundation
 
 /// `drift.png`: checkpoint drift over the run, with the level the convergence verdict compares it with, the
-/// learning rate and a validation metric, and the convergence point (design.md §7).
+/// learning rate and a validation metric, and the convergence point (docs/architecture.md §7).
 ///
 /// Every checkpoint in processing order has a slot on the x axis, failed ones too (marked with a red
 /// cross), so gaps in the run stay visible. The y axis is logarithmic: drift spans decades over a run, and

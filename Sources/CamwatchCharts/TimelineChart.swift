@@ -1,7 +1,7 @@
 public import CamwatchImage
 public import CamwatchMonitor
 
-/// `timeline.png`: the heatmap of every probe at every checkpoint, in one grid (design.md §7).
+/// `timeline.png`: the heatmap of every probe at every checkpoint, in one grid (docs/architecture.md §7).
 ///
 /// Rows are the report's probes in order, columns its processed checkpoints in processing order. Each
 /// cell is the probe image, stretched to a square as the network's preprocessing stretches it, with the

@@ -1,7 +1,7 @@
 public import CamwatchNN
 import Foundation
 
-/// Where a checkpoint's architecture comes from, in design.md §2.2's order: a zoo name or a spec file
+/// Where a checkpoint's architecture comes from, in docs/architecture.md §2.2's order: a zoo name or a spec file
 /// chosen by the user; else the checkpoint's own description (`camwatch_model` spec, `arch` attribute);
 /// else a `model.json`/`model.yaml` beside the checkpoint.
 public enum ArchitectureSource: Sendable, Equatable {

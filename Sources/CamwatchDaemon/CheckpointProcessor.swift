@@ -76,7 +76,7 @@ struct CheckpointProcessor: Sendable {
                                  loadSeconds: (ContinuousClock.now - start).seconds)
     }
 
-    /// Processing order within a batch (design.md §6): by `step`, else `epoch`, else natural name order,
+    /// Processing order within a batch (docs/architecture.md §6): by `step`, else `epoch`, else natural name order,
     /// else modification time. Checkpoints that failed to load keep their name order among the rest.
     static func ordered(_ batch: [PendingCheckpoint]) -> [PendingCheckpoint] {
         func key(_ pending: PendingCheckpoint) -> (step: Int?, epoch: Int?) {

@@ -4,7 +4,7 @@ import CamwatchNN
 import CamwatchSaliency
 import Foundation
 
-/// The start-up checks that need the file system or a checkpoint (design.md §6: a bad start exits non-zero
+/// The start-up checks that need the file system or a checkpoint (docs/architecture.md §6: a bad start exits non-zero
 /// before anything is written): `--out` away from the watched directory, and the architecture, layer and
 /// input size against the first complete checkpoint already in the directory.
 enum StartupCheck {

@@ -61,7 +61,7 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var webhookURLFile: String?
     public var webhookTimeout = 5.0
     public var webhookRetries = 3
-    public var logLevel = "info"
+    public var logLevel: Logger.Level = .info
     /// Process what is there once and exit (no watching).
     public var once = false
 
@@ -148,9 +148,6 @@ public struct WatchConfiguration: Sendable, Equatable {
         if let problem = preprocessing.problem { throw bad("preprocessing: \(problem)") }
         if let execCommand, execCommand.isEmpty { throw bad("alerts.exec.command is empty") }
         guard (0...100).contains(webhookRetries) else { throw bad("alerts.webhook.retries must be in 0...100") }
-        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
-            throw bad("log_level must be one of trace, debug, info, notice, warning, error, critical")
-        }
     }
 }
 
@@ -467,7 +464,13 @@ extension WatchConfiguration {
         c.webhookURLFile = file.alerts?.webhook?.urlFile
         c.webhookTimeout = file.alerts?.webhook?.timeout ?? c.webhookTimeout
         c.webhookRetries = file.alerts?.webhook?.retries ?? c.webhookRetries
-        c.logLevel = file.logLevel ?? c.logLevel
+        if let name = file.logLevel {
+            guard let level = Logger.Level(rawValue: name) else {
+                let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ConfigurationError(path: path, reason: "log_level must be one of \(names)")
+            }
+            c.logLevel = level
+        }
         c.once = overrides.once
         do { try c.validate() } catch { throw ConfigurationError(path: path, reason: error.reason) }
         return c

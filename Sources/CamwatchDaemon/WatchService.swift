@@ -10,7 +10,7 @@ public import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
-/// `camwatch watch`: the checkpoint loop of design.md §6 as a swift-service-lifecycle `Service`.
+/// `camwatch watch`: the checkpoint loop of docs/architecture.md §6 as a swift-service-lifecycle `Service`.
 ///
 /// Each wake-up (an inotify event, or the polling interval) scans the directory; every checkpoint the
 /// watcher declares ready is copied privately, parsed in a child process, ordered by step/epoch within its

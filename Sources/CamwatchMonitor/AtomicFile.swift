@@ -8,7 +8,7 @@
 ///
 /// The new content goes to a temporary name in the same directory (same file system, so `rename` is
 /// atomic), is flushed with `fsync`, renamed over the target, and the directory is flushed so the rename
-/// itself survives a power cut (design.md §6). Temporary names start with `.` and never end in the
+/// itself survives a power cut (docs/architecture.md §6). Temporary names start with `.` and never end in the
 /// target's extension, so node_exporter's textfile collector (which reads `*.prom`) skips them.
 public enum AtomicFile {
     /// Replaces `path` with `bytes` (mode 0644 before the umask): for the outputs other modules publish.

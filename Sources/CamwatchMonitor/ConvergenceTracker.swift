@@ -1,4 +1,4 @@
-/// Where a run stands: still warming up, heatmaps still changing, or stable (design.md §5).
+/// Where a run stands: still warming up, heatmaps still changing, or stable (docs/architecture.md §5).
 public enum ConvergenceState: String, Sendable, Hashable, Codable, CaseIterable {
     /// Fewer than two checkpoints processed: there is no drift yet.
     case warmingUp = "warming-up"

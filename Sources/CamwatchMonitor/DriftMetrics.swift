@@ -1,6 +1,6 @@
 public import CamwatchTensor
 
-/// How much one probe's heatmap moved between two checkpoints (design.md §5).
+/// How much one probe's heatmap moved between two checkpoints (docs/architecture.md §5).
 ///
 /// All three numbers compare two heatmaps of the same size, values in [0, 1], row-major, and are
 /// computed in `Double`. None is ever NaN.
@@ -109,7 +109,7 @@ public struct DriftMetrics: Sendable, Equatable, Codable {
         return values.map { $0 >= threshold }
     }
 
-    /// The relative weight change `‖w_i − w_{i−1}‖ / ‖w_{i−1}‖` between two checkpoints (design.md §5).
+    /// The relative weight change `‖w_i − w_{i−1}‖ / ‖w_{i−1}‖` between two checkpoints (docs/architecture.md §5).
     ///
     /// The norm is the Frobenius norm over every learned tensor named in both checkpoints with the same
     /// shape, accumulated in `Double` in name order so the result does not depend on dictionary order.

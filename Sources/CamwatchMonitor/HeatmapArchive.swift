@@ -9,7 +9,7 @@ import Synchronization
     import Darwin
 #endif
 
-/// `heatmaps.h5`: every heatmap of the run at the target layer's resolution (design.md §7).
+/// `heatmaps.h5`: every heatmap of the run at the target layer's resolution (docs/architecture.md §7).
 ///
 /// Enough to recompute drift after a restart (`Heatmap.upsampled()` reproduces the input-resolution
 /// heatmap exactly) and to redraw the timeline. Layout (names percent-escaped, see below):

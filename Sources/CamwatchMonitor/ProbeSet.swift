@@ -6,7 +6,7 @@ import Yams
 /// The fixed images a watcher explains at every checkpoint, with what the manifest says about them.
 ///
 /// A probe directory holds PNG files and, optionally, a manifest `probes.json`, `probes.yaml` or
-/// `probes.yml` (design.md §2.3): a list of `{id, file, class, label, bbox}` (or `{"probes": [...]}`),
+/// `probes.yml` (docs/architecture.md §2.3): a list of `{id, file, class, label, bbox}` (or `{"probes": [...]}`),
 /// where `class` is an index or `"predicted"` and `bbox` is `[x0, y0, x1, y1]` in image pixels. Without a
 /// manifest every `*.png` is a probe, in name order, explained for its predicted class.
 public struct ProbeSet: Sendable {

@@ -1,7 +1,7 @@
 public import CamwatchCheckpoint
 import Foundation
 
-/// The run's `report.json` (design.md §7): model, probes, one entry per checkpoint, convergence.
+/// The run's `report.json` (docs/architecture.md §7): model, probes, one entry per checkpoint, convergence.
 ///
 /// JSON keys are snake_case; every object's keys are written in sorted order (stable across runs and
 /// platforms, friendly to diffs), optional fields are written as explicit `null`, and non-finite

@@ -18,7 +18,7 @@ public enum CheckStatus: Int32, Sendable, Hashable, CaseIterable {
 /// Renders a report for `camwatch report`: a table of checkpoints and a verdict line.
 public enum ReportRenderer {
     /// Root attributes shown as table columns when any checkpoint has them: validation metrics
-    /// (`val…`) and the learning rate, which explain drift (design.md §5), at most `maximumMetricColumns`.
+    /// (`val…`) and the learning rate, which explain drift (docs/architecture.md §5), at most `maximumMetricColumns`.
     static func isMetricColumn(_ name: String) -> Bool {
         name.hasPrefix("val") || name == "lr" || name == "learning_rate"
     }

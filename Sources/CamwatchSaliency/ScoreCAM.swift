@@ -5,7 +5,7 @@ import Synchronization
 
 /// Score-CAM (Wang et al., CVPR-W 2020) on a native ``Network``.
 ///
-/// The default semantics are pytorch-grad-cam's `ScoreCAM` (design.md §4): masks from the target
+/// The default semantics are pytorch-grad-cam's `ScoreCAM` (docs/architecture.md §4): masks from the target
 /// layer's activations upsampled with `align_corners=True` and min-max normalized per channel (eps
 /// 1e-8), each mask multiplying the normalized input, channel weights = softmax over channels of the
 /// class logit, `ReLU(Σ α_k A_k)` at feature resolution, min-max (eps 1e-7), bilinear resize with

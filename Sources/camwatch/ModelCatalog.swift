@@ -11,7 +11,7 @@ struct LoadedModel {
     var network: Network
 }
 
-/// Finds the architecture for a checkpoint in design.md §2.2's order (`ArchitectureSource`).
+/// Finds the architecture for a checkpoint in docs/architecture.md §2.2's order (`ArchitectureSource`).
 enum ModelCatalog {
     static var zooNames: String { ArchitectureSource.zooNames }
 

@@ -1,10 +1,11 @@
 public import ArgumentParser
 import CamwatchCheckpoint
-import CamwatchImage
+public import CamwatchImage
 import CamwatchNN
+public import CamwatchSaliency
 public import CamwatchTensor
 
-/// Where the architecture comes from (design.md §2.2).
+/// Where the architecture comes from (docs/architecture.md §2.2).
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "A built-in architecture: \(ModelCatalog.zooNames).")
     var arch: String?
@@ -24,7 +25,7 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
-/// How a PNG becomes the network input (design.md §2.3).
+/// How a PNG becomes the network input (docs/architecture.md §2.3).
 struct PreprocessingOptions: ParsableArguments {
     @Option(name: .long, help: "Input height and width in pixels (images are resized bilinearly; default: the model spec's input_size, else 224).")
     var inputSize: Int?
@@ -64,5 +65,8 @@ struct PreprocessingOptions: ParsableArguments {
     }
 }
 
-// `--priority idle|low|normal`: parsed straight into the library's enum (the rejection lists the values).
+// Options parsed straight into the libraries' enums: `--priority`, `--colormap`, `--weighting` (a rejection
+// lists the values).
 extension ComputePriority: ExpressibleByArgument {}
+extension Colormap: ExpressibleByArgument {}
+extension ScoreCAM.Weighting: ExpressibleByArgument {}

@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 import Testing
 
-/// `camwatch watch` as a service (design.md §6–8): the systemd notify protocol, SIGHUP reloads, start-up
+/// `camwatch watch` as a service (docs/architecture.md §6–8): the systemd notify protocol, SIGHUP reloads, start-up
 /// errors, alerts through the exec hook, and `camwatch report --check` for monitoring scripts.
 ///
 /// Every test runs the real binary on a few sample checkpoints and two probes, with short watch intervals, and

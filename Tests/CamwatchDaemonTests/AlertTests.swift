@@ -9,7 +9,7 @@ extension Alert {
     static func testSample(job: String = "run7") -> Alert {
         Alert(
             event: .stable, job: job, checkpoint: "epoch-021.h5", checkpointID: "2049:1700000000123456789:1048576",
-            step: 21000, epoch: 21, drift: 0.012, state: "stable",
+            step: 21000, epoch: 21, drift: 0.012, state: .stable,
             message: "\(job): saliency stable since epoch-021.h5 (drift 0.012 < 0.02 for 3 checkpoints)",
             reportPath: "/var/lib/camwatch/\(job)/report.json", time: 1_700_000_000.5)
     }
@@ -82,14 +82,14 @@ extension Alert {
         #expect(stable.step == 4000)
         #expect(stable.epoch == 4)
         #expect(stable.drift == 0.012)
-        #expect(stable.state == "stable")
+        #expect(stable.state == .stable)
         #expect(stable.time == 5)
 
         let (spike, spikeEntry) = events[2]
         let changing = try #require(
             Alert(transition: spike, entry: spikeEntry, convergence: tracker, job: "run7", reportPath: "r", time: 6))
         #expect(changing.event == .changing)
-        #expect(changing.state == "changing")
+        #expect(changing.state == .changing)
         #expect(
             changing.message
                 == "run7: saliency changing again at epoch-006.h5 (drift 0.047 > 0.03 = 1.5 x threshold 0.02)")
@@ -103,7 +103,7 @@ extension Alert {
             job: "run7", reportPath: "r", time: 7)
         #expect(failed.event == .failed)
         #expect(failed.drift == nil)
-        #expect(failed.state == "changing")
+        #expect(failed.state == .changing)
         let expected = "run7: checkpoint epoch-007.h5 failed: /srv/run7/epoch-007.h5: truncated HDF5 file"
         #expect(failed.message == expected + " (10 bytes, header says 20)")
 
@@ -116,7 +116,7 @@ extension Alert {
 
     @Test func messagesAreOneBoundedLine() {
         let alert = Alert(
-            event: .failed, job: "j", checkpoint: "c", checkpointID: "i", state: "changing",
+            event: .failed, job: "j", checkpoint: "c", checkpointID: "i", state: .changing,
             message: "line one\r\nline two\n" + String(repeating: "x", count: 5000), reportPath: "r", time: 0)
         let hasNewline = alert.message.contains { $0.isNewline }
         #expect(!hasNewline)

@@ -84,7 +84,7 @@ import Testing
         let name = "evil-\u{1B}[2J\u{1B}[H.h5"
         var alert = Alert.testSample()
         alert = Alert(
-            event: .failed, job: alert.job, checkpoint: name, checkpointID: "1-2-3", state: "warming-up",
+            event: .failed, job: alert.job, checkpoint: name, checkpointID: "1-2-3", state: .warmingUp,
             message: "run7: checkpoint \(name) failed", reportPath: alert.reportPath, time: alert.time)
         #expect(!alert.message.contains("\u{1B}"))
         #expect(alert.message.contains(#"evil-\x1b[2J\x1b[H.h5"#))

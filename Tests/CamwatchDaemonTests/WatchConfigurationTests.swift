@@ -57,7 +57,7 @@ import Testing
         #expect(c.textfileDirectory == "/var/lib/prometheus/node-exporter")
         #expect(c.execHook == ExecHook.Configuration(command: ["/usr/local/bin/notify", "--urgent"], timeout: .seconds(3)))
         #expect(try c.webhook()?.retries == 1)
-        #expect(c.logLevel == "debug")
+        #expect(c.logLevel == .debug)
     }
 
     @Test func theExampleConfigIsValidAndComplete() throws {
@@ -121,6 +121,7 @@ import Testing
         ("probes: p\nout: o\ncheckpoints: c\ntimeline: {colormap: rainbow}", "colormap must be"),
         ("out: o\ncheckpoints: c", "no probe directory"),
         ("probes: p\nout: o\ncheckpoints: c\nresources: {priority: lowest}", "resources.priority must be idle, low or normal"),
+        ("probes: p\nout: o\ncheckpoints: c\nlog_level: loud", "log_level must be one of trace, debug, info"),
         ("probes: p\nout: o\ncheckpoints: c\nresources: {every_nth: 0}", "resources.every_nth must be at least 1"),
         ("probes: p\nout: o\ncheckpoints: c\nresources: {threads: 0}", "resources.threads must be in 1...256"),
         ("probes: p\nout: o\ncheckpoints: c\nresources: {top_channels: 0}", "resources.top_channels must be at least 1"),

@@ -2,7 +2,7 @@ public import CamwatchMonitor
 import Foundation
 
 /// One alert: a convergence transition or a checkpoint failure, as the log line, the exec hook and the
-/// webhook see it (design.md §6).
+/// webhook see it (docs/architecture.md §6).
 ///
 /// JSON keys are snake_case and sorted; absent values are explicit `null`.
 public struct Alert: Sendable, Equatable, Codable {
@@ -32,8 +32,8 @@ public struct Alert: Sendable, Equatable, Codable {
     public var epoch: Int?
     /// The checkpoint drift (mean over probes) that caused the event; `nil` for failures.
     public var drift: Double?
-    /// The convergence state after the checkpoint (`warming-up`, `changing`, `stable`).
-    public var state: String
+    /// The convergence state after the checkpoint.
+    public var state: ConvergenceState
     /// One line for people; newlines are replaced by spaces.
     public var message: String
     /// The run's `report.json`.
@@ -49,7 +49,7 @@ public struct Alert: Sendable, Equatable, Codable {
 
     public init(
         event: Event, job: String, checkpoint: String, checkpointID: String, step: Int? = nil, epoch: Int? = nil,
-        drift: Double? = nil, state: String, message: String, reportPath: String, time: Double
+        drift: Double? = nil, state: ConvergenceState, message: String, reportPath: String, time: Double
     ) {
         self.event = event
         self.job = job
@@ -161,7 +161,7 @@ extension Alert {
         }
         self.init(
             event: event, job: job, checkpoint: name, checkpointID: transition.checkpoint.id, step: entry?.step,
-            epoch: entry?.epoch, drift: transition.drift, state: transition.to.rawValue, message: message,
+            epoch: entry?.epoch, drift: transition.drift, state: transition.to, message: message,
             reportPath: reportPath, time: time)
     }
 
@@ -172,7 +172,7 @@ extension Alert {
         let reason = entry.error.map { ": \($0)" } ?? ""
         self.init(
             event: .failed, job: job, checkpoint: entry.name, checkpointID: entry.id, step: entry.step,
-            epoch: entry.epoch, drift: nil, state: entry.state.rawValue,
+            epoch: entry.epoch, drift: nil, state: entry.state,
             message: "\(job): checkpoint \(entry.name) failed\(reason)", reportPath: reportPath, time: time)
     }
 
@@ -181,7 +181,7 @@ extension Alert {
         let count = failures == 1 ? "1 failed checkpoint" : "\(failures) failed checkpoints"
         self.init(
             event: .recovered, job: job, checkpoint: entry.name, checkpointID: entry.id, step: entry.step,
-            epoch: entry.epoch, drift: entry.drift?.mean, state: entry.state.rawValue,
+            epoch: entry.epoch, drift: entry.drift?.mean, state: entry.state,
             message: "\(job): checkpoint \(entry.name) processed again after \(count)", reportPath: reportPath,
             time: time)
     }

@@ -1,9 +1,10 @@
 import CamwatchTensor
+import CamwatchMonitor
 public import Logging
 public import ServiceLifecycle
 import Synchronization
 
-/// Delivers alerts without ever blocking the watcher (design.md §6).
+/// Delivers alerts without ever blocking the watcher (docs/architecture.md §6).
 ///
 /// `submit(_:)` writes the alert's log line — the channel that is always on — and queues the alert;
 /// it returns at once. `run()` (a swift-service-lifecycle `Service`) takes alerts off the queue one at a
@@ -165,7 +166,7 @@ public final class AlertDispatcher: Service, Sendable {
             "alert.event": "\(alert.event.rawValue)",
             "alert.job": "\(alert.job)",
             "alert.checkpoint": "\(alert.checkpoint)",
-            "alert.state": "\(alert.state)",
+            "alert.state": "\(alert.state.rawValue)",
         ]
         if let step = alert.step { metadata["alert.step"] = "\(step)" }
         if let epoch = alert.epoch { metadata["alert.epoch"] = "\(epoch)" }

@@ -76,7 +76,7 @@ public struct ExecHook: Sendable {
             "CAMWATCH_STEP": alert.step.map(String.init) ?? "",
             "CAMWATCH_EPOCH": alert.epoch.map(String.init) ?? "",
             "CAMWATCH_DRIFT": alert.drift.map { "\($0)" } ?? "",
-            "CAMWATCH_STATE": alert.state,
+            "CAMWATCH_STATE": alert.state.rawValue,
             "CAMWATCH_MESSAGE": alert.message,
             "CAMWATCH_REPORT": alert.reportPath,
         ]

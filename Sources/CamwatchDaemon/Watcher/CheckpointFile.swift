@@ -1,7 +1,7 @@
 /// One version of a checkpoint file in the watched directory, identified by (inode, mtime, size).
 ///
 /// The name is not the identity: a trainer that rewrites `last.h5` produces a new `CheckpointFile` with the
-/// same name and a new `id` (design.md §6), and a file renamed from a temporary name keeps its identity.
+/// same name and a new `id` (docs/architecture.md §6), and a file renamed from a temporary name keeps its identity.
 public struct CheckpointFile: Sendable, Hashable, Identifiable, CustomStringConvertible {
     /// The full path in the watched directory.
     public var path: String

@@ -32,13 +32,13 @@ extension Camwatch {
         var json = false
 
         @Option(name: .long, help: "Colormap: jet, turbo or viridis.")
-        var colormap: String = "jet"
+        var colormap: Colormap = .jet
 
         @Option(name: .long, help: "Heatmap opacity over the image, 0...1.")
         var alpha: Float = 0.5
 
         @Option(name: .long, help: "Channel weighting: logit-softmax (pytorch-grad-cam) or probability (the authors' code).")
-        var weighting: String = ScoreCAM.Weighting.logitSoftmax.rawValue
+        var weighting: ScoreCAM.Weighting = .logitSoftmax
 
         @Option(name: .long, help: "Use only the N channels with the largest spatial std (Faster Score-CAM).")
         var topChannels: Int?
@@ -53,11 +53,7 @@ extension Camwatch {
         var quiet = false
 
         func validate() throws {
-            guard Colormap(named: colormap) != nil else { throw ValidationError("--colormap must be jet, turbo or viridis") }
             guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in 0...1") }
-            guard ScoreCAM.Weighting(rawValue: weighting) != nil else {
-                throw ValidationError("--weighting must be logit-softmax or probability")
-            }
             if let topChannels, topChannels < 1 { throw ValidationError("--top-channels must be at least 1") }
             guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         }
@@ -67,7 +63,7 @@ extension Camwatch {
             let loaded = try ModelCatalog.load(weightsPath: weights, options: model)
             let prep = preprocessing.preprocessing(for: loaded.spec)
             try ImageInput.validate(loaded.network, for: prep, weightsPath: weights)
-            let options = ScoreCAM.Options(weighting: ScoreCAM.Weighting(rawValue: weighting) ?? .logitSoftmax,
+            let options = ScoreCAM.Options(weighting: weighting,
                                            topChannels: topChannels, batchSize: batchSize,
                                            threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
             let scoreCAM: ScoreCAM
@@ -96,7 +92,7 @@ extension Camwatch {
                     let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
                     let destination = URL(fileURLWithPath: pngDirectory).appendingPathComponent("\(stem)-scorecam.png").path
                     let rgba = HeatmapOverlay.render(heatmap: map.values, width: map.width, height: map.height, over: image,
-                                                     colormap: Colormap(named: colormap) ?? .jet, alpha: alpha)
+                                                     colormap: colormap, alpha: alpha)
                     do { try PNGEncoder.writeRGBA8(path: destination, width: image.width, height: image.height, pixels: rgba) } catch {
                         throw CLIError("\(error)")
                     }

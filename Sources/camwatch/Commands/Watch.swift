@@ -84,7 +84,7 @@ extension Camwatch {
                     childCommand: [Runtime.executablePath, LoadCheckpointChild.name], logger: logger)
             } catch { throw CLIError("\(error)") }
             let configuration = prepared.configuration
-            logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+            logger.logLevel = configuration.logLevel
             if let lowered { logger.info("\(lowered)") }
             // One BLAS thread: all of the analysis runs on camwatch's own worker threads, which carry
             // resources.priority; OpenBLAS's pool threads would run at the process's normal priority.

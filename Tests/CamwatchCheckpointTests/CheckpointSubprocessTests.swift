@@ -142,7 +142,9 @@ import Testing
             }
         }
         let after = try Self.openDescriptors()
-        #expect(abs(after - before) <= 2, "\(before) descriptors before 65 loads, \(after) after")
+        // The count is the whole process's, and tests running in parallel open and close files of their own:
+        // allow a few. A leak costs at least one descriptor per load (+60 before the fix), far above this.
+        #expect(abs(after - before) <= 16, "\(before) descriptors before 65 loads, \(after) after")
     }
 
     @Test("the real reader child limits its own address space and CPU time before it opens the file")

@@ -26,11 +26,9 @@ extension Camwatch {
         @Option(name: .long, help: "Output directory (state, report, pictures, metrics).")
         var out: String?
 
-        @Option(name: .long, help: "A built-in architecture (default: the checkpoint's camwatch_model, or model.json beside it).")
-        var arch: String?
-
-        @Option(name: .long, help: "A model spec file (JSON or YAML).")
-        var model: String?
+        /// `--arch` / `--model`, as `explain` and `predict` take them (default: the checkpoint's camwatch_model, or a
+        /// model.json beside the checkpoints).
+        @OptionGroup var model: ModelOptions
 
         @Option(name: .long, help: "Target layer or module prefix (default: the last conv-like layer).")
         var layer: String?
@@ -54,7 +52,6 @@ extension Camwatch {
         var priority: ComputePriority?
 
         func validate() throws {
-            if arch != nil && model != nil { throw ValidationError("give --arch or --model, not both") }
             if let interval, interval <= 0 { throw ValidationError("--interval must be positive") }
         }
 
@@ -63,8 +60,8 @@ extension Camwatch {
             overrides.checkpoints = directory
             overrides.probes = probes
             overrides.out = out
-            overrides.arch = arch
-            overrides.model = model
+            overrides.arch = model.arch
+            overrides.model = model.model
             overrides.layer = layer
             overrides.inputSize = inputSize
             overrides.interval = interval

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A simulated trainer for camwatch's end-to-end tests: writes checkpoints into a watched directory the
-ways real trainers do (research/daemon_ecosystem.md §1-3), using h5py as PyTorch users do.
+ways real trainers do (docs/architecture.md §9.1), using h5py as PyTorch users do.
 
 Usage: sim_trainer.py SOURCE_DIR TARGET_DIR SCENARIO [--pace S] [--wait-for OUT]
   SOURCE_DIR: complete checkpoints to copy tensors and attributes from (e.g. Checkpoints/), in name order.

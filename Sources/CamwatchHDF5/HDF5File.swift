@@ -4,7 +4,7 @@ import Synchronization
 /// An open HDF5 file: list its datasets, read them as numbers, read and write attributes.
 ///
 /// Files are opened read-only with HDF5 file locking off, so camwatch never holds a lock on a trainer's
-/// checkpoint (a held lock makes the trainer's next save fail, research/daemon_ecosystem.md §3.2).
+/// checkpoint (a held lock makes the trainer's next save fail, docs/architecture.md §9.2).
 /// Every method takes the one libhdf5 lock for its duration; an `HDF5File` can be shared between tasks.
 /// The file closes when the value is released, or earlier with `close()`.
 ///

@@ -2,8 +2,8 @@ import Foundation
 
 /// The HDF5 superblock of a file, read without libhdf5: is this a complete, closed HDF5 file?
 ///
-/// A daemon watching a trainer's directory calls this before anything else (research/daemon_ecosystem.md
-/// §3.4): it reads at most a few hundred bytes, takes no lock and cannot be fooled into a long parse.
+/// A daemon watching a trainer's directory calls this before anything else (docs/architecture.md
+/// §9.3): it reads at most a few hundred bytes, takes no lock and cannot be fooled into a long parse.
 /// Layout (HDF5 file format specification, "Superblock"): the signature `89 48 44 46 0D 0A 1A 0A` at
 /// offset 0, 512, 1024, 2048, …; the version byte right after it. Versions 0 and 1 keep the status flags
 /// as a little-endian `UInt32` at +20 and the end-of-file address at +24 (v1: +28) plus two addresses;

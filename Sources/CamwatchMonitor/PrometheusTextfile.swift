@@ -1,4 +1,4 @@
-/// `camwatch.prom` for node_exporter's textfile collector (research/daemon_ecosystem.md §5).
+/// `camwatch.prom` for node_exporter's textfile collector (docs/architecture.md §9.5).
 ///
 /// Text format 0.0.4 without timestamps (a timestamp makes the collector skip the whole file), every
 /// family with `# HELP` and `# TYPE`, labels `job_name` (not `job`, which clashes with the scrape

@@ -3,7 +3,7 @@ import CamwatchTensor
 import Foundation
 import Glibc
 
-/// Runs a user's program for each alert (research/daemon_ecosystem.md §5.5): argv directly, no shell,
+/// Runs a user's program for each alert (docs/architecture.md §9.5): argv directly, no shell,
 /// the alert in `CAMWATCH_*` environment variables and as JSON on stdin, killed after a timeout.
 ///
 /// The program inherits the daemon's environment (less systemd's `NOTIFY_SOCKET`, `WATCHDOG_USEC` and

@@ -2,7 +2,7 @@ import CamwatchTensor
 import Foundation
 import FoundationNetworking
 
-/// Posts each alert as JSON to a URL (research/daemon_ecosystem.md §5.4): a Slack-compatible body
+/// Posts each alert as JSON to a URL (docs/architecture.md §9.5): a Slack-compatible body
 /// `{"text": <message>, "camwatch": {<alert>}}` that Slack, Mattermost, Rocket.Chat and most chat
 /// webhooks show as a message, and that any other receiver can read field by field.
 ///

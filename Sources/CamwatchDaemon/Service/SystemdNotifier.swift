@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 public import Logging
 
-/// The `sd_notify` protocol without libsystemd (research/daemon_ecosystem.md §4.1).
+/// The `sd_notify` protocol without libsystemd (docs/architecture.md §9.4).
 ///
 /// Under a `Type=notify` unit systemd sets `NOTIFY_SOCKET` to an `AF_UNIX` datagram socket (a path, or
 /// `@name` in the abstract namespace); each notification is one datagram of newline-separated

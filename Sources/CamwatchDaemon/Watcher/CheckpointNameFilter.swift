@@ -1,7 +1,7 @@
 /// Which names in the watched directory can be checkpoints: the configured glob, minus temporary names.
 ///
-/// Trainers that save atomically write a temporary name first and rename it (research/daemon_ecosystem.md
-/// §1.5, §3.3): Lightning `.<name>.<random>.tmp` or `<name>.<random>.tmp`, Ignite `tmpab12cd34`,
+/// Trainers that save atomically write a temporary name first and rename it (docs/architecture.md
+/// §9.1): Lightning `.<name>.<random>.tmp` or `<name>.<random>.tmp`, Ignite `tmpab12cd34`,
 /// TensorFlow `<name>.tmp<hex>`, editors and downloaders `~`, `.swp`, `.part`. Such names are never
 /// candidates, even when they match the glob; the renamed file is.
 public struct CheckpointNameFilter: Sendable, Equatable {

@@ -1,7 +1,7 @@
 /// A private copy of a ready checkpoint, for parsing with libhdf5 (file locking off) instead of the trainer's file.
 ///
 /// Parsing a copy keeps camwatch from ever holding a lock on the trainer's file (a held lock makes the trainer's
-/// next save of the same name fail, research/daemon_ecosystem.md §3.2) and makes it immune to the trainer
+/// next save of the same name fail, docs/architecture.md §9.2) and makes it immune to the trainer
 /// truncating, rewriting or deleting the file while a checkpoint is processed.
 public struct CheckpointSnapshot: Sendable, Hashable {
     /// The private copy: `<staging directory>/<id>-<name>`.

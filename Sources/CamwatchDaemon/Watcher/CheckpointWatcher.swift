@@ -57,7 +57,7 @@ public struct WatchScan: Sendable, Equatable {
 /// Finds the complete checkpoints in a directory a trainer writes to, each version once.
 ///
 /// The watcher only lists, `lstat`s and reads the first bytes of files; it never opens the trainer's file
-/// with libhdf5 and never takes a lock on it (research/daemon_ecosystem.md §3.4). A file becomes ready when
+/// with libhdf5 and never takes a lock on it (docs/architecture.md §9.3). A file becomes ready when
 /// its (inode, size, mtime) has been unchanged across two scans at least `settleInterval` apart and its HDF5
 /// superblock says closed, with the stored end of file within the file. Time comes from the caller
 /// (`scan(now:)`), so tests need no sleeping; what the watcher remembers lives only as long as the value.
@@ -312,7 +312,7 @@ public struct CheckpointWatcher: Sendable {
         case changed
     }
 
-    /// The superblock check of research/daemon_ecosystem.md §3.4, without libhdf5 and without a lock.
+    /// The superblock check of docs/architecture.md §9.3, without libhdf5 and without a lock.
     static func gate(_ file: CheckpointFile, at path: String? = nil) -> GateVerdict {
         let path = path ?? file.path
         let superblock: HDF5Superblock

@@ -77,6 +77,11 @@ public enum ArchitectureSource: Sendable, Equatable {
 
     /// Parses a spec file.
     public static func readSpec(at path: String) throws(ArchitectureError) -> ModelSpec {
+        do {
+            if let keras = try KerasModel.described(by: path) { return keras.spec }
+        } catch {
+            throw ArchitectureError("\(path): \(error)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ArchitectureError("\(path): cannot read the model spec")
         }
@@ -91,8 +96,9 @@ public enum ArchitectureSource: Sendable, Equatable {
         network: Network, spec: ModelSpec, source: String
     ) {
         let (spec, source) = try spec(for: checkpoint, path: path)
+        let parameters = try parameters(for: checkpoint, path: path)
         do {
-            return (try Network(spec: spec, parameters: checkpoint.tensors), spec, source)
+            return (try Network(spec: spec, parameters: parameters), spec, source)
         } catch {
             throw ArchitectureError("\(path): \(error) (architecture from \(source))")
         }

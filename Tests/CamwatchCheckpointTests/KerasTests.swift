@@ -1,0 +1,139 @@
+import CamwatchCheckpoint
+import CamwatchNN
+import CamwatchTensor
+import CamwatchTestSupport
+import Foundation
+import Testing
+
+/// Checkpoints written by Keras 3 and tf-keras (Scripts/fixtures/make_keras_fixtures.py), against the logits
+/// Keras computed for the same inputs.
+@Suite struct KerasTests {
+    /// A fixture's input (channels-first) and Keras's logits before the final softmax.
+    struct Reference {
+        var input: Tensor
+        var logits: Tensor
+    }
+
+    static func reference(_ stem: String) throws -> Reference {
+        let file = try CheckpointLoader.load(path: Fixtures.path("keras/\(stem).ref.h5"), format: "pytorch-state-dict")
+        let input = try #require(file.tensors["input"])
+        let logits = try #require(file.tensors["logits"])
+        return Reference(input: channelsFirst(input), logits: logits)
+    }
+
+    /// `[N, H, W, C]` → `[N, C, H, W]`.
+    static func channelsFirst(_ x: Tensor) -> Tensor {
+        let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        var out = [Float](repeating: 0, count: x.scalarCount)
+        for i in 0..<n {
+            for y in 0..<h {
+                for xx in 0..<w {
+                    for ch in 0..<c { out[((i * c + ch) * h + y) * w + xx] = x.scalars[((i * h + y) * w + xx) * c + ch] }
+                }
+            }
+        }
+        return Tensor(shape: [n, c, h, w], scalars: out)
+    }
+
+    static func network(_ file: String, model: String? = nil) throws -> (Network, Checkpoint, ModelSpec) {
+        let path = Fixtures.path("keras/\(file)")
+        let checkpoint = try CheckpointLoader.load(path: path)
+        let source: ArchitectureSource = model.map { .specFile(Fixtures.path("keras/\($0)")) } ?? .automatic
+        let bound = try source.network(for: checkpoint, path: path)
+        return (bound.network, checkpoint, bound.spec)
+    }
+
+    /// Every element within 1e-4 of the reference, relative to the reference's largest magnitude.
+    static func expectLogits(_ network: Network, _ reference: Reference, _ label: String) {
+        let output = network(reference.input)
+        #expect(output.shape == reference.logits.shape, "\(label): shape \(output.shape)")
+        guard output.shape == reference.logits.shape else { return }
+        let scale = max(reference.logits.scalars.map(abs).max() ?? 1, 1)
+        let worst = maxAbsoluteDifference(output.scalars, reference.logits.scalars)
+        #expect(worst <= 1e-4 * scale, "\(label): max |Δ| \(worst) against logits up to \(scale)")
+    }
+
+    static let cases: [(file: String, format: String, model: String?, reference: String)] = [
+        ("functional.keras", "keras", nil, "functional"),
+        ("functional.weights.h5", "keras-weights", "functional.json", "functional"),
+        ("functional.weights.h5", "keras-weights", "functional.keras", "functional"),
+        ("functional.legacy.h5", "keras-h5", nil, "functional"),
+        ("sequential.keras", "keras", nil, "sequential"),
+        ("sequential.weights.h5", "keras-weights", "sequential.json", "sequential"),
+        ("sequential.legacy.h5", "keras-h5", nil, "sequential"),
+        ("nested.keras", "keras", nil, "nested"),
+        ("nested.weights.h5", "keras-weights", "nested.json", "nested"),
+        ("nested.legacy.h5", "keras-h5", nil, "nested"),
+        ("mobilenetv2.keras", "keras", nil, "mobilenetv2"),
+        ("tfk_functional.h5", "keras-h5", nil, "tfk_functional"),
+        ("tfk_functional_weights.h5", "keras-h5-weights", "tfk_functional.json", "tfk_functional"),
+        ("tfk_nested.h5", "keras-h5", nil, "tfk_nested"),
+        ("tfk_nested_weights.h5", "keras-h5-weights", "tfk_nested.json", "tfk_nested"),
+    ]
+
+    @Test(arguments: cases.indices)
+    func logitsMatchKeras(_ index: Int) throws {
+        let c = Self.cases[index]
+        let (network, checkpoint, _) = try Self.network(c.file, model: c.model)
+        #expect(checkpoint.format == c.format, "\(c.file)")
+        Self.expectLogits(network, try Self.reference(c.reference), c.file)
+    }
+
+    @Test func fileCarriesItsArchitecture() throws {
+        let (network, checkpoint, spec) = try Self.network("functional.keras")
+        #expect(checkpoint.modelSpec != nil)
+        #expect(spec.inputSize == IntPair(16, 16))
+        #expect(spec.inputChannels == 3)
+        // Keras layer names are the node names; the final softmax is left out, the output is the logits.
+        let names = network.nodes.map(\.name)
+        for name in ["stem_conv", "stem_bn", "dw", "se_excite", "residual", "sep/depthwise", "sep", "last_conv", "last_relu"] {
+            #expect(names.contains(name), "missing node \(name) in \(names)")
+        }
+        #expect(spec.output == "classifier/dense")
+        #expect(network.nodes[network.outputIndex].name == "classifier/dense")
+        #expect(network.candidateTargetNames().contains("last_conv"))
+    }
+
+    @Test func weightsAloneNeedAModel() throws {
+        let path = Fixtures.path("keras/functional.weights.h5")
+        let checkpoint = try CheckpointLoader.load(path: path)
+        #expect(checkpoint.modelSpec == nil)
+        let error = #expect(throws: ArchitectureError.self) {
+            _ = try ArchitectureSource.zoo("resnet18").network(for: checkpoint, path: path)
+        }
+        #expect(error?.description.contains("needs its model") == true)
+    }
+
+    @Test func modelJSONBesideWeights() throws {
+        let directory = try Fixtures.temporaryDirectory("keras-beside")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let weights = directory.appendingPathComponent("epoch-03.weights.h5").path
+        try FileManager.default.copyItem(atPath: Fixtures.path("keras/tfk_functional_weights.h5"), toPath: weights)
+        try FileManager.default.copyItem(atPath: Fixtures.path("keras/tfk_functional.json"),
+                                         toPath: directory.appendingPathComponent("model.json").path)
+        let checkpoint = try CheckpointLoader.load(path: weights)
+        let bound = try ArchitectureSource.automatic.network(for: checkpoint, path: weights)
+        Self.expectLogits(bound.network, try Self.reference("tfk_functional"), "beside")
+    }
+
+    @Test func unsupportedLayerIsOneLineNamingIt() throws {
+        let json = """
+            {"class_name": "Sequential", "config": {"name": "s", "layers": [
+              {"class_name": "InputLayer", "config": {"batch_shape": [null, 8, 8, 3], "name": "in"}},
+              {"class_name": "Conv2D", "config": {"name": "c", "filters": 2, "kernel_size": [3, 3], "padding": "same"}},
+              {"class_name": "LSTM", "config": {"name": "memory", "units": 4}}]}}
+            """
+        let error = #expect(throws: KerasError.self) { _ = try KerasModel(json: json) }
+        #expect(error?.description == "layer 'memory' (LSTM) is not a layer camwatch can build")
+    }
+
+    @Test func kerasTwoHardSigmoidIsRefused() throws {
+        let json = """
+            {"class_name": "Sequential", "config": {"name": "s", "layers": [
+              {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 8, 8, 3], "name": "in"}},
+              {"class_name": "Activation", "config": {"name": "gate", "activation": "hard_sigmoid"}}]}}
+            """
+        let error = #expect(throws: KerasError.self) { _ = try KerasModel(json: json) }
+        #expect(error?.description.hasPrefix("layer 'gate' (Activation) uses Keras 2's hard_sigmoid") == true)
+    }
+}

@@ -136,4 +136,12 @@ import Testing
         let error = #expect(throws: KerasError.self) { _ = try KerasModel(json: json) }
         #expect(error?.description.hasPrefix("layer 'gate' (Activation) uses Keras 2's hard_sigmoid") == true)
     }
+
+    @Test func epochComesFromTheCheckpointName() throws {
+        let keras = try CheckpointLoader.load(path: Fixtures.path("keras/live/keras/epoch-02.keras"))
+        #expect(keras.epoch == 2)
+        let legacy = try CheckpointLoader.load(path: Fixtures.path("keras/live/legacy/epoch-03.h5"))
+        #expect(legacy.epoch == 3)
+        #expect(try CheckpointLoader.load(path: Fixtures.path("keras/functional.keras")).epoch == nil)
+    }
 }

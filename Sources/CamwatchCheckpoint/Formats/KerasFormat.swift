@@ -63,6 +63,7 @@ public enum KerasFormat: CheckpointFormat {
         let modelConfig = config ?? attributes["model_config"]?.stringValue
         attributes["model_config"] = nil
         attributes["layer_names"] = nil
+        if attributes["epoch"] == nil, let epoch = epochInName(path) { attributes["epoch"] = .int(epoch) }
         guard let modelConfig else {
             return Checkpoint(path: path, format: formatName, tensors: raw, storedTypes: storedTypes,
                               attributes: attributes, skipped: skipped)
@@ -79,6 +80,14 @@ public enum KerasFormat: CheckpointFormat {
         return Checkpoint(path: path, format: formatName, tensors: tensors, storedTypes: [:], attributes: attributes,
                           skipped: skipped)
     }
+}
+
+/// The epoch in a ModelCheckpoint file name (`epoch-03.keras`, `model_epoch=12.weights.h5`, `ckpt.epoch7.h5`):
+/// Keras stores no epoch in the file, and its callbacks put it in the name. `nil` without one.
+func epochInName(_ path: String) -> Int? {
+    let name = path.split(separator: "/").last.map { $0.lowercased() } ?? ""
+    guard let match = name.firstMatch(of: /epoch[-_=.]?(\d{1,9})/) else { return nil }
+    return Int(match.output.1)
 }
 
 /// Keras variables as stored, grouped per layer.

@@ -23,7 +23,8 @@ import Testing
         ("no_weights.keras", .unsupported, "without model.weights.h5"),
         ("bomb.keras", .unsupported, "model.weights.h5 declares 268435456 bytes"),
         ("many_entries.keras", .unsupported, "more than 256 entries"),
-        ("bad_layer.keras", .unsupported, "(LSTM) is not a layer camwatch can build"),
+        ("bad_layer.keras", .unsupported, "config.json: layer 'stem_conv' (LSTM) is not a layer camwatch can build"),
+        ("deep_config.keras", .unsupported, "config.json: the Keras model config is not a JSON object"),
         ("garbage_weights.keras", .notHDF5, "model.weights.h5: not an HDF5 file"),
     ]
 

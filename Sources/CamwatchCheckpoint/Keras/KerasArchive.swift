@@ -62,6 +62,10 @@ public enum KerasArchive {
         defer { try? FileManager.default.removeItem(at: directory) }
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
         let (config, weights) = try extract(path, into: directory, archiveSize: size)
+        // A config camwatch cannot build is the archive's problem, named as config.json's.
+        do { _ = try KerasModel(json: config) } catch {
+            throw CheckpointError(.unsupported, path: path, object: "config.json", reason: "config.json: \(error)")
+        }
         var checkpoint: Checkpoint
         do {
             checkpoint = try CheckpointLoader.loadHDF5(path: weights.path, format: nil, allowNonFinite: allowNonFinite) {

@@ -53,6 +53,9 @@ public enum ArchitectureSource: Sendable, Equatable {
                 return (spec, "zoo:\(arch) (arch attribute)")
             }
             if let (spec, file) = try Self.specBeside(path) { return (spec, file) }
+            if let checkpoint, KerasVariables.isUntranslated(checkpoint) {
+                throw ArchitectureError("\(path): \(KerasVariables.modelHint)")
+            }
             if let arch = checkpoint?.arch {
                 throw ArchitectureError(
                     "\(path): root attribute arch = '\(arch)' is not a built-in architecture (known: \(Self.zooNames)); "

@@ -67,3 +67,43 @@ struct KerasWatchEndToEndTests {
         #expect(entries.dropFirst().allSatisfy { ($0["drift"] as? [String: Any])?["mean"] is Double })
     }
 }
+
+/// `inspect`, `predict` and `explain` on Keras files, as a user runs them.
+@Suite struct KerasCLITests {
+    @Test func inspectListsKerasLayersAndTargets() throws {
+        let result = try CommandRunner.run(["inspect", Fixtures.path("keras/tfk_functional.h5")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map { String($0).trimmingCharacters(in: .whitespaces) }
+        #expect(result.stdout.contains("keras-h5, "))
+        #expect(lines.contains { $0.hasPrefix("** last_relu  relu  [1, 12, 2, 2]") }, "\(result.stdout)")
+        #expect(lines.contains { $0.hasPrefix("*  last_conv  conv2d") })
+        #expect(lines.contains { $0.hasPrefix("classifier/dense  linear  [1, 5]") })
+        #expect(!lines.contains { $0.hasPrefix("classifier  softmax") })
+    }
+
+    @Test func weightsOnlyNeedTheKerasModel() throws {
+        let weights = Fixtures.path("keras/tfk_functional_weights.h5")
+        let png = Fixtures.path("cli/chelsea.png")
+        let refused = try CommandRunner.run(["predict", "--json", "--weights", weights, png])
+        #expect(refused.status != 0)
+        #expect(refused.stderrLines.count == 1 && refused.stderr.contains("needs its model"), "\(refused.stderr)")
+        let result = try CommandRunner.run(["predict", "--json", "--weights", weights, "--model",
+                                            Fixtures.path("keras/tfk_functional.json"), png])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let first = (json?["results"] as? [[String: Any]])?.first
+        #expect((first?["logits"] as? [Double])?.count == 5)
+    }
+
+    @Test func explainTakesAKerasLayerName() throws {
+        let out = try Fixtures.temporaryDirectory("camwatch-keras-explain")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try CommandRunner.run(["explain", "--weights", Fixtures.path("keras/mobilenetv2.keras"), "--layer",
+                                            "block_16_project", "--out", out.path, Fixtures.path("cli/chelsea.png")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let unknown = try CommandRunner.run(["explain", "--weights", Fixtures.path("keras/mobilenetv2.keras"), "--layer",
+                                             "no_such_layer", "--out", out.path, Fixtures.path("cli/chelsea.png")])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("out_relu"), "the message lists Keras layer names: \(unknown.stderr)")
+    }
+}

@@ -23,6 +23,12 @@ extension KerasModel {
     }
 }
 
+extension KerasVariables {
+    /// What a weights-only Keras file lacks, for messages.
+    static let modelHint = "a Keras weights file needs its model: --model FILE with a .keras file or model.to_json() "
+        + "output, or that JSON as model.json beside the checkpoint"
+}
+
 extension ArchitectureSource {
     /// The file that gives a weights-only Keras checkpoint its architecture: the `--model` file, or a
     /// `model.json` beside the checkpoint.
@@ -42,8 +48,7 @@ extension ArchitectureSource {
     /// - Throws: `ArchitectureError` naming the file when a Keras weights-only file has no Keras model to go by.
     public func parameters(for checkpoint: Checkpoint, path: String) throws(ArchitectureError) -> [String: Tensor] {
         guard KerasVariables.isUntranslated(checkpoint) else { return checkpoint.tensors }
-        let hint = "a Keras weights file needs its model: --model FILE with a .keras file or model.to_json() output, "
-            + "or that JSON as model.json beside the checkpoint"
+        let hint = KerasVariables.modelHint
         guard let file = kerasModelFile(besides: path) else { throw ArchitectureError("\(path): \(hint)") }
         do {
             guard let model = try KerasModel.described(by: file) else {

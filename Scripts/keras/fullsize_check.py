@@ -80,7 +80,8 @@ def main():
         model.save(path)
         reference = np.asarray(logits_model(keras, model)(preprocess(pixels.copy()), training=False))
         start = time.time()
-        run = subprocess.run([args.binary, "predict", "--json", "--weights", path, *flags, *pngs],
+        # Images first: --mean and --std take a variable number of values.
+        run = subprocess.run([args.binary, "predict", *pngs, "--json", "--weights", path, *flags],
                              capture_output=True, text=True)
         seconds = time.time() - start
         if run.returncode != 0:

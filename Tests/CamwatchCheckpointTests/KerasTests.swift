@@ -68,6 +68,7 @@ import Testing
         ("tfk_functional.h5", "keras-h5", nil, "tfk_functional"),
         ("tfk_functional_weights.h5", "keras-h5-weights", "tfk_functional.json", "tfk_functional"),
         ("tfk_nested.h5", "keras-h5", nil, "tfk_nested"),
+        ("tfk_nested.keras", "keras", nil, "tfk_nested"),
         ("tfk_nested_weights.h5", "keras-h5-weights", "tfk_nested.json", "tfk_nested"),
     ]
 

@@ -5,7 +5,7 @@ import CamwatchTestSupport
 import Foundation
 import Testing
 
-/// Checkpoints written by Keras 3 and tf-keras (Scripts/fixtures/make_keras_fixtures.py), against the logits
+/// Checkpoints written by Keras 3 (TensorFlow and PyTorch backends) and tf-keras (Scripts/fixtures/make_keras_fixtures.py), against the logits
 /// Keras computed for the same inputs.
 @Suite struct KerasTests {
     /// A fixture's input (channels-first) and Keras's logits before the final softmax.
@@ -65,6 +65,7 @@ import Testing
         ("nested.weights.h5", "keras-weights", "nested.json", "nested"),
         ("nested.legacy.h5", "keras-h5", nil, "nested"),
         ("mobilenetv2.keras", "keras", nil, "mobilenetv2"),
+        ("torch_functional.keras", "keras", nil, "torch_functional"),
         ("tfk_functional.h5", "keras-h5", nil, "tfk_functional"),
         ("tfk_functional_weights.h5", "keras-h5-weights", "tfk_functional.json", "tfk_functional"),
         ("tfk_nested.h5", "keras-h5", nil, "tfk_nested"),

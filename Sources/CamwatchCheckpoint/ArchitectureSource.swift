@@ -100,6 +100,12 @@ public enum ArchitectureSource: Sendable, Equatable {
     ) {
         let (spec, source) = try spec(for: checkpoint, path: path)
         let parameters = try parameters(for: checkpoint, path: path)
+        // Probes are decoded to RGB: a model that takes another number of channels (a grayscale Keras model,
+        // a spec's input_channels) would get tensors of the wrong shape, so it is refused here, in words.
+        guard (spec.inputChannels ?? 3) == 3 else {
+            throw ArchitectureError("\(path): the model takes \(spec.inputChannels ?? 3) input channels; camwatch feeds "
+                + "RGB images (3 channels) (architecture from \(source))")
+        }
         do {
             return (try Network(spec: spec, parameters: parameters), spec, source)
         } catch {

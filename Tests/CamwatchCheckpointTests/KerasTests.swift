@@ -146,4 +146,21 @@ import Testing
         #expect(legacy.epoch == 3)
         #expect(try CheckpointLoader.load(path: Fixtures.path("keras/functional.keras")).epoch == nil)
     }
+
+    @Test func grayscaleModelIsRefusedInWords() throws {
+        // An MNIST-style Keras model takes one channel; probes are RGB. Binding it must be an error, not a trap later.
+        let json = """
+            {"class_name": "Sequential", "config": {"name": "mnist", "layers": [
+              {"class_name": "InputLayer", "config": {"batch_shape": [null, 28, 28, 1], "name": "in"}},
+              {"class_name": "Conv2D", "config": {"name": "c", "filters": 2, "kernel_size": [3, 3]}}]}}
+            """
+        let spec = try KerasModel(json: json).spec
+        #expect(spec.inputChannels == 1)
+        let checkpoint = Checkpoint(path: "mnist.h5", format: "keras-h5", tensors: [:],
+                                    attributes: ["camwatch_model": .string(spec.jsonString())])
+        let error = #expect(throws: ArchitectureError.self) {
+            _ = try ArchitectureSource.automatic.network(for: checkpoint, path: "mnist.h5")
+        }
+        #expect(error?.description.hasPrefix("mnist.h5: the model takes 1 input channels; camwatch feeds RGB images") == true)
+    }
 }

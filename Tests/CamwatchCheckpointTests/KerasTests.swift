@@ -163,4 +163,24 @@ import Testing
         }
         #expect(error?.description.hasPrefix("mnist.h5: the model takes 1 input channels; camwatch feeds RGB images") == true)
     }
+
+    /// Numbers a hostile config may hold where Keras has sizes: each is one error, never an overflow trap or a
+    /// huge allocation.
+    @Test(arguments: [
+        #"{"class_name": "InputLayer", "config": {"batch_shape": [null, 8, 8, 3], "name": "in"}}, {"class_name": "Reshape", "config": {"name": "r", "target_shape": [1099511627776, 1099511627776, -1]}}"#,
+        #"{"class_name": "InputLayer", "config": {"batch_shape": [null, 8, 8, 3], "name": "in"}}, {"class_name": "ZeroPadding2D", "config": {"name": "z", "padding": 4611686018427387904}}"#,
+        #"{"class_name": "InputLayer", "config": {"batch_shape": [null, 8, 8, 3], "name": "in"}}, {"class_name": "DepthwiseConv2D", "config": {"name": "d", "kernel_size": 3, "depth_multiplier": 1073741824}}"#,
+        #"{"class_name": "InputLayer", "config": {"batch_shape": [null, 8, 8, 1000000000], "name": "in"}}, {"class_name": "Rescaling", "config": {"name": "s", "scale": 2}}"#,
+        #"{"class_name": "InputLayer", "config": {"batch_shape": [null, 9223372036854775807, 8, 3], "name": "in"}}, {"class_name": "Flatten", "config": {"name": "f"}}"#,
+        #"{"class_name": "InputLayer", "config": {"batch_shape": [null, 8, 8, 3], "name": "in"}}, {"class_name": "Conv2D", "config": {"name": "c", "filters": 4, "kernel_size": 3, "strides": -2}}"#,
+        #"{"class_name": "InputLayer", "config": {"batch_shape": [null, 8, 8, 3], "name": "in"}}, {"class_name": "Conv2D", "config": {"name": "c", "filters": 0, "kernel_size": 3}}"#,
+        #"{"class_name": "InputLayer", "config": {"batch_shape": [null, 8, 8, 3], "name": "in"}}, {"class_name": "Rescaling", "config": {"name": "s", "scale": 1e300}}"#,
+    ])
+    func hostileSizesAreErrors(_ layers: String) {
+        let json = #"{"class_name": "Sequential", "config": {"name": "h", "layers": ["# + layers + "]}}"
+        #expect(throws: (any Error).self) {
+            let model = try KerasModel(json: json)
+            try model.spec.validate()
+        }
+    }
 }

@@ -24,10 +24,13 @@ struct KerasGraphBuilder {
         var channels: Int
         var isMap = true
 
+        /// Values per item, or `nil` when unknown or beyond any limit (a hostile config must not overflow).
         var elements: Int? {
             guard isMap else { return channels }
             guard let height, let width else { return nil }
-            return height * width * channels
+            let (area, o1) = height.multipliedReportingOverflow(by: width)
+            let (all, o2) = area.multipliedReportingOverflow(by: channels)
+            return o1 || o2 ? nil : all
         }
     }
 
@@ -128,8 +131,13 @@ struct KerasGraphBuilder {
                 + "\(raw.map { "\($0)" } ?? "no batch shape")")
         }
         let dims = raw.map { ($0 as? NSNumber)?.intValue }
-        guard let channels = dims[3], channels > 0 else {
-            throw KerasError("input '\(name)': the channel count is not fixed")
+        guard let channels = dims[3], (1...ModelLimits.features).contains(channels) else {
+            throw KerasError("input '\(name)': the channel count is not fixed or outside 1...\(ModelLimits.features)")
+        }
+        for size in [dims[1], dims[2]] {
+            if let size, !(1...ModelLimits.extent).contains(size) {
+                throw KerasError("input '\(name)': a size of \(size) is outside 1...\(ModelLimits.extent)")
+            }
         }
         spec.inputChannels = channels
         if let height = dims[1], let width = dims[2], height > 0, width > 0 { spec.inputSize = IntPair(height, width) }
@@ -168,6 +176,10 @@ struct KerasGraphBuilder {
             legacyInner: location.legacyOuter == nil ? nil : name, scope: location.scope)
         let x = inputs[0]
         guard let shape = shapes[x] else { throw here.error("its input is unknown") }
+        // Constants below are sized from the input's channels (BatchNormalization without scale, Rescaling).
+        guard (0...ModelLimits.features).contains(shape.channels) else {
+            throw here.error("gets \(shape.channels) channels, more than \(ModelLimits.features)")
+        }
         switch className {
         case "Sequential", "Functional", "Model":
             return try model(entry, input: x, path: path + "/", legacyOuter: location.legacyOuter ?? name,
@@ -175,7 +187,7 @@ struct KerasGraphBuilder {
         case "Conv2D", "Convolution2D":
             try here.requireChannelsLast()
             let filters = try here.int("filters")
-            let groups = here.optionalInt("groups") ?? 1
+            let groups = try here.optionalInt("groups") ?? 1
             let conv = try convSpec(here, input: x, shape: shape, outChannels: filters, groups: groups,
                                     bias: here.bool("use_bias", default: true))
             var roles: [KerasModel.Role] = [.convKernel(conv.node)]
@@ -184,7 +196,7 @@ struct KerasGraphBuilder {
             return try activation(here, named: here.config["activation"], input: conv.node, final: conv.final)
         case "DepthwiseConv2D":
             try here.requireChannelsLast()
-            let multiplier = here.optionalInt("depth_multiplier") ?? 1
+            let multiplier = try here.optionalInt("depth_multiplier") ?? 1
             let conv = try convSpec(here, input: x, shape: shape, outChannels: shape.channels * multiplier,
                                     groups: shape.channels, bias: here.bool("use_bias", default: true))
             var roles: [KerasModel.Role] = [.depthwiseKernel(conv.node)]
@@ -193,7 +205,7 @@ struct KerasGraphBuilder {
             return try activation(here, named: here.config["activation"], input: conv.node, final: conv.final)
         case "SeparableConv2D", "SeparableConvolution2D":
             try here.requireChannelsLast()
-            let multiplier = here.optionalInt("depth_multiplier") ?? 1
+            let multiplier = try here.optionalInt("depth_multiplier") ?? 1
             let filters = try here.int("filters")
             let depthwise = try convSpec(here, input: x, shape: shape, outChannels: shape.channels * multiplier,
                                          groups: shape.channels, bias: false, suffix: "/depthwise")
@@ -330,8 +342,8 @@ struct KerasGraphBuilder {
     ) throws(KerasError) -> (node: String, final: Bool) {
         guard shape.isMap else { throw here.error("needs an image-shaped input, got a vector") }
         let kernel = try here.pair("kernel_size")
-        let stride = here.optionalPair("strides") ?? (1, 1)
-        let dilation = here.optionalPair("dilation_rate") ?? (1, 1)
+        let stride = try here.boundedPair("strides") ?? (1, 1)
+        let dilation = try here.boundedPair("dilation_rate") ?? (1, 1)
         let same = try here.isSamePadding()
         let final = suffix == nil && Self.isLinear(here.config["activation"])
         let node = uniqueName(here, suffix: suffix ?? (final ? "" : "/conv"))
@@ -356,7 +368,7 @@ struct KerasGraphBuilder {
         throws(KerasError) -> String
     {
         let kernel = try here.pair("pool_size")
-        let stride = here.optionalPair("strides") ?? kernel
+        let stride = try here.boundedPair("strides") ?? kernel
         var layer = LayerSpec(name: uniqueName(here), op: isMax ? "maxpool" : "avgpool", inputs: [input])
         layer.kernel = IntPair(kernel.0, kernel.1)
         layer.stride = IntPair(stride.0, stride.1)
@@ -390,8 +402,16 @@ struct KerasGraphBuilder {
         guard target.count == 1 || target.count == 3 else {
             throw here.error("reshapes to \(target): camwatch builds vectors (n) and images (h, w, c) only")
         }
+        guard target.allSatisfy({ $0 == -1 || (1...ModelLimits.features).contains($0) }),
+            target.filter({ $0 == -1 }).count <= 1
+        else { throw here.error("reshapes to \(target)") }
         if let unknown = target.firstIndex(of: -1) {
-            let known = target.enumerated().filter { $0.offset != unknown }.reduce(1) { $0 * $1.element }
+            var known = 1
+            for (offset, size) in target.enumerated() where offset != unknown {
+                let (product, overflow) = known.multipliedReportingOverflow(by: size)
+                guard !overflow else { throw here.error("reshapes to \(target)") }
+                known = product
+            }
             guard let elements = shape.elements, known > 0, elements % known == 0 else {
                 throw here.error("reshapes to \(target) with a size camwatch cannot work out for an input of unknown size")
             }
@@ -589,12 +609,21 @@ struct KerasLayerContext {
         }
     }
 
+    /// A count (filters, units): 1 … ``ModelLimits/features``.
     func int(_ key: String) throws(KerasError) -> Int {
-        guard let value = optionalInt(key), value > 0 else { throw error("has no positive '\(key)'") }
+        guard let value = try optionalInt(key) else { throw error("has no '\(key)'") }
         return value
     }
 
-    func optionalInt(_ key: String) -> Int? { (config[key] as? NSNumber)?.intValue }
+    /// A count when present (groups, depth_multiplier), bounded like ``int(_:)`` so sizes computed from it
+    /// cannot overflow.
+    func optionalInt(_ key: String) throws(KerasError) -> Int? {
+        guard let value = (config[key] as? NSNumber)?.intValue else { return nil }
+        guard (1...ModelLimits.features).contains(value) else {
+            throw error("has \(key) = \(value), outside 1...\(ModelLimits.features)")
+        }
+        return value
+    }
 
     func double(_ key: String) -> Double? { (config[key] as? NSNumber)?.doubleValue }
 
@@ -608,8 +637,18 @@ struct KerasLayerContext {
         return (a, b)
     }
 
+    /// A kernel, pool size, stride or dilation: 1 … ``ModelLimits/extent`` per axis.
     func pair(_ key: String) throws(KerasError) -> (Int, Int) {
-        guard let value = optionalPair(key), value.0 > 0, value.1 > 0 else { throw error("has no valid '\(key)'") }
+        guard let value = try boundedPair(key) else { throw error("has no valid '\(key)'") }
+        return value
+    }
+
+    func boundedPair(_ key: String) throws(KerasError) -> (Int, Int)? {
+        guard let value = optionalPair(key) else { return nil }
+        let range = 1...ModelLimits.extent
+        guard range.contains(value.0), range.contains(value.1) else {
+            throw error("has \(key) = (\(value.0), \(value.1)), outside 1...\(ModelLimits.extent)")
+        }
         return value
     }
 
@@ -624,12 +663,17 @@ struct KerasLayerContext {
     /// ZeroPadding2D's `padding`: `p`, `[h, w]` or `[[top, bottom], [left, right]]`.
     func padding2D() throws(KerasError) -> (Int, Int, Int, Int) {
         let value = config["padding"]
-        if let single = (value as? NSNumber)?.intValue { return (single, single, single, single) }
+        if let single = (value as? NSNumber)?.intValue, (0...ModelLimits.extent).contains(single) {
+            return (single, single, single, single)
+        }
         if let list = value as? [Any], list.count == 2 {
-            if let h = (list[0] as? NSNumber)?.intValue, let w = (list[1] as? NSNumber)?.intValue { return (h, h, w, w) }
+            var values: [Int] = []
+            if let h = (list[0] as? NSNumber)?.intValue, let w = (list[1] as? NSNumber)?.intValue { values = [h, h, w, w] }
             if let h = list[0] as? [Any], let w = list[1] as? [Any], h.count == 2, w.count == 2 {
-                let values = (h + w).compactMap { ($0 as? NSNumber)?.intValue }
-                if values.count == 4 { return (values[0], values[1], values[2], values[3]) }
+                values = (h + w).compactMap { ($0 as? NSNumber)?.intValue }
+            }
+            if values.count == 4, values.allSatisfy({ (0...ModelLimits.extent).contains($0) }) {
+                return (values[0], values[1], values[2], values[3])
             }
         }
         throw error("has a padding camwatch cannot read")
@@ -639,8 +683,8 @@ struct KerasLayerContext {
     func perChannel(_ key: String, channels: Int, default fallback: Float) throws(KerasError) -> [Float] {
         let value = config[key]
         if value == nil || value is NSNull { return [Float](repeating: fallback, count: channels) }
-        if let single = (value as? NSNumber)?.floatValue { return [Float](repeating: single, count: channels) }
-        let list = ((value as? [Any]) ?? []).compactMap { ($0 as? NSNumber)?.floatValue }
+        let list = ((value as? [Any]) ?? [value as Any]).compactMap { ($0 as? NSNumber)?.floatValue }
+        guard list.allSatisfy(\.isFinite) else { throw error("has a '\(key)' that is not a finite float32") }
         if list.count == 1 { return [Float](repeating: list[0], count: channels) }
         guard list.count == channels else { throw error("has \(list.count) values of '\(key)' for \(channels) channels") }
         return list

@@ -55,4 +55,16 @@ import Testing
         #expect(KerasArchive.isArchive(out.appendingPathComponent("truncated.keras").path))
         #expect(!KerasArchive.isArchive(Fixtures.path("keras/functional.legacy.h5")))
     }
+
+    @Test func directoriesOfDeadReadersAreRemoved() throws {
+        // A reader child killed at its limits leaves its private copy behind; the next load removes it.
+        let dead = FileManager.default.temporaryDirectory.appendingPathComponent("camwatch-keras-999999999-test")
+        let alive = FileManager.default.temporaryDirectory
+            .appendingPathComponent("camwatch-keras-\(ProcessInfo.processInfo.processIdentifier)-test")
+        for directory in [dead, alive] { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
+        defer { try? FileManager.default.removeItem(at: alive) }
+        _ = try CheckpointLoader.load(path: Fixtures.path("keras/functional.keras"))
+        #expect(!FileManager.default.fileExists(atPath: dead.path))
+        #expect(FileManager.default.fileExists(atPath: alive.path))
+    }
 }

@@ -1,6 +1,10 @@
 import Foundation
 import ZIPFoundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A Keras 3 `.keras` file: a zip archive holding `config.json` (the model) and `model.weights.h5` (the
 /// weights, Keras 3 layout), and `metadata.json`.
 ///
@@ -51,8 +55,9 @@ public enum KerasArchive {
             throw CheckpointError(.incomplete, path: path,
                                   reason: "zip archive without its end record: still being written, or cut off")
         }
+        removeAbandonedDirectories()
         let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("camwatch-keras-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)")
+            .appendingPathComponent("\(directoryPrefix)\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false,
                                                     attributes: [.posixPermissions: 0o700])
@@ -84,6 +89,24 @@ public enum KerasArchive {
         let (archive, configEntry, _) = try entries(path)
         let data = try inflate(configEntry, of: archive, path: path, limit: maximumConfigBytes, to: nil)
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The private directories' name prefix; the reader's process id follows.
+    static let directoryPrefix = "camwatch-keras-"
+
+    /// Removes private directories left by readers that no longer run: a reader child killed at its memory or
+    /// CPU limit never reaches its cleanup, and its copy of the weights would stay in the temporary directory.
+    static func removeAbandonedDirectories() {
+        let temporary = FileManager.default.temporaryDirectory
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: temporary.path) else { return }
+        for name in names where name.hasPrefix(directoryPrefix) {
+            let rest = name.dropFirst(directoryPrefix.count)
+            guard let pid = rest.split(separator: "-").first.flatMap({ Int32($0) }), pid > 0 else { continue }
+            // kill(pid, 0) fails with ESRCH only when no such process exists.
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(at: temporary.appendingPathComponent(name))
+            }
+        }
     }
 
     /// Reads `config.json` and writes `model.weights.h5` into `directory`.

@@ -64,12 +64,17 @@ import Testing
         ("nested.keras", "keras", nil, "nested"),
         ("nested.weights.h5", "keras-weights", "nested.json", "nested"),
         ("nested.legacy.h5", "keras-h5", nil, "nested"),
+        ("transfer.keras", "keras", nil, "transfer"),
+        ("transfer.weights.h5", "keras-weights", "transfer.json", "transfer"),
+        ("transfer.legacy.h5", "keras-h5", nil, "transfer"),
         ("mobilenetv2.keras", "keras", nil, "mobilenetv2"),
         ("torch_functional.keras", "keras", nil, "torch_functional"),
         ("tfk_functional.h5", "keras-h5", nil, "tfk_functional"),
         ("tfk_functional_weights.h5", "keras-h5-weights", "tfk_functional.json", "tfk_functional"),
         ("tfk_nested.h5", "keras-h5", nil, "tfk_nested"),
         ("tfk_nested.keras", "keras", nil, "tfk_nested"),
+        ("tfk_transfer.h5", "keras-h5", nil, "tfk_transfer"),
+        ("tfk_transfer_weights.h5", "keras-h5-weights", "tfk_transfer.json", "tfk_transfer"),
         ("tfk_nested_weights.h5", "keras-h5-weights", "tfk_nested.json", "tfk_nested"),
     ]
 

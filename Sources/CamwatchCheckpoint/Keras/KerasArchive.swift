@@ -62,7 +62,9 @@ public enum KerasArchive {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false,
                                                     attributes: [.posixPermissions: 0o700])
         } catch {
-            throw CheckpointError(.unreadable, path: path, reason: "cannot create a private directory to read the archive: \(error.localizedDescription)")
+            throw CheckpointError(
+                .unreadable, path: path,
+                reason: "cannot create a private directory to read the archive: \(error.localizedDescription)")
         }
         defer { try? FileManager.default.removeItem(at: directory) }
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0

@@ -223,7 +223,9 @@ struct KerasGraphBuilder {
             return try activation(here, named: here.config["activation"], input: pointwise.node, final: pointwise.final)
         case "BatchNormalization":
             let axis = here.config["axis"]
-            guard Self.isLastAxis(axis) else { throw here.error("normalizes axis \(axis.map { "\($0)" } ?? "?"), not the channels (-1)") }
+            guard Self.isLastAxis(axis) else {
+                throw here.error("normalizes axis \(axis.map { "\($0)" } ?? "?"), not the channels (-1)")
+            }
             let node = uniqueName(here)
             var layer = LayerSpec(name: node, op: "batchnorm", inputs: [x])
             layer.eps = here.double("epsilon") ?? 1e-3
@@ -297,7 +299,9 @@ struct KerasGraphBuilder {
                         shape: widest ?? shape)
         case "Concatenate":
             guard inputs.count >= 2 else { throw here.error("needs two or more inputs") }
-            guard Self.isLastAxis(here.config["axis"]) else { throw here.error("joins along another axis than the channels (-1)") }
+            guard Self.isLastAxis(here.config["axis"]) else {
+                throw here.error("joins along another axis than the channels (-1)")
+            }
             let parts = inputs.compactMap { shapes[$0] }
             var joined = shape
             joined.channels = parts.reduce(0) { $0 + $1.channels }
@@ -317,7 +321,9 @@ struct KerasGraphBuilder {
             let offset = try here.perChannel("offset", channels: shape.channels, default: 0)
             return affine(here, input: x, shape: shape, scale: scale, shift: offset)
         case "Normalization":
-            guard Self.isLastAxis(here.config["axis"]) else { throw here.error("normalizes another axis than the channels (-1)") }
+            guard Self.isLastAxis(here.config["axis"]) else {
+                throw here.error("normalizes another axis than the channels (-1)")
+            }
             guard !here.bool("invert", default: false) else { throw here.error("inverts (invert=True)") }
             if here.config["mean"] != nil, !(here.config["mean"] is NSNull) {
                 let mean = try here.perChannel("mean", channels: shape.channels, default: 0)

@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
     ],
     targets: [
         // MARK: - C libraries (headers and link flags only; each owned by exactly one Swift module)
@@ -38,7 +39,11 @@ let package = Package(
 
         // MARK: - Model: network graph and zoo; checkpoint file → named tensors → bound network
         .target(name: "CamwatchNN", dependencies: ["CamwatchTensor", "Yams"]),
-        .target(name: "CamwatchCheckpoint", dependencies: ["CamwatchHDF5", "CamwatchNN", "CamwatchTensor"]),
+        .target(
+            name: "CamwatchCheckpoint",
+            dependencies: ["CamwatchHDF5", "CamwatchNN", "CamwatchTensor",
+                           .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
 
         // MARK: - Analysis: saliency
         .target(name: "CamwatchSaliency", dependencies: ["CamwatchNN", "CamwatchTensor"]),

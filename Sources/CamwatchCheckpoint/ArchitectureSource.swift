@@ -53,6 +53,9 @@ public enum ArchitectureSource: Sendable, Equatable {
                 return (spec, "zoo:\(arch) (arch attribute)")
             }
             if let (spec, file) = try Self.specBeside(path) { return (spec, file) }
+            if let checkpoint, KerasVariables.isUntranslated(checkpoint) {
+                throw ArchitectureError("\(path): \(KerasVariables.modelHint)")
+            }
             if let arch = checkpoint?.arch {
                 throw ArchitectureError(
                     "\(path): root attribute arch = '\(arch)' is not a built-in architecture (known: \(Self.zooNames)); "
@@ -77,6 +80,11 @@ public enum ArchitectureSource: Sendable, Equatable {
 
     /// Parses a spec file.
     public static func readSpec(at path: String) throws(ArchitectureError) -> ModelSpec {
+        do {
+            if let keras = try KerasModel.described(by: path) { return keras.spec }
+        } catch {
+            throw ArchitectureError("\(path): \(error)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ArchitectureError("\(path): cannot read the model spec")
         }
@@ -91,8 +99,15 @@ public enum ArchitectureSource: Sendable, Equatable {
         network: Network, spec: ModelSpec, source: String
     ) {
         let (spec, source) = try spec(for: checkpoint, path: path)
+        let parameters = try parameters(for: checkpoint, path: path)
+        // Probes are decoded to RGB: a model that takes another number of channels (a grayscale Keras model,
+        // a spec's input_channels) would get tensors of the wrong shape, so it is refused here, in words.
+        guard (spec.inputChannels ?? 3) == 3 else {
+            throw ArchitectureError("\(path): the model takes \(spec.inputChannels ?? 3) input channels; camwatch feeds "
+                + "RGB images (3 channels) (architecture from \(source))")
+        }
         do {
-            return (try Network(spec: spec, parameters: checkpoint.tensors), spec, source)
+            return (try Network(spec: spec, parameters: parameters), spec, source)
         } catch {
             throw ArchitectureError("\(path): \(error) (architecture from \(source))")
         }

@@ -10,7 +10,7 @@ import Foundation
 /// file); the first format in `formats` that recognizes the file reads it; every tensor is finite.
 public enum CheckpointLoader {
     /// The known formats, most specific first; the generic PyTorch state_dict reader comes last.
-    public static var formats: [any CheckpointFormat.Type] { [PyTorchStateDictFormat.self] }
+    public static var formats: [any CheckpointFormat.Type] { [KerasFormat.self, PyTorchStateDictFormat.self] }
 
     // MARK: - What one checkpoint may cost
     //
@@ -50,6 +50,16 @@ public enum CheckpointLoader {
     /// - Throws: `CheckpointError`, whose `description` is one line naming the file and the reason.
     public static func load(path: String, format: String? = nil, allowNonFinite: Bool = false) throws -> Checkpoint {
         try checkReadable(path)
+        // A Keras 3 `.keras` file is a zip around an HDF5 file; KerasArchive unpacks it and comes back here.
+        if KerasArchive.isArchive(path) { return try KerasArchive.load(path: path, allowNonFinite: allowNonFinite) }
+        return try loadHDF5(path: path, format: format, allowNonFinite: allowNonFinite, read: nil)
+    }
+
+    /// The HDF5 steps of `load`: header gate, open, declared-size check, the format's reader (`read`, when
+    /// given, instead of the detected format), the finite check.
+    static func loadHDF5(
+        path: String, format: String?, allowNonFinite: Bool, read: ((HDF5File) throws -> Checkpoint)?
+    ) throws -> Checkpoint {
         let superblock: HDF5Superblock
         do {
             superblock = try HDF5Superblock.inspect(path)
@@ -67,10 +77,13 @@ public enum CheckpointLoader {
         defer { try? file.close() }
         try checkDeclaredSize(file, path: path, fileSize: superblock.fileSize)
 
-        let adapter = try chooseFormat(format, for: file, path: path)
         var checkpoint: Checkpoint
         do {
-            checkpoint = try adapter.read(file, path: path)
+            if let read {
+                checkpoint = try read(file)
+            } else {
+                checkpoint = try chooseFormat(format, for: file, path: path).read(file, path: path)
+            }
         } catch {
             throw checkpointError(error, path: path)
         }

@@ -66,6 +66,14 @@ public struct BatchNorm: Sendable {
         shift = (0..<weight.count).map { bias[$0] - mean[$0] * scale[$0] }
     }
 
+    /// A per-channel affine map given directly: Keras `Rescaling` (`x · scale + offset`) and `Normalization`
+    /// (`(x − mean) / max(√variance, ε)`) become one.
+    public init(scale: [Float], shift: [Float]) {
+        precondition(scale.count == shift.count, "affine: \(scale.count) scales, \(shift.count) shifts")
+        self.scale = scale
+        self.shift = shift
+    }
+
     public func callAsFunction(_ input: consuming Tensor) -> Tensor {
         Elementwise.channelAffine(input, scale: scale, shift: shift)
     }
@@ -83,6 +91,9 @@ public enum Layer: Sendable {
     case globalAvgPool
     case globalMaxPool
     case flatten
+    /// Keras `Reshape`/`Flatten`: regroups the elements in channels-last order (``ChannelsLast/reshape(_:to:)``).
+    /// The target is channels-last without the batch, `[f]` or `[h, w, c]`; `[-1]` flattens whatever comes.
+    case reshapeChannelsLast([Int])
     case add
     case multiply
     case concat
@@ -107,6 +118,8 @@ public enum Layer: Sendable {
             case .silu: "silu"
             case .hardswish: "hardswish"
             case .hardsigmoid: "hardsigmoid"
+            case .gelu: "gelu"
+            case .kerasReLU: "relu"
             }
         case .maxPool: "maxpool"
         case .avgPool: "avgpool"
@@ -114,6 +127,7 @@ public enum Layer: Sendable {
         case .globalAvgPool: "global_avgpool"
         case .globalMaxPool: "global_maxpool"
         case .flatten: "flatten"
+        case .reshapeChannelsLast: "reshape"
         case .add: "add"
         case .multiply: "mul"
         case .concat: "concat"
@@ -150,6 +164,8 @@ public enum Layer: Sendable {
         case .globalAvgPool: return Pooling.global(x, maximum: false)
         case .globalMaxPool: return Pooling.global(x, maximum: true)
         case .flatten: return x.reshaped(to: [x.shape[0], x.scalarCount / max(x.shape[0], 1)])
+        case .reshapeChannelsLast(let target):
+            return ChannelsLast.reshape(x, to: target == [-1] ? [x.scalarCount / max(x.shape[0], 1)] : target)
         case .add: return Elementwise.sum(x, adding: rest)
         case .multiply: return Elementwise.product([x] + rest)
         case .concat: return Elementwise.concatenateChannels([x] + rest)

@@ -86,8 +86,19 @@ extension ModelSpec {
             if let eps = layer.eps, !(eps.isFinite && eps >= 0) {
                 throw NetworkError("model spec '\(name)': \(prefix)eps = \(eps) is not a finite number ≥ 0")
             }
-            if let slope = layer.negativeSlope, !slope.isFinite {
-                throw NetworkError("model spec '\(name)': \(prefix)negative_slope = \(slope) is not finite")
+            for (key, value) in [("negative_slope", layer.negativeSlope), ("max_value", layer.maxValue),
+                                 ("threshold", layer.threshold)] {
+                if let value, !value.isFinite {
+                    throw NetworkError("model spec '\(name)': \(prefix)\(key) = \(value) is not finite")
+                }
+            }
+            if let target = layer.targetShape {
+                guard target == [-1] || ((target.count == 1 || target.count == 3)
+                    && target.allSatisfy { (1...ModelLimits.features).contains($0) })
+                else {
+                    throw NetworkError("model spec '\(name)': \(prefix)target_shape = \(target) is not [-1], [f] or [h, w, c] "
+                        + "with sizes in 1...\(ModelLimits.features)")
+                }
             }
         }
     }

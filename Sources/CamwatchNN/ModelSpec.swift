@@ -83,6 +83,11 @@ public struct LayerSpec: Codable, Sendable, Equatable {
     public var ceilMode: Bool?
     public var countIncludePad: Bool?
     public var outputSize: IntPair?
+    /// `relu`: Keras's `max_value` and `threshold` (see ``Activation/kerasReLU(negativeSlope:threshold:maxValue:)``).
+    public var maxValue: Double?
+    public var threshold: Double?
+    /// `reshape`: the channels-last shape per item, `[f]`, `[-1]` (flatten) or `[h, w, c]`.
+    public var targetShape: [Int]?
 
     public init(name: String, op: String, inputs: [String]? = nil) {
         self.name = name
@@ -98,6 +103,9 @@ public struct LayerSpec: Codable, Sendable, Equatable {
         case ceilMode = "ceil_mode"
         case countIncludePad = "count_include_pad"
         case outputSize = "output_size"
+        case maxValue = "max_value"
+        case threshold
+        case targetShape = "target_shape"
     }
 }
 

@@ -189,7 +189,27 @@ struct Binder {
             guard let weight, let shift, let mean, let variance else { return (.identity, x) }
             let bn = BatchNorm(weight: weight, bias: shift, mean: mean, variance: variance, eps: Float(spec.eps ?? 1e-5))
             return (.batchNorm(bn), x)
-        case "relu": return (.activation(.relu), x)
+        case "relu":
+            guard spec.maxValue != nil || spec.threshold != nil || (spec.negativeSlope ?? 0) != 0 else {
+                return (.activation(.relu), x)
+            }
+            let relu = Activation.kerasReLU(negativeSlope: Float(spec.negativeSlope ?? 0), threshold: Float(spec.threshold ?? 0),
+                                            maxValue: spec.maxValue.map(Float.init))
+            return (.activation(relu), x)
+        case "gelu": return (.activation(.gelu), x)
+        case "affine":
+            // Keras Rescaling and Normalization: a per-channel scale and shift given as weights.
+            let scale = take(name + ".weight", expected: [x.channels])?.scalars
+            let shift = take(name + ".bias", expected: [x.channels])?.scalars
+            guard let scale, let shift else { return (.identity, x) }
+            return (.batchNorm(BatchNorm(scale: scale, shift: shift)), x)
+        case "reshape":
+            guard let target = spec.targetShape else { throw NetworkError("layer '\(name)' (reshape) needs 'target_shape'") }
+            if target.count == 3 {
+                return (.reshapeChannelsLast(target), ShapeInfo(channels: target[2], fixedSpatial: (target[0], target[1])))
+            }
+            let features = target == [-1] ? try Self.features(of: x, layer: name) : target[0]
+            return (.reshapeChannelsLast(target), ShapeInfo(channels: features ?? 0, isMap: false))
         case "relu6": return (.activation(.relu6), x)
         case "leaky_relu": return (.activation(.leakyReLU(negativeSlope: Float(spec.negativeSlope ?? 0.01))), x)
         case "sigmoid": return (.activation(.sigmoid), x)

@@ -119,7 +119,7 @@ extension Network {
         for (index, node) in nodes.enumerated() {
             switch node.layer {
             // Global pooling leaves 1×1 maps: nothing downstream is a saliency map any more.
-            case .linear, .flatten, .globalAvgPool, .globalMaxPool: spatial[index] = false
+            case .linear, .flatten, .reshapeChannelsLast, .globalAvgPool, .globalMaxPool: spatial[index] = false
             // A broadcast product (an SE gate) is as spatial as its widest input.
             default: spatial[index] = node.inputs.contains { $0 == Self.inputIndex || spatial[$0] }
             }
@@ -228,6 +228,14 @@ extension Network {
             return [n, c, 1, 1]
         case .flatten:
             return [x[0], x.dropFirst().reduce(1, *)]
+        case .reshapeChannelsLast(let target):
+            let perItem = x.dropFirst().reduce(1, *)
+            if target == [-1] { return [x[0], perItem] }
+            guard target.reduce(1, *) == perItem else {
+                throw NetworkError("layer '\(node.name)' (reshape) cannot regroup \(shapeText(x)) as \(target) "
+                    + "(channels-last; is the input size right?)")
+            }
+            return target.count == 3 ? [x[0], target[2], target[0], target[1]] : [x[0], perItem]
         case .add:
             guard inputs.allSatisfy({ $0 == x }) else {
                 throw NetworkError("layer '\(node.name)' adds different shapes: \(inputs.map(shapeText).joined(separator: ", "))")

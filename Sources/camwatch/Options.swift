@@ -10,7 +10,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "A built-in architecture: \(ModelCatalog.zooNames).")
     var arch: String?
 
-    @Option(name: .long, help: "A model spec file (JSON or YAML, docs/model-spec.md).")
+    @Option(name: .long, help: "A model spec file (JSON or YAML, docs/model-spec.md), or a Keras model: a .keras file or model.to_json() output.")
     var model: String?
 
     func validate() throws {

@@ -64,6 +64,6 @@ import Testing
         #expect(try CheckpointLoader.load(path: path, format: "pytorch-state-dict").tensors.count == 10)
         let error = try #require(throws: CheckpointError.self) { try CheckpointLoader.load(path: path, format: "onnx") }
         #expect(error.kind == .unsupported)
-        #expect(error.description == "\(path): unknown checkpoint format 'onnx' (known: pytorch-state-dict)")
+        #expect(error.description == "\(path): unknown checkpoint format 'onnx' (known: keras, pytorch-state-dict)")
     }
 }

@@ -315,6 +315,7 @@ public struct CheckpointWatcher: Sendable {
     /// The superblock check of docs/architecture.md §9.3, without libhdf5 and without a lock.
     static func gate(_ file: CheckpointFile, at path: String? = nil) -> GateVerdict {
         let path = path ?? file.path
+        if let verdict = archiveGate(file, at: path) { return verdict }
         let superblock: HDF5Superblock
         do {
             superblock = try HDF5Superblock.inspect(path)

@@ -4,7 +4,7 @@
     import Darwin
 #endif
 
-/// Elementwise activation functions, PyTorch definitions.
+/// Elementwise activation functions, PyTorch definitions (and Keras's where PyTorch has none).
 public enum Activation: Sendable, Equatable, Hashable {
     case relu
     case relu6
@@ -17,6 +17,14 @@ public enum Activation: Sendable, Equatable, Hashable {
     case hardswish
     /// `relu6(x + 3) / 6`.
     case hardsigmoid
+    /// The exact GELU `x · Φ(x) = x · (1 + erf(x / √2)) / 2` (PyTorch's default, Keras's `approximate=False`).
+    /// Derivative: `Φ(x) + x · φ(x)`, with `φ` the standard normal density.
+    case gelu
+    /// Keras's `ReLU(max_value, negative_slope, threshold)` (tf.keras and Keras 3 alike):
+    /// `r = x > t ? x : 0` (plain `max(x, 0)` when `t = 0`), clipped to `[0, maxValue]` when given,
+    /// minus `negativeSlope · max(t − x, 0)`. Piecewise linear: the derivative is 1 where `r = x` lies
+    /// strictly inside the clip range, `negativeSlope` where `x < t`, else 0.
+    case kerasReLU(negativeSlope: Float, threshold: Float, maxValue: Float?)
 
     /// Applies the function to every element in place.
     public func apply(to values: inout [Float]) {
@@ -47,6 +55,21 @@ public enum Activation: Sendable, Equatable, Hashable {
                 }
             case .hardsigmoid:
                 for i in buffer.indices { buffer[i] = Swift.min(Swift.max(buffer[i] + 3, 0), 6) / 6 }
+            case .gelu:
+                let invSqrt2: Float = 0.7071067811865476
+                for i in buffer.indices {
+                    let x = buffer[i]
+                    buffer[i] = 0.5 * x * (1 + erff(x * invSqrt2))
+                }
+            case .kerasReLU(let slope, let threshold, let maxValue):
+                let upper = maxValue ?? Float.infinity
+                for i in buffer.indices {
+                    let x = buffer[i]
+                    // Keras keeps x only above the threshold; with t = 0 that is max(x, 0).
+                    var r = threshold == 0 ? Swift.max(x, 0) : (x > threshold ? x : 0)
+                    if maxValue != nil { r = Swift.min(Swift.max(r, 0), upper) }
+                    buffer[i] = r - slope * Swift.max(threshold - x, 0)
+                }
             }
         }
     }

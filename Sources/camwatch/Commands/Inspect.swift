@@ -38,7 +38,9 @@ extension Camwatch {
             }
             let inputSize = inputSize ?? resolved.0.inputSize?.height ?? 224
             let network: Network
-            do { network = try Network(spec: resolved.0, parameters: checkpoint.tensors) } catch {
+            do {
+                network = try Network(spec: resolved.0, parameters: try model.source.parameters(for: checkpoint, path: file))
+            } catch {
                 throw CLIError("\(file): \(error) (architecture from \(resolved.1))")
             }
             let shapes: [[Int]]

@@ -352,6 +352,12 @@ extension WatchConfiguration {
         public var interval: Double?
         public var tensorboard: String?
         public var priority: ComputePriority?
+        public var pattern: String?
+        /// `--scale`, `--mean`, `--std`, `--bgr`: each wins over the config file's `preprocessing:` key.
+        public var scale: Float?
+        public var mean: [Float]?
+        public var std: [Float]?
+        public var bgr = false
         public var once = false
         public init() {}
     }
@@ -375,7 +381,7 @@ extension WatchConfiguration {
             throw ConfigurationError(path: nil, reason: "no output directory: give --out DIR\(origin)")
         }
         var c = WatchConfiguration(checkpoints: checkpoints, probes: probes, out: out, jobName: file.jobName)
-        c.pattern = file.pattern ?? c.pattern
+        c.pattern = overrides.pattern ?? file.pattern ?? c.pattern
         let arch = overrides.arch ?? (overrides.model == nil ? file.arch : nil)
         let model = overrides.model ?? (overrides.arch == nil ? file.model : nil)
         switch (arch, model) {
@@ -399,6 +405,11 @@ extension WatchConfiguration {
                 c.preprocessing.channelOrder = parsed
             }
         }
+        // Flags win over the file and, like its keys, over the checkpoint's own attributes (`validate` checks them).
+        if let mean = overrides.mean { (c.preprocessing.mean, _) = (mean, c.explicitPreprocessing.insert("mean")) }
+        if let std = overrides.std { (c.preprocessing.std, _) = (std, c.explicitPreprocessing.insert("std")) }
+        if let scale = overrides.scale { (c.preprocessing.scale, _) = (scale, c.explicitPreprocessing.insert("scale")) }
+        if overrides.bgr { c.preprocessing.channelOrder = .bgr }
         c.interval = overrides.interval ?? file.watch?.interval ?? c.interval
         c.settle = file.watch?.settle ?? c.settle
         c.incompleteAfter = file.watch?.incompleteAfter ?? c.incompleteAfter

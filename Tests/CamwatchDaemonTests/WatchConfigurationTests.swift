@@ -219,6 +219,23 @@ import Testing
         #expect(!recorder.entries.contains { $0.message.contains("SIGHUP: reloaded") })
     }
 
+    @Test("--pattern, --scale, --mean, --std and --bgr win over the file; each preprocessing flag counts as explicit")
+    func flagsOverrideTheFile() throws {
+        let path = try file("checkpoints: c\nprobes: p\nout: o\npattern: '*.h5'\npreprocessing: {scale: 0.5}\n")
+        var overrides = WatchConfiguration.Overrides()
+        overrides.pattern = "*.keras"
+        overrides.mean = [1, 1, 1]
+        overrides.scale = 1 / 127.5
+        overrides.bgr = true
+        let c = try WatchConfiguration.resolve(file: path, overrides: overrides)
+        #expect(c.pattern == "*.keras")
+        #expect(c.preprocessing.scale == 1 / 127.5 && c.preprocessing.mean == [1, 1, 1])
+        #expect(c.preprocessing.std == [0.229, 0.224, 0.225] && c.preprocessing.channelOrder == .bgr)
+        #expect(c.explicitPreprocessing == ["scale", "mean"])
+        overrides.std = [1, 0, 1]
+        #expect(throws: ConfigurationError.self) { try WatchConfiguration.resolve(file: path, overrides: overrides) }
+    }
+
     @Test("a reload applies what may change at once and keeps every restart-only setting, naming each")
     func reloadKeepsRestartOnlySettings() {
         var old = WatchConfiguration(checkpoints: "/c", probes: "/p", out: "/o")

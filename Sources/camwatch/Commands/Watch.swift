@@ -30,11 +30,26 @@ extension Camwatch {
         /// model.json beside the checkpoints).
         @OptionGroup var model: ModelOptions
 
+        @Option(name: .long, help: "Glob of checkpoint file names (default *.h5; *.keras for Keras 3's default).")
+        var pattern: String?
+
         @Option(name: .long, help: "Target layer or module prefix (default: the last conv-like layer).")
         var layer: String?
 
         @Option(name: .long, help: "Input height and width (default: the spec's input_size, else 224).")
         var inputSize: Int?
+
+        @Option(name: .long, help: "Factor applied to 0–255 pixel values (default: the config's, the checkpoint's, else 1/255).")
+        var scale: Float?
+
+        @Option(name: .long, parsing: .upToNextOption, help: "Per-channel mean subtracted after scaling (3 values).")
+        var mean: [Float] = []
+
+        @Option(name: .long, parsing: .upToNextOption, help: "Per-channel standard deviation divided by (3 values).")
+        var std: [Float] = []
+
+        @Flag(name: .long, help: "Feed channels in BGR order (Caffe-style models).")
+        var bgr = false
 
         @Option(name: .long, help: "YAML configuration file.")
         var config: String?
@@ -67,6 +82,11 @@ extension Camwatch {
             overrides.interval = interval
             overrides.tensorboard = tensorboard
             overrides.priority = priority
+            overrides.pattern = pattern
+            overrides.scale = scale
+            overrides.mean = mean.isEmpty ? nil : mean
+            overrides.std = std.isEmpty ? nil : std
+            overrides.bgr = bgr
             overrides.once = once
             // One plain line per event on stderr (no colours, no progress): what journald wants.
             LoggingSystem.bootstrap { _ in LineLogHandler() }

@@ -68,7 +68,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
 /// One layer of a ``ModelSpec``; which keys apply depends on `op` (docs/model-spec.md).
 public struct LayerSpec: Codable, Sendable, Equatable {
     public var name: String
-    public var op: String
+    public var op: Operation
     public var inputs: [String]?
     public var outChannels: Int?
     public var kernel: IntPair?
@@ -89,7 +89,7 @@ public struct LayerSpec: Codable, Sendable, Equatable {
     /// `reshape`: the channels-last shape per item, `[f]`, `[-1]` (flatten) or `[h, w, c]`.
     public var targetShape: [Int]?
 
-    public init(name: String, op: String, inputs: [String]? = nil) {
+    public init(name: String, op: Operation, inputs: [String]? = nil) {
         self.name = name
         self.op = op
         self.inputs = inputs
@@ -106,6 +106,30 @@ public struct LayerSpec: Codable, Sendable, Equatable {
         case maxValue = "max_value"
         case threshold
         case targetShape = "target_shape"
+    }
+}
+
+extension LayerSpec {
+    /// What a layer computes: every `op` a spec may name (docs/model-spec.md). Binding switches over this
+    /// closed set, so an op added here without a binding does not compile.
+    public enum Operation: String, Codable, Sendable, CaseIterable {
+        case conv2d, linear, batchnorm, affine, reshape
+        case relu, relu6, leakyReLU = "leaky_relu", sigmoid, tanh, silu, gelu, hardswish, hardsigmoid, softmax
+        case identity, dropout
+        case maxpool, avgpool
+        case adaptiveAvgpool = "adaptive_avgpool", globalAvgpool = "global_avgpool", globalMaxpool = "global_maxpool"
+        case flatten, add, mul, concat, zeropad
+
+        /// An unknown name is refused with the names a spec may use.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            let name = try container.decode(String.self)
+            guard let operation = Self(rawValue: name) else {
+                let known = Self.allCases.map(\.rawValue).joined(separator: ", ")
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown op '\(name)' (ops: \(known))")
+            }
+            self = operation
+        }
     }
 }
 

@@ -32,8 +32,8 @@ public enum ModelZoo {
         var b = SpecBuilder(name: name)
         b.conv("conv1", out: 64, kernel: 7, stride: 2, padding: 3, bias: false)
         b.batchNorm("bn1")
-        b.activation("relu", "relu")
-        b.pool("maxpool", op: "maxpool", kernel: 3, stride: 2, padding: 1)
+        b.activation("relu", .relu)
+        b.pool("maxpool", op: .maxpool, kernel: 3, stride: 2, padding: 1)
         var channels = 64
         for (stage, count) in blocks.enumerated() {
             let planes = 64 << stage
@@ -45,16 +45,16 @@ public enum ModelZoo {
                 if bottleneck {
                     b.conv("\(prefix).conv1", out: planes, kernel: 1, bias: false)
                     b.batchNorm("\(prefix).bn1")
-                    b.activation("\(prefix).relu", "relu")
+                    b.activation("\(prefix).relu", .relu)
                     b.conv("\(prefix).conv2", out: planes, kernel: 3, stride: stride, padding: 1, bias: false)
                     b.batchNorm("\(prefix).bn2")
-                    b.activation("\(prefix).relu_1", "relu")
+                    b.activation("\(prefix).relu_1", .relu)
                     b.conv("\(prefix).conv3", out: out, kernel: 1, bias: false)
                     b.batchNorm("\(prefix).bn3")
                 } else {
                     b.conv("\(prefix).conv1", out: planes, kernel: 3, stride: stride, padding: 1, bias: false)
                     b.batchNorm("\(prefix).bn1")
-                    b.activation("\(prefix).relu", "relu")
+                    b.activation("\(prefix).relu", .relu)
                     b.conv("\(prefix).conv2", out: planes, kernel: 3, padding: 1, bias: false)
                     b.batchNorm("\(prefix).bn2")
                 }
@@ -66,12 +66,12 @@ public enum ModelZoo {
                     shortcut = b.last
                 }
                 b.add("\(prefix).add", residual, shortcut)
-                b.activation("\(prefix).relu_out", "relu")
+                b.activation("\(prefix).relu_out", .relu)
                 channels = out
             }
         }
-        b.pool("avgpool", op: "adaptive_avgpool", outputSize: 1)
-        b.plain("flatten", "flatten")
+        b.pool("avgpool", op: .adaptiveAvgpool, outputSize: 1)
+        b.plain("flatten", .flatten)
         b.linear("fc")
         return b.spec
     }
@@ -84,7 +84,7 @@ public enum ModelZoo {
         var index = 0
         for channels in layout {
             if channels == 0 {
-                b.pool("features.\(index)", op: "maxpool", kernel: 2, stride: 2)
+                b.pool("features.\(index)", op: .maxpool, kernel: 2, stride: 2)
                 index += 1
                 continue
             }
@@ -94,17 +94,17 @@ public enum ModelZoo {
                 b.batchNorm("features.\(index)")
                 index += 1
             }
-            b.activation("features.\(index)", "relu")
+            b.activation("features.\(index)", .relu)
             index += 1
         }
-        b.pool("avgpool", op: "adaptive_avgpool", outputSize: 7)
-        b.plain("flatten", "flatten")
+        b.pool("avgpool", op: .adaptiveAvgpool, outputSize: 7)
+        b.plain("flatten", .flatten)
         b.linear("classifier.0", out: 4096)
-        b.activation("classifier.1", "relu")
-        b.plain("classifier.2", "dropout")
+        b.activation("classifier.1", .relu)
+        b.plain("classifier.2", .dropout)
         b.linear("classifier.3", out: 4096)
-        b.activation("classifier.4", "relu")
-        b.plain("classifier.5", "dropout")
+        b.activation("classifier.4", .relu)
+        b.plain("classifier.5", .dropout)
         b.linear("classifier.6")
         return b.spec
     }
@@ -117,7 +117,7 @@ public enum ModelZoo {
             b.conv("\(prefix).0", out: out, kernel: kernel, stride: stride, padding: (kernel - 1) / 2, groups: groups,
                    bias: false)
             b.batchNorm("\(prefix).1")
-            b.activation("\(prefix).2", "relu6")
+            b.activation("\(prefix).2", .relu6)
         }
         convBNReLU6("features.0", out: 32, kernel: 3, stride: 2)
         var channels = 32
@@ -143,9 +143,9 @@ public enum ModelZoo {
             }
         }
         convBNReLU6("features.18", out: 1280, kernel: 1)
-        b.pool("avgpool", op: "adaptive_avgpool", outputSize: 1)
-        b.plain("flatten", "flatten")
-        b.plain("classifier.0", "dropout")
+        b.pool("avgpool", op: .adaptiveAvgpool, outputSize: 1)
+        b.plain("flatten", .flatten)
+        b.plain("classifier.0", .dropout)
         b.linear("classifier.1")
         return b.spec
     }
@@ -155,26 +155,26 @@ public enum ModelZoo {
     static func alexNet() -> ModelSpec {
         var b = SpecBuilder(name: "alexnet")
         b.conv("features.0", out: 64, kernel: 11, stride: 4, padding: 2, bias: true)
-        b.activation("features.1", "relu")
-        b.pool("features.2", op: "maxpool", kernel: 3, stride: 2)
+        b.activation("features.1", .relu)
+        b.pool("features.2", op: .maxpool, kernel: 3, stride: 2)
         b.conv("features.3", out: 192, kernel: 5, padding: 2, bias: true)
-        b.activation("features.4", "relu")
-        b.pool("features.5", op: "maxpool", kernel: 3, stride: 2)
+        b.activation("features.4", .relu)
+        b.pool("features.5", op: .maxpool, kernel: 3, stride: 2)
         b.conv("features.6", out: 384, kernel: 3, padding: 1, bias: true)
-        b.activation("features.7", "relu")
+        b.activation("features.7", .relu)
         b.conv("features.8", out: 256, kernel: 3, padding: 1, bias: true)
-        b.activation("features.9", "relu")
+        b.activation("features.9", .relu)
         b.conv("features.10", out: 256, kernel: 3, padding: 1, bias: true)
-        b.activation("features.11", "relu")
-        b.pool("features.12", op: "maxpool", kernel: 3, stride: 2)
-        b.pool("avgpool", op: "adaptive_avgpool", outputSize: 6)
-        b.plain("flatten", "flatten")
-        b.plain("classifier.0", "dropout")
+        b.activation("features.11", .relu)
+        b.pool("features.12", op: .maxpool, kernel: 3, stride: 2)
+        b.pool("avgpool", op: .adaptiveAvgpool, outputSize: 6)
+        b.plain("flatten", .flatten)
+        b.plain("classifier.0", .dropout)
         b.linear("classifier.1", out: 4096)
-        b.activation("classifier.2", "relu")
-        b.plain("classifier.3", "dropout")
+        b.activation("classifier.2", .relu)
+        b.plain("classifier.3", .dropout)
         b.linear("classifier.4", out: 4096)
-        b.activation("classifier.5", "relu")
+        b.activation("classifier.5", .relu)
         b.linear("classifier.6")
         return b.spec
     }
@@ -195,7 +195,7 @@ struct SpecBuilder {
 
     mutating func conv(_ name: String, out: Int, kernel: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1,
                        bias: Bool, from source: String? = nil) {
-        var layer = LayerSpec(name: name, op: "conv2d")
+        var layer = LayerSpec(name: name, op: .conv2d)
         layer.outChannels = out
         layer.kernel = IntPair(kernel, kernel)
         layer.stride = IntPair(stride, stride)
@@ -205,13 +205,13 @@ struct SpecBuilder {
         append(layer, from: source)
     }
 
-    mutating func batchNorm(_ name: String) { append(LayerSpec(name: name, op: "batchnorm")) }
+    mutating func batchNorm(_ name: String) { append(LayerSpec(name: name, op: .batchnorm)) }
 
-    mutating func activation(_ name: String, _ op: String) { append(LayerSpec(name: name, op: op)) }
+    mutating func activation(_ name: String, _ op: LayerSpec.Operation) { append(LayerSpec(name: name, op: op)) }
 
-    mutating func plain(_ name: String, _ op: String) { append(LayerSpec(name: name, op: op)) }
+    mutating func plain(_ name: String, _ op: LayerSpec.Operation) { append(LayerSpec(name: name, op: op)) }
 
-    mutating func pool(_ name: String, op: String, kernel: Int = 0, stride: Int = 0, padding: Int = 0, outputSize: Int = 0) {
+    mutating func pool(_ name: String, op: LayerSpec.Operation, kernel: Int = 0, stride: Int = 0, padding: Int = 0, outputSize: Int = 0) {
         var layer = LayerSpec(name: name, op: op)
         if kernel > 0 {
             layer.kernel = IntPair(kernel, kernel)
@@ -223,11 +223,11 @@ struct SpecBuilder {
     }
 
     mutating func linear(_ name: String, out: Int? = nil) {
-        var layer = LayerSpec(name: name, op: "linear")
+        var layer = LayerSpec(name: name, op: .linear)
         layer.outFeatures = out
         layer.bias = true
         append(layer)
     }
 
-    mutating func add(_ name: String, _ a: String, _ b: String) { append(LayerSpec(name: name, op: "add", inputs: [a, b])) }
+    mutating func add(_ name: String, _ a: String, _ b: String) { append(LayerSpec(name: name, op: .add, inputs: [a, b])) }
 }

@@ -141,10 +141,10 @@ struct Binder {
         let x = inputs[0]
         let name = spec.name
         func needMap() throws {
-            guard x.isMap else { throw NetworkError("layer '\(name)' (\(spec.op)) needs a [N, C, H, W] input, got a flat vector") }
+            guard x.isMap else { throw NetworkError("layer '\(name)' (\(spec.op.rawValue)) needs a [N, C, H, W] input, got a flat vector") }
         }
         switch spec.op {
-        case "conv2d":
+        case .conv2d:
             try needMap()
             let groups = spec.groups ?? 1
             guard groups >= 1, x.channels % groups == 0 else {
@@ -172,14 +172,14 @@ struct Binder {
             let conv = Conv2D(weight: weight, bias: bias(name + ".bias", count: o, wanted: spec.bias), geometry: geometry,
                               groups: groups, samePadding: same)
             return (.conv2d(conv), ShapeInfo(channels: o))
-        case "linear":
+        case .linear:
             let features = try Self.features(of: x, layer: name)
             let weight = take(name + ".weight", expected: [spec.outFeatures, features])
             guard let weight else { return (.identity, ShapeInfo(channels: spec.outFeatures ?? 0, isMap: false)) }
             let o = weight.shape[0]
             return (.linear(Linear(weight: weight, bias: bias(name + ".bias", count: o, wanted: spec.bias))),
                     ShapeInfo(channels: o, isMap: false))
-        case "batchnorm":
+        case .batchnorm:
             let c = x.channels
             let hasAffine = parameters[name + ".weight"] != nil || parameters[name + ".bias"] != nil
             let weight = hasAffine ? take(name + ".weight", expected: [c])?.scalars : [Float](repeating: 1, count: c)
@@ -189,41 +189,41 @@ struct Binder {
             guard let weight, let shift, let mean, let variance else { return (.identity, x) }
             let bn = BatchNorm(weight: weight, bias: shift, mean: mean, variance: variance, eps: Float(spec.eps ?? 1e-5))
             return (.batchNorm(bn), x)
-        case "relu":
+        case .relu:
             guard spec.maxValue != nil || spec.threshold != nil || (spec.negativeSlope ?? 0) != 0 else {
                 return (.activation(.relu), x)
             }
             let relu = Activation.kerasReLU(negativeSlope: Float(spec.negativeSlope ?? 0), threshold: Float(spec.threshold ?? 0),
                                             maxValue: spec.maxValue.map(Float.init))
             return (.activation(relu), x)
-        case "gelu": return (.activation(.gelu), x)
-        case "affine":
+        case .gelu: return (.activation(.gelu), x)
+        case .affine:
             // Keras Rescaling and Normalization: a per-channel scale and shift given as weights.
             let scale = take(name + ".weight", expected: [x.channels])?.scalars
             let shift = take(name + ".bias", expected: [x.channels])?.scalars
             guard let scale, let shift else { return (.identity, x) }
             return (.batchNorm(BatchNorm(scale: scale, shift: shift)), x)
-        case "reshape":
+        case .reshape:
             guard let target = spec.targetShape else { throw NetworkError("layer '\(name)' (reshape) needs 'target_shape'") }
             if target.count == 3 {
                 return (.reshapeChannelsLast(target), ShapeInfo(channels: target[2], fixedSpatial: (target[0], target[1])))
             }
             let features = target == [-1] ? try Self.features(of: x, layer: name) : target[0]
             return (.reshapeChannelsLast(target), ShapeInfo(channels: features ?? 0, isMap: false))
-        case "relu6": return (.activation(.relu6), x)
-        case "leaky_relu": return (.activation(.leakyReLU(negativeSlope: Float(spec.negativeSlope ?? 0.01))), x)
-        case "sigmoid": return (.activation(.sigmoid), x)
-        case "tanh": return (.activation(.tanh), x)
-        case "silu": return (.activation(.silu), x)
-        case "hardswish": return (.activation(.hardswish), x)
-        case "hardsigmoid": return (.activation(.hardsigmoid), x)
-        case "identity", "dropout": return (.identity, x)
-        case "softmax": return (.softmax, x)
-        case "maxpool", "avgpool":
+        case .relu6: return (.activation(.relu6), x)
+        case .leakyReLU: return (.activation(.leakyReLU(negativeSlope: Float(spec.negativeSlope ?? 0.01))), x)
+        case .sigmoid: return (.activation(.sigmoid), x)
+        case .tanh: return (.activation(.tanh), x)
+        case .silu: return (.activation(.silu), x)
+        case .hardswish: return (.activation(.hardswish), x)
+        case .hardsigmoid: return (.activation(.hardsigmoid), x)
+        case .identity, .dropout: return (.identity, x)
+        case .softmax: return (.softmax, x)
+        case .maxpool, .avgpool:
             try needMap()
-            guard let kernel = spec.kernel else { throw NetworkError("layer '\(name)' (\(spec.op)) needs 'kernel'") }
+            guard let kernel = spec.kernel else { throw NetworkError("layer '\(name)' (\(spec.op.rawValue)) needs 'kernel'") }
             let stride = spec.stride ?? kernel
-            let dilation = spec.op == "maxpool" ? (spec.dilation ?? 1) : 1
+            let dilation = spec.op == .maxpool ? (spec.dilation ?? 1) : 1
             var g = WindowGeometry(kernel: (kernel.height, kernel.width), stride: (stride.height, stride.width),
                                    dilation: (dilation.height, dilation.width))
             switch spec.padding ?? .symmetric(0) {
@@ -235,46 +235,44 @@ struct Binder {
             let halfHeight = (dilation.height * (kernel.height - 1) + 1) / 2
             let halfWidth = (dilation.width * (kernel.width - 1) + 1) / 2
             guard max(g.padTop, g.padBottom) <= halfHeight, max(g.padLeft, g.padRight) <= halfWidth else {
-                throw NetworkError("layer '\(name)' (\(spec.op)): padding must be at most half the kernel")
+                throw NetworkError("layer '\(name)' (\(spec.op.rawValue)): padding must be at most half the kernel")
             }
             let info = ShapeInfo(channels: x.channels)
-            if spec.op == "maxpool" { return (.maxPool(g, ceilMode: spec.ceilMode ?? false), info) }
+            if spec.op == .maxpool { return (.maxPool(g, ceilMode: spec.ceilMode ?? false), info) }
             return (.avgPool(g, ceilMode: spec.ceilMode ?? false, countIncludePad: spec.countIncludePad ?? true), info)
-        case "adaptive_avgpool":
+        case .adaptiveAvgpool:
             try needMap()
             guard let size = spec.outputSize, size.height > 0, size.width > 0 else {
                 throw NetworkError("layer '\(name)' (adaptive_avgpool) needs a positive 'output_size'")
             }
             return (.adaptiveAvgPool(height: size.height, width: size.width),
                     ShapeInfo(channels: x.channels, fixedSpatial: (size.height, size.width)))
-        case "global_avgpool", "global_maxpool":
+        case .globalAvgpool, .globalMaxpool:
             try needMap()
-            return (spec.op == "global_avgpool" ? .globalAvgPool : .globalMaxPool,
+            return (spec.op == .globalAvgpool ? .globalAvgPool : .globalMaxPool,
                     ShapeInfo(channels: x.channels, fixedSpatial: (1, 1)))
-        case "flatten":
+        case .flatten:
             let features = try Self.features(of: x, layer: name)
             return (.flatten, ShapeInfo(channels: features ?? 0, isMap: false))
-        case "add", "mul":
-            guard inputs.count >= 2 else { throw NetworkError("layer '\(name)' (\(spec.op)) needs two or more inputs") }
+        case .add, .mul:
+            guard inputs.count >= 2 else { throw NetworkError("layer '\(name)' (\(spec.op.rawValue)) needs two or more inputs") }
             guard inputs.allSatisfy({ $0.channels == x.channels || $0.channels == 0 }) else {
-                throw NetworkError("layer '\(name)' (\(spec.op)) combines \(inputs.map { String($0.channels) }.joined(separator: " and ")) channels")
+                throw NetworkError("layer '\(name)' (\(spec.op.rawValue)) combines \(inputs.map { String($0.channels) }.joined(separator: " and ")) channels")
             }
             let info = inputs.first { $0.fixedSpatial == nil } ?? x
-            return (spec.op == "add" ? .add : .multiply, info)
-        case "concat":
+            return (spec.op == .add ? .add : .multiply, info)
+        case .concat:
             guard inputs.count >= 2 else { throw NetworkError("layer '\(name)' (concat) needs two or more inputs") }
             guard let channels = CheckedSize.sum(inputs.map(\.channels)) else {
                 throw NetworkError("layer '\(name)' (concat): the channel count overflows")
             }
             return (.concat, ShapeInfo(channels: channels, fixedSpatial: x.fixedSpatial))
-        case "zeropad":
+        case .zeropad:
             try needMap()
             guard case .explicit(let t, let b, let l, let r) = spec.padding ?? .symmetric(0) else {
                 throw NetworkError("layer '\(name)' (zeropad) needs explicit 'padding'")
             }
             return (.zeroPad(top: t, bottom: b, left: l, right: r), ShapeInfo(channels: x.channels))
-        default:
-            throw NetworkError("layer '\(name)' has unknown op '\(spec.op)'")
         }
     }
 }

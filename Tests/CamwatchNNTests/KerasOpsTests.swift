@@ -38,9 +38,9 @@ import Testing
     }
 
     @Test func specBindsReshapeAndAffine() throws {
-        var affine = LayerSpec(name: "scale", op: "affine")
+        var affine = LayerSpec(name: "scale", op: .affine)
         affine.inputs = ["input"]
-        var flat = LayerSpec(name: "flat", op: "reshape")
+        var flat = LayerSpec(name: "flat", op: .reshape)
         flat.targetShape = [-1]
         let spec = ModelSpec(name: "k", inputChannels: 2, layers: [affine, flat])
         let network = try Network(spec: spec, parameters: [
@@ -53,7 +53,7 @@ import Testing
 
     @Test(arguments: [[0], [2, 3], [1, -1, 3], [Int.max]])
     func badTargetShapeIsRefused(_ target: [Int]) {
-        var layer = LayerSpec(name: "r", op: "reshape")
+        var layer = LayerSpec(name: "r", op: .reshape)
         layer.targetShape = target
         #expect(throws: NetworkError.self) { try ModelSpec(name: "k", layers: [layer]).validate() }
     }

@@ -148,7 +148,7 @@ struct KerasGraphBuilder {
     /// Drops a final softmax (the output is the logits before it) and sets the output.
     mutating func finish(output: String, fallbackName: String) throws(KerasError) {
         var output = output
-        if let last = producers[output], last.op == "softmax", let source = last.inputs?.first, source != "input" {
+        if let last = producers[output], last.op == .softmax, let source = last.inputs?.first, source != "input" {
             output = source
         }
         guard output != "input" else { throw KerasError("the model computes nothing from its input") }
@@ -227,7 +227,7 @@ struct KerasGraphBuilder {
                 throw here.error("normalizes axis \(axis.map { "\($0)" } ?? "?"), not the channels (-1)")
             }
             let node = uniqueName(here)
-            var layer = LayerSpec(name: node, op: "batchnorm", inputs: [x])
+            var layer = LayerSpec(name: node, op: .batchnorm, inputs: [x])
             layer.eps = here.double("epsilon") ?? 1e-3
             emit(layer, shape: shape)
             var roles: [KerasModel.Role] = []
@@ -252,7 +252,7 @@ struct KerasGraphBuilder {
             let units = try here.int("units")
             let final = Self.isLinear(here.config["activation"])
             let node = uniqueName(here, suffix: final ? "" : "/dense")
-            var layer = LayerSpec(name: node, op: "linear", inputs: [x])
+            var layer = LayerSpec(name: node, op: .linear, inputs: [x])
             layer.outFeatures = units
             layer.bias = here.bool("use_bias", default: true)
             emit(layer, shape: NodeShape(channels: units, isMap: false))
@@ -263,24 +263,24 @@ struct KerasGraphBuilder {
         case "Activation":
             return try activation(here, named: here.config["activation"], input: x, final: true)
         case "ReLU":
-            var layer = LayerSpec(name: uniqueName(here), op: "relu", inputs: [x])
+            var layer = LayerSpec(name: uniqueName(here), op: .relu, inputs: [x])
             layer.maxValue = here.double("max_value")
             layer.negativeSlope = here.double("negative_slope")
             layer.threshold = here.double("threshold")
             return emit(layer, shape: shape)
         case "LeakyReLU":
-            var layer = LayerSpec(name: uniqueName(here), op: "leaky_relu", inputs: [x])
+            var layer = LayerSpec(name: uniqueName(here), op: .leakyReLU, inputs: [x])
             layer.negativeSlope = here.double("negative_slope") ?? here.double("alpha") ?? 0.3
             return emit(layer, shape: shape)
         case "Softmax":
             guard Self.isLastAxis(here.config["axis"]) else { throw here.error("takes the softmax over another axis than -1") }
-            return emit(LayerSpec(name: uniqueName(here), op: "softmax", inputs: [x]), shape: shape)
+            return emit(LayerSpec(name: uniqueName(here), op: .softmax, inputs: [x]), shape: shape)
         case "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D":
             try here.requireChannelsLast()
             return try pooling(here, input: x, shape: shape, isMax: className.hasPrefix("Max"))
         case "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D", "GlobalMaxPool2D":
             try here.requireChannelsLast()
-            let op = className.hasPrefix("GlobalMax") ? "global_maxpool" : "global_avgpool"
+            let op: LayerSpec.Operation = className.hasPrefix("GlobalMax") ? .globalMaxpool : .globalAvgpool
             let keep = here.bool("keepdims", default: false)
             return emit(LayerSpec(name: uniqueName(here), op: op, inputs: [x]),
                         shape: NodeShape(height: keep ? 1 : nil, width: keep ? 1 : nil, channels: shape.channels,
@@ -288,14 +288,14 @@ struct KerasGraphBuilder {
         case "ZeroPadding2D":
             try here.requireChannelsLast()
             let (t, b, l, r) = try here.padding2D()
-            var layer = LayerSpec(name: uniqueName(here), op: "zeropad", inputs: [x])
+            var layer = LayerSpec(name: uniqueName(here), op: .zeropad, inputs: [x])
             layer.padding = .explicit(top: t, bottom: b, left: l, right: r)
             return emit(layer, shape: NodeShape(height: shape.height.map { $0 + t + b }, width: shape.width.map { $0 + l + r },
                                                 channels: shape.channels))
         case "Add", "Multiply":
             guard inputs.count >= 2 else { throw here.error("needs two or more inputs") }
             let widest = inputs.compactMap { shapes[$0] }.max { ($0.elements ?? Int.max) < ($1.elements ?? Int.max) }
-            return emit(LayerSpec(name: uniqueName(here), op: className == "Add" ? "add" : "mul", inputs: inputs),
+            return emit(LayerSpec(name: uniqueName(here), op: className == "Add" ? .add : .mul, inputs: inputs),
                         shape: widest ?? shape)
         case "Concatenate":
             guard inputs.count >= 2 else { throw here.error("needs two or more inputs") }
@@ -305,12 +305,12 @@ struct KerasGraphBuilder {
             let parts = inputs.compactMap { shapes[$0] }
             var joined = shape
             joined.channels = parts.reduce(0) { $0 + $1.channels }
-            return emit(LayerSpec(name: uniqueName(here), op: "concat", inputs: inputs), shape: joined)
+            return emit(LayerSpec(name: uniqueName(here), op: .concat, inputs: inputs), shape: joined)
         case "Reshape":
             return try reshape(here, input: x, shape: shape)
         case "Flatten":
             guard shape.isMap, shape.height != 1 || shape.width != 1 else { return x }
-            var layer = LayerSpec(name: uniqueName(here), op: "reshape", inputs: [x])
+            var layer = LayerSpec(name: uniqueName(here), op: .reshape, inputs: [x])
             layer.targetShape = shape.elements.map { [$0] } ?? [-1]
             return emit(layer, shape: NodeShape(channels: shape.elements ?? 0, isMap: false))
         case "Dropout", "SpatialDropout2D", "GaussianDropout", "GaussianNoise", "AlphaDropout", "ActivityRegularization",
@@ -332,7 +332,7 @@ struct KerasGraphBuilder {
                 return affine(here, input: x, shape: shape, scale: scale, shift: shift)
             }
             let node = uniqueName(here)
-            emit(LayerSpec(name: node, op: "affine", inputs: [x]), shape: shape)
+            emit(LayerSpec(name: node, op: .affine, inputs: [x]), shape: shape)
             record(here, roles: [.normalizationMean(node), .normalizationVariance(node), .ignored])
             return node
         default:
@@ -353,7 +353,7 @@ struct KerasGraphBuilder {
         let same = try here.isSamePadding()
         let final = suffix == nil && Self.isLinear(here.config["activation"])
         let node = uniqueName(here, suffix: suffix ?? (final ? "" : "/conv"))
-        var layer = LayerSpec(name: node, op: "conv2d", inputs: [input])
+        var layer = LayerSpec(name: node, op: .conv2d, inputs: [input])
         layer.outChannels = outChannels
         layer.kernel = IntPair(kernel.0, kernel.1)
         layer.stride = IntPair(stride.0, stride.1)
@@ -375,7 +375,7 @@ struct KerasGraphBuilder {
     {
         let kernel = try here.pair("pool_size")
         let stride = try here.boundedPair("strides") ?? kernel
-        var layer = LayerSpec(name: uniqueName(here), op: isMax ? "maxpool" : "avgpool", inputs: [input])
+        var layer = LayerSpec(name: uniqueName(here), op: isMax ? .maxpool : .avgpool, inputs: [input])
         layer.kernel = IntPair(kernel.0, kernel.1)
         layer.stride = IntPair(stride.0, stride.1)
         var out = shape
@@ -424,7 +424,7 @@ struct KerasGraphBuilder {
             target[unknown] = elements / known
         }
         guard target.allSatisfy({ $0 > 0 }) else { throw here.error("reshapes to \(target)") }
-        var layer = LayerSpec(name: uniqueName(here), op: "reshape", inputs: [input])
+        var layer = LayerSpec(name: uniqueName(here), op: .reshape, inputs: [input])
         layer.targetShape = target
         let out = target.count == 3
             ? NodeShape(height: target[0], width: target[1], channels: target[2])
@@ -434,7 +434,7 @@ struct KerasGraphBuilder {
 
     private mutating func affine(_ here: KerasLayerContext, input: String, shape: NodeShape, scale: [Float],
                                  shift: [Float]) -> String {
-        let node = emit(LayerSpec(name: uniqueName(here), op: "affine", inputs: [input]), shape: shape)
+        let node = emit(LayerSpec(name: uniqueName(here), op: .affine, inputs: [input]), shape: shape)
         constants[node + ".weight"] = Tensor(shape: [scale.count], scalars: scale)
         constants[node + ".bias"] = Tensor(shape: [shift.count], scalars: shift)
         return node
@@ -450,20 +450,20 @@ struct KerasGraphBuilder {
             throw here.error("uses a custom activation (\(value.map { "\($0)" } ?? "?"))")
         }
         // The activation's output is the Keras layer's output, so it takes the layer's name.
-        var layer = LayerSpec(name: uniqueName(here), op: "", inputs: [input])
+        var layer = LayerSpec(name: uniqueName(here), op: .identity, inputs: [input])
         switch name {
-        case "relu": layer.op = "relu"
-        case "relu6": layer.op = "relu6"
-        case "swish", "silu": layer.op = "silu"
-        case "sigmoid": layer.op = "sigmoid"
-        case "tanh": layer.op = "tanh"
-        case "gelu": layer.op = "gelu"
-        case "softmax": layer.op = "softmax"
-        case "hard_swish", "hard_silu": layer.op = "hardswish"
+        case "relu": layer.op = .relu
+        case "relu6": layer.op = .relu6
+        case "swish", "silu": layer.op = .silu
+        case "sigmoid": layer.op = .sigmoid
+        case "tanh": layer.op = .tanh
+        case "gelu": layer.op = .gelu
+        case "softmax": layer.op = .softmax
+        case "hard_swish", "hard_silu": layer.op = .hardswish
         case "leaky_relu":
-            layer.op = "leaky_relu"
+            layer.op = .leakyReLU
             layer.negativeSlope = 0.2
-        case "hard_sigmoid" where here.isKeras3: layer.op = "hardsigmoid"
+        case "hard_sigmoid" where here.isKeras3: layer.op = .hardsigmoid
         case "hard_sigmoid":
             throw here.error("uses Keras 2's hard_sigmoid (clip(0.2·x + 0.5, 0, 1)), which camwatch does not build")
         default:

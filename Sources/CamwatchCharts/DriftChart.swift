@@ -171,7 +171,8 @@ public enum DriftChart {
             let metric = DriftChart.validationMetric(report)?.values.map(\.value) ?? []
             learningRateRange = rates.isEmpty ? nil : Self.decades(rates)
             metricRange = metric.isEmpty ? nil : Self.linearRange(metric)
-            let axes = Double([learningRateRange != nil, metricRange != nil].filter { $0 }.count)
+            let axes = Double(
+                [learningRateRange != nil, metricRange != nil, DriftChart.hasHeatmapAxis(report)].filter { $0 }.count)
             plot = Rect(
                 x: Self.left, y: Self.top, width: Double(width) - Self.left - Self.right - axes * Self.secondaryAxis,
                 height: Double(height) - Self.top - Self.bottom)
@@ -309,6 +310,11 @@ public enum DriftChart {
                 canvas.line([(x, middle), (x + 20, middle)], Palette.metric, lineWidth: 1.5, dash: [4, 2])
             }
         }
+        for metric in heatmapLegend(report) {
+            entry(metric.name) { x, middle in
+                canvas.line([(x, middle), (x + 20, middle)], Palette.heatmapMetric, lineWidth: 2, dash: metric.dash)
+            }
+        }
         if report.convergence.state == .stable, report.convergence.convergedAt != nil {
             entry("became stable") { x, middle in
                 canvas.line([(x + 10, middle - 6), (x + 10, middle + 6)], Palette.converged, lineWidth: 2)
@@ -402,7 +408,9 @@ public enum DriftChart {
                 layout.metricY(point.value).map { (layout.x(slot: point.slot), $0) }
             }
             canvas.line(points, Palette.metric, lineWidth: 1.5, dash: [4, 2])
+            axisX += Layout.secondaryAxis
         }
+        drawHeatmapMetrics(canvas, report: report, layout: layout, axisX: axisX)
     }
 
     /// The settle bound (or threshold) and the reference level, as step lines over the slots they apply to.

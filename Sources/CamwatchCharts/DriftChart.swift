@@ -163,6 +163,8 @@ public enum DriftChart {
         let learningRateRange: (low: Double, high: Double)?
         /// The validation metric's axis (linear range), when any checkpoint has one.
         let metricRange: (low: Double, high: Double)?
+        /// A header line more when both the learning-rate note and the heatmap metrics have one.
+        let extraHeader: Double
 
         init(report: Report, options: Options) {
             width = options.width
@@ -173,9 +175,10 @@ public enum DriftChart {
             metricRange = metric.isEmpty ? nil : Self.linearRange(metric)
             let axes = Double(
                 [learningRateRange != nil, metricRange != nil, DriftChart.hasHeatmapAxis(report)].filter { $0 }.count)
+            extraHeader = ReportRenderer.learningRateNote(for: report) != nil && report.metricsSummary != nil ? 16 : 0
             plot = Rect(
-                x: Self.left, y: Self.top, width: Double(width) - Self.left - Self.right - axes * Self.secondaryAxis,
-                height: Double(height) - Self.top - Self.bottom)
+                x: Self.left, y: Self.top + extraHeader, width: Double(width) - Self.left - Self.right - axes * Self.secondaryAxis,
+                height: Double(height) - Self.top - extraHeader - Self.bottom)
             slots = report.checkpoints.count
             var values: [Double] = []
             for entry in report.checkpoints where entry.status == .ok {
@@ -259,15 +262,22 @@ public enum DriftChart {
         let width = Double(layout.width) - 32
         let title = "Heatmap drift: " + ChartText.model(report.model)
         canvas.text(canvas.fitted(title, width: width, Fonts.title), x: x, baseline: 26, Fonts.title, Palette.text)
-        let verdict = canvas.fitted(ReportRenderer.verdict(for: report, learningRate: false), width: width, Fonts.body)
+        let verdict = canvas.fitted(
+            ReportRenderer.verdict(for: report, learningRate: false, metrics: false), width: width, Fonts.body)
         canvas.text(verdict, x: x, baseline: 44, Fonts.body, Palette.text)
+        var line = 60.0
         if let note = ReportRenderer.learningRateNote(for: report) {
-            canvas.text(canvas.fitted(note, width: width, Fonts.body), x: x, baseline: 60, Fonts.body, Palette.learningRate)
+            canvas.text(canvas.fitted(note, width: width, Fonts.body), x: x, baseline: line, Fonts.body, Palette.learningRate)
+            line += 16
+        }
+        if let summary = report.metricsSummary {
+            let text = canvas.fitted("Heatmaps: " + summary, width: width, Fonts.body)
+            canvas.text(text, x: x, baseline: line, Fonts.body, Palette.heatmapMetric)
         }
 
         // Legend, in up to two rows.
         var cursor = layout.plot.x
-        var baseline = 80.0
+        var baseline = 80.0 + layout.extraHeader
         func entry(_ name: String, swatch: @escaping (Double, Double) -> Void) {
             let needed = 26 + canvas.textWidth(name, Fonts.small)
             if cursor + needed > Double(layout.width) - 12, cursor > layout.plot.x {

@@ -133,7 +133,7 @@ public enum TimelineChart {
             rows: report.probes.count, columns: shown.count, cellSize: options.cellSize,
             labelWidth: Layout.labelWidth(for: report.probes, measuring: measure))
         let verdict = measure.wrapped(
-            ReportRenderer.verdict(for: report), width: layout.textWidth, Fonts.body, maximumLines: 2)
+            ReportRenderer.verdict(for: report), width: layout.textWidth, Fonts.body, maximumLines: 3)
         layout.headerHeight = Layout.headerHeight(verdictLines: verdict.count)
         layout.metricsRow = hasMetricsRow(shown)
         return Plan(

@@ -76,7 +76,7 @@ import Testing
         let verdict = ReportRenderer.verdict(for: report)
         #expect(verdict.contains(
             "Where saliency sits now: 30 % of heatmap energy on the objects (they cover 25 % of the images); "
-                + "Average Drop 38 %, Increase in Confidence 50 %; least on its object: cat (30 %)."))
+                + "Average Drop 38 %, Increase in Confidence 50 %; cat is barely on its object (30 % of its heatmap on a box covering 25 % of the image)."))
         #expect(!ReportRenderer.verdict(for: report, metrics: false).contains("energy"))
         #expect(!ReportRenderer.verdict(for: sampleReport(drifts: [nil, 0.1])).contains("Where saliency"))
     }

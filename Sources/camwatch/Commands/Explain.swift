@@ -65,12 +65,6 @@ extension Camwatch {
             guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         }
 
-        /// The heatmap metrics of one image, when `--metrics` asks for any.
-        func metrics(network: Network, input: Tensor, map: SaliencyMap, image: RGBImage, options: ScoreCAM.Options,
-                     path: String) throws -> Report.ProbeMetrics? {
-            try metricOptions.compute(network: network, input: input, map: map, image: image, options: options, path: path)
-        }
-
         func run() throws {
             Runtime.configure(threads: threads)
             let loaded = try ModelCatalog.load(weightsPath: weights, options: model)
@@ -98,8 +92,8 @@ extension Camwatch {
                     map = try scoreCAM.explain(input, classIndex: classIndex) { done, total in progress.update(done, total) }
                 } catch { throw CLIError("\(path): \(error)") }
                 progress.finish()
-                let metrics = try self.metrics(network: loaded.network, input: input, map: map, image: image,
-                                               options: options, path: path)
+                let metrics = try metricOptions.compute(network: loaded.network, input: input, map: map, image: image,
+                                                        options: options, path: path)
                 if map.isConstant {
                     Output.warn("\(path): the heatmap is constant (no channel raises class \(map.classIndex)); written as all zeros")
                 }
@@ -119,10 +113,14 @@ extension Camwatch {
                                              metrics: metrics))
             }
             // Keyed by image path: per_probe of the summary names each image.
-            let perImage = Dictionary(results.compactMap { r in r.metrics.map { (r.image, $0) } }, uniquingKeysWith: { a, _ in a })
-            let summary = perImage.isEmpty ? nil : Report.CheckpointMetrics(perProbe: perImage, step: metricOptions.stepUsed(width: prep.width))
+            let perImage = Dictionary(
+                results.compactMap { r in r.metrics.map { (r.image, $0) } }, uniquingKeysWith: { first, _ in first })
+            let summary = perImage.isEmpty
+                ? nil : Report.CheckpointMetrics(perProbe: perImage, step: metricOptions.stepUsed(width: prep.width))
             if json { try Output.printJSON(HeatmapReport(results: results, metrics: summary)) }
-            if let summary, !json, results.count > 1 { print("mean over \(results.count) images: \(ExplainMetricOptions.describe(summary))") }
+            if let summary, !json, results.count > 1 {
+                print("mean over \(results.count) images: \(ExplainMetricOptions.describe(summary))")
+            }
         }
     }
 }

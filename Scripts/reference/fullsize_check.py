@@ -2,7 +2,7 @@
 
     Scripts/reference-env.sh
     swift build -c release
-    ~/.cache/camwatch-ref/bin/python Scripts/reference/fullsize_check.py [BINARY] [--scorecam] [--keep DIR]
+    ~/.cache/camwatch-ref/bin/python Scripts/reference/fullsize_check.py [BINARY] [--scorecam] [--metrics] [--keep DIR]
 
 BINARY defaults to .build/release/camwatch. Not run in CI (it needs the reference environment and takes
 a minute or two with --scorecam).
@@ -24,6 +24,13 @@ What it does:
    and max |d| per photo (the first 2, --scorecam-photos); fails if r < 0.999 (--min-r) or max |d| > 1e-3 (--heatmap-atol). Also prints
    max |cv2.resize - F.interpolate(bilinear, align_corners=False)| on pgc's own 7x7 map (pgc resizes
    with cv2).
+5. With --metrics: `camwatch explain PNG … --metrics energy,drop,deletion,insertion --bbox 40,60,150,180 --json`
+   on the first photo (--metrics-photos) of each model, and the references computed on camwatch's own
+   heatmap (its JSON output): the energy pointing game by formula and by a transcription of the Score-CAM
+   authors' energy_point_game, Y and O from pytorch-grad-cam's CamMultImageConfidenceChange
+   (ClassifierOutputSoftmaxTarget), deletion/insertion AUC by the transcription of
+   Scripts/fixtures/make_metric_fixtures.py (step 224, RISE's blur). Fails if any differs by more than
+   1e-4 (--metric-atol); prints camwatch's seconds with and without the metrics.
 Exit status 0 when every comparison passes, 1 otherwise, 2 when camwatch fails to run.
 """
 
@@ -43,6 +50,7 @@ import torchvision  # noqa: E402
 from PIL import Image  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures"))
 import refcommon  # noqa: E402
 
 MODELS = {"resnet18": "layer4", "mobilenet_v2": "features.18"}
@@ -89,6 +97,64 @@ def pgc_scorecam(model, layer, x, c):
     return heat, float(np.abs(cv2.resize(low, (w, h)) - t.numpy()).max())
 
 
+BOX = [40, 60, 150, 180]
+
+
+def check_metrics(args, arch, layer, model, weights, png, extra):
+    """camwatch's four metrics on one photo against the references on its own heatmap; the failure count,
+    or None when camwatch fails to run."""
+    import time
+    from make_metric_fixtures import causal, energy_authors, energy_formula, rise_kernel, blur
+    from pytorch_grad_cam.metrics.cam_mult_image import CamMultImageConfidenceChange
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
+
+    base = ["explain", png, "--weights", weights, "--arch", arch, "--layer", layer, "--json", "--quiet", *extra]
+    try:
+        start = time.monotonic()
+        refcommon.run_camwatch(args.binary, base)
+        plain = time.monotonic() - start
+        start = time.monotonic()
+        out = refcommon.run_camwatch(args.binary, base + ["--metrics", "energy,drop,deletion,insertion",
+                                                          "--bbox", ",".join(map(str, BOX))])
+        with_metrics = time.monotonic() - start
+        r0 = by_image(out["results"], [png])[0]
+        heat = np.array(r0["heatmap"], dtype=np.float32).reshape(r0["height"], r0["width"])
+        got = r0["metrics"]
+    except (RuntimeError, KeyError, ValueError) as e:
+        print(f"{arch}: camwatch explain --metrics failed: {e}", file=sys.stderr)
+        return None
+    c = int(r0["class"])
+    x = torch.from_numpy(refcommon.preprocess(load_png(png)))
+    cam = CamMultImageConfidenceChange()
+    target = [ClassifierOutputSoftmaxTarget(c)]
+    with torch.no_grad():
+        y = float(torch.softmax(model(x), dim=-1)[0, c])
+    o = float(cam(x, heat[None], target, model, return_diff=False)[0])
+    _, k2 = rise_kernel()
+    w = x.shape[-1]
+    refs = {
+        "energy": energy_formula(heat, BOX),
+        "energy (authors)": energy_authors(BOX, torch.from_numpy(heat.T.copy())),
+        "confidence (Y)": y,
+        "explanation_confidence (O, pgc)": o,
+        "drop": max(0.0, y - o) / y,
+        "deletion": causal(model, x, heat, c, "del", w, None)[1],
+        "insertion": causal(model, x, heat, c, "ins", w, blur(x, k2))[1],
+    }
+    keys = {"energy (authors)": "energy", "confidence (Y)": "confidence",
+            "explanation_confidence (O, pgc)": "explanation_confidence"}
+    failures = 0
+    for name, ref in refs.items():
+        ours = float(got[keys.get(name, name)])
+        d = abs(ours - ref)
+        ok = d <= args.metric_atol
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {arch} metrics {os.path.basename(png)} class {c} {name}: camwatch {ours:.6f}, "
+              f"reference {ref:.6f}, |d| = {d:.1e}")
+    print(f"     {arch} explain {os.path.basename(png)}: {plain:.2f} s without metrics, {with_metrics:.2f} s with all four")
+    return failures
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("binary", nargs="?", default=refcommon.DEFAULT_BINARY)
@@ -100,6 +166,9 @@ def main():
     ap.add_argument("--heatmap-atol", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=None, help="passed to camwatch and torch")
     ap.add_argument("--keep", metavar="DIR", help="write the checkpoints and PNGs here and keep them")
+    ap.add_argument("--metrics", action="store_true", help="also check the heatmap metrics against references")
+    ap.add_argument("--metrics-photos", type=int, default=1, help="photos for --metrics")
+    ap.add_argument("--metric-atol", type=float, default=1e-4)
     args = ap.parse_args()
     refcommon.require_binary(args.binary)
     if args.threads:
@@ -144,6 +213,12 @@ def main():
                   f"max |logit| {np.abs(ref).max():.3f}, spread across photos {spread:.3f}; "
                   f"argmax agrees on {same}/{len(pngs)})")
 
+            if args.metrics:
+                for png in pngs[:args.metrics_photos]:
+                    result = check_metrics(args, arch, layer, model, weights, png, extra)
+                    if result is None:
+                        return 2
+                    failures += result
             if not args.scorecam:
                 continue
             for i, png in enumerate(pngs[:args.scorecam_photos]):

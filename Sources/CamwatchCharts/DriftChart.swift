@@ -163,6 +163,8 @@ public enum DriftChart {
         let learningRateRange: (low: Double, high: Double)?
         /// The validation metric's axis (linear range), when any checkpoint has one.
         let metricRange: (low: Double, high: Double)?
+        /// A header line more when both the learning-rate note and the heatmap metrics have one.
+        let extraHeader: Double
 
         init(report: Report, options: Options) {
             width = options.width
@@ -171,10 +173,12 @@ public enum DriftChart {
             let metric = DriftChart.validationMetric(report)?.values.map(\.value) ?? []
             learningRateRange = rates.isEmpty ? nil : Self.decades(rates)
             metricRange = metric.isEmpty ? nil : Self.linearRange(metric)
-            let axes = Double([learningRateRange != nil, metricRange != nil].filter { $0 }.count)
+            let axes = Double(
+                [learningRateRange != nil, metricRange != nil, DriftChart.hasHeatmapAxis(report)].filter { $0 }.count)
+            extraHeader = ReportRenderer.learningRateNote(for: report) != nil && report.metricsSummary != nil ? 16 : 0
             plot = Rect(
-                x: Self.left, y: Self.top, width: Double(width) - Self.left - Self.right - axes * Self.secondaryAxis,
-                height: Double(height) - Self.top - Self.bottom)
+                x: Self.left, y: Self.top + extraHeader, width: Double(width) - Self.left - Self.right - axes * Self.secondaryAxis,
+                height: Double(height) - Self.top - extraHeader - Self.bottom)
             slots = report.checkpoints.count
             var values: [Double] = []
             for entry in report.checkpoints where entry.status == .ok {
@@ -258,15 +262,22 @@ public enum DriftChart {
         let width = Double(layout.width) - 32
         let title = "Heatmap drift: " + ChartText.model(report.model)
         canvas.text(canvas.fitted(title, width: width, Fonts.title), x: x, baseline: 26, Fonts.title, Palette.text)
-        let verdict = canvas.fitted(ReportRenderer.verdict(for: report, learningRate: false), width: width, Fonts.body)
+        let verdict = canvas.fitted(
+            ReportRenderer.verdict(for: report, learningRate: false, metrics: false), width: width, Fonts.body)
         canvas.text(verdict, x: x, baseline: 44, Fonts.body, Palette.text)
+        var line = 60.0
         if let note = ReportRenderer.learningRateNote(for: report) {
-            canvas.text(canvas.fitted(note, width: width, Fonts.body), x: x, baseline: 60, Fonts.body, Palette.learningRate)
+            canvas.text(canvas.fitted(note, width: width, Fonts.body), x: x, baseline: line, Fonts.body, Palette.learningRate)
+            line += 16
+        }
+        if let summary = report.metricsSummary {
+            let text = canvas.fitted("Heatmaps: " + summary, width: width, Fonts.body)
+            canvas.text(text, x: x, baseline: line, Fonts.body, Palette.heatmapMetric)
         }
 
         // Legend, in up to two rows.
         var cursor = layout.plot.x
-        var baseline = 80.0
+        var baseline = 80.0 + layout.extraHeader
         func entry(_ name: String, swatch: @escaping (Double, Double) -> Void) {
             let needed = 26 + canvas.textWidth(name, Fonts.small)
             if cursor + needed > Double(layout.width) - 12, cursor > layout.plot.x {
@@ -307,6 +318,11 @@ public enum DriftChart {
         if let metric = validationMetric(report) {
             entry("\(metric.name) (right)") { x, middle in
                 canvas.line([(x, middle), (x + 20, middle)], Palette.metric, lineWidth: 1.5, dash: [4, 2])
+            }
+        }
+        for metric in heatmapLegend(report) {
+            entry(metric.name) { x, middle in
+                canvas.line([(x, middle), (x + 20, middle)], Palette.heatmapMetric, lineWidth: 2, dash: metric.dash)
             }
         }
         if report.convergence.state == .stable, report.convergence.convergedAt != nil {
@@ -402,7 +418,9 @@ public enum DriftChart {
                 layout.metricY(point.value).map { (layout.x(slot: point.slot), $0) }
             }
             canvas.line(points, Palette.metric, lineWidth: 1.5, dash: [4, 2])
+            axisX += Layout.secondaryAxis
         }
+        drawHeatmapMetrics(canvas, report: report, layout: layout, axisX: axisX)
     }
 
     /// The settle bound (or threshold) and the reference level, as step lines over the slots they apply to.

@@ -73,6 +73,9 @@ public enum TimelineChart {
             for (column, entry) in shown.enumerated() {
                 let heatmap = archive.entry(id: entry.id)?.heatmaps[probe.id]
                 drawCell(canvas, rect: layout.cell(row: row, column: column), image: image, heatmap: heatmap, options)
+                if heatmap != nil {
+                    drawCellEnergy(canvas, rect: layout.cell(row: row, column: column), energy: entry.metrics?.perProbe[probe.id]?.energy)
+                }
             }
         }
         for (column, entry) in shown.enumerated() {
@@ -80,6 +83,7 @@ public enum TimelineChart {
                 canvas, layout: layout, column: column, entry: entry, isFirst: entry.id == plan.firstProcessedID,
                 isConvergence: entry.id == plan.convergedID)
         }
+        if layout.metricsRow { drawMetricsRow(canvas, layout: layout, shown: shown) }
         drawFooter(canvas, layout: layout, options: options)
         return try canvas.picture()
     }
@@ -129,8 +133,9 @@ public enum TimelineChart {
             rows: report.probes.count, columns: shown.count, cellSize: options.cellSize,
             labelWidth: Layout.labelWidth(for: report.probes, measuring: measure))
         let verdict = measure.wrapped(
-            ReportRenderer.verdict(for: report), width: layout.textWidth, Fonts.body, maximumLines: 2)
+            ReportRenderer.verdict(for: report), width: layout.textWidth, Fonts.body, maximumLines: 3)
         layout.headerHeight = Layout.headerHeight(verdictLines: verdict.count)
+        layout.metricsRow = hasMetricsRow(shown)
         return Plan(
             shown: shown, processedCount: processed.count, failedCount: report.checkpoints.count - processed.count,
             firstProcessedID: processed.first?.id, convergedID: convergedID, verdict: verdict, layout: layout)
@@ -184,6 +189,10 @@ public enum TimelineChart {
         let labelWidth: Double
         /// Title, verdict and the note on what is shown.
         var headerHeight = Layout.headerHeight(verdictLines: 1)
+        /// Whether the heatmap metrics get a row under the state band (TimelineChart+Metrics.swift).
+        var metricsRow = false
+        /// The height that row adds.
+        static let metricsRowHeight = 16.0
 
         init(rows: Int, columns: Int, cellSize: Int, labelWidth: Double) {
             self.rows = rows
@@ -223,7 +232,9 @@ public enum TimelineChart {
         var gridArea: Rect { Rect(x: gridX, y: gridY, width: gridWidth, height: gridHeight) }
 
         var width: Int { max(Self.minimumWidth, Int((gridX + gridWidth + Self.margin).rounded(.up))) }
-        var height: Int { Int((gridY + gridHeight + Self.footerHeight + Self.margin).rounded(.up)) }
+        var height: Int {
+            Int((gridY + gridHeight + Self.footerHeight + (metricsRow ? Self.metricsRowHeight : 0) + Self.margin).rounded(.up))
+        }
 
         func cell(row: Int, column: Int) -> Rect {
             Rect(
@@ -250,8 +261,11 @@ public enum TimelineChart {
             Rect(x: cell(row: 0, column: column).x, y: gridY + gridHeight + 25, width: cellSize, height: 18)
         }
 
-        /// Baseline of the legend line.
-        var legendBaseline: Double { gridY + gridHeight + 68 }
+        /// Baseline of the heatmap metrics row, under the state band.
+        var metricsBaseline: Double { gridY + gridHeight + 58 }
+
+        /// Baseline of the legend line (below the metrics row when there is one).
+        var legendBaseline: Double { gridY + gridHeight + 68 + (metricsRow ? Self.metricsRowHeight : 0) }
 
         /// `count` cells and the gaps between them.
         private static func extent(_ count: Int, _ cellSize: Double) -> Double {

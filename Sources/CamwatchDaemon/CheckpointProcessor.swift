@@ -105,7 +105,8 @@ struct CheckpointProcessor: Sendable {
         let (preprocessing, source) = try self.preprocessing(for: checkpoint, spec: bound.spec)
         let analysis = try CheckpointAnalysis.run(
             network: bound.network, probes: probes, layer: configuration.layer, preprocessing: preprocessing,
-            options: configuration.scoreCAMOptions, isCancelled: isCancelled, progress: progress)
+            options: configuration.scoreCAMOptions, metrics: configuration.metrics, isCancelled: isCancelled,
+            progress: progress)
         return (analysis, source)
     }
 

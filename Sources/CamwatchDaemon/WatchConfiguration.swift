@@ -53,6 +53,8 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var alpha: Float = 0.5
     /// A node_exporter textfile-collector directory that also gets `camwatch-<job>.prom`.
     public var textfileDirectory: String?
+    /// The heatmap metrics computed at every checkpoint (`metrics.heatmap`, `metrics.step`).
+    public var metrics = MetricSettings.standard
     /// A TensorBoard log directory that gets camwatch's event file (`tensorboard:`, `--tensorboard`).
     public var tensorboard: String?
     public var execCommand: [String]?
@@ -231,7 +233,13 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
     }
     public struct Metrics: Sendable, Equatable, Decodable {
         var textfileDirectory: String?
-        enum CodingKeys: String, CodingKey { case textfileDirectory = "textfile_directory" }
+        /// `metrics.heatmap`, or `metrics:` given as a list (WatchConfiguration+Metrics.swift).
+        var heatmap: [String]?
+        var step: Int?
+        enum CodingKeys: String, CodingKey {
+            case heatmap, step
+            case textfileDirectory = "textfile_directory"
+        }
     }
     public struct Alerts: Sendable, Equatable, Decodable {
         public struct Exec: Sendable, Equatable, Decodable {
@@ -317,7 +325,7 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
         "score_cam": ["batch_size", "threads", "top_channels"],
         "resources": ["threads", "priority", "every_nth", "top_channels"],
         "timeline": ["max_columns", "colormap", "alpha"],
-        "metrics": ["textfile_directory"],
+        "metrics": ["textfile_directory", "heatmap", "step"],
         "alerts": ["exec", "webhook"],
         "alerts.exec": ["command", "timeout"],
         "alerts.webhook": ["url", "url_file", "timeout", "retries"],
@@ -468,6 +476,7 @@ extension WatchConfiguration {
         }
         c.alpha = file.timeline?.alpha ?? c.alpha
         c.textfileDirectory = file.metrics?.textfileDirectory
+        c.metrics = try MetricSettings(file.metrics, path: path)
         c.tensorboard = overrides.tensorboard ?? file.tensorboard
         c.execCommand = file.alerts?.exec?.command
         c.execTimeout = file.alerts?.exec?.timeout ?? c.execTimeout

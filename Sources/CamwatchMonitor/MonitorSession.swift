@@ -118,7 +118,7 @@ public struct MonitorSession: Sendable {
             name: label.name, id: label.id, step: checkpoint.step, epoch: checkpoint.epoch, status: .ok,
             error: driftError, seconds: seconds, processedAt: now, predictions: analysis.predictions, drift: drift,
             weightDrift: weightDrift, state: report.convergence.state, convergence: reading,
-            attributes: Report.CheckpointEntry.reportedAttributes(checkpoint.attributes))
+            attributes: Report.CheckpointEntry.reportedAttributes(checkpoint.attributes), metrics: analysis.metrics)
         archive.record(HeatmapArchive.Entry(checkpoint: label, heatmaps: analysis.heatmaps))
         store.record(entry)
         previousWeights = (label.id, checkpoint.tensors)
@@ -159,6 +159,8 @@ public struct CheckpointAnalysis: Sendable {
     public var layer: String
     /// `[H, W]` of the network input the probes were resized to.
     public var inputSize: [Int]
+    /// The heatmap metrics (CheckpointAnalysis+Metrics.swift); `nil` when none were asked for or applied.
+    public var metrics: Report.CheckpointMetrics? = nil
 
     /// Explains every probe with Score-CAM.
     ///
@@ -168,13 +170,14 @@ public struct CheckpointAnalysis: Sendable {
     ///   - layer: the target layer or module prefix; `nil` for the last conv-like layer.
     ///   - preprocessing: how a probe image becomes the input.
     ///   - options: Score-CAM tuning.
+    ///   - metrics: the heatmap metrics to compute on each probe's heatmap.
     ///   - isCancelled: polled between probes (the caller may run this on a thread of its own, outside any task).
     ///   - progress: called after each batch of masked inputs with (probe index, channels done, channels to do).
     /// - Throws: `AnalysisError` naming the probe and the reason (unknown layer, class out of range, …);
     ///   `CancellationError` when the task is cancelled between probes.
     public static func run(
         network: Network, probes: ProbeSet, layer: String?, preprocessing: Preprocessing, options: ScoreCAM.Options,
-        isCancelled: @Sendable () -> Bool = { Task.isCancelled }, progress: (@Sendable (Int, Int, Int) -> Void)? = nil
+        metrics settings: MetricSettings = .none, isCancelled: @Sendable () -> Bool = { Task.isCancelled }, progress: (@Sendable (Int, Int, Int) -> Void)? = nil
     ) throws -> CheckpointAnalysis {
         let scoreCAM: ScoreCAM
         do { scoreCAM = try ScoreCAM(network: network, targetLayer: layer, options: options) } catch {
@@ -185,6 +188,7 @@ public struct CheckpointAnalysis: Sendable {
         }
         var heatmaps: [String: HeatmapArchive.Heatmap] = [:]
         var predictions: [String: Report.Prediction] = [:]
+        var probeMetrics: [String: Report.ProbeMetrics] = [:]
         for (index, probe) in probes.probes.enumerated() {
             if isCancelled() { throw CancellationError() }
             let input = preprocessing.tensor(from: [probe.image])
@@ -200,6 +204,12 @@ public struct CheckpointAnalysis: Sendable {
                 throw AnalysisError("probe '\(id)': \(error)")
             }
             heatmaps[id] = HeatmapArchive.Heatmap(map)
+            do throws(SaliencyError) {
+                probeMetrics[id] = try metrics(settings, network: network, input: input, map: map, probe: probe,
+                                               options: options)
+            } catch {
+                throw AnalysisError("probe '\(id)': metrics: \(error)")
+            }
             // One plain forward pass (Score-CAM just made hundreds) for what the network predicts.
             let probabilities = Elementwise.softmax(network(input).scalars)
             let predicted = probabilities.indices.max { probabilities[$0] < probabilities[$1] }
@@ -207,8 +217,12 @@ public struct CheckpointAnalysis: Sendable {
                 classIndex: map.classIndex, score: map.score, predicted: predicted,
                 probability: predicted.map { probabilities[$0] })
         }
-        return CheckpointAnalysis(heatmaps: heatmaps, predictions: predictions, layer: scoreCAM.targetName,
-                                  inputSize: [preprocessing.height, preprocessing.width])
+        return CheckpointAnalysis(
+            heatmaps: heatmaps, predictions: predictions, layer: scoreCAM.targetName,
+            inputSize: [preprocessing.height, preprocessing.width],
+            metrics: probeMetrics.isEmpty ? nil : Report.CheckpointMetrics(
+                perProbe: probeMetrics,
+                step: settings.metrics.isDisjoint(with: [.deletion, .insertion]) ? nil : settings.step ?? preprocessing.width))
     }
 }
 

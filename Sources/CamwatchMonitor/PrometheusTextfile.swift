@@ -20,7 +20,9 @@
 /// - `camwatch_checkpoints_failed_total{job_name}` (counter): checkpoints that failed;
 /// - `camwatch_last_checkpoint_timestamp_seconds{job_name}` (gauge): Unix time at which the last
 ///   checkpoint, of any status, was handled;
-/// - `camwatch_scorecam_seconds{job_name}` (gauge): wall time of the last processed checkpoint.
+/// - `camwatch_scorecam_seconds{job_name}` (gauge): wall time of the last processed checkpoint;
+/// - `camwatch_heatmap_*`: the heatmap metrics (energy on the objects, Average Drop, …), see
+///   ``metricFamilies(_:job:)``.
 ///
 /// A family with nothing to report yet (no drift before the second checkpoint, no weight drift) is
 /// left out rather than written as 0, since 0 drift would read as "converged".
@@ -60,6 +62,7 @@ public enum PrometheusTextfile {
                 "Largest per-probe saliency drift between the last two processed checkpoints.",
                 [(labels: job, value: format(drift.max))])
         }
+        for metric in metricFamilies(report, job: job) { family(metric.name, metric.type, metric.help, metric.samples) }
         if let weightDrift = processed?.weightDrift {
             family(
                 "camwatch_weight_drift_ratio", "gauge",

@@ -303,9 +303,12 @@ extension Report {
         public var convergence: ConvergenceReading?
         /// The checkpoint's own scalar root attributes (`epoch`, `step`, `val_acc`, `lr` …).
         public var attributes: [String: AttributeValue]
+        /// The heatmap metrics (Report+Metrics.swift); `nil` when none were computed.
+        public var metrics: CheckpointMetrics?
 
         enum CodingKeys: String, CodingKey {
             case name, id, step, epoch, status, error, seconds, predictions, drift, state, attributes, convergence
+            case metrics
             case processedAt = "processed_at"
             case weightDrift = "weight_drift"
         }
@@ -314,8 +317,10 @@ extension Report {
             name: String, id: String, step: Int? = nil, epoch: Int? = nil, status: CheckpointStatus,
             error: String? = nil, seconds: Double, processedAt: Double, predictions: [String: Prediction] = [:],
             drift: CheckpointDrift? = nil, weightDrift: Double? = nil, state: ConvergenceState,
-            convergence: ConvergenceReading? = nil, attributes: [String: AttributeValue] = [:]
+            convergence: ConvergenceReading? = nil, attributes: [String: AttributeValue] = [:],
+            metrics: CheckpointMetrics? = nil
         ) {
+            self.metrics = metrics
             self.name = name
             self.id = id
             self.step = step
@@ -351,6 +356,7 @@ extension Report {
             try c.encode(state, forKey: .state)
             try c.encode(convergence, forKey: .convergence)
             try c.encode(attributes, forKey: .attributes)
+            try c.encode(metrics, forKey: .metrics)
         }
 
         /// Root attributes that can go longer than this are left out of the report (model descriptions).

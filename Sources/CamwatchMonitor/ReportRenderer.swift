@@ -45,7 +45,8 @@ public enum ReportRenderer {
     /// settled checkpoints in a row.` or (absolute rule) `… drift below 0.05 for 3 consecutive checkpoints.`
     /// When the run became stable as its learning rate dropped, a sentence saying so is added
     /// (``learningRateNote(for:)``) unless `learningRate` is false.
-    public static func verdict(for report: Report, learningRate: Bool = true) -> String {
+    /// Unless `metrics` is false, a sentence on where saliency sits follows (``metricsSentence(for:)``).
+    public static func verdict(for report: Report, learningRate: Bool = true, metrics: Bool = true) -> String {
         let tracker = report.convergence
         let rule = tracker.rule
         let plural = rule.patience == 1 ? "" : "s"
@@ -85,6 +86,7 @@ public enum ReportRenderer {
                     + "settled checkpoint\(plural) in a row."
             }
         }
+        if metrics { line += metricsSentence(for: report) }
         if learningRate, let note = learningRateNote(for: report) { line += " " + note }
         if let last = report.checkpoints.last, last.status == .failed {
             line += " Last checkpoint \(last.name) failed: \(last.error ?? "no reason recorded")."
@@ -154,12 +156,13 @@ public enum ReportRenderer {
             }
         }
         let metricColumns = Array(metrics.sorted().prefix(maximumMetricColumns))
+        let heatmapColumns = heatmapMetricColumns(report)
         // The relative rule's ratios, so the verdict can be checked row by row.
         let ratios = report.convergence.mode == .relative
         let ratioColumns = ratios ? ["drift ratio", "weight ratio"] : []
         var cells = [
             ["checkpoint", "epoch", "step", "status", "drift", "drift max", "weight drift"] + ratioColumns + ["state"]
-                + metricColumns
+                + metricColumns + heatmapColumns.map(\.title)
         ]
         for entry in report.checkpoints {
             let drift: String = entry.drift.map { number($0.mean) } ?? "-"
@@ -172,11 +175,12 @@ public enum ReportRenderer {
             if ratios { row += [driftRatio, weightRatio] }
             row.append(entry.state.rawValue)
             row += metricColumns.map { name in entry.attributes[name]?.number.map(number) ?? "-" }
+            row += heatmapMetricCells(entry, heatmapColumns)
             cells.append(row)
         }
         let numeric =
             [false, true, true, false, true, true, true] + ratioColumns.map { _ in true } + [false]
-            + metricColumns.map { _ in true }
+            + metricColumns.map { _ in true } + heatmapColumns.map { _ in true }
         return (cells, numeric)
     }
 

@@ -18,6 +18,8 @@ enum Palette {
     static let failed = Color(200, 30, 30)
     static let learningRate = Color(120, 60, 170)
     static let metric = Color(0, 140, 140)
+    /// Heatmap metrics (energy on the objects, Average Drop): brown, apart from every other series.
+    static let heatmapMetric = Color(140, 80, 20)
 
     /// The band under a timeline column showing the state after that checkpoint.
     static func state(_ state: ConvergenceState) -> Color {

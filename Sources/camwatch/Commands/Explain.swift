@@ -1,5 +1,6 @@
 import ArgumentParser
 import CamwatchImage
+import CamwatchMonitor
 import CamwatchNN
 import CamwatchSaliency
 import CamwatchTensor
@@ -52,6 +53,8 @@ extension Camwatch {
         @Flag(name: .long, help: "No progress on stderr.")
         var quiet = false
 
+        @OptionGroup var metricOptions: ExplainMetricOptions
+
         func validate() throws {
             guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in 0...1") }
             if let topChannels, topChannels < 1 { throw ValidationError("--top-channels must be at least 1") }
@@ -85,6 +88,8 @@ extension Camwatch {
                     map = try scoreCAM.explain(input, classIndex: classIndex) { done, total in progress.update(done, total) }
                 } catch { throw CLIError("\(path): \(error)") }
                 progress.finish()
+                let metrics = try metricOptions.compute(network: loaded.network, input: input, map: map, image: image,
+                                                        options: options, path: path)
                 if map.isConstant {
                     Output.warn("\(path): the heatmap is constant (no channel raises class \(map.classIndex)); written as all zeros")
                 }
@@ -98,10 +103,20 @@ extension Camwatch {
                     }
                     if !json { print("\(path): class \(map.classIndex), layer \(scoreCAM.targetName) → \(destination)") }
                 }
+                if let metrics, !json { print("\(path): \(ExplainMetricOptions.describe(metrics))") }
                 results.append(HeatmapResult(image: path, class: map.classIndex, layer: scoreCAM.targetName, width: map.width,
-                                             height: map.height, constant: map.isConstant, heatmap: map.values))
+                                             height: map.height, constant: map.isConstant, heatmap: map.values,
+                                             metrics: metrics))
             }
-            if json { try Output.printJSON(HeatmapReport(results: results)) }
+            // Keyed by image path: per_probe of the summary names each image.
+            let perImage = Dictionary(
+                results.compactMap { r in r.metrics.map { (r.image, $0) } }, uniquingKeysWith: { first, _ in first })
+            let summary = perImage.isEmpty
+                ? nil : Report.CheckpointMetrics(perProbe: perImage, step: metricOptions.stepUsed(width: prep.width))
+            if json { try Output.printJSON(HeatmapReport(results: results, metrics: summary)) }
+            if let summary, !json, results.count > 1 {
+                print("mean over \(results.count) images: \(ExplainMetricOptions.describe(summary))")
+            }
         }
     }
 }
@@ -114,10 +129,13 @@ struct HeatmapResult: Codable {
     var height: Int
     var constant: Bool
     var heatmap: [Float]
+    var metrics: Report.ProbeMetrics?
 }
 
 struct HeatmapReport: Codable {
     var results: [HeatmapResult]
+    /// The means over the images (`--metrics`).
+    var metrics: Report.CheckpointMetrics?
 }
 
 /// A self-overwriting progress line on stderr: channels done / total and the rate.

@@ -21,6 +21,7 @@
 /// - `camwatch_last_checkpoint_timestamp_seconds{job_name}` (gauge): Unix time at which the last
 ///   checkpoint, of any status, was handled;
 /// - `camwatch_scorecam_seconds{job_name}` (gauge): wall time of the last processed checkpoint.
+/// - `camwatch_saliency_method_info{job_name,method}` (gauge, always 1): the CAM method the saliency maps are made with.
 ///
 /// A family with nothing to report yet (no drift before the second checkpoint, no weight drift) is
 /// left out rather than written as 0, since 0 drift would read as "converged".
@@ -119,6 +120,9 @@ public enum PrometheusTextfile {
                 "Wall time spent on the last processed checkpoint (loading and Score-CAM over all probes).",
                 [(labels: job, value: format(processed.seconds))])
         }
+        family(
+            "camwatch_saliency_method_info", "gauge", "The CAM method the saliency maps are made with (always 1).",
+            [(labels: "\(job),method=\"\(escapeLabel(report.model.methodKey))\"", value: "1")])
         return out
     }
 

@@ -29,7 +29,8 @@ public struct GradientCAM: Sendable {
     /// - Throws: ``SaliencyError`` when the layer does not exist or has no spatial output.
     public init(network: Network, targetLayer: String? = nil, variant: Variant) throws {
         let index = try network.camTargetIndex(targetLayer)
-        self.network = network.optimized(preserving: [index])
+        // One forward pass per image: the Winograd filter transform would cost more than it saves.
+        self.network = network.optimized(preserving: [index], winograd: false)
         targetIndex = index
         targetName = network.nodes[index].name
         self.variant = variant

@@ -215,7 +215,7 @@ public struct ScoreCAM: Sendable {
     }
 }
 
-/// A Score-CAM heatmap for one image.
+/// A CAM heatmap for one image (Score-CAM or another ``CAMMethod``).
 public struct SaliencyMap: Sendable {
     /// The class explained.
     public var classIndex: Int

@@ -114,6 +114,18 @@ import Testing
         #expect(error?.message.contains("\n") == false)
     }
 
+    /// The single-pass methods leave out the Winograd filter transform (it costs more than one forward pass
+    /// saves); Score-CAM, with hundreds of passes, keeps it. The maps are the same either way (checked above).
+    @Test func singlePassMethodsSkipTheWinogradTransform() throws {
+        let c = try Case("residual_layer2")
+        func transformed(_ network: Network) -> Int {
+            network.nodes.filter { if case .conv2d(let conv) = $0.layer { conv.winograd != nil } else { false } }.count
+        }
+        #expect(transformed(try ScoreCAM(network: c.network, targetLayer: c.target).network) > 0)
+        #expect(transformed(try GradientCAM(network: c.network, targetLayer: c.target, variant: .gradCAM).network) == 0)
+        #expect(transformed(try EigenCAM(network: c.network, targetLayer: c.target).network) == 0)
+    }
+
     /// Every method's name round-trips, and only the gradient family needs a backward pass.
     @Test func methodNames() {
         #expect(CAMMethod.allCases.map(\.rawValue)

@@ -37,8 +37,9 @@ product on T BLAS threads; the better of the two is shown). --markdown ends with
 
 --method M (repeatable; gradcam, gradcam++, xgradcam, layercam, hirescam, eigencam, sscam, iscam) adds, per
 model, a row per method: camwatch's `bench cam` (in-process: preparing the method for the network and
-explaining the image, one untimed call first, --rounds timed calls) against the peer's call of the same
-method in a worker as above (pytorch-grad-cam's GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM,
+explaining the image; per round a fresh process makes one untimed call, then 3 timed calls whose median is the
+round's figure) against the peer's call of the same method in a worker as above (also the median of 3 calls per
+round, the worker staying up), with a second's pause before each side (pytorch-grad-cam's GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM,
 EigenCAM; torch-cam's SSCAM and ISCAM, which pytorch-grad-cam lacks), interleaved round by round, with the
 heatmap agreement (torch-cam's 7x7 maps resized as above; SS-CAM is random, so its r is informational).
 With --method the Score-CAM rows run only when `scorecam` is among the methods.
@@ -61,6 +62,8 @@ PEERS = ("pgc", "torchcam")
 PGC_METHODS = {"scorecam": "ScoreCAM", "gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM",
                "layercam": "LayerCAM", "hirescam": "HiResCAM", "eigencam": "EigenCAM"}
 TORCHCAM_METHODS = {"scorecam": "ScoreCAM", "sscam": "SSCAM", "iscam": "ISCAM"}
+# --method rows: calls per side and round (a round's figure is their median); both sides are warm.
+CALLS_PER_ROUND = 3
 
 
 def load_model(arch, weights=None):
@@ -168,19 +171,26 @@ def sgemm_rate(binary, threads, env):
     return max(rates)
 
 
-def bench(arch, rounds, args, work):
+def prepare(arch, work):
+    """The model, its weights file, the 224x224 PNG, its input tensor and the argmax class for one architecture."""
     import numpy as np
     import torch
-    layer = LAYERS[arch]
+    from PIL import Image
     model = load_model(arch)
     weights = os.path.join(work, f"{arch}.h5")
     refcommon.save_state_dict_h5(model.state_dict(), weights, arch=arch)
     png = os.path.join(work, "astronaut.png")
     refcommon.save_png(refcommon.photo("astronaut", 224, 224), png)
-    from PIL import Image
     x = torch.from_numpy(refcommon.preprocess(np.asarray(Image.open(png).convert("RGB"), dtype=np.uint8)))
     with torch.no_grad():
         cls = int(model(x)[0].argmax())
+    return model, weights, png, x, cls
+
+
+def bench(arch, rounds, args, work):
+    import numpy as np
+    layer = LAYERS[arch]
+    model, weights, png, x, cls = prepare(arch, work)
     channels = []
     handle = model.get_submodule(layer).register_forward_hook(lambda m, i, o: channels.append(o.shape[1]))
     flops_per_pass = direct_flops(model, x)
@@ -254,28 +264,11 @@ def bench(arch, rounds, args, work):
             "effective": effective, "sgemm": sgemm}
 
 
-def prepare(arch, work):
-    """The weights file, the 224x224 PNG and the argmax class for one architecture."""
-    import numpy as np
-    import torch
-    from PIL import Image
-    model = load_model(arch)
-    weights = os.path.join(work, f"{arch}.h5")
-    if not os.path.exists(weights):
-        refcommon.save_state_dict_h5(model.state_dict(), weights, arch=arch)
-    png = os.path.join(work, "astronaut.png")
-    refcommon.save_png(refcommon.photo("astronaut", 224, 224), png)
-    x = torch.from_numpy(refcommon.preprocess(np.asarray(Image.open(png).convert("RGB"), dtype=np.uint8)))
-    with torch.no_grad():
-        cls = int(model(x)[0].argmax())
-    return weights, png, cls
-
-
 def bench_method(arch, method, rounds, args, work):
     """camwatch's in-process call of one CAM method against the peer's call of the same method."""
     import numpy as np
     layer = LAYERS[arch]
-    weights, png, cls = prepare(arch, work)
+    _, weights, png, _, cls = prepare(arch, work)
     peer = "pgc" if method in PGC_METHODS else "torchcam"
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
     heat_file = os.path.join(work, f"{arch}-{method}-{peer}.npy")
@@ -285,16 +278,23 @@ def bench_method(arch, method, rounds, args, work):
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     json.loads(proc.stdout.readline())
     cmd = ["bench", "cam", png, "--weights", weights, "--arch", arch, "--layer", layer, "--class", str(cls),
-           "--method", method, "--repeat", "1", "--threads", str(args.threads)]
+           "--method", method, "--repeat", str(CALLS_PER_ROUND), "--threads", str(args.threads)]
     ours_seconds, peer_seconds, ours = [], [], None
     try:
         for r in range(rounds):
+            # A second's pause before each side: PyTorch's OpenMP threads spin for a while after a call, and a
+            # sub-second call started in that window measures the spinning, not itself.
+            time.sleep(1)
             out = refcommon.run_camwatch(args.binary, cmd, env=env)
-            ours_seconds.append(out["seconds"][0])
+            ours_seconds.append(statistics.median(out["seconds"]))
             ours = np.array(out["heatmap"], dtype=np.float32).reshape(out["height"], out["width"])
-            proc.stdin.write("run\n")
-            proc.stdin.flush()
-            peer_seconds.append(json.loads(proc.stdout.readline())["seconds"])
+            time.sleep(1)
+            calls = []
+            for _ in range(CALLS_PER_ROUND):
+                proc.stdin.write("run\n")
+                proc.stdin.flush()
+                calls.append(json.loads(proc.stdout.readline())["seconds"])
+            peer_seconds.append(statistics.median(calls))
             print(f"{arch} {method} round {r + 1}/{rounds}: camwatch {ours_seconds[-1]:.3f} s, "
                   f"{peer} {peer_seconds[-1]:.3f} s", flush=True)
     finally:

@@ -60,7 +60,10 @@ public struct EigenCAM: Sendable {
         var p: [Double]
         if n <= k {
             let gram = Self.gram(x, rows: n, columns: k, transposed: false)
-            p = Self.topEigenvector(gram, size: n)
+            let u = Self.topEigenvector(gram, size: n)
+            // σ₁ = √(uᵀ G u): zero when every channel is constant, and then so is the map.
+            let sigma = (0..<n).reduce(0.0) { sum, i in sum + u[i] * (0..<n).reduce(0.0) { $0 + gram[i * n + $1] * u[$1] } }
+            p = u.map { $0 * max(sigma, 0).squareRoot() }
         } else {
             let gram = Self.gram(x, rows: n, columns: k, transposed: true)
             let v = Self.topEigenvector(gram, size: k)

@@ -126,6 +126,16 @@ import Testing
         #expect(transformed(try EigenCAM(network: c.network, targetLayer: c.target).network) == 0)
     }
 
+    /// Constant (or NaN) activations have no principal component: a zero projection, a constant heatmap.
+    @Test(arguments: [(4, 2), (3, 5)])
+    func eigenCAMOfConstantActivationsIsZero(channels: Int, side: Int) {
+        var values = [Float](repeating: 2.5, count: channels * side * side)
+        values[0] = .nan
+        for i in 1..<(side * side) { values[i] = 0 }
+        let projection = EigenCAM.projection(Tensor(shape: [1, channels, side, side], scalars: values))
+        #expect(projection.allSatisfy { $0 == 0 }, "\(projection)")
+    }
+
     /// Every method's name round-trips, and only the gradient family needs a backward pass.
     @Test func methodNames() {
         #expect(CAMMethod.allCases.map(\.rawValue)

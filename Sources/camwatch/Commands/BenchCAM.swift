@@ -11,7 +11,8 @@ extension Camwatch.Bench {
             abstract: "Time one CAM method on one image inside the process (as a peer's call is timed).",
             discussion: """
                 Each sample is the wall time of preparing the method for the network (batch-norm folding,
-                Winograd filters) and explaining the image; one untimed call first. Benchmarks/scorecam_bench.py
+                Winograd filters) and explaining the image (with --prepare-once: explaining only); one untimed
+                call first. Benchmarks/scorecam_bench.py
                 --method uses it beside pytorch-grad-cam's call of the same method.
                 """)
 
@@ -39,6 +40,9 @@ extension Camwatch.Bench {
         @Option(name: .long, help: "Compute threads (default: all cores).")
         var threads: Int?
 
+        @Flag(name: .long, help: "Prepare the method once, outside the timed calls (as the watcher does per checkpoint).")
+        var prepareOnce = false
+
         func validate() throws {
             guard repetitions >= 1 else { throw ValidationError("--repeat must be at least 1") }
         }
@@ -53,12 +57,15 @@ extension Camwatch.Bench {
             let input = prep.tensor(from: [decoded])
             let options = CAMExplainer.Options(scoreCAM: ScoreCAM.Options(
                 threads: threads ?? ProcessInfo.processInfo.activeProcessorCount))
+            func prepare() throws -> CAMExplainer {
+                do { return try CAMExplainer(method: method, network: loaded.network, targetLayer: layer, options: options) } catch {
+                    throw CLIError("\(weights): \(error)")
+                }
+            }
+            let prepared = prepareOnce ? try prepare() : nil
             func call() throws -> SaliencyMap {
-                do {
-                    let explainer = try CAMExplainer(method: method, network: loaded.network, targetLayer: layer,
-                                                     options: options)
-                    return try explainer.explain(input, classIndex: classIndex)
-                } catch { throw CLIError("\(weights): \(error)") }
+                let explainer = try prepared ?? prepare()
+                do { return try explainer.explain(input, classIndex: classIndex) } catch { throw CLIError("\(image): \(error)") }
             }
             var map = try call()
             var seconds: [Double] = []

@@ -4,6 +4,7 @@
     swift build -c release
     ~/.cache/camwatch-ref/bin/python Benchmarks/scorecam_bench.py [BINARY] [--arch resnet18 --arch vgg16 ...]
         [--rounds 5] [--rounds-for vgg16=1] [--threads 2] [--no-torchcam] [--markdown]
+        [--method gradcam --method gradcam++ ...]
 
 Run on demand, not in CI (vgg16 alone takes ~4 min per pytorch-grad-cam call on 2 cores). BINARY defaults to
 .build/release/camwatch. Architectures and target layers (all three by default): resnet18 `layer4`, vgg16
@@ -33,6 +34,15 @@ image, K = channels of the target layer; 2 FLOPs per multiply-add of every Conv2
 forward hooks) divided by camwatch's median wall time, beside this machine's sgemm rate measured in the same
 run by `camwatch bench sgemm` (1024^3; T products at once on single-threaded BLAS, as Score-CAM runs, and one
 product on T BLAS threads; the better of the two is shown). --markdown ends with one table row per model.
+
+--method M (repeatable; gradcam, gradcam++, xgradcam, layercam, hirescam, eigencam, sscam, iscam) adds, per
+model, a row per method: camwatch's `bench cam` (in-process: preparing the method for the network and
+explaining the image; per round a fresh process makes one untimed call, then 3 timed calls whose median is the
+round's figure) against the peer's call of the same method in a worker as above (also the median of 3 calls per
+round, the worker staying up), with a second's pause before each side (pytorch-grad-cam's GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM,
+EigenCAM; torch-cam's SSCAM and ISCAM, which pytorch-grad-cam lacks), interleaved round by round, with the
+heatmap agreement (torch-cam's 7x7 maps resized as above; SS-CAM is random, so its r is informational).
+With --method the Score-CAM rows run only when `scorecam` is among the methods.
 """
 
 import argparse
@@ -49,6 +59,11 @@ import refcommon  # noqa: E402
 
 LAYERS = {"resnet18": "layer4", "vgg16": "features.29", "mobilenet_v2": "features.18"}
 PEERS = ("pgc", "torchcam")
+PGC_METHODS = {"scorecam": "ScoreCAM", "gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM",
+               "layercam": "LayerCAM", "hirescam": "HiResCAM", "eigencam": "EigenCAM"}
+TORCHCAM_METHODS = {"scorecam": "ScoreCAM", "sscam": "SSCAM", "iscam": "ISCAM"}
+# --method rows: calls per side and round (a round's figure is their median); both sides are warm.
+CALLS_PER_ROUND = 3
 
 
 def load_model(arch, weights=None):
@@ -85,8 +100,11 @@ def direct_flops(model, x):
 
 
 def worker(kind, arch, weights, png, cls, threads, heatmap_out):
-    """Child process: load everything, then one timed Score-CAM call per 'run' line on stdin."""
+    """Child process: load everything, then one timed CAM call per 'run' line on stdin (kind = pgc or
+    torchcam, optionally `:method`, Score-CAM by default)."""
     os.environ.setdefault("TQDM_DISABLE", "1")
+    kind, _, method = kind.partition(":")
+    method = method or "scorecam"
     import numpy as np
     import torch
     from PIL import Image
@@ -94,19 +112,21 @@ def worker(kind, arch, weights, png, cls, threads, heatmap_out):
     model = load_model(arch, weights)
     x = torch.from_numpy(refcommon.preprocess(np.asarray(Image.open(png).convert("RGB"), dtype=np.uint8)))
     if kind == "pgc":
-        from pytorch_grad_cam import ScoreCAM
+        import pytorch_grad_cam
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
         module = model.get_submodule(LAYERS[arch])
+        method_class = getattr(pytorch_grad_cam, PGC_METHODS[method])
 
         def call():
-            with ScoreCAM(model=model, target_layers=[module]) as cam:
+            with method_class(model=model, target_layers=[module]) as cam:
                 return cam(input_tensor=x, targets=[ClassifierOutputTarget(cls)])[0]
     else:
         import torch.nn.functional as F
-        from torchcam.methods import ScoreCAM
+        import torchcam.methods
+        method_class = getattr(torchcam.methods, TORCHCAM_METHODS[method])
 
         def call():
-            with ScoreCAM(model, LAYERS[arch], batch_size=16) as extractor:
+            with method_class(model, LAYERS[arch], batch_size=16) as extractor:
                 with torch.no_grad():
                     model(x)
                 low = extractor(class_idx=cls)[0]
@@ -151,19 +171,26 @@ def sgemm_rate(binary, threads, env):
     return max(rates)
 
 
-def bench(arch, rounds, args, work):
+def prepare(arch, work):
+    """The model, its weights file, the 224x224 PNG, its input tensor and the argmax class for one architecture."""
     import numpy as np
     import torch
-    layer = LAYERS[arch]
+    from PIL import Image
     model = load_model(arch)
     weights = os.path.join(work, f"{arch}.h5")
     refcommon.save_state_dict_h5(model.state_dict(), weights, arch=arch)
     png = os.path.join(work, "astronaut.png")
     refcommon.save_png(refcommon.photo("astronaut", 224, 224), png)
-    from PIL import Image
     x = torch.from_numpy(refcommon.preprocess(np.asarray(Image.open(png).convert("RGB"), dtype=np.uint8)))
     with torch.no_grad():
         cls = int(model(x)[0].argmax())
+    return model, weights, png, x, cls
+
+
+def bench(arch, rounds, args, work):
+    import numpy as np
+    layer = LAYERS[arch]
+    model, weights, png, x, cls = prepare(arch, work)
     channels = []
     handle = model.get_submodule(layer).register_forward_hook(lambda m, i, o: channels.append(o.shape[1]))
     flops_per_pass = direct_flops(model, x)
@@ -237,6 +264,51 @@ def bench(arch, rounds, args, work):
             "effective": effective, "sgemm": sgemm}
 
 
+def bench_method(arch, method, rounds, args, work):
+    """camwatch's in-process call of one CAM method against the peer's call of the same method."""
+    import numpy as np
+    layer = LAYERS[arch]
+    _, weights, png, _, cls = prepare(arch, work)
+    peer = "pgc" if method in PGC_METHODS else "torchcam"
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
+    heat_file = os.path.join(work, f"{arch}-{method}-{peer}.npy")
+    proc = refcommon.launch_measured(
+        [sys.executable, os.path.abspath(__file__), "--worker", f"{peer}:{method}", arch, weights, png, str(cls),
+         str(args.threads), heat_file], os.path.join(work, f"{peer}-{method}.stats"),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    json.loads(proc.stdout.readline())
+    cmd = ["bench", "cam", png, "--weights", weights, "--arch", arch, "--layer", layer, "--class", str(cls),
+           "--method", method, "--repeat", str(CALLS_PER_ROUND), "--threads", str(args.threads)]
+    ours_seconds, peer_seconds, ours = [], [], None
+    try:
+        for r in range(rounds):
+            # A second's pause before each side: PyTorch's OpenMP threads spin for a while after a call, and a
+            # sub-second call started in that window measures the spinning, not itself.
+            time.sleep(1)
+            out = refcommon.run_camwatch(args.binary, cmd, env=env)
+            ours_seconds.append(statistics.median(out["seconds"]))
+            ours = np.array(out["heatmap"], dtype=np.float32).reshape(out["height"], out["width"])
+            time.sleep(1)
+            calls = []
+            for _ in range(CALLS_PER_ROUND):
+                proc.stdin.write("run\n")
+                proc.stdin.flush()
+                calls.append(json.loads(proc.stdout.readline())["seconds"])
+            peer_seconds.append(statistics.median(calls))
+            print(f"{arch} {method} round {r + 1}/{rounds}: camwatch {ours_seconds[-1]:.3f} s, "
+                  f"{peer} {peer_seconds[-1]:.3f} s", flush=True)
+    finally:
+        proc.stdin.close()
+        proc.wait()
+    heat = np.load(heat_file)
+    r = refcommon.pearson(ours, heat) if ours is not None and ours.shape == heat.shape else float("nan")
+    med, peer_med = statistics.median(ours_seconds), statistics.median(peer_seconds)
+    print(f"{arch} {layer} {method}: camwatch median {med:.3f} s, {peer} median {peer_med:.3f} s, "
+          f"ratio {med / peer_med:.2f}, heatmap r = {r:.5f}\n", flush=True)
+    return {"arch": arch, "layer": layer, "method": method, "peer": peer, "rounds": rounds, "camwatch": med,
+            "peer_seconds": peer_med, "r": r}
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         kind, arch, weights, png, cls, threads, heat_out = sys.argv[2:9]
@@ -250,6 +322,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-torchcam", action="store_true")
     ap.add_argument("--markdown", action="store_true", help="end with a Markdown table")
+    ap.add_argument("--method", action="append", choices=sorted(set(PGC_METHODS) | set(TORCHCAM_METHODS)),
+                    help="repeatable: rows of this CAM method beside the peer's same method")
     args = ap.parse_args()
     refcommon.require_binary(args.binary)
     per_arch = {}
@@ -259,11 +333,23 @@ def main():
             ap.error(f"--rounds-for wants ARCH=N with ARCH in {sorted(LAYERS)}, got {item!r}")
         per_arch[arch] = int(n)
     print(refcommon.machine_header(args.binary), flush=True)
-    rows = []
+    rows, method_rows = [], []
     with tempfile.TemporaryDirectory(prefix="camwatch-scorecam-bench-") as work:
         for arch in args.arch or ["resnet18", "mobilenet_v2", "vgg16"]:
-            rows.append(bench(arch, per_arch.get(arch, args.rounds), args, work))
-    if args.markdown:
+            rounds = per_arch.get(arch, args.rounds)
+            if not args.method or "scorecam" in args.method:
+                rows.append(bench(arch, rounds, args, work))
+            for method in [m for m in args.method or [] if m != "scorecam"]:
+                method_rows.append(bench_method(arch, method, rounds, args, work))
+    if args.markdown and method_rows:
+        names = {"pgc": "pytorch-grad-cam", "torchcam": "torch-cam"}
+        print("| model, layer (rounds) | method | camwatch | peer (same method) | ratio | r vs peer |")
+        print("|---|---|---|---|---|---|")
+        for x in method_rows:
+            print(f"| {x['arch']} `{x['layer']}` ({x['rounds']}) | {x['method']} | {x['camwatch']:.3f} s | "
+                  f"{names[x['peer']]} {x['peer_seconds']:.3f} s | {x['camwatch'] / x['peer_seconds']:.2f} | "
+                  f"{x['r']:.5f} |")
+    if args.markdown and rows:
         tc = not args.no_torchcam
         print("| model, layer (rounds) | camwatch | pytorch-grad-cam | ratio | " + ("torch-cam | ratio | " if tc else "")
               + "peak RSS camwatch / pgc | r vs pgc | camwatch GFLOP/s (sgemm) |")

@@ -3,6 +3,7 @@
     Scripts/reference-env.sh
     swift build -c release
     ~/.cache/camwatch-ref/bin/python Scripts/reference/fullsize_check.py [BINARY] [--scorecam] [--metrics] [--keep DIR]
+        [--methods [--methods-photos 2] [--method gradcam ...] [--sscam-runs 4 --sscam-samples 35]]
 
 BINARY defaults to .build/release/camwatch. Not run in CI (it needs the reference environment and takes
 a minute or two with --scorecam).
@@ -31,6 +32,16 @@ What it does:
    (ClassifierOutputSoftmaxTarget), deletion/insertion AUC by the transcription of
    Scripts/fixtures/make_metric_fixtures.py (step 224, RISE's blur). Fails if any differs by more than
    1e-4 (--metric-atol); prints camwatch's seconds with and without the metrics.
+6. With --methods: `camwatch explain ... --method M` for each method (--method, repeatable; default the six
+   pytorch-grad-cam methods and iscam) on the first --methods-photos photos, at the same layers and classes:
+   gradcam, gradcam++, xgradcam, layercam, hirescam against pytorch-grad-cam's class of that name called
+   as above; eigencam against pytorch-grad-cam's EigenCAM pipeline on the sign-corrected projection
+   (get_2d_projection_with_sign_correction; its shipped EigenCAM keeps LAPACK's sign, printed beside);
+   iscam and sscam against torch-cam's ISCAM / SSCAM map (7x7) finished as pytorch-grad-cam finishes a
+   map (ReLU, min-max, cv2.resize, min-max), which is what camwatch does to its own. SS-CAM is random:
+   the means over --sscam-runs runs each (camwatch seeds 0, 1, ...; torch-cam torch seeds 0, 1, ...,
+   --sscam-samples noise samples) are compared, and pass at r >= 0.99. Fails if r < --min-r (0.999) for
+   the others.
 Exit status 0 when every comparison passes, 1 otherwise, 2 when camwatch fails to run.
 """
 
@@ -152,6 +163,78 @@ def check_metrics(args, arch, layer, model, weights, png, extra):
         print(f"{'ok  ' if ok else 'FAIL'} {arch} metrics {os.path.basename(png)} class {c} {name}: camwatch {ours:.6f}, "
               f"reference {ref:.6f}, |d| = {d:.1e}")
     print(f"     {arch} explain {os.path.basename(png)}: {plain:.2f} s without metrics, {with_metrics:.2f} s with all four")
+def finish_like_pgc(low, h, w):
+    """pgc's finishing of a map: ReLU, min-max (1e-7), cv2.resize to (w, h), min-max."""
+    low = np.maximum(np.float32(low), 0)
+    low = low - low.min()
+    low = low / (1e-7 + low.max())
+    high = cv2.resize(np.float32(low), (w, h))
+    high = high - high.min()
+    return high / (1e-7 + high.max())
+
+
+def reference_method(model, layer, x, c, method, seed=0, samples=None):
+    """The reference heatmap [H, W] of one method, and a note."""
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sign_correction
+    module = model.get_submodule(layer)
+    h, w = x.shape[-2:]
+    names = {"gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM", "layercam": "LayerCAM",
+             "hirescam": "HiResCAM"}
+    if method in names:
+        with getattr(pytorch_grad_cam, names[method])(model=model, target_layers=[module]) as cam:
+            return cam(input_tensor=x, targets=[ClassifierOutputTarget(c)])[0], ""
+    if method == "eigencam":
+        acts = {}
+        handle = module.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o.detach().numpy()))
+        with torch.no_grad():
+            model(x)
+        handle.remove()
+        corrected = finish_like_pgc(get_2d_projection_with_sign_correction(acts["a"])[0], h, w)
+        with pytorch_grad_cam.EigenCAM(model=model, target_layers=[module]) as cam:
+            shipped = cam(input_tensor=x, targets=None)[0]
+        return corrected, f"shipped EigenCAM r = {refcommon.pearson(shipped, corrected):+.3f} against it"
+    import torchcam.methods
+    torch.manual_seed(seed)
+    kind = torchcam.methods.ISCAM if method == "iscam" else torchcam.methods.SSCAM
+    kwargs = {"num_samples": samples} if samples else {}
+    with kind(model, layer, batch_size=16, input_shape=tuple(x.shape[1:]), **kwargs) as extractor:
+        low = extractor(class_idx=c, scores=model(x))[0][0].detach().numpy()
+    return finish_like_pgc(low, h, w), ""
+
+
+def check_methods(args, model, arch, layer, weights, pngs, x, ref, extra):
+    """--methods: every method's heatmap against its reference; returns the number of failures (or None
+    when camwatch fails to run)."""
+    failures = 0
+    for i, png in enumerate(pngs[:args.methods_photos]):
+        c = int(ref[i].argmax())
+        for method in args.method or ["gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam", "iscam"]:
+            runs = args.sscam_runs if method == "sscam" else 1
+            samples = ["--samples", str(args.sscam_samples)] if method == "sscam" else []
+            ours, theirs, note = 0, 0, ""
+            for run in range(runs):
+                try:
+                    out = refcommon.run_camwatch(args.binary, [
+                        "explain", png, "--weights", weights, "--arch", arch, "--layer", layer, "--class", str(c),
+                        "--method", method, "--seed", str(run), "--json", "--quiet", *samples, *extra])
+                except RuntimeError as e:
+                    print(f"{arch}: camwatch explain --method {method} failed: {e}", file=sys.stderr)
+                    return None
+                r0 = by_image(out["results"], [png])[0]
+                ours = ours + np.array(r0["heatmap"], dtype=np.float32).reshape(r0["height"], r0["width"]) / runs
+                heat, note = reference_method(model, layer, x[i:i + 1], c, method, seed=run,
+                                              samples=args.sscam_samples if method == "sscam" else None)
+                theirs = theirs + heat / runs
+            r = refcommon.pearson(ours, theirs)
+            limit = 0.99 if method == "sscam" else args.min_r
+            ok = r >= limit
+            failures += not ok
+            mean = f" (means of {runs} runs)" if runs > 1 else ""
+            print(f"{'ok  ' if ok else 'FAIL'} {arch} {method} {layer} {os.path.basename(png)} class {c}: "
+                  f"r = {r:.6f}{mean}, max |d| = {float(np.abs(ours - theirs).max()):.2e}{'; ' + note if note else ''}",
+                  flush=True)
     return failures
 
 
@@ -169,6 +252,12 @@ def main():
     ap.add_argument("--metrics", action="store_true", help="also check the heatmap metrics against references")
     ap.add_argument("--metrics-photos", type=int, default=1, help="photos for --metrics")
     ap.add_argument("--metric-atol", type=float, default=1e-4)
+    ap.add_argument("--methods", action="store_true", help="compare the other CAM methods with their references")
+    ap.add_argument("--method", action="append", help="with --methods: only these (repeatable)")
+    ap.add_argument("--methods-photos", type=int, default=2)
+    ap.add_argument("--arch", action="append", choices=sorted(MODELS), help="only these models (repeatable)")
+    ap.add_argument("--sscam-runs", type=int, default=4)
+    ap.add_argument("--sscam-samples", type=int, default=35)
     args = ap.parse_args()
     refcommon.require_binary(args.binary)
     if args.threads:
@@ -186,6 +275,8 @@ def main():
         x = torch.from_numpy(np.concatenate([refcommon.preprocess(load_png(p)) for p in pngs]))
 
         for arch, layer in MODELS.items():
+            if args.arch and arch not in args.arch:
+                continue
             model = build(arch)
             weights = os.path.join(work, f"{arch}.h5")
             refcommon.save_state_dict_h5(model.state_dict(), weights, arch=arch)
@@ -219,6 +310,11 @@ def main():
                     if result is None:
                         return 2
                     failures += result
+            if args.methods:
+                found = check_methods(args, model, arch, layer, weights, pngs, x, ref, extra)
+                if found is None:
+                    return 2
+                failures += found
             if not args.scorecam:
                 continue
             for i, png in enumerate(pngs[:args.scorecam_photos]):

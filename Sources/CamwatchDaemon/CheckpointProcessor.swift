@@ -92,7 +92,7 @@ struct CheckpointProcessor: Sendable {
         }
     }
 
-    /// Builds the network and runs Score-CAM on every probe; also says where the input size came from.
+    /// Builds the network and runs the configured CAM method on every probe; also says where the input size came from.
     /// - Throws: `CancellationError` when the task is cancelled (shutdown); any other error is a one-line reason.
     func analyze(
         _ checkpoint: Checkpoint, path: String, probes: ProbeSet, isCancelled: @escaping @Sendable () -> Bool,
@@ -105,8 +105,8 @@ struct CheckpointProcessor: Sendable {
         let (preprocessing, source) = try self.preprocessing(for: checkpoint, spec: bound.spec)
         let analysis = try CheckpointAnalysis.run(
             network: bound.network, probes: probes, layer: configuration.layer, preprocessing: preprocessing,
-            options: configuration.scoreCAMOptions, metrics: configuration.metrics, isCancelled: isCancelled,
-            progress: progress)
+            options: configuration.scoreCAMOptions, method: configuration.method, methodOptions: configuration.methodOptions,
+            metrics: configuration.metrics, isCancelled: isCancelled, progress: progress)
         return (analysis, source)
     }
 

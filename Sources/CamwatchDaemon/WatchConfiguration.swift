@@ -66,6 +66,11 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var logLevel: Logger.Level = .info
     /// Process what is there once and exit (no watching).
     public var once = false
+    /// The CAM method drift is measured with (`saliency.method`), and its samples and seed (`saliency.samples`,
+    /// `saliency.seed`: IS-CAM, SS-CAM).
+    public var method: CAMMethod = .scoreCAM
+    public var methodSamples: Int?
+    public var methodSeed: UInt64 = 0
 
     public init(checkpoints: String, probes: String, out: String, jobName: String? = nil) {
         self.checkpoints = checkpoints
@@ -279,9 +284,10 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
     var alerts: Alerts?
     var logLevel: String?
     var tensorboard: String?
+    var saliency: Saliency?
 
     enum CodingKeys: String, CodingKey {
-        case tensorboard
+        case tensorboard, saliency
         case checkpoints, probes, out, pattern, arch, model, layer, preprocessing, watch, convergence, timeline, metrics, alerts
         case resources
         case jobName = "job_name"
@@ -318,7 +324,8 @@ public struct WatchConfigurationFile: Sendable, Equatable, Decodable {
     static let knownKeys: [String: Set<String>] = [
         "": ["checkpoints", "probes", "out", "job_name", "pattern", "arch", "model", "layer", "input_size",
              "preprocessing", "watch", "convergence", "score_cam", "timeline", "metrics", "alerts", "log_level",
-             "resources", "tensorboard"],
+             "resources", "tensorboard", "saliency"],
+        "saliency": ["method", "samples", "seed"],
         "preprocessing": ["mean", "std", "scale", "channel_order"],
         "watch": ["interval", "settle", "incomplete_after", "inotify"],
         "convergence": ["mode", "settle_ratio", "weight_settle_ratio", "threshold", "patience", "hysteresis"],
@@ -492,6 +499,7 @@ extension WatchConfiguration {
             c.logLevel = level
         }
         c.once = overrides.once
+        try c.applySaliency(file.saliency, path: path)
         do { try c.validate() } catch { throw ConfigurationError(path: path, reason: error.reason) }
         return c
     }

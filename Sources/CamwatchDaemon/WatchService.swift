@@ -105,7 +105,7 @@ public final class WatchService: Service, Sendable {
         let size = spec.map { processor.inputSize(spec: $0) } ?? configuration.inputSize.map { ($0, $0) }
         let model = Report.Model(
             arch: architectureName(configuration.architecture, spec: spec), layer: configuration.layer ?? "",
-            inputSize: size.map { [$0.0, $0.1] } ?? [])
+            inputSize: size.map { [$0.0, $0.1] } ?? [], method: configuration.method.rawValue)
         let fresh = Report(model: model, probes: probes.descriptions, convergence: configuration.tracker)
         let session: MonitorSession
         do {

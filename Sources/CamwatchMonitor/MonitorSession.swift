@@ -52,6 +52,12 @@ public struct MonitorSession: Sendable {
             throw MonitorError(.mismatch, path: store.path,
                                reason: "made at input size \(existing.inputSize), not \(fresh.model.inputSize); use another --out")
         }
+        // Drift between maps of two methods would measure the methods, not the training.
+        if fresh.model.method != nil, committed, existing.camMethod != fresh.model.camMethod {
+            throw MonitorError(.mismatch, path: store.path,
+                               reason: "made with \(existing.methodName), not \(fresh.model.methodName); use another --out")
+        }
+        if fresh.model.method != nil { store.report.model.method = fresh.model.method }
         // A changed convergence rule (or a report from before the relative rule) re-judges the stored drifts.
         if store.report.convergence.rule != fresh.convergence.rule {
             store.report.rejudge(with: fresh.convergence.rule)
@@ -162,14 +168,15 @@ public struct CheckpointAnalysis: Sendable {
     /// The heatmap metrics (CheckpointAnalysis+Metrics.swift); `nil` when none were asked for or applied.
     public var metrics: Report.CheckpointMetrics? = nil
 
-    /// Explains every probe with Score-CAM.
+    /// Explains every probe with a CAM method (Score-CAM unless `method` says otherwise).
     ///
     /// - Parameters:
     ///   - network: the checkpoint's network.
     ///   - probes: the probe images; each is explained for its manifest class, else its predicted class.
     ///   - layer: the target layer or module prefix; `nil` for the last conv-like layer.
     ///   - preprocessing: how a probe image becomes the input.
-    ///   - options: Score-CAM tuning.
+    ///   - options: Score-CAM tuning (batch size and threads also drive IS-CAM and SS-CAM).
+    ///   - method: the CAM method; `methodOptions` its samples and seed (IS-CAM, SS-CAM).
     ///   - metrics: the heatmap metrics to compute on each probe's heatmap.
     ///   - isCancelled: polled between probes (the caller may run this on a thread of its own, outside any task).
     ///   - progress: called after each batch of masked inputs with (probe index, channels done, channels to do).
@@ -177,10 +184,14 @@ public struct CheckpointAnalysis: Sendable {
     ///   `CancellationError` when the task is cancelled between probes.
     public static func run(
         network: Network, probes: ProbeSet, layer: String?, preprocessing: Preprocessing, options: ScoreCAM.Options,
-        metrics settings: MetricSettings = .none, isCancelled: @Sendable () -> Bool = { Task.isCancelled }, progress: (@Sendable (Int, Int, Int) -> Void)? = nil
+        method: CAMMethod = .scoreCAM, methodOptions: CAMExplainer.Options = .init(),
+        metrics settings: MetricSettings = .none, isCancelled: @Sendable () -> Bool = { Task.isCancelled },
+        progress: (@Sendable (Int, Int, Int) -> Void)? = nil
     ) throws -> CheckpointAnalysis {
-        let scoreCAM: ScoreCAM
-        do { scoreCAM = try ScoreCAM(network: network, targetLayer: layer, options: options) } catch {
+        let scoreCAM: CAMExplainer
+        var explainerOptions = methodOptions
+        explainerOptions.scoreCAM = options
+        do { scoreCAM = try CAMExplainer(method: method, network: network, targetLayer: layer, options: explainerOptions) } catch {
             throw AnalysisError("\(error)")
         }
         do { try network.validate(inputHeight: preprocessing.height, inputWidth: preprocessing.width) } catch {
@@ -210,7 +221,7 @@ public struct CheckpointAnalysis: Sendable {
             } catch {
                 throw AnalysisError("probe '\(id)': metrics: \(error)")
             }
-            // One plain forward pass (Score-CAM just made hundreds) for what the network predicts.
+            // One plain forward pass (Score-CAM just made hundreds; Grad-CAM one) for what the network predicts.
             let probabilities = Elementwise.softmax(network(input).scalars)
             let predicted = probabilities.indices.max { probabilities[$0] < probabilities[$1] }
             predictions[id] = Report.Prediction(

@@ -21,6 +21,7 @@
 /// - `camwatch_last_checkpoint_timestamp_seconds{job_name}` (gauge): Unix time at which the last
 ///   checkpoint, of any status, was handled;
 /// - `camwatch_scorecam_seconds{job_name}` (gauge): wall time of the last processed checkpoint;
+/// - `camwatch_saliency_method_info{job_name,method}` (gauge, always 1): the CAM method the saliency maps are made with;
 /// - `camwatch_heatmap_*`: the heatmap metrics (energy on the objects, Average Drop, …), see
 ///   ``metricFamilies(_:job:)``.
 ///
@@ -122,6 +123,9 @@ public enum PrometheusTextfile {
                 "Wall time spent on the last processed checkpoint (loading and Score-CAM over all probes).",
                 [(labels: job, value: format(processed.seconds))])
         }
+        family(
+            "camwatch_saliency_method_info", "gauge", "The CAM method the saliency maps are made with (always 1).",
+            [(labels: "\(job),method=\"\(escapeLabel(report.model.methodKey))\"", value: "1")])
         return out
     }
 

@@ -159,16 +159,20 @@ extension Report {
         public var layer: String
         /// The network's input `[height, width]`: the resolution heatmaps are compared at.
         public var inputSize: [Int]
+        /// The CAM method's name (`gradcam`, see ``CAMMethod``); `nil` in reports from before methods
+        /// could be chosen, which were all Score-CAM.
+        public var method: String?
 
         enum CodingKeys: String, CodingKey {
-            case arch, layer
+            case arch, layer, method
             case inputSize = "input_size"
         }
 
-        public init(arch: String?, layer: String, inputSize: [Int]) {
+        public init(arch: String?, layer: String, inputSize: [Int], method: String? = nil) {
             self.arch = arch
             self.layer = layer
             self.inputSize = inputSize
+            self.method = method
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -176,6 +180,7 @@ extension Report {
             try c.encode(arch, forKey: .arch)
             try c.encode(layer, forKey: .layer)
             try c.encode(inputSize, forKey: .inputSize)
+            try c.encodeIfPresent(method, forKey: .method)
         }
     }
 

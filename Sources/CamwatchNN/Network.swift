@@ -275,9 +275,12 @@ extension Network {
     /// convolution's weights and bias, and the activation after it fused into its output pass, except
     /// where an intermediate value must stay observable.
     ///
-    /// - Parameter preserving: node indices whose outputs will be captured; a convolution among them
-    ///   keeps its un-normalized output.
-    public func optimized(preserving: Set<Int> = []) -> Network {
+    /// - Parameters:
+    ///   - preserving: node indices whose outputs will be captured; a convolution among them keeps its
+    ///     un-normalized output.
+    ///   - winograd: whether to transform 3×3 filters for the Winograd path; the transform costs about as
+    ///     much as a few forward passes of one image, so callers that run one pass per image skip it.
+    public func optimized(preserving: Set<Int> = [], winograd: Bool = true) -> Network {
         var copy = self
         var readers = [Int](repeating: 0, count: nodes.count)
         for node in nodes { for source in node.inputs where source >= 0 { readers[source] += 1 } }
@@ -319,7 +322,7 @@ extension Network {
         }
         // 3×3 stride-1 convolutions with enough channels take the Winograd path (4× fewer multiplications;
         // below 16 channels the transforms cost more than they save).
-        for index in copy.nodes.indices {
+        for index in copy.nodes.indices where winograd {
             guard case .conv2d(var conv) = copy.nodes[index].layer, !conv.samePadding,
                 Winograd.supports(conv.geometry, groups: conv.groups),
                 conv.weight.shape[0] >= 16, conv.weight.shape[1] >= 16

@@ -61,21 +61,7 @@ public struct ScoreCAM: Sendable {
     /// - Throws: ``SaliencyError`` when the layer does not exist (listing the candidates) or has no
     ///   spatial output.
     public init(network: Network, targetLayer: String? = nil, options: Options = Options()) throws {
-        let index: Int
-        if let targetLayer {
-            do { index = try network.nodeIndex(named: targetLayer) } catch let error as NetworkError {
-                throw SaliencyError(error.message)
-            }
-            guard network.candidateTargetNames().contains(network.nodes[index].name) else {
-                throw SaliencyError("layer '\(targetLayer)' (\(network.nodes[index].layer.opName)) has no spatial output; "
-                    + "candidate layers: \(network.candidateTargetNames().joined(separator: ", "))")
-            }
-        } else {
-            guard let fallback = network.defaultTargetIndex() else {
-                throw SaliencyError("the network has no layer with a spatial output")
-            }
-            index = fallback
-        }
+        let index = try network.camTargetIndex(targetLayer)
         self.network = network.optimized(preserving: [index])
         self.targetIndex = index
         self.targetName = network.nodes[index].name
@@ -100,19 +86,9 @@ public struct ScoreCAM: Sendable {
         let previousBLASThreads = ComputeThreads.blasThreads
         if options.threads > 1 { ComputeThreads.setBLASThreads(1) }
         defer { if options.threads > 1 { ComputeThreads.setBLASThreads(previousBLASThreads) } }
-        let (logits, captured) = network.forward(input, capturing: [targetIndex])
-        let activations = captured[0]
-        guard activations.rank == 4, logits.rank == 2 else {
-            throw SaliencyError("layer '\(targetName)' output \(activations.shape) is not a spatial map")
-        }
-        let classes = logits.shape[1]
-        guard logits.scalars.allSatisfy(\.isFinite) else { throw SaliencyError("the network outputs non-finite logits") }
-        let target = classIndex ?? Self.argmax(logits.scalars)
-        guard target >= 0 && target < classes else {
-            throw SaliencyError("class \(target) is out of range: the model has \(classes) classes (0...\(classes - 1))")
-        }
+        let (logits, activations, target) = try CAMFinish.forward(network, input: input, target: targetIndex,
+                                                                  name: targetName, classIndex: classIndex)
         let (k, h, w) = (activations.shape[1], activations.shape[2], activations.shape[3])
-        let plane = h * w
         let channels = selectedChannels(activations)
         let scores = try channelScores(input: input, activations: activations, channels: channels, target: target,
                                        progress: progress)
@@ -125,21 +101,11 @@ public struct ScoreCAM: Sendable {
         case .probability:
             for (i, channel) in channels.enumerated() { weights[channel] = scores[i] }
         }
-        var cam = [Float](repeating: 0, count: plane)
-        activations.scalars.withUnsafeBufferPointer { a in
-            for channel in 0..<k where weights[channel] != 0 {
-                let alpha = weights[channel]
-                for i in 0..<plane { cam[i] += alpha * a[channel * plane + i] }
-            }
-        }
-        for i in cam.indices where cam[i] < 0 { cam[i] = 0 }
-        let low = Self.minMaxScaled(cam)
-        let resized = Resize.bilinear(Tensor(shape: [h, w], scalars: low), height: height, width: width, alignCorners: false)
-        let heatmap = Self.minMaxScaled(resized.scalars)
-        let isConstant = (heatmap.max() ?? 0) == (heatmap.min() ?? 0)
+        let (heatmap, low, isConstant) = CAMFinish.heatmap(CAMFinish.weightedSum(activations, weights: weights), h: h, w: w,
+                                                           height: height, width: width)
         return SaliencyMap(
             classIndex: target, score: logits.scalars[target], width: width, height: height, values: heatmap,
-            lowResolution: Tensor(shape: [h, w], scalars: low), scoredChannels: channels, channelScores: scores,
+            lowResolution: low, scoredChannels: channels, channelScores: scores,
             channelWeights: weights, isConstant: isConstant)
     }
 
@@ -179,7 +145,6 @@ public struct ScoreCAM: Sendable {
         for start in stride(from: 0, to: pending.count, by: batch) {
             jobs.append(Array(pending[start..<min(start + batch, pending.count)]))
         }
-        let state = Mutex(ScoringState(scores: [Float](repeating: 0, count: channels.count), nextJob: 0, done: 0))
         let workers = max(1, min(options.threads, jobs.count))
         let basis = options.firstLayerBasis
             ? FirstLayerBasis(network: network, input: input, mapHeight: activations.shape[2],
@@ -187,25 +152,39 @@ public struct ScoreCAM: Sendable {
         let work = ScoringWork(network: network, input: input, activations: activations, channels: channels,
                                constant: constant, jobs: jobs, target: target, weighting: options.weighting,
                                basis: basis)
-        ComputeThreads.perform(workers: workers) { _ in
+        return try Self.scoreJobs(count: jobs.count, slots: channels.count, workers: workers, progress: progress) {
+            work.score(job: $0)
+        }
+    }
+
+    /// Runs jobs `0..<count` on `workers` threads (each job claimed by one worker, in order) and sums the
+    /// (slot, score) pairs they return into `slots` totals; the first failure stops the rest.
+    ///
+    /// - Parameter progress: called after each job with (pairs done, `total`, by default `slots`).
+    static func scoreJobs(
+        count: Int, slots: Int, total: Int? = nil, workers: Int, progress: (@Sendable (Int, Int) -> Void)?,
+        _ score: @Sendable (Int) -> Result<[(Int, Float)], SaliencyError>
+    ) throws -> [Float] {
+        let state = Mutex(ScoringState(scores: [Float](repeating: 0, count: slots), nextJob: 0, done: 0))
+        ComputeThreads.perform(workers: max(1, min(workers, count))) { _ in
             while true {
                 let claimed: Int? = state.withLock { s in
-                    guard s.failure == nil, s.nextJob < work.jobs.count else { return nil }
+                    guard s.failure == nil, s.nextJob < count else { return nil }
                     s.nextJob += 1
                     return s.nextJob - 1
                 }
                 guard let index = claimed else { return }
-                let result = work.score(job: index)
-                let (done, total) = state.withLock { s -> (Int, Int) in
+                let result = score(index)
+                let done = state.withLock { s -> Int in
                     switch result {
                     case .success(let pairs):
-                        for (i, score) in pairs { s.scores[i] = score }
+                        for (i, value) in pairs { s.scores[i] += value }
                         s.done += pairs.count
                     case .failure(let error): s.failure = error
                     }
-                    return (s.done, channels.count)
+                    return s.done
                 }
-                progress?(done, total)
+                progress?(done, total ?? slots)
             }
         }
         return try state.withLock { s in
@@ -236,7 +215,7 @@ public struct ScoreCAM: Sendable {
     }
 }
 
-/// A Score-CAM heatmap for one image.
+/// A CAM heatmap for one image (Score-CAM or another ``CAMMethod``).
 public struct SaliencyMap: Sendable {
     /// The class explained.
     public var classIndex: Int

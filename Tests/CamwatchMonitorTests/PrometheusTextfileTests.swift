@@ -63,6 +63,9 @@ import Testing
             # HELP camwatch_scorecam_seconds Wall time spent on the last processed checkpoint (loading and Score-CAM over all probes).
             # TYPE camwatch_scorecam_seconds gauge
             camwatch_scorecam_seconds{job_name="resnet-a"} 3.0
+            # HELP camwatch_saliency_method_info The CAM method the saliency maps are made with (always 1).
+            # TYPE camwatch_saliency_method_info gauge
+            camwatch_saliency_method_info{job_name="resnet-a",method="scorecam"} 1
 
             """#
         #expect(PrometheusTextfile.render(Self.report(), jobName: "resnet-a") == expected)

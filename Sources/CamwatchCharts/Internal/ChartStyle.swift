@@ -43,7 +43,7 @@ enum Fonts {
 enum ChartText {
     /// The model as a title: `resnet18, layer layer4` (a spec-file model has no arch).
     static func model(_ model: Report.Model) -> String {
-        (model.arch.map { "\($0), " } ?? "") + "layer \(model.layer)"
+        (model.arch.map { "\($0), " } ?? "") + "layer \(model.layer), \(model.methodName)"
     }
 
     /// What a checkpoint is called in a column header: `epoch 12`, else `step 4800`, else its file name.

@@ -1,4 +1,7 @@
 import CamwatchMonitor
+// `stat`'s fields can resolve to the copy of <sys/stat.h> in CoreFoundation's module map (it depends on build
+// order), and member-import visibility then wants that module imported: Foundation brings it.
+import Foundation
 import Glibc
 
 // Every C call of the watcher goes through this file: directory listing, stat, copying, inotify, poll.

@@ -203,6 +203,13 @@ public enum Convolution {
         }
     }
 
+    /// The output columns `x` whose input column `x · stride + offset` lies inside `0..<width`.
+    @inline(__always)
+    static func insideColumns(offset: Int, stride: Int, width: Int, outputWidth: Int) -> Range<Int> {
+        let low = min(outputWidth, max(0, (-offset + stride - 1) / stride))
+        return low..<max(low, min(outputWidth, (width - offset + stride - 1) / stride))
+    }
+
     /// Unfolds output rows `rows` of one image's `[C, H, W]` into rows `(c, ky, kx)` of
     /// `rows.count · OW` samples (zero outside the image).
     @inline(__always)
@@ -234,10 +241,9 @@ public enum Convolution {
                             if hi > lo { (line + lo).update(from: srcRow + lo + dx, count: hi - lo) }
                             if hi < ow { (line + hi).update(repeating: 0, count: ow - hi) }
                         } else {
-                            // Output columns whose input column lies inside the image: [lo, hi).
                             let s = g.strideWidth
-                            let lo = min(ow, max(0, (-dx + s - 1) / s))
-                            let hi = max(lo, min(ow, (w - dx + s - 1) / s))
+                            let inside = insideColumns(offset: dx, stride: s, width: w, outputWidth: ow)
+                            let (lo, hi) = (inside.lowerBound, inside.upperBound)
                             if lo > 0 { line.update(repeating: 0, count: lo) }
                             var x = lo
                             if s == 2 {
@@ -289,9 +295,8 @@ public enum Convolution {
                                     let scale = SIMD8<Float>(repeating: weightValue)
                                     let dy = ky * g.dilationHeight - g.padTop
                                     let dx = kx * g.dilationWidth - g.padLeft
-                                    // Output columns whose input column lies inside the image.
-                                    let xLow = max(0, (-dx + s - 1) / s)
-                                    let xHigh = min(ow, (w - dx + s - 1) / s)
+                                    let inside = insideColumns(offset: dx, stride: s, width: w, outputWidth: ow)
+                                    let (xLow, xHigh) = (inside.lowerBound, inside.upperBound)
                                     if xHigh <= xLow { continue }
                                     for y in 0..<oh {
                                         let iy = y * g.strideHeight + dy

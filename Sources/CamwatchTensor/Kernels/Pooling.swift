@@ -37,28 +37,54 @@ public enum Pooling {
         var out = [Float](repeating: 0, count: n * c * oh * ow)
         input.scalars.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                for plane in 0..<(n * c) {
-                    let s = plane * h * w, d = plane * oh * ow
-                    for y in 0..<oh {
-                        for x in 0..<ow {
-                            var best = -Float.infinity
-                            for ky in 0..<g.kernelHeight {
-                                let iy = y * g.strideHeight - g.padTop + ky * g.dilationHeight
-                                if iy < 0 || iy >= h { continue }
-                                for kx in 0..<g.kernelWidth {
-                                    let ix = x * g.strideWidth - g.padLeft + kx * g.dilationWidth
-                                    if ix < 0 || ix >= w { continue }
-                                    let v = src[s + iy * w + ix]
-                                    if v > best || v.isNaN { best = v }
-                                }
-                            }
-                            dst[d + y * ow + x] = best
-                        }
-                    }
+                forEachMaxWinner(src, shape: input.shape, outputSize: (oh, ow), geometry: g) { winner, output in
+                    dst[output] = winner < 0 ? -Float.infinity : src[winner]
                 }
             }
         }
         return Tensor(shape: [n, c, oh, ow], scalars: out)
+    }
+
+    /// Calls `body(winner, output)` for every output of a max pooling of `[N, C, H, W]`: `output` indexes
+    /// `[N, C, OH, OW]`, `winner` the input (``maxPosition(_:height:width:y:x:geometry:)`` in its plane,
+    /// −1 for a window in the padding).
+    @inline(__always)
+    static func forEachMaxWinner(_ src: UnsafeBufferPointer<Float>, shape: [Int], outputSize: (Int, Int),
+                                 geometry g: WindowGeometry, _ body: (Int, Int) -> Void) {
+        let (h, w) = (shape[2], shape[3])
+        let (oh, ow) = outputSize
+        for plane in 0..<(shape[0] * shape[1]) {
+            let s = plane * h * w
+            for y in 0..<oh {
+                for x in 0..<ow {
+                    let winner = maxPosition(src.baseAddress! + s, height: h, width: w, y: y, x: x, geometry: g)
+                    body(winner < 0 ? -1 : s + winner, (plane * oh + y) * ow + x)
+                }
+            }
+        }
+    }
+
+    /// The position `iy · W + ix` of output `(y, x)`'s window maximum in one plane: the first in row-major
+    /// window order, a NaN winning (PyTorch's rule); −1 when the window lies in the padding.
+    @inline(__always)
+    static func maxPosition(_ plane: UnsafePointer<Float>, height h: Int, width w: Int, y: Int, x: Int,
+                            geometry g: WindowGeometry) -> Int {
+        var best = -Float.infinity
+        var winner = -1
+        for ky in 0..<g.kernelHeight {
+            let iy = y * g.strideHeight - g.padTop + ky * g.dilationHeight
+            if iy < 0 || iy >= h { continue }
+            for kx in 0..<g.kernelWidth {
+                let ix = x * g.strideWidth - g.padLeft + kx * g.dilationWidth
+                if ix < 0 || ix >= w { continue }
+                let v = plane[iy * w + ix]
+                if winner < 0 || v > best || v.isNaN {
+                    best = v
+                    winner = iy * w + ix
+                }
+            }
+        }
+        return winner
     }
 
     /// Max pooling as a vertical pass then a horizontal one: each output row first takes the elementwise
@@ -122,37 +148,13 @@ public enum Pooling {
     /// - Returns: `[N, C, OH, OW]`.
     public static func average(_ input: Tensor, geometry g: WindowGeometry, ceilMode: Bool,
                                countIncludePad: Bool) -> Tensor {
-        let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let (h, w) = (input.shape[2], input.shape[3])
         let (oh, ow) = outputSize(height: h, width: w, geometry: g, ceilMode: ceilMode, dilated: false)
-        var out = [Float](repeating: 0, count: n * c * oh * ow)
-        input.scalars.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for plane in 0..<(n * c) {
-                    let s = plane * h * w, d = plane * oh * ow
-                    for y in 0..<oh {
-                        var y0 = y * g.strideHeight - g.padTop
-                        var y1 = Swift.min(y0 + g.kernelHeight, h + g.padBottom)
-                        let spanY = y1 - y0
-                        y0 = Swift.max(y0, 0)
-                        y1 = Swift.min(y1, h)
-                        for x in 0..<ow {
-                            var x0 = x * g.strideWidth - g.padLeft
-                            var x1 = Swift.min(x0 + g.kernelWidth, w + g.padRight)
-                            let spanX = x1 - x0
-                            x0 = Swift.max(x0, 0)
-                            x1 = Swift.min(x1, w)
-                            var sum: Float = 0
-                            for iy in y0..<Swift.max(y0, y1) {
-                                for ix in x0..<Swift.max(x0, x1) { sum += src[s + iy * w + ix] }
-                            }
-                            let divisor = countIncludePad ? spanY * spanX : (y1 - y0) * (x1 - x0)
-                            dst[d + y * ow + x] = divisor > 0 ? sum / Float(divisor) : 0
-                        }
-                    }
-                }
-            }
-        }
-        return Tensor(shape: [n, c, oh, ow], scalars: out)
+        return windowAverage(input, rows: averageSpans(input: h, output: oh, kernel: g.kernelHeight, stride: g.strideHeight,
+                                                       padBefore: g.padTop, padAfter: g.padBottom),
+                             columns: averageSpans(input: w, output: ow, kernel: g.kernelWidth, stride: g.strideWidth,
+                                                   padBefore: g.padLeft, padAfter: g.padRight),
+                             countPadding: countIncludePad)
     }
 
     /// `torch.nn.AdaptiveAvgPool2d`: bin `i` covers `⌊i·H/OH⌋ ..< ⌈(i+1)·H/OH⌉`.
@@ -160,23 +162,68 @@ public enum Pooling {
     /// - Parameter input: `[N, C, H, W]`.
     /// - Returns: `[N, C, outputHeight, outputWidth]`.
     public static func adaptiveAverage(_ input: Tensor, outputHeight oh: Int, outputWidth ow: Int) -> Tensor {
+        windowAverage(input, rows: adaptiveSpans(input: input.shape[2], output: oh),
+                      columns: adaptiveSpans(input: input.shape[3], output: ow), countPadding: true)
+    }
+
+    /// Where one output of an averaging window reads along an axis: `start..<end` inside the input, and
+    /// the window's extent counting padding (the `count_include_pad` divisor).
+    struct WindowSpan {
+        var start: Int
+        var end: Int
+        var padded: Int
+    }
+
+    /// Average pooling's windows along one axis (a window never extends past the padding).
+    static func averageSpans(input: Int, output: Int, kernel: Int, stride: Int, padBefore: Int, padAfter: Int) -> [WindowSpan] {
+        (0..<output).map { i in
+            let first = i * stride - padBefore
+            let last = Swift.min(first + kernel, input + padAfter)
+            let start = Swift.max(first, 0)
+            return WindowSpan(start: start, end: Swift.max(start, Swift.min(last, input)), padded: last - first)
+        }
+    }
+
+    /// Adaptive average pooling's bins along one axis.
+    static func adaptiveSpans(input: Int, output: Int) -> [WindowSpan] {
+        (0..<output).map { i in
+            let start = (i * input) / output, end = ((i + 1) * input + output - 1) / output
+            return WindowSpan(start: start, end: end, padded: end - start)
+        }
+    }
+
+    /// The window's divisor: its padded area, or the part inside the input.
+    @inline(__always)
+    static func divisor(_ row: WindowSpan, _ column: WindowSpan, countPadding: Bool) -> Int {
+        countPadding ? row.padded * column.padded : (row.end - row.start) * (column.end - column.start)
+    }
+
+    /// Calls `body(plane, output, row, column)` for every output of every plane, in memory order.
+    @inline(__always)
+    static func forEachWindow(planes: Int, rows: [WindowSpan], columns: [WindowSpan],
+                              _ body: (Int, Int, WindowSpan, WindowSpan) -> Void) {
+        for plane in 0..<planes {
+            for (y, row) in rows.enumerated() {
+                for (x, column) in columns.enumerated() { body(plane, y * columns.count + x, row, column) }
+            }
+        }
+    }
+
+    /// The mean of every window `rows[y] × columns[x]` of each plane of `[N, C, H, W]`.
+    static func windowAverage(_ input: Tensor, rows: [WindowSpan], columns: [WindowSpan], countPadding: Bool) -> Tensor {
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let (oh, ow) = (rows.count, columns.count)
         var out = [Float](repeating: 0, count: n * c * oh * ow)
         input.scalars.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                for plane in 0..<(n * c) {
-                    let s = plane * h * w, d = plane * oh * ow
-                    for y in 0..<oh {
-                        let y0 = (y * h) / oh, y1 = ((y + 1) * h + oh - 1) / oh
-                        for x in 0..<ow {
-                            let x0 = (x * w) / ow, x1 = ((x + 1) * w + ow - 1) / ow
-                            var sum: Float = 0
-                            for iy in y0..<y1 {
-                                for ix in x0..<x1 { sum += src[s + iy * w + ix] }
-                            }
-                            dst[d + y * ow + x] = sum / Float((y1 - y0) * (x1 - x0))
-                        }
+                forEachWindow(planes: n * c, rows: rows, columns: columns) { plane, output, row, column in
+                    let s = plane * h * w
+                    var sum: Float = 0
+                    for iy in row.start..<row.end {
+                        for ix in column.start..<column.end { sum += src[s + iy * w + ix] }
                     }
+                    let divisor = divisor(row, column, countPadding: countPadding)
+                    dst[plane * oh * ow + output] = divisor > 0 ? sum / Float(divisor) : 0
                 }
             }
         }

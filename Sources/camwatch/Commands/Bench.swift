@@ -8,7 +8,7 @@ import Synchronization
 extension Camwatch {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Micro-benchmarks for Benchmarks/ scripts.", subcommands: [Machine.self, Forward.self, Sgemm.self])
+            abstract: "Micro-benchmarks for Benchmarks/ scripts.", subcommands: [Machine.self, Forward.self, Sgemm.self, CAM.self])
     }
 }
 

@@ -9,7 +9,7 @@ import Foundation
 extension Camwatch {
     struct Explain: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Compute Score-CAM heatmaps for images and write them over the images as PNG.")
+            abstract: "Compute CAM heatmaps (Score-CAM by default) for images and write them over the images as PNG.")
 
         @Argument(help: "PNG images.")
         var images: [String]
@@ -26,7 +26,16 @@ extension Camwatch {
         @Option(name: .customLong("class"), help: "Class index to explain (default: the predicted class).")
         var classIndex: Int?
 
-        @Option(name: .long, help: "Directory for <image>-scorecam.png files (default: the current directory; with --json, none).")
+        @Option(name: .long, help: "CAM method: \(CAMMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var method: CAMMethod = .scoreCAM
+
+        @Option(name: .long, help: "IS-CAM / SS-CAM masked inputs per channel (default: torch-cam's, 10 / 35).")
+        var samples: Int?
+
+        @Option(name: .long, help: "SS-CAM noise seed.")
+        var seed: UInt64 = 0
+
+        @Option(name: .long, help: "Directory for <image>-<method>.png files (default: the current directory; with --json, none).")
         var out: String?
 
         @Flag(name: .long, help: "Print JSON with each heatmap on stdout (and write no PNG unless --out is given).")
@@ -59,6 +68,7 @@ extension Camwatch {
             guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in 0...1") }
             if let topChannels, topChannels < 1 { throw ValidationError("--top-channels must be at least 1") }
             guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+            if let samples, samples < 1 { throw ValidationError("--samples must be at least 1") }
         }
 
         func run() throws {
@@ -69,8 +79,11 @@ extension Camwatch {
             let options = ScoreCAM.Options(weighting: weighting,
                                            topChannels: topChannels, batchSize: batchSize,
                                            threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
-            let scoreCAM: ScoreCAM
-            do { scoreCAM = try ScoreCAM(network: loaded.network, targetLayer: layer, options: options) } catch {
+            let explainer: CAMExplainer
+            do {
+                explainer = try CAMExplainer(method: method, network: loaded.network, targetLayer: layer,
+                                             options: .init(scoreCAM: options, samples: samples, seed: seed))
+            } catch {
                 throw CLIError("\(weights): \(error)")
             }
             // With --json the heatmaps go to stdout; PNGs only when a directory is named.
@@ -85,28 +98,28 @@ extension Camwatch {
                                             enabled: !quiet && Runtime.stderrIsTerminal)
                 let map: SaliencyMap
                 do {
-                    map = try scoreCAM.explain(input, classIndex: classIndex) { done, total in progress.update(done, total) }
+                    map = try explainer.explain(input, classIndex: classIndex) { done, total in progress.update(done, total) }
                 } catch { throw CLIError("\(path): \(error)") }
                 progress.finish()
                 let metrics = try metricOptions.compute(network: loaded.network, input: input, map: map, image: image,
                                                         options: options, path: path)
                 if map.isConstant {
-                    Output.warn("\(path): the heatmap is constant (no channel raises class \(map.classIndex)); written as all zeros")
+                    Output.warn("\(path): the \(method.displayName) heatmap is constant (nothing raises class \(map.classIndex)); written as all zeros")
                 }
                 if let pngDirectory {
                     let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-                    let destination = URL(fileURLWithPath: pngDirectory).appendingPathComponent("\(stem)-scorecam.png").path
+                    let destination = URL(fileURLWithPath: pngDirectory).appendingPathComponent("\(stem)-\(method.rawValue).png").path
                     let rgba = HeatmapOverlay.render(heatmap: map.values, width: map.width, height: map.height, over: image,
                                                      colormap: colormap, alpha: alpha)
                     do { try PNGEncoder.writeRGBA8(path: destination, width: image.width, height: image.height, pixels: rgba) } catch {
                         throw CLIError("\(error)")
                     }
-                    if !json { print("\(path): class \(map.classIndex), layer \(scoreCAM.targetName) → \(destination)") }
+                    if !json { print("\(path): class \(map.classIndex), layer \(explainer.targetName), \(method.displayName) → \(destination)") }
                 }
                 if let metrics, !json { print("\(path): \(ExplainMetricOptions.describe(metrics))") }
-                results.append(HeatmapResult(image: path, class: map.classIndex, layer: scoreCAM.targetName, width: map.width,
-                                             height: map.height, constant: map.isConstant, heatmap: map.values,
-                                             metrics: metrics))
+                results.append(HeatmapResult(image: path, class: map.classIndex, method: method.rawValue,
+                                             layer: explainer.targetName, width: map.width, height: map.height,
+                                             constant: map.isConstant, heatmap: map.values, metrics: metrics))
             }
             // Keyed by image path: per_probe of the summary names each image.
             let perImage = Dictionary(
@@ -124,6 +137,7 @@ extension Camwatch {
 struct HeatmapResult: Codable {
     var image: String
     var `class`: Int
+    var method: String
     var layer: String
     var width: Int
     var height: Int

@@ -1,0 +1,81 @@
+public import CamwatchNN
+import CamwatchTensor
+
+extension Network {
+    /// The node a CAM method explains: a layer name or module prefix (`layer4`), or `nil` for the last
+    /// conv-like layer with a spatial output.
+    ///
+    /// - Throws: ``SaliencyError`` when the layer does not exist (listing the candidates) or has no
+    ///   spatial output.
+    public func camTargetIndex(_ targetLayer: String?) throws -> Int {
+        guard let targetLayer else {
+            guard let fallback = defaultTargetIndex() else { throw SaliencyError("the network has no layer with a spatial output") }
+            return fallback
+        }
+        let index: Int
+        do { index = try nodeIndex(named: targetLayer) } catch let error as NetworkError {
+            throw SaliencyError(error.message)
+        }
+        guard candidateTargetNames().contains(nodes[index].name) else {
+            throw SaliencyError("layer '\(targetLayer)' (\(nodes[index].layer.opName)) has no spatial output; "
+                + "candidate layers: \(candidateTargetNames().joined(separator: ", "))")
+        }
+        return index
+    }
+}
+
+/// What every CAM method does with its map at the target layer's resolution (pytorch-grad-cam's
+/// `compute_cam_per_layer` and `aggregate_multi_layers` for one layer): ReLU, min-max (eps 1e-7), bilinear
+/// resize with half-pixel centres (cv2.resize INTER_LINEAR), min-max again.
+enum CAMFinish {
+    /// - Parameters:
+    ///   - cam: `h · w` values, row-major; negative values are clipped.
+    ///   - height, width: the input's size.
+    /// - Returns: the heatmap at `height × width`, the map at `h × w` after ReLU and min-max, and whether
+    ///   the heatmap is constant.
+    static func heatmap(_ cam: [Float], h: Int, w: Int, height: Int, width: Int)
+        -> (values: [Float], lowResolution: Tensor, isConstant: Bool)
+    {
+        let low = ScoreCAM.minMaxScaled(cam.map { max($0, 0) })
+        let resized = Resize.bilinear(Tensor(shape: [h, w], scalars: low), height: height, width: width, alignCorners: false)
+        let values = ScoreCAM.minMaxScaled(resized.scalars)
+        return (values, Tensor(shape: [h, w], scalars: low), (values.max() ?? 0) == (values.min() ?? 0))
+    }
+
+    /// `Σ_k weights[k] · A_k` over a `[1, K, h, w]` map.
+    static func weightedSum(_ activations: Tensor, weights: [Float]) -> [Float] {
+        let (k, plane) = (activations.shape[1], activations.shape[2] * activations.shape[3])
+        var cam = [Float](repeating: 0, count: plane)
+        activations.scalars.withUnsafeBufferPointer { a in
+            for channel in 0..<k where weights[channel] != 0 {
+                let alpha = weights[channel]
+                for i in 0..<plane { cam[i] += alpha * a[channel * plane + i] }
+            }
+        }
+        return cam
+    }
+
+    /// One forward pass for a method that needs the target layer's output: the logits `[1, classes]`, the
+    /// output `[1, K, h, w]`, and the class to explain (``targetClass(_:requested:)``).
+    static func forward(_ network: Network, input: Tensor, target index: Int, name: String, classIndex: Int?) throws
+        -> (logits: Tensor, activations: Tensor, target: Int)
+    {
+        let (logits, captured) = network.forward(input, capturing: [index])
+        let activations = captured[0]
+        guard activations.rank == 4, logits.rank == 2 else {
+            throw SaliencyError("layer '\(name)' output \(activations.shape) is not a spatial map")
+        }
+        return (logits, activations, try targetClass(logits, requested: classIndex))
+    }
+
+    /// The class to explain: the one asked for, else the argmax; checked against the logits `[1, classes]`.
+    static func targetClass(_ logits: Tensor, requested: Int?) throws -> Int {
+        guard logits.scalars.allSatisfy(\.isFinite) else { throw SaliencyError("the network outputs non-finite logits") }
+        let classes = logits.scalarCount
+        let target = requested ?? ScoreCAM.argmax(logits.scalars)
+        guard target >= 0 && target < classes else {
+            throw SaliencyError("class \(target) is out of range: the model has \(classes) classes (0...\(classes - 1))")
+        }
+        return target
+    }
+}

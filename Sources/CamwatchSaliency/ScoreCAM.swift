@@ -139,11 +139,10 @@ public struct ScoreCAM: Sendable {
             let values = activations.scalars[(channel * plane)..<((channel + 1) * plane)]
             if values.min() == values.max() { constant.append(i) } else { pending.append(i) }
         }
-        var jobs: [[Int]] = []
-        if !constant.isEmpty { jobs.append([-1]) }
+        var jobs: [ScoringJob] = constant.isEmpty ? [] : [.constantMaps]
         let batch = max(1, options.batchSize)
         for start in stride(from: 0, to: pending.count, by: batch) {
-            jobs.append(Array(pending[start..<min(start + batch, pending.count)]))
+            jobs.append(.channels(Array(pending[start..<min(start + batch, pending.count)])))
         }
         let workers = max(1, min(options.threads, jobs.count))
         let basis = options.firstLayerBasis
@@ -252,16 +251,31 @@ struct ScoringState: ~Copyable {
     var failure: SaliencyError?
 }
 
+/// One batch of masked inputs for a scoring worker.
+enum ScoringJob: Sendable {
+    /// Positions in `channels`, one masked input each.
+    case channels([Int])
+    /// The channels whose maps are constant: their masks are all zero, the same input, scored once for all.
+    case constantMaps
+
+    /// The masked input of each slot: the channel's position, or `nil` for the all-zero mask.
+    var slots: [Int?] {
+        switch self {
+        case .channels(let positions): positions
+        case .constantMaps: [nil]
+        }
+    }
+}
+
 /// One Score-CAM run's read-only inputs for the scoring workers.
 struct ScoringWork: Sendable {
     let network: Network
     let input: Tensor
     let activations: Tensor
     let channels: [Int]
-    /// Positions in `channels` whose maps are constant; scored together by the job `[-1]`.
+    /// Positions in `channels` whose maps are constant; scored together by the job `.constantMaps`.
     let constant: [Int]
-    /// Each job: positions in `channels`, or `[-1]` for the shared all-zero mask.
-    let jobs: [[Int]]
+    let jobs: [ScoringJob]
     let target: Int
     let weighting: ScoreCAM.Weighting
     /// The first convolution's responses to the mask basis, when that shortcut applies.
@@ -269,7 +283,7 @@ struct ScoringWork: Sendable {
 
     /// Builds one batch of masked inputs, runs it, and returns (position, score) pairs.
     func score(job index: Int) -> Result<[(Int, Float)], SaliencyError> {
-        let job = jobs[index]
+        let job = jobs[index].slots
         let (c, height, width) = (input.shape[1], input.shape[2], input.shape[3])
         let (h, w) = (activations.shape[2], activations.shape[3])
         let plane = h * w, pixels = height * width
@@ -278,7 +292,8 @@ struct ScoringWork: Sendable {
             // mask = (U(A) − min) / (max − min + 1e-8) = Σ_j a_j·φ_j with a_j = (A_j − min) / (max − min + 1e-8),
             // as the bilinear weights φ_j sum to one at every pixel; min and max are the upsampled map's.
             var coefficients = [Float](repeating: 0, count: job.count * plane)
-            for (slot, i) in job.enumerated() where i >= 0 {
+            for (slot, position) in job.enumerated() {
+                guard let i = position else { continue }  // the all-zero mask: coefficients stay 0
                 let channel = channels[i]
                 let values = Array(activations.scalars[(channel * plane)..<((channel + 1) * plane)])
                 let upsampled = Resize.bilinear(Tensor(shape: [h, w], scalars: values), height: height, width: width,
@@ -290,7 +305,8 @@ struct ScoringWork: Sendable {
             logits = network.forward(after: basis.node, value: firstOutput)
         } else {
             var masked = [Float](repeating: 0, count: job.count * c * pixels)
-            for (slot, i) in job.enumerated() where i >= 0 {
+            for (slot, position) in job.enumerated() {
+                guard let i = position else { continue }  // the all-zero mask: the input times 0
                 let channel = channels[i]
                 let values = Array(activations.scalars[(channel * plane)..<((channel + 1) * plane)])
                 let upsampled = Resize.bilinear(Tensor(shape: [h, w], scalars: values), height: height, width: width,
@@ -310,10 +326,10 @@ struct ScoringWork: Sendable {
         let classes = logits.shape[1]
         guard logits.scalars.allSatisfy(\.isFinite) else { return .failure(SaliencyError("the network outputs non-finite logits")) }
         var pairs: [(Int, Float)] = []
-        for (slot, i) in job.enumerated() {
+        for (slot, position) in job.enumerated() {
             let row = Array(logits.scalars[(slot * classes)..<((slot + 1) * classes)])
             let score = weighting == .logitSoftmax ? row[target] : Elementwise.softmax(row)[target]
-            if i >= 0 { pairs.append((i, score)) } else { pairs += constant.map { ($0, score) } }
+            if let position { pairs.append((position, score)) } else { pairs += constant.map { ($0, score) } }
         }
         return .success(pairs)
     }

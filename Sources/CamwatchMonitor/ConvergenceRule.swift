@@ -122,7 +122,7 @@ public struct DriftLevel: Sendable, Hashable, Codable {
     public private(set) var count = 0
     /// The highest median of `window` consecutive values (or the value that restarted the level); `nil`
     /// until there is one.
-    public private(set) var reference: Double?
+    @ExplicitNull public private(set) var reference: Double?
 
     public init() {}
 
@@ -175,12 +175,5 @@ public struct DriftLevel: Sendable, Hashable, Codable {
             throw DecodingError.dataCorrupted(
                 DecodingError.Context(codingPath: c.codingPath, debugDescription: "inconsistent drift level"))
         }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(recent, forKey: .recent)
-        try c.encode(count, forKey: .count)
-        try c.encode(reference, forKey: .reference)
     }
 }

@@ -67,9 +67,9 @@ public struct ConvergenceEvent: Sendable, Hashable, Codable {
 /// by hand.
 public struct ConvergenceReading: Sendable, Hashable, Codable {
     /// relative: the checkpoint's mean saliency drift over its reference; absolute: `nil`.
-    public var driftRatio: Double?
+    @ExplicitNull public var driftRatio: Double?
     /// relative: the weight drift over its reference; `nil` when unknown or in absolute mode.
-    public var weightRatio: Double?
+    @ExplicitNull public var weightRatio: Double?
     /// Whether the checkpoint met the settle condition (it extended the streak).
     public var settled: Bool
 
@@ -83,14 +83,6 @@ public struct ConvergenceReading: Sendable, Hashable, Codable {
         case settled
         case driftRatio = "drift_ratio"
         case weightRatio = "weight_ratio"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        // Explicit nulls: a reader sees "not measured" rather than a missing field.
-        try c.encode(driftRatio, forKey: .driftRatio)
-        try c.encode(weightRatio, forKey: .weightRatio)
-        try c.encode(settled, forKey: .settled)
     }
 }
 

@@ -10,13 +10,13 @@ extension Report {
     /// `insertion` are areas under the curves, in [0, 1]. A mean is `null` when no probe has the metric.
     public struct CheckpointMetrics: Sendable, Equatable, Codable {
         public var perProbe: [String: ProbeMetrics]
-        public var energy: Double?
-        public var averageDrop: Double?
-        public var increaseInConfidence: Double?
-        public var deletion: Double?
-        public var insertion: Double?
+        @ExplicitNull public var energy: Double?
+        @ExplicitNull public var averageDrop: Double?
+        @ExplicitNull public var increaseInConfidence: Double?
+        @ExplicitNull public var deletion: Double?
+        @ExplicitNull public var insertion: Double?
         /// Pixels per deletion/insertion step, when those were computed.
-        public var step: Int?
+        @ExplicitNull public var step: Int?
 
         enum CodingKeys: String, CodingKey {
             case energy, deletion, insertion, step
@@ -39,37 +39,25 @@ extension Report {
             deletion = mean(probes.compactMap(\.deletion))
             insertion = mean(probes.compactMap(\.insertion))
         }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(perProbe, forKey: .perProbe)
-            try c.encode(step, forKey: .step)
-            // Missing values as explicit nulls, as everywhere in report.json.
-            let numbers: [(CodingKeys, Double?)] = [
-                (.energy, energy), (.averageDrop, averageDrop), (.increaseInConfidence, increaseInConfidence),
-                (.deletion, deletion), (.insertion, insertion),
-            ]
-            for (key, value) in numbers { try c.encode(value, forKey: key) }
-        }
     }
 
     /// One probe's heatmap metrics at one checkpoint; `nil` where not computed or not defined.
     public struct ProbeMetrics: Sendable, Equatable, Codable {
         /// Share of the heatmap's energy inside the probe's box.
-        public var energy: Double?
+        @ExplicitNull public var energy: Double?
         /// `Y`: softmax probability of the class on the probe.
-        public var confidence: Double?
+        @ExplicitNull public var confidence: Double?
         /// `O`: the same on the probe multiplied by its heatmap.
-        public var explanationConfidence: Double?
+        @ExplicitNull public var explanationConfidence: Double?
         /// `max(0, Y − O) / Y`.
-        public var drop: Double?
+        @ExplicitNull public var drop: Double?
         /// `O > Y`.
-        public var increase: Bool?
+        @ExplicitNull public var increase: Bool?
         /// The share of the input's pixels inside the box (the energy of an even heatmap).
-        public var boxArea: Double?
+        @ExplicitNull public var boxArea: Double?
         /// Deletion and insertion AUC.
-        public var deletion: Double?
-        public var insertion: Double?
+        @ExplicitNull public var deletion: Double?
+        @ExplicitNull public var insertion: Double?
 
         enum CodingKeys: String, CodingKey {
             case energy, confidence, drop, increase, deletion, insertion
@@ -86,16 +74,6 @@ extension Report {
             increase = metrics.confidence?.increased
             deletion = metrics.deletion?.area
             insertion = metrics.insertion?.area
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(increase, forKey: .increase)
-            let numbers: [(CodingKeys, Double?)] = [
-                (.energy, energy), (.confidence, confidence), (.explanationConfidence, explanationConfidence),
-                (.drop, drop), (.deletion, deletion), (.insertion, insertion), (.boxArea, boxArea),
-            ]
-            for (key, value) in numbers { try c.encode(value, forKey: key) }
         }
     }
 

@@ -154,7 +154,7 @@ extension Report {
     /// The network the heatmaps come from.
     public struct Model: Sendable, Equatable, Codable {
         /// The zoo architecture (`resnet18`), or `nil` for a model spec file.
-        public var arch: String?
+        @ExplicitNull public var arch: String?
         /// The Score-CAM target layer.
         public var layer: String
         /// The network's input `[height, width]`: the resolution heatmaps are compared at.
@@ -174,14 +174,6 @@ extension Report {
             self.inputSize = inputSize
             self.method = method
         }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(arch, forKey: .arch)
-            try c.encode(layer, forKey: .layer)
-            try c.encode(inputSize, forKey: .inputSize)
-            try c.encodeIfPresent(method, forKey: .method)
-        }
     }
 
     /// One probe image.
@@ -190,10 +182,10 @@ extension Report {
         /// The image file, as given in the probe directory.
         public var file: String
         /// The target class; `nil` explains whatever class the network predicts at each checkpoint.
-        public var classIndex: Int?
-        public var label: String?
+        @ExplicitNull public var classIndex: Int?
+        @ExplicitNull public var label: String?
         /// `[x0, y0, x1, y1]` in image pixels.
-        public var bbox: [Double]?
+        @ExplicitNull public var bbox: [Double]?
 
         enum CodingKeys: String, CodingKey {
             case id, file, label, bbox
@@ -206,15 +198,6 @@ extension Report {
             self.classIndex = classIndex
             self.label = label
             self.bbox = bbox
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(id, forKey: .id)
-            try c.encode(file, forKey: .file)
-            try c.encode(classIndex, forKey: .classIndex)
-            try c.encode(label, forKey: .label)
-            try c.encode(bbox, forKey: .bbox)
         }
     }
 
@@ -286,11 +269,11 @@ extension Report {
         public var name: String
         /// The identity string (inode, mtime, size, or a hash): a rewritten `last.h5` is a new entry.
         public var id: String
-        public var step: Int?
-        public var epoch: Int?
+        @ExplicitNull public var step: Int?
+        @ExplicitNull public var epoch: Int?
         public var status: CheckpointStatus
         /// Why the checkpoint failed, one line naming the file; `nil` when `ok`.
-        public var error: String?
+        @ExplicitNull public var error: String?
         /// Wall time spent on the checkpoint: loading, and Score-CAM over every probe.
         public var seconds: Double
         /// When processing finished, Unix seconds.
@@ -298,18 +281,18 @@ extension Report {
         /// What the network said about each probe, by probe id; empty when failed.
         public var predictions: [String: Prediction]
         /// Heatmap drift against the previous processed checkpoint; `nil` for the first, and when failed.
-        public var drift: CheckpointDrift?
+        @ExplicitNull public var drift: CheckpointDrift?
         /// `‖w_i − w_{i−1}‖ / ‖w_{i−1}‖` against the previous processed checkpoint; `nil` for the first.
-        public var weightDrift: Double?
+        @ExplicitNull public var weightDrift: Double?
         /// The convergence state after this checkpoint.
         public var state: ConvergenceState
         /// What the convergence rule saw at this checkpoint (ratios to the reference levels, settled or not);
         /// `nil` for the first, failed ones, and reports written before it was recorded.
-        public var convergence: ConvergenceReading?
+        @ExplicitNull public var convergence: ConvergenceReading?
         /// The checkpoint's own scalar root attributes (`epoch`, `step`, `val_acc`, `lr` …).
         public var attributes: [String: AttributeValue]
         /// The heatmap metrics (Report+Metrics.swift); `nil` when none were computed.
-        public var metrics: CheckpointMetrics?
+        @ExplicitNull public var metrics: CheckpointMetrics?
 
         enum CodingKeys: String, CodingKey {
             case name, id, step, epoch, status, error, seconds, predictions, drift, state, attributes, convergence
@@ -344,25 +327,6 @@ extension Report {
 
         /// Which checkpoint this entry is, for the convergence tracker and events.
         public var label: CheckpointLabel { CheckpointLabel(id: id, name: name) }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(name, forKey: .name)
-            try c.encode(id, forKey: .id)
-            try c.encode(step, forKey: .step)
-            try c.encode(epoch, forKey: .epoch)
-            try c.encode(status, forKey: .status)
-            try c.encode(error, forKey: .error)
-            try c.encode(seconds, forKey: .seconds)
-            try c.encode(processedAt, forKey: .processedAt)
-            try c.encode(predictions, forKey: .predictions)
-            try c.encode(drift, forKey: .drift)
-            try c.encode(weightDrift, forKey: .weightDrift)
-            try c.encode(state, forKey: .state)
-            try c.encode(convergence, forKey: .convergence)
-            try c.encode(attributes, forKey: .attributes)
-            try c.encode(metrics, forKey: .metrics)
-        }
 
         /// Root attributes that can go longer than this are left out of the report (model descriptions).
         public static let maximumAttributeLength = 200

@@ -28,10 +28,10 @@ public struct Alert: Sendable, Equatable, Codable {
     public var checkpoint: String
     /// The checkpoint's identity string (a rewritten `last.h5` is a new id).
     public var checkpointID: String
-    public var step: Int?
-    public var epoch: Int?
+    @ExplicitNull public var step: Int?
+    @ExplicitNull public var epoch: Int?
     /// The checkpoint drift (mean over probes) that caused the event; `nil` for failures.
-    public var drift: Double?
+    @ExplicitNull public var drift: Double?
     /// The convergence state after the checkpoint.
     public var state: ConvergenceState
     /// One line for people; newlines are replaced by spaces.
@@ -62,21 +62,6 @@ public struct Alert: Sendable, Equatable, Codable {
         self.message = Self.oneLine(message)
         self.reportPath = reportPath
         self.time = time
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(event, forKey: .event)
-        try c.encode(job, forKey: .job)
-        try c.encode(checkpoint, forKey: .checkpoint)
-        try c.encode(checkpointID, forKey: .checkpointID)
-        try c.encode(step, forKey: .step)
-        try c.encode(epoch, forKey: .epoch)
-        try c.encode(drift, forKey: .drift)
-        try c.encode(state, forKey: .state)
-        try c.encode(message, forKey: .message)
-        try c.encode(reportPath, forKey: .reportPath)
-        try c.encode(time, forKey: .time)
     }
 
     /// The alert as compact UTF-8 JSON with sorted keys (the exec hook's stdin).

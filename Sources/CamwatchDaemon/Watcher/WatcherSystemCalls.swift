@@ -1,7 +1,8 @@
 import CamwatchMonitor
-// `stat`'s fields can resolve to the copy of <sys/stat.h> in CoreFoundation's module map (it depends on build
-// order), and member-import visibility then wants that module imported: Foundation brings it.
-import Foundation
+// `stat` can resolve to the copy of <sys/stat.h> that CoreFoundation's module holds (which one depends on the
+// order modules load in a build, e.g. on a clean build since ZIPFoundation joined), and member-import
+// visibility then wants that module imported itself; Foundation does not re-export it.
+import CoreFoundation
 import Glibc
 
 // Every C call of the watcher goes through this file: directory listing, stat, copying, inotify, poll.

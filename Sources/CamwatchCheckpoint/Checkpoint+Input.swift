@@ -1,3 +1,5 @@
+import CamwatchHDF5
+
 extension Checkpoint {
     /// How the model wants its input, as the checkpoint's root attributes say (the README's
     /// `save_checkpoint` stores them): `input_size` (N, or [H, W], or [C, H, W]), `mean` and `std` (3 values

@@ -1,3 +1,4 @@
+public import CamwatchHDF5
 public import CamwatchTensor
 
 /// The weights of one checkpoint file as named tensors in camwatch's layout, with the file's attributes.
@@ -77,62 +78,8 @@ public struct Checkpoint: Sendable {
     }
 }
 
-/// The value of a checkpoint attribute: a string, an integer or a float, or an array of one of those.
-public enum CheckpointAttribute: Sendable, Hashable, Codable, CustomStringConvertible {
-    case string(String)
-    case strings([String])
-    case int(Int)
-    case ints([Int])
-    case double(Double)
-    case doubles([Double])
-    /// A value camwatch does not read, described in words.
-    case other(String)
+/// The value of a checkpoint's root attribute: what the HDF5 file holds (a string, an integer or a float, or
+/// an array of one of those; anything else described in words). Checkpoints are HDF5 files (a `.keras` archive
+/// holds one), so the checkpoint's attributes are the file's, not a copy in another type.
+public typealias CheckpointAttribute = HDF5Attribute
 
-    /// The string, or the only element of a one-element string array.
-    public var stringValue: String? {
-        switch self {
-        case .string(let value): value
-        case .strings(let values) where values.count == 1: values[0]
-        default: nil
-        }
-    }
-
-    /// The integer, a float with an integral value, or the only element of a one-element array.
-    public var intValue: Int? {
-        switch self {
-        case .int(let value): return value
-        case .ints(let values) where values.count == 1: return values[0]
-        case .double(let value): return Int(exactly: value)
-        case .doubles(let values) where values.count == 1: return Int(exactly: values[0])
-        default: return nil
-        }
-    }
-
-    /// The number as a `Double` (integers converted), or the only element of a one-element array.
-    public var doubleValue: Double? {
-        switch self {
-        case .int(let value): Double(value)
-        case .ints(let values) where values.count == 1: Double(values[0])
-        case .double(let value): value
-        case .doubles(let values) where values.count == 1: values[0]
-        default: nil
-        }
-    }
-
-    /// The value as text: strings quoted, arrays in brackets, long strings shortened.
-    public var description: String {
-        func quoted(_ string: String) -> String {
-            let short = string.count > 60 ? String(string.prefix(57)) + "..." : string
-            return "\"" + short.split(whereSeparator: \.isNewline).joined(separator: " ") + "\""
-        }
-        switch self {
-        case .string(let value): return quoted(value)
-        case .strings(let values): return "[" + values.map(quoted).joined(separator: ", ") + "]"
-        case .int(let value): return "\(value)"
-        case .ints(let values): return "\(values)"
-        case .double(let value): return "\(value)"
-        case .doubles(let values): return "\(values)"
-        case .other(let what): return "<\(what)>"
-        }
-    }
-}

@@ -21,18 +21,3 @@ public protocol CheckpointFormat {
     /// - Throws: `HDF5Error` or `CheckpointError`.
     static func read(_ file: HDF5File, path: String) throws -> Checkpoint
 }
-
-extension CheckpointAttribute {
-    /// The checkpoint form of an HDF5 attribute.
-    public init(_ attribute: HDF5Attribute) {
-        switch attribute {
-        case .string(let value): self = .string(value)
-        case .strings(let values): self = .strings(values)
-        case .int(let value): self = .int(Int(value))
-        case .ints(let values): self = .ints(values.map { Int($0) })
-        case .double(let value): self = .double(value)
-        case .doubles(let values): self = .doubles(values)
-        case .unsupported(let what): self = .other(what)
-        }
-    }
-}

@@ -64,10 +64,10 @@ extension HDF5File {
                     try writeStrings(object.id, name, strings, shape: [strings.count])
                 case .int(let int):
                     try writeNumbers(
-                        object.id, name, [int], shape: [], fileType: H5.fileInt64, memoryType: H5.nativeInt64)
+                        object.id, name, [Int64(int)], shape: [], fileType: H5.fileInt64, memoryType: H5.nativeInt64)
                 case .ints(let ints):
                     try writeNumbers(
-                        object.id, name, ints, shape: [ints.count], fileType: H5.fileInt64, memoryType: H5.nativeInt64)
+                        object.id, name, ints.map { Int64($0) }, shape: [ints.count], fileType: H5.fileInt64, memoryType: H5.nativeInt64)
                 case .double(let double):
                     try writeNumbers(
                         object.id, name, [double], shape: [], fileType: H5.fileFloat64, memoryType: H5.nativeDouble)
@@ -149,6 +149,7 @@ extension HDF5File {
                 return isScalar && strings.count == 1 ? .string(strings[0]) : .strings(strings)
             case .integer:
                 let values = try H5.readAttribute(attribute.id, as: H5.nativeInt64, count: count, of: Int64.self)
+                    .map { Int($0) }
                 return isScalar && values.count == 1 ? .int(values[0]) : .ints(values)
             case .float:
                 let values = try H5.readAttribute(attribute.id, as: H5.nativeDouble, count: count, of: Double.self)
@@ -161,7 +162,7 @@ extension HDF5File {
                 guard [1, 2, 4, 8].contains(size) else { return .unsupported("\(size * 8)-bit enum") }
                 let bytes = try H5.readAttributeBytes(attribute.id, as: native.id, count: count, elementSize: size)
                 let values = (0..<count).map { i in
-                    integer(bytes[(i * size)..<((i + 1) * size)], signed: info.isSigned)
+                    Int(integer(bytes[(i * size)..<((i + 1) * size)], signed: info.isSigned))
                 }
                 return isScalar && values.count == 1 ? .int(values[0]) : .ints(values)
             case .other(let what):

@@ -199,7 +199,7 @@ public struct HeatmapArchive: Sendable, Equatable {
             creatingWith: { (temporary: String) throws(MonitorError) in
                 do throws(HDF5Error) {
                     let file = try HDF5File.create(temporary)
-                    try file.setAttribute("schema_version", to: .int(Int64(Self.schemaVersion)))
+                    try file.setAttribute("schema_version", to: .int(Self.schemaVersion))
                     try Self.write(entries[...], startingAt: 0, to: file)
                     try file.close()
                 } catch {
@@ -218,15 +218,15 @@ public struct HeatmapArchive: Sendable, Equatable {
             try file.createGroup(group)
             try file.setAttribute("id", to: .string(entry.checkpoint.id), at: group)
             try file.setAttribute("name", to: .string(entry.checkpoint.name), at: group)
-            try file.setAttribute("index", to: .int(Int64(first + offset)), at: group)
+            try file.setAttribute("index", to: .int(first + offset), at: group)
             for probe in entry.heatmaps.keys.sorted() {
                 guard let heatmap = entry.heatmaps[probe] else { continue }
                 let dataset = group + "/" + escape(probe)
                 try file.write(heatmap.values, shape: heatmap.shape, to: dataset)
                 try file.setAttribute("probe", to: .string(probe), at: dataset)
-                try file.setAttribute("class", to: .int(Int64(heatmap.classIndex)), at: dataset)
+                try file.setAttribute("class", to: .int(heatmap.classIndex), at: dataset)
                 try file.setAttribute("score", to: .double(Double(heatmap.score)), at: dataset)
-                try file.setAttribute("input_size", to: .ints(heatmap.inputSize.map(Int64.init)), at: dataset)
+                try file.setAttribute("input_size", to: .ints(heatmap.inputSize), at: dataset)
             }
         }
     }
@@ -237,7 +237,7 @@ public struct HeatmapArchive: Sendable, Equatable {
         guard let version = try file.attribute("schema_version")?.intValue else {
             throw corrupt("no @schema_version: not a camwatch heatmap archive")
         }
-        guard version <= Int64(schemaVersion) else {
+        guard version <= schemaVersion else {
             throw MonitorError(
                 .unsupportedVersion, path: path,
                 reason: "heatmap archive schema_version \(version) is newer than this camwatch's \(schemaVersion)")
@@ -253,7 +253,7 @@ public struct HeatmapArchive: Sendable, Equatable {
                 groups.append((group, id))
             }
         } else {
-            var numbered: [(index: Int64, group: String, id: String)] = []
+            var numbered: [(index: Int, group: String, id: String)] = []
             for member in try file.members(ofGroup: "/") where member.kind == .group {
                 let attributes = try file.attributes(at: member.name)
                 guard let index = attributes["index"]?.intValue, let id = attributes["id"]?.stringValue else {
@@ -262,7 +262,7 @@ public struct HeatmapArchive: Sendable, Equatable {
                 numbered.append((index, member.name, id))
             }
             numbered.sort { $0.index < $1.index }
-            for (position, item) in numbered.enumerated() where item.index != Int64(position) {
+            for (position, item) in numbered.enumerated() where item.index != position {
                 throw corrupt("checkpoint '\(item.id)' has @index \(item.index), expected \(position)")
             }
             groups = numbered.map { ($0.group, $0.id) }

@@ -1,4 +1,5 @@
 public import CamwatchCheckpoint
+public import CamwatchHDF5
 import Foundation
 
 /// The run's `report.json` (docs/architecture.md §7): model, probes, one entry per checkpoint, convergence.

@@ -1,3 +1,4 @@
+import CamwatchHDF5
 @testable import CamwatchCheckpoint
 import CamwatchTensor
 import CamwatchTestSupport

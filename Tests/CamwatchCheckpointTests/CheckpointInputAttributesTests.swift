@@ -1,4 +1,5 @@
 import CamwatchCheckpoint
+import CamwatchHDF5
 import Testing
 
 /// `input_size`, `mean`, `std`, `scale` root attributes as the README's save_checkpoint stores them.

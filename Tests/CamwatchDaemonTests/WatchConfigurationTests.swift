@@ -1,3 +1,4 @@
+import CamwatchHDF5
 @testable import CamwatchDaemon
 import CamwatchCheckpoint
 import CamwatchImage

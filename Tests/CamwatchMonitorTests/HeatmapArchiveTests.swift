@@ -106,9 +106,9 @@ import Testing
             try file.setAttribute("name", to: .string("\(id).h5"), at: id)
             try file.write(heatmap.values, shape: heatmap.shape, to: "\(id)/cat")
             try file.setAttribute("probe", to: .string("cat"), at: "\(id)/cat")
-            try file.setAttribute("class", to: .int(Int64(heatmap.classIndex)), at: "\(id)/cat")
+            try file.setAttribute("class", to: .int(heatmap.classIndex), at: "\(id)/cat")
             try file.setAttribute("score", to: .double(Double(heatmap.score)), at: "\(id)/cat")
-            try file.setAttribute("input_size", to: .ints(heatmap.inputSize.map(Int64.init)), at: "\(id)/cat")
+            try file.setAttribute("input_size", to: .ints(heatmap.inputSize), at: "\(id)/cat")
         }
         try file.close()
         let loaded = try HeatmapArchive.load(directory: directory)

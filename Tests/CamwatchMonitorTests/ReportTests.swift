@@ -1,4 +1,5 @@
 import CamwatchCheckpoint
+import CamwatchHDF5
 import CamwatchMonitor
 import Foundation
 import Testing

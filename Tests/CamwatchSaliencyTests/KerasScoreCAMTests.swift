@@ -1,4 +1,5 @@
 import CamwatchCheckpoint
+import CamwatchHDF5
 import CamwatchNN
 import CamwatchSaliency
 import CamwatchTensor

@@ -39,7 +39,7 @@ public enum KerasFormat: CheckpointFormat {
 
     /// Reads the file; `config` is the model config from a `.keras` archive's `config.json`.
     static func read(_ file: HDF5File, path: String, config: String?) throws -> Checkpoint {
-        var attributes = try file.attributes().mapValues(CheckpointAttribute.init)
+        var attributes = try file.attributes()
         let modelWeights = try file.kind(of: "model_weights") == .group
         let legacy = modelWeights || attributes["layer_names"] != nil
         var raw: [String: Tensor] = [:]

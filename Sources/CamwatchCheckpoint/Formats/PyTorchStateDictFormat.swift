@@ -45,7 +45,7 @@ public enum PyTorchStateDictFormat: CheckpointFormat {
             storedTypes[name] = "\(array.elementType)"
             sources[name] = dataset
         }
-        let attributes = try file.attributes().mapValues(CheckpointAttribute.init)
+        let attributes = try file.attributes()
         return Checkpoint(
             path: path, format: name, tensors: tensors, storedTypes: storedTypes, attributes: attributes,
             skipped: skipped)

@@ -73,13 +73,7 @@ public struct HeatmapArchive: Sendable, Equatable {
         /// low-resolution map: bilinear resize with half-pixel centres, then `(x − min) / (max − min + 1e-7)`.
         /// Equal, value for value, to the `SaliencyMap.values` it was archived from.
         public func upsampled() -> [Float] {
-            let low = Tensor(shape: shape, scalars: values)
-            let resized = Resize.bilinear(low, height: inputSize[0], width: inputSize[1], alignCorners: false).scalars
-            // The same operations in the same order as ScoreCAM.minMaxScaled, so the result is bit-identical.
-            let minimum = resized.min() ?? 0
-            let shifted = resized.map { $0 - minimum }
-            let maximum = shifted.max() ?? 0
-            return shifted.map { $0 / (1e-7 + maximum) }
+            SaliencyMap.inputResolution(Tensor(shape: shape, scalars: values), height: inputSize[0], width: inputSize[1])
         }
     }
 

@@ -1,5 +1,5 @@
 public import CamwatchNN
-import CamwatchTensor
+public import CamwatchTensor
 
 extension Network {
     /// The node a CAM method explains: a layer name or module prefix (`layer4`), or `nil` for the last
@@ -36,10 +36,9 @@ enum CAMFinish {
     static func heatmap(_ cam: [Float], h: Int, w: Int, height: Int, width: Int)
         -> (values: [Float], lowResolution: Tensor, isConstant: Bool)
     {
-        let low = ScoreCAM.minMaxScaled(cam.map { max($0, 0) })
-        let resized = Resize.bilinear(Tensor(shape: [h, w], scalars: low), height: height, width: width, alignCorners: false)
-        let values = ScoreCAM.minMaxScaled(resized.scalars)
-        return (values, Tensor(shape: [h, w], scalars: low), (values.max() ?? 0) == (values.min() ?? 0))
+        let low = Tensor(shape: [h, w], scalars: ScoreCAM.minMaxScaled(cam.map { max($0, 0) }))
+        let values = SaliencyMap.inputResolution(low, height: height, width: width)
+        return (values, low, (values.max() ?? 0) == (values.min() ?? 0))
     }
 
     /// `Σ_k weights[k] · A_k` over a `[1, K, h, w]` map.
@@ -77,5 +76,15 @@ enum CAMFinish {
             throw SaliencyError("class \(target) is out of range: the model has \(classes) classes (0...\(classes - 1))")
         }
         return target
+    }
+}
+
+extension SaliencyMap {
+    /// The last step of every method: the map at the layer's resolution resized to the input (bilinear with
+    /// half-pixel centres, as `cv2.resize`) and scaled to [0, 1] by `(x − min) / (max − min + 1e-7)`. The
+    /// heatmap archive keeps only the low-resolution maps and recomputes the input-resolution heatmaps with
+    /// this, value for value equal to the `values` they were archived from.
+    public static func inputResolution(_ lowResolution: Tensor, height: Int, width: Int) -> [Float] {
+        ScoreCAM.minMaxScaled(Resize.bilinear(lowResolution, height: height, width: width, alignCorners: false).scalars)
     }
 }

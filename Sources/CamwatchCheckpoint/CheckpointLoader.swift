@@ -111,27 +111,19 @@ public enum CheckpointLoader {
     }
 
     private static func checkComplete(_ superblock: HDF5Superblock, path: String) throws(CheckpointError) {
+        guard let problem = superblock.problem else { return }
+        let kind: CheckpointError.Kind
         switch superblock.status {
-        case .complete:
-            return
-        case .notHDF5:
-            if superblock.fileSize == 0 {
-                throw CheckpointError(.empty, path: path, reason: "empty file (0 bytes), not yet written?")
-            }
-            let hint = superblock.contentHint.map { "it looks like \($0)" } ?? "no HDF5 signature"
-            throw CheckpointError(.notHDF5, path: path, reason: "not an HDF5 file (\(hint))")
-        case .truncated(let actual, let stored):
-            throw CheckpointError(
-                .truncated, path: path, reason: "truncated HDF5 file (\(actual) bytes, header says \(stored))")
-        case .openForWriting:
-            let flags = String(superblock.statusFlags ?? 0, radix: 16)
-            throw CheckpointError(
-                .incomplete, path: path,
-                reason:
-                    "HDF5 file is still open for writing, or its writer crashed (superblock status flags 0x\(flags))")
-        case .damaged(let reason):
-            throw CheckpointError(.damaged, path: path, reason: "damaged HDF5 file: \(reason)")
+        case .complete: return
+        case .notHDF5 where superblock.fileSize == 0:
+            // Beside a trainer an empty checkpoint is most likely one being created.
+            throw CheckpointError(.empty, path: path, reason: "empty file (0 bytes), not yet written?")
+        case .notHDF5: kind = .notHDF5
+        case .truncated: kind = .truncated
+        case .openForWriting: kind = .incomplete
+        case .damaged: kind = .damaged
         }
+        throw CheckpointError(kind, path: path, reason: problem)
     }
 
     /// Refuses a file whose numeric datasets declare more than `elementBudget(fileSize:)` numbers, or one

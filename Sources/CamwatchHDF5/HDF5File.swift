@@ -40,15 +40,9 @@ public final class HDF5File: Sendable {
     /// - Throws: `HDF5Error`.
     public static func open(_ path: String) throws(HDF5Error) -> HDF5File {
         let superblock = try HDF5Superblock.inspect(path)
-        switch superblock.status {
-        case .notHDF5:
-            throw HDF5Error(path: path, reason: notHDF5Reason(superblock))
-        case .truncated(let actual, let stored):
-            throw HDF5Error(path: path, reason: "truncated HDF5 file (\(actual) bytes, header says \(stored))")
-        case .damaged(let reason):
-            throw HDF5Error(path: path, reason: "damaged HDF5 file: \(reason)")
-        case .complete, .openForWriting:
-            break
+        // A file still open for writing may still open (libhdf5 decides); the others cannot.
+        if superblock.status != .openForWriting, let problem = superblock.problem {
+            throw HDF5Error(path: path, reason: problem)
         }
         let id = try HDF5Library.serialized { () throws(HDF5Error) -> hid_t in
             guard HDF5Library.confined else {
@@ -177,11 +171,5 @@ public final class HDF5File: Sendable {
     /// `path` as camwatch reports it: relative to the root, `""` for the root itself.
     static func relative(_ path: String) -> String {
         path.split(separator: "/").joined(separator: "/")
-    }
-
-    private static func notHDF5Reason(_ superblock: HDF5Superblock) -> String {
-        if superblock.fileSize == 0 { return "empty file (0 bytes), not an HDF5 file" }
-        if let hint = superblock.contentHint { return "not an HDF5 file (it looks like \(hint))" }
-        return "not an HDF5 file (no HDF5 signature)"
     }
 }

@@ -40,6 +40,26 @@ public struct HDF5Superblock: Sendable, Equatable {
     /// For a file that is not HDF5, what its first bytes look like (e.g. "a PNG image"), when recognizable.
     public var contentHint: String?
 
+    /// Why the file cannot be read as it is, in one line (`nil` when complete): the reason every reader of
+    /// checkpoints and outputs gives, so a file gets the same words wherever it is refused.
+    public var problem: String? {
+        switch status {
+        case .complete:
+            return nil
+        case .openForWriting:
+            let flags = statusFlags.map { "0x" + String($0, radix: 16) } ?? "?"
+            return "HDF5 file is still open for writing, or its writer crashed (superblock status flags \(flags))"
+        case .truncated(let actual, let stored):
+            return "truncated HDF5 file (\(actual) bytes, header says \(stored))"
+        case .notHDF5 where fileSize == 0:
+            return "empty file (0 bytes), not an HDF5 file"
+        case .notHDF5:
+            return "not an HDF5 file (\(contentHint.map { "it looks like \($0)" } ?? "no HDF5 signature"))"
+        case .damaged(let reason):
+            return "damaged HDF5 file: \(reason)"
+        }
+    }
+
     /// Creates a superblock description (for tests and for callers that read bytes themselves).
     public init(
         status: Status, fileSize: Int64, offset: Int64? = nil, version: Int? = nil, statusFlags: UInt32? = nil,

@@ -132,7 +132,7 @@ import Testing
         for attempt in 1...2 {
             let error = try #require(throws: WatcherError.self) { try watcher.snapshot(file, into: staging) }
             #expect(error.kind == .incompleteCopy, "attempt \(attempt)")
-            #expect(error.reason.contains("truncated HDF5 file (100 bytes, the header says 11736)"))
+            #expect(error.reason.contains("truncated HDF5 file (100 bytes, header says 11736)"))
             clock += 1
             #expect(watcher.scan(now: at(clock)).events.isEmpty)
             clock += 2

@@ -61,14 +61,14 @@ enum SyntheticWeights {
             let x = sources.first ?? previous
             var out = x
             switch layer.op {
-            case "conv2d":
+            case .conv2d:
                 let o = layer.outChannels ?? 4
                 let groups = max(1, layer.groups ?? 1)
                 let kernel = layer.kernel ?? IntPair(3, 3)
                 add(layer.name + ".weight", [o, x.channels / groups, kernel.height, kernel.width])
                 if layer.bias ?? true { add(layer.name + ".bias", [o]) }
                 out = Info(channels: o)
-            case "linear":
+            case .linear:
                 let features: Int
                 if x.isMap, let (h, w) = x.fixedSpatial {
                     features = x.channels.multipliedReportingOverflow(by: h).partialValue.multipliedReportingOverflow(by: w).partialValue
@@ -79,21 +79,21 @@ enum SyntheticWeights {
                 add(layer.name + ".weight", [o, features])
                 if layer.bias ?? true { add(layer.name + ".bias", [o]) }
                 out = Info(channels: o, isMap: false)
-            case "batchnorm":
+            case .batchnorm:
                 for suffix in ["weight", "bias", "running_mean"] { add(layer.name + "." + suffix, [x.channels]) }
                 if x.channels > 0 && x.channels <= largest {
                     parameters[layer.name + ".running_var"] = Tensor(shape: [x.channels], repeating: 0.5)
                 }
-            case "adaptive_avgpool":
+            case .adaptiveAvgpool:
                 out.fixedSpatial = layer.outputSize.map { ($0.height, $0.width) }
-            case "global_avgpool", "global_maxpool":
+            case .globalAvgpool, .globalMaxpool:
                 out.fixedSpatial = (1, 1)
-            case "flatten":
+            case .flatten:
                 let spatial = x.fixedSpatial ?? (0, 0)
                 out = Info(channels: x.channels &* spatial.0 &* spatial.1, isMap: false)
-            case "concat":
+            case .concat:
                 out.channels = sources.reduce(0) { $0 &+ $1.channels }
-            case "maxpool", "avgpool", "zeropad":
+            case .maxpool, .avgpool, .zeropad:
                 out.fixedSpatial = nil
             default:
                 break

@@ -329,21 +329,11 @@ public struct CheckpointWatcher: Sendable {
             return .waiting("unreadable (\(error.reason))", writerMayHaveDied: false)
         }
         guard superblock.fileSize == file.size else { return .changed }
+        guard let problem = superblock.problem else { return .passed }
         switch superblock.status {
-        case .complete:
-            return .passed
-        case .openForWriting:
-            let flags = superblock.statusFlags.map { "0x" + String($0, radix: 16) } ?? "?"
-            return .waiting("still open for writing (HDF5 status flags \(flags))")
-        case .truncated(let actual, let stored):
-            return .waiting("truncated HDF5 file (\(actual) bytes, the header says \(stored))")
-        case .notHDF5 where file.size == 0:
-            return .waiting("empty file")
-        case .notHDF5:
-            let hint = superblock.contentHint.map { "; it looks like \($0)" } ?? ""
-            return .rejected("not an HDF5 file (no HDF5 signature)\(hint)")
-        case .damaged(let reason):
-            return .rejected("damaged HDF5 header: \(reason)")
+        // A writer may still finish these.
+        case .openForWriting, .truncated, .notHDF5 where file.size == 0: return .waiting(problem)
+        default: return .rejected(problem)
         }
     }
 

@@ -216,46 +216,29 @@ public enum Faithfulness {
             : (blurred(input).scalars, input.scalars)
         let batch = max(1, batchSize)
         let jobs = (steps + batch) / batch
-        let state = Mutex((scores: [Float](repeating: 0, count: steps + 1), next: 0, failure: SaliencyError?.none))
-        ComputeThreads.perform(workers: max(1, min(threads, jobs))) { _ in
-            while true {
-                let job: Int? = state.withLock { s in
-                    guard s.failure == nil, s.next < jobs else { return nil }
-                    s.next += 1
-                    return s.next - 1
-                }
-                guard let job else { return }
-                let first = job * batch, count = min(batch, steps + 1 - first)
-                var images = [Float](repeating: 0, count: count * c * pixels)
-                for slot in 0..<count {
-                    let changed = min((first + slot) * stride, pixels)
-                    let base = slot * c * pixels
-                    images.withUnsafeMutableBufferPointer { out in
-                        for i in 0..<(c * pixels) { out[base + i] = start[i] }
-                        for rank in 0..<changed {
-                            let p = order[rank]
-                            for channel in 0..<c { out[base + channel * pixels + p] = finish[channel * pixels + p] }
-                        }
-                    }
-                }
-                let result: Result<[Float], SaliencyError>
-                do throws(SaliencyError) {
-                    result = .success(try classProbabilities(
-                        network: network, batch: Tensor(shape: [count, c, height, width], scalars: images),
-                        classIndex: classIndex))
-                } catch {
-                    result = .failure(error)
-                }
-                state.withLock { s in
-                    switch result {
-                    case .success(let values): for (slot, value) in values.enumerated() { s.scores[first + slot] = value }
-                    case .failure(let error): s.failure = error
+        let scores = try ScoreCAM.scoreJobs(count: jobs, slots: steps + 1, workers: threads, progress: nil) { job in
+            let first = job * batch, count = min(batch, steps + 1 - first)
+            var images = [Float](repeating: 0, count: count * c * pixels)
+            for slot in 0..<count {
+                let changed = min((first + slot) * stride, pixels)
+                let base = slot * c * pixels
+                images.withUnsafeMutableBufferPointer { out in
+                    for i in 0..<(c * pixels) { out[base + i] = start[i] }
+                    for rank in 0..<changed {
+                        let p = order[rank]
+                        for channel in 0..<c { out[base + channel * pixels + p] = finish[channel * pixels + p] }
                     }
                 }
             }
+            do throws(SaliencyError) {
+                let probabilities = try classProbabilities(
+                    network: network, batch: Tensor(shape: [count, c, height, width], scalars: images),
+                    classIndex: classIndex)
+                return .success(probabilities.enumerated().map { (first + $0.offset, $0.element) })
+            } catch {
+                return .failure(error)
+            }
         }
-        let (scores, failure) = state.withLock { ($0.scores, $0.failure) }
-        if let failure { throw failure }
         return CausalCurve(scores: scores)
     }
 

@@ -157,13 +157,14 @@ public struct ScoreCAM: Sendable {
     }
 
     /// Runs jobs `0..<count` on `workers` threads (each job claimed by one worker, in order) and sums the
-    /// (slot, score) pairs they return into `slots` totals; the first failure stops the rest.
+    /// (slot, score) pairs they return into `slots` totals (a slot only one job writes is just its score);
+    /// the first failure stops the rest. Score-CAM, IS-/SS-CAM and the causal metrics batch with it.
     ///
     /// - Parameter progress: called after each job with (pairs done, `total`, by default `slots`).
     static func scoreJobs(
         count: Int, slots: Int, total: Int? = nil, workers: Int, progress: (@Sendable (Int, Int) -> Void)?,
         _ score: @Sendable (Int) -> Result<[(Int, Float)], SaliencyError>
-    ) throws -> [Float] {
+    ) throws(SaliencyError) -> [Float] {
         let state = Mutex(ScoringState(scores: [Float](repeating: 0, count: slots), nextJob: 0, done: 0))
         ComputeThreads.perform(workers: max(1, min(workers, count))) { _ in
             while true {
@@ -186,10 +187,9 @@ public struct ScoreCAM: Sendable {
                 progress?(done, total ?? slots)
             }
         }
-        return try state.withLock { s in
-            if let failure = s.failure { throw failure }
-            return s.scores
-        }
+        let (scores, failure) = state.withLock { ($0.scores, $0.failure) }
+        if let failure { throw failure }
+        return scores
     }
 
     /// `(x − min) / (max − min + 1e-8)`: pytorch-grad-cam's per-channel mask normalization.

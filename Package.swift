@@ -31,6 +31,8 @@ let package = Package(
         .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
         // Per-thread CPU and I/O priority system calls (no library to link).
         .systemLibrary(name: "CScheduling"),
+        // The daemon's `stat` and monotonic-clock calls as plain values (no library to link).
+        .systemLibrary(name: "CDaemonCalls"),
 
         // MARK: - Leaves: tensors and kernels, HDF5 files, PNG images
         .target(name: "CamwatchTensor", dependencies: ["CBLAS", "CScheduling"]),
@@ -69,7 +71,7 @@ let package = Package(
         .target(
             name: "CamwatchDaemon",
             dependencies: [
-                "CamwatchCharts", "CamwatchMonitor", "CamwatchCheckpoint", "CamwatchHDF5", "CamwatchImage",
+                "CDaemonCalls", "CamwatchCharts", "CamwatchMonitor", "CamwatchCheckpoint", "CamwatchHDF5", "CamwatchImage",
                 "CamwatchNN", "CamwatchSaliency", "CamwatchTensor", "CamwatchPublish", "Yams",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

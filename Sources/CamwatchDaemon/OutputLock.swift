@@ -27,8 +27,8 @@ public final class OutputLock: Sendable {
             }
             throw ConfigurationError(path: directory, reason: "output directory is not writable (\(String(cString: strerror(errno))))")
         }
-        var status = stat()
-        guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_nlink == 1 else {
+        guard case .success(let status) = WatcherSystemCalls.status(of: fd), status.isRegularFile, status.linkCount == 1
+        else {
             close(fd)
             throw ConfigurationError(
                 path: path, reason: "is not a plain file of its own (a hard link, FIFO or device); remove it and start again")
@@ -57,9 +57,8 @@ public final class OutputLock: Sendable {
 
     /// `mkdir -p`.
     static func makeDirectory(_ path: String) throws(ConfigurationError) {
-        var status = stat()
-        if stat(path, &status) == 0 {
-            guard status.st_mode & S_IFMT == S_IFDIR else { throw ConfigurationError(path: path, reason: "not a directory") }
+        if case .success(let status) = WatcherSystemCalls.pathStatus(path) {
+            guard status.isDirectory else { throw ConfigurationError(path: path, reason: "not a directory") }
             return
         }
         let parent = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")

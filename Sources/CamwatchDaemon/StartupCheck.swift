@@ -28,10 +28,10 @@ enum StartupCheck {
 
     /// Whether both paths exist and name the same file (device and inode).
     static func sameFile(_ a: String, _ b: String) -> Bool {
-        var first = stat()
-        var second = stat()
-        guard stat(a, &first) == 0, stat(b, &second) == 0 else { return false }
-        return first.st_dev == second.st_dev && first.st_ino == second.st_ino
+        guard case .success(let first) = WatcherSystemCalls.pathStatus(a),
+            case .success(let second) = WatcherSystemCalls.pathStatus(b)
+        else { return false }
+        return first.device == second.device && first.inode == second.inode
     }
 
     /// The absolute path with symbolic links resolved, as far as it exists (an `--out` may not yet).

@@ -163,8 +163,9 @@ public struct ExecHook: Sendable {
         }
         for directory in (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
             let candidate = directory + "/" + program
-            var info = stat()
-            if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 {
+            if case .success(let info) = WatcherSystemCalls.pathStatus(candidate), info.isRegularFile,
+                access(candidate, X_OK) == 0
+            {
                 return candidate
             }
         }

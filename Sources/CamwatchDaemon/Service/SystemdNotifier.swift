@@ -1,3 +1,4 @@
+import CDaemonCalls
 import Foundation
 import Glibc
 public import Logging
@@ -152,11 +153,7 @@ public struct SystemdNotifier: Sendable {
 
     static var sunPathCapacity: Int { MemoryLayout.size(ofValue: sockaddr_un().sun_path) }
 
-    static func monotonicMicroseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000
-    }
+    static func monotonicMicroseconds() -> Int64 { camwatch_monotonic_microseconds() }
 
     /// Sends `payload` as one datagram to the `AF_UNIX` address; returns why it failed, or `nil`.
     static func sendDatagram(_ payload: [UInt8], to address: [UInt8]) -> String? {

@@ -1,11 +1,9 @@
+import CDaemonCalls
 import CamwatchMonitor
-// `stat` can resolve to the copy of <sys/stat.h> that CoreFoundation's module holds (which one depends on the
-// order modules load in a build, e.g. on a clean build since ZIPFoundation joined), and member-import
-// visibility then wants that module imported itself; Foundation does not re-export it.
-import CoreFoundation
 import Glibc
 
-// Every C call of the watcher goes through this file: directory listing, stat, copying, inotify, poll.
+// Every C call of the watcher goes through this file: directory listing, stat, copying, inotify, poll; the rest
+// of the daemon takes its `stat`s from here too (the output lock, the start-up check, the exec hook's lookup).
 // Linux only (inotify, FICLONE).
 // Failures come back as `SystemCallFailure` (the call and errno); callers add the path and the context.
 
@@ -46,6 +44,8 @@ struct FileStatus: Sendable, Equatable {
     var modificationNanoseconds: Int64
     var isRegularFile: Bool
     var isDirectory: Bool
+    /// Hard links to the inode.
+    var linkCount: UInt64
 }
 
 /// One name in a directory listing.
@@ -74,22 +74,22 @@ enum WatcherSystemCalls {
 
     /// `lstat(path)`: the link itself, never its target.
     static func linkStatus(_ path: String) -> Result<FileStatus, SystemCallFailure> {
-        var status = stat()
-        guard lstat(path, &status) == 0 else { return .failure(SystemCallFailure("lstat")) }
+        var status = camwatch_file_status()
+        guard camwatch_path_status(path, 0, &status) == 0 else { return .failure(SystemCallFailure("lstat")) }
         return .success(FileStatus(status))
     }
 
     /// `stat(path)`, following symlinks.
     static func pathStatus(_ path: String) -> Result<FileStatus, SystemCallFailure> {
-        var status = stat()
-        guard stat(path, &status) == 0 else { return .failure(SystemCallFailure("stat")) }
+        var status = camwatch_file_status()
+        guard camwatch_path_status(path, 1, &status) == 0 else { return .failure(SystemCallFailure("stat")) }
         return .success(FileStatus(status))
     }
 
     /// `fstat(fd)`.
     static func status(of descriptor: Int32) -> Result<FileStatus, SystemCallFailure> {
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { return .failure(SystemCallFailure("fstat")) }
+        var status = camwatch_file_status()
+        guard camwatch_descriptor_status(descriptor, &status) == 0 else { return .failure(SystemCallFailure("fstat")) }
         return .success(FileStatus(status))
     }
 
@@ -117,10 +117,10 @@ enum WatcherSystemCalls {
         if path.last != 0x2F { path.append(0x2F) }
         path += entry.raw
         path.append(0)
-        var status = stat()
+        var status = camwatch_file_status()
         let result = path.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { chars in
-                chars.baseAddress.map { lstat($0, &status) } ?? -1
+                chars.baseAddress.map { camwatch_path_status($0, 0, &status) } ?? -1
             }
         }
         guard result == 0 else { return .failure(SystemCallFailure("lstat")) }
@@ -291,15 +291,10 @@ enum WatcherSystemCalls {
 }
 
 extension FileStatus {
-    fileprivate init(_ status: stat) {
-        let type = status.st_mode & S_IFMT
+    fileprivate init(_ status: camwatch_file_status) {
         self.init(
-            device: UInt64(status.st_dev),
-            inode: UInt64(status.st_ino),
-            size: Int64(status.st_size),
-            modificationNanoseconds: Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec),
-            isRegularFile: type == S_IFREG,
-            isDirectory: type == S_IFDIR
-        )
+            device: status.device, inode: status.inode, size: status.size,
+            modificationNanoseconds: status.modification_nanoseconds, isRegularFile: status.is_regular_file != 0,
+            isDirectory: status.is_directory != 0, linkCount: status.link_count)
     }
 }

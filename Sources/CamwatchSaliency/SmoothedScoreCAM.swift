@@ -145,23 +145,15 @@ struct SmoothingWork: Sendable {
 
 /// Standard normal samples from a seeded SplitMix64 stream (Box–Muller): reproducible noise for SS-CAM.
 struct GaussianNoise {
-    var state: UInt64
+    var bits: SplitMix64
     var spare: Float?
 
     init(seed: UInt64, stream: UInt64) {
-        state = seed &* 0x9E37_79B9_7F4A_7C15 ^ (stream &+ 1) &* 0xD1B5_4A32_D192_ED03
-    }
-
-    mutating func nextBits() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        bits = SplitMix64(seed: seed &* 0x9E37_79B9_7F4A_7C15 ^ (stream &+ 1) &* 0xD1B5_4A32_D192_ED03)
     }
 
     /// A uniform double in (0, 1].
-    mutating func uniform() -> Double { (Double(nextBits() >> 11) + 1) / 9_007_199_254_740_992 }
+    mutating func uniform() -> Double { (Double(bits.next() >> 11) + 1) / 9_007_199_254_740_992 }
 
     mutating func next() -> Float {
         if let value = spare {

@@ -1,4 +1,5 @@
 import CamwatchMonitor
+import CamwatchTensor
 import CamwatchTestSupport
 import Foundation
 import Testing

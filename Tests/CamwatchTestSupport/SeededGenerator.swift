@@ -1,12 +1,5 @@
-/// A small deterministic generator (SplitMix64) for reproducible noise and replayable random inputs.
-public struct SeededGenerator: RandomNumberGenerator {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+public import CamwatchTensor
+
+/// A small deterministic generator for reproducible noise and replayable random inputs: the engine's own
+/// SplitMix64 under the name the tests use.
+public typealias SeededGenerator = SplitMix64

@@ -35,7 +35,9 @@ let package = Package(
         .systemLibrary(name: "CDaemonCalls"),
 
         // MARK: - Leaves: tensors and kernels, HDF5 files, PNG images
-        .target(name: "CamwatchTensor", dependencies: ["CBLAS", "CScheduling"]),
+        // Hot loops compiled for SSE, AVX2 and AVX-512 in one binary; CamwatchTensor picks the level at run time.
+        .target(name: "CVectorKernels"),
+        .target(name: "CamwatchTensor", dependencies: ["CBLAS", "CScheduling", "CVectorKernels"]),
         .target(name: "CamwatchHDF5", dependencies: ["CHDF5"], swiftSettings: strictC),
         .target(name: "CamwatchImage", dependencies: ["CPNG", "CamwatchTensor"], swiftSettings: strictC),
 

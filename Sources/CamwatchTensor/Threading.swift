@@ -27,7 +27,7 @@ public enum ComputeThreads {
     /// corresponding C function is `mallopt`.
     public static func keepLargeBuffersInHeap() {
         #if canImport(Glibc)
-            _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
+            _ = mallopt(M_MMAP_THRESHOLD, 1 << 30)
             _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
         #endif
     }

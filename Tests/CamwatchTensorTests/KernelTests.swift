@@ -1,4 +1,5 @@
 import CamwatchTensor
+import Foundation
 import CamwatchTestSupport
 import Testing
 
@@ -146,6 +147,53 @@ import Testing
         let reference = KernelTests.naiveConvolution(x, w, nil, g, groups: 1)
         let scale = reference.scalars.map(abs).max() ?? 1
         #expect(maxAbsoluteDifference(ours.scalars, reference.scalars) < 2e-5 * max(1, scale))
+    }
+}
+
+/// The transform kernels at every width this CPU runs (SSE always; AVX2 and AVX-512 where present): each
+/// against the definition, and all widths bit-identical to SSE's.
+@Suite struct WinogradKernelLevelTests {
+    static let runnable = KernelLevel.allCases.filter { $0 <= KernelLevel(for: .current()) }
+
+    /// Channel counts around the lane widths (partial groups, padding) and rows narrower and wider than them.
+    @Test(arguments: [
+        (2, 3, 5, 7, 7, 1), (1, 16, 16, 9, 7, 1), (2, 17, 33, 12, 20, 1), (1, 8, 12, 30, 37, 0), (3, 20, 9, 5, 6, 2),
+    ])
+    func everyWidthMatchesTheDefinitionAndEachOther(
+        batch: Int, channels: Int, out: Int, height: Int, width: Int, pad: Int
+    ) throws {
+        let x = KernelTests.random([batch, channels, height, width], seed: 31)
+        let w = KernelTests.random([out, channels, 3, 3], seed: 32)
+        let bias = KernelTests.random([out], seed: 33).scalars
+        let g = WindowGeometry(kernel: (3, 3), padding: (pad, pad, pad, pad))
+        let (oh, ow) = g.outputSize(height: height, width: width)
+        var reference = KernelTests.naiveConvolution(x, w, bias, g, groups: 1)
+        Activation.relu6.apply(to: &reference.scalars)
+        let filters = Winograd.transform(weight: w)
+        var results: [KernelLevel: [Float]] = [:]
+        for level in Self.runnable {
+            var ours = [Float](repeating: .nan, count: batch * out * oh * ow)
+            // Small blocks, so that several blocks (and a partial last one) run.
+            Winograd.forward(x, filters: filters, geometry: g, bias: bias, activation: .relu6, into: &ours,
+                             outputSize: (oh, ow), blockTiles: 5, kernels: level)
+            #expect(maxAbsoluteDifference(ours, reference.scalars) < 1e-4, "\(level)")
+            results[level] = ours
+        }
+        let sse = try #require(results[.sse])
+        for level in Self.runnable { #expect(results[level] == sse, "\(level) differs from SSE") }
+    }
+
+    @Test func theProcessRunsTheWidestLevelTheCPUHas() {
+        #expect(KernelLevel(for: CPUDescription(model: "x", vendor: "GenuineIntel", flags: ["sse2"])) == .sse)
+        #expect(KernelLevel(for: CPUDescription(model: "x", vendor: "AuthenticAMD", flags: ["avx", "avx2", "fma"])) == .avx2)
+        let avx512: Set<String> = ["avx", "avx2", "fma", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]
+        #expect(KernelLevel(for: CPUDescription(model: "x", vendor: "GenuineIntel", flags: avx512)) == .avx512)
+        // AVX-512 F alone (Knights Landing) lacks the subsets the kernels' target enables: AVX2 then.
+        #expect(KernelLevel(for: CPUDescription(model: "x", vendor: "GenuineIntel", flags: ["avx", "avx2", "fma", "avx512f"])) == .avx2)
+        #expect(KernelLevel(for: nil) == .sse)
+        if ProcessInfo.processInfo.environment[KernelLevel.overrideVariable] == nil {
+            #expect(KernelLevel.best == KernelLevel(for: .current()))
+        }
     }
 }
 

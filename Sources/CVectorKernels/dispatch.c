@@ -1,0 +1,40 @@
+// Each public kernel forwards to the level the caller chose; a level the build lacks (non-x86) runs at 4 lanes.
+#include "levels.h"
+
+#if defined(__x86_64__)
+#define CW_DISPATCH(level, name, ...)                                                                              \
+    switch (level) {                                                                                               \
+    case CWKernelLevelAVX512: name##_avx512(__VA_ARGS__); break;                                                   \
+    case CWKernelLevelAVX2: name##_avx2(__VA_ARGS__); break;                                                       \
+    default: name##_sse(__VA_ARGS__); break;                                                                       \
+    }
+#else
+#define CW_DISPATCH(level, name, ...) name##_sse(__VA_ARGS__)
+#endif
+
+long cw_kernel_lanes(CWKernelLevel level) {
+#if defined(__x86_64__)
+    switch (level) {
+    case CWKernelLevelAVX512: return 16;
+    case CWKernelLevelAVX2: return 8;
+    default: return 4;
+    }
+#else
+    (void)level;
+    return 4;
+#endif
+}
+
+void cw_winograd_input(CWKernelLevel level, const float *src, long channels, long height, long width, long top,
+                       long left, long tilesY, long tilesX, long firstRow, long rows, float *band, long bandWidth,
+                       float *v, long vStride) {
+    CW_DISPATCH(level, cw_winograd_input, src, channels, height, width, top, left, tilesY, tilesX, firstRow, rows,
+                band, bandWidth, v, vStride)
+}
+
+void cw_winograd_output(CWKernelLevel level, const float *m, long channels, long tiles, long mStride,
+                        const long *offsets, const long *extents, long planeSize, long outputWidth, const float *bias,
+                        float clampLow, float clampHigh, float *out) {
+    CW_DISPATCH(level, cw_winograd_output, m, channels, tiles, mStride, offsets, extents, planeSize, outputWidth,
+                bias, clampLow, clampHigh, out)
+}

@@ -1,0 +1,39 @@
+// The hot loops of camwatch's engine that profit from wide vectors, compiled three times — for SSE (every
+// x86-64 CPU), AVX2+FMA and AVX-512 — in one binary. Swift picks the level once from the CPU's features
+// (CamwatchTensor's `KernelLevel`) and passes it to every call, so a test can force each path.
+//
+// Every level runs the same operations in the same order on each lane (floating-point contraction is off), so
+// the three produce bit-identical results; only the number of lanes per instruction differs.
+#ifndef CVECTORKERNELS_H
+#define CVECTORKERNELS_H
+
+/// The instruction sets the kernels are compiled for: 4, 8 or 16 float lanes.
+typedef enum {
+    CWKernelLevelSSE = 0,
+    CWKernelLevelAVX2 = 1,
+    CWKernelLevelAVX512 = 2,
+} CWKernelLevel;
+
+/// Float lanes of a level (4, 8, 16): the channel layouts below are padded to a multiple of it.
+long cw_kernel_lanes(CWKernelLevel level);
+
+/// Winograd F(4×4, 3×3) input transform `V[ξ][t][c] = (Bᵀ d B)[ξ]` of channel `c` for the tiles of tile rows
+/// `firstRow ..< firstRow + rows` (counted across the batch) of an NCHW input `[N, channels, height, width]`,
+/// zero outside the image (`top`, `left`: padding). `V` is `[36, tiles, vStride]` with `tiles = rows · tilesX`
+/// and `vStride` ≥ `channels` rounded up to the level's lanes; the lanes past `channels` are set to zero.
+///
+/// `band` holds `rows · 6 · bandWidth · lanes` floats of scratch, `bandWidth = tilesX · 4 + 2`.
+void cw_winograd_input(CWKernelLevel level, const float *src, long channels, long height, long width, long top,
+                       long left, long tilesY, long tilesX, long firstRow, long rows, float *band, long bandWidth,
+                       float *v, long vStride);
+
+/// Winograd F(4×4, 3×3) output transform `Y = Aᵀ m A + bias`, clamped to `[clampLow, clampHigh]`, for every
+/// tile and output channel of a block. `m` is `[36, tiles, mStride]` (`mStride` ≥ `channels` rounded up to the
+/// level's lanes; the lanes past `channels` are read but not stored); tile `t`'s 4×4 output of channel `o` starts
+/// at `out + offsets[t] + o · planeSize`, and `extents[t] = rows · 8 + columns` of it lie inside the output.
+/// `bias` may be NULL.
+void cw_winograd_output(CWKernelLevel level, const float *m, long channels, long tiles, long mStride,
+                        const long *offsets, const long *extents, long planeSize, long outputWidth, const float *bias,
+                        float clampLow, float clampHigh, float *out);
+
+#endif

@@ -1,0 +1,16 @@
+// The kernels at 16 lanes for CPUs with AVX-512 F/CD/BW/DQ/VL (Intel Skylake-SP and later Xeons, AMD Zen 4
+// and later). Only called after the CPU was found to have them.
+#if defined(__x86_64__)
+#pragma clang fp contract(off)
+#include <string.h>
+#pragma clang attribute push(__attribute__((target("avx,avx2,fma,avx512f,avx512cd,avx512bw,avx512dq,avx512vl"))), \
+                             apply_to = function)
+
+typedef float VEC __attribute__((vector_size(64)));
+#define LANES 16
+#define SUFFIX avx512
+#include "transpose16.h"
+#include "winograd_body.h"
+
+#pragma clang attribute pop
+#endif

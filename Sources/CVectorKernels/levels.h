@@ -1,0 +1,21 @@
+// The per-level entry points behind the dispatching functions of CVectorKernels.h.
+#ifndef CVECTORKERNELS_LEVELS_H
+#define CVECTORKERNELS_LEVELS_H
+
+#include "CVectorKernels.h"
+
+#define CW_DECLARE_LEVEL(suffix)                                                                                  \
+    void cw_winograd_input_##suffix(const float *src, long c, long h, long w, long top, long left, long tilesY,   \
+                                    long tilesX, long firstRow, long rows, float *band, long pw, float *v,        \
+                                    long vStride);                                                                \
+    void cw_winograd_output_##suffix(const float *m, long o, long tiles, long mStride, const long *offsets,       \
+                                     const long *extents, long planeSize, long ow, const float *bias,             \
+                                     float clampLow, float clampHigh, float *out);
+
+CW_DECLARE_LEVEL(sse)
+#if defined(__x86_64__)
+CW_DECLARE_LEVEL(avx2)
+CW_DECLARE_LEVEL(avx512)
+#endif
+
+#endif

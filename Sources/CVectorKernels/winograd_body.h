@@ -1,0 +1,180 @@
+// The Winograd transforms, written once over a vector type of LANES floats. Each kernels_<level>.c defines VEC,
+// LANES, SUFFIX and TRANSPOSE_BLOCK (and the target attribute) and includes this file.
+//
+// Lanes run over LANES consecutive channels. The input rows under a tile row are first copied into a band with
+// the channels of a group interleaved (LANES floats per pixel, transposed in registers), so that every input of a
+// tile, and every transformed value, is one contiguous vector: no gathers, and the results land as contiguous
+// runs of the `[36, tiles, channels]` layouts the matrix products read and write. The output transform turns its
+// 16 results × LANES channels back into 4×4 pixels per channel with the same in-register transposes.
+
+#include <string.h>
+
+#include "levels.h"
+
+#define CW_CAT2(a, b) a##b
+#define CW_CAT(a, b) CW_CAT2(a, b)
+#define CW_NAME(name) CW_CAT(name, SUFFIX)
+
+static inline VEC CW_NAME(splat_)(float x) {
+    VEC v;
+    for (int lane = 0; lane < LANES; lane++) v[lane] = x;
+    return v;
+}
+
+static inline VEC CW_NAME(load_)(const float *p) {
+    VEC v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void CW_NAME(store_)(float *p, VEC v) { memcpy(p, &v, sizeof v); }
+
+/// `r[i][l]` becomes `r[l][i]` for a LANES × LANES block.
+static inline void CW_NAME(transpose_)(VEC *r) { TRANSPOSE_BLOCK(r); }
+
+/// Fills band line `line` (`pw` pixels × LANES channels) from input row `y` of channels `c0 ..< c0 + nc`:
+/// zero outside the image and in the lanes of channels past `nc`.
+static inline void CW_NAME(fill_line_)(float *line, const float *src, long c0, long nc, long h, long w, long y,
+                                       long left, long pw, long x0, long x1) {
+    if (y < 0 || y >= h || x1 <= x0) {
+        memset(line, 0, sizeof(float) * LANES * pw);
+        return;
+    }
+    if (x0 + left > 0) memset(line, 0, sizeof(float) * LANES * (x0 + left));
+    if (x1 + left < pw) memset(line + LANES * (x1 + left), 0, sizeof(float) * LANES * (pw - x1 - left));
+    const float *rows[LANES];
+    for (long l = 0; l < LANES; l++) rows[l] = l < nc ? src + ((c0 + l) * h + y) * w : NULL;
+    long x = x0;
+    for (; x + LANES <= x1; x += LANES) {
+        VEC block[LANES];
+        for (long l = 0; l < LANES; l++) block[l] = rows[l] ? CW_NAME(load_)(rows[l] + x) : CW_NAME(splat_)(0);
+        CW_NAME(transpose_)(block);
+        for (long k = 0; k < LANES; k++) CW_NAME(store_)(line + LANES * (x + left + k), block[k]);
+    }
+    if (x < x1) {
+        // The last pixels (all of them in rows narrower than the lanes): through a zero-padded copy.
+        const long count = x1 - x;
+        float padded[LANES][LANES];
+        memset(padded, 0, sizeof padded);
+        for (long l = 0; l < LANES; l++)
+            if (rows[l]) memcpy(padded[l], rows[l] + x, sizeof(float) * count);
+        VEC block[LANES];
+        for (long l = 0; l < LANES; l++) block[l] = CW_NAME(load_)(padded[l]);
+        CW_NAME(transpose_)(block);
+        for (long k = 0; k < count; k++) CW_NAME(store_)(line + LANES * (x + left + k), block[k]);
+    }
+}
+
+void CW_NAME(cw_winograd_input_)(const float *src, long c, long h, long w, long top, long left, long tilesY,
+                                 long tilesX, long firstRow, long rows, float *band, long pw, float *v,
+                                 long vStride) {
+    const long tiles = rows * tilesX;
+    // Input columns that land inside the band, and where.
+    const long x0 = left < 0 ? -left : 0;
+    const long x1 = w < pw - left ? w : pw - left;
+    const VEC four = CW_NAME(splat_)(4), five = CW_NAME(splat_)(5), two = CW_NAME(splat_)(2);
+    for (long c0 = 0; c0 < c; c0 += LANES) {
+        const long nc = c - c0 < LANES ? c - c0 : LANES;
+        for (long r = 0; r < rows; r++) {
+            const long image = (firstRow + r) / tilesY, ty = (firstRow + r) % tilesY;
+            const float *imageSrc = src + image * c * h * w;
+            for (long i = 0; i < 6; i++)
+                CW_NAME(fill_line_)(band + LANES * (r * 6 + i) * pw, imageSrc, c0, nc, h, w, ty * 4 + i - top, left,
+                                    pw, x0, x1);
+        }
+        for (long r = 0; r < rows; r++) {
+            for (long tx = 0; tx < tilesX; tx++) {
+                const float *d = band + LANES * (r * 6 * pw + tx * 4);
+                float *destination = v + (r * tilesX + tx) * vStride + c0;
+                const long xiStride = tiles * vStride;
+                // Columns first: t[i][j] = (Bᵀ d)[i][j].
+                VEC t[6][6];
+                for (int j = 0; j < 6; j++) {
+                    const VEC d0 = CW_NAME(load_)(d + LANES * j), d1 = CW_NAME(load_)(d + LANES * (pw + j));
+                    const VEC d2 = CW_NAME(load_)(d + LANES * (2 * pw + j));
+                    const VEC d3 = CW_NAME(load_)(d + LANES * (3 * pw + j));
+                    const VEC d4 = CW_NAME(load_)(d + LANES * (4 * pw + j));
+                    const VEC d5 = CW_NAME(load_)(d + LANES * (5 * pw + j));
+                    t[0][j] = four * d0 - five * d2 + d4;
+                    t[1][j] = -four * (d1 + d2) + d3 + d4;
+                    t[2][j] = four * (d1 - d2) - d3 + d4;
+                    t[3][j] = two * (d3 - d1) - d2 + d4;
+                    t[4][j] = two * (d1 - d3) - d2 + d4;
+                    t[5][j] = four * d1 - five * d3 + d5;
+                }
+                for (int i = 0; i < 6; i++) {
+                    const VEC r0 = t[i][0], r1 = t[i][1], r2 = t[i][2], r3 = t[i][3], r4 = t[i][4], r5 = t[i][5];
+                    float *row = destination + i * 6 * xiStride;
+                    CW_NAME(store_)(row, four * r0 - five * r2 + r4);
+                    CW_NAME(store_)(row + xiStride, -four * (r1 + r2) + r3 + r4);
+                    CW_NAME(store_)(row + 2 * xiStride, four * (r1 - r2) - r3 + r4);
+                    CW_NAME(store_)(row + 3 * xiStride, two * (r3 - r1) - r2 + r4);
+                    CW_NAME(store_)(row + 4 * xiStride, two * (r1 - r3) - r2 + r4);
+                    CW_NAME(store_)(row + 5 * xiStride, four * r1 - five * r3 + r5);
+                }
+            }
+        }
+    }
+}
+
+void CW_NAME(cw_winograd_output_)(const float *m, long o, long tiles, long mStride, const long *offsets,
+                                  const long *extents, long planeSize, long ow, const float *bias, float clampLow,
+                                  float clampHigh, float *out) {
+    const long xiStride = tiles * mStride;
+    const VEC two = CW_NAME(splat_)(2), four = CW_NAME(splat_)(4), eight = CW_NAME(splat_)(8);
+    const VEC low = CW_NAME(splat_)(clampLow), high = CW_NAME(splat_)(clampHigh);
+    for (long t = 0; t < tiles; t++) {
+        float *tileOut = out + offsets[t];
+        const long extent = extents[t];
+        const long rowsInside = extent >> 3, columnsInside = extent & 7;
+        for (long o0 = 0; o0 < o; o0 += LANES) {
+            const long no = o - o0 < LANES ? o - o0 : LANES;
+            VEC shift = CW_NAME(splat_)(0);
+            if (bias)
+                for (long l = 0; l < no; l++) shift[l] = bias[o0 + l];
+            const float *base = m + t * mStride + o0;
+            // Rows first: t[k][j] = (Aᵀ m)[k][j].
+            VEC s[4][6];
+            for (int j = 0; j < 6; j++) {
+                const VEC m0 = CW_NAME(load_)(base + j * xiStride), m1 = CW_NAME(load_)(base + (6 + j) * xiStride);
+                const VEC m2 = CW_NAME(load_)(base + (12 + j) * xiStride);
+                const VEC m3 = CW_NAME(load_)(base + (18 + j) * xiStride);
+                const VEC m4 = CW_NAME(load_)(base + (24 + j) * xiStride);
+                const VEC m5 = CW_NAME(load_)(base + (30 + j) * xiStride);
+                const VEC s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+                s[0][j] = m0 + s12 + s34;
+                s[1][j] = d12 + two * d34;
+                s[2][j] = s12 + four * s34;
+                s[3][j] = d12 + eight * d34 + m5;
+            }
+            // y[q], q = 4 · row + column of the tile, one lane per channel.
+            VEC y[16 > LANES ? 16 : LANES];
+            for (int i = 0; i < 4; i++) {
+                const VEC r0 = s[i][0], r1 = s[i][1], r2 = s[i][2], r3 = s[i][3], r4 = s[i][4], r5 = s[i][5];
+                const VEC s12 = r1 + r2, d12 = r1 - r2, s34 = r3 + r4, d34 = r3 - r4;
+                y[i * 4] = r0 + s12 + s34 + shift;
+                y[i * 4 + 1] = d12 + two * d34 + shift;
+                y[i * 4 + 2] = s12 + four * s34 + shift;
+                y[i * 4 + 3] = d12 + eight * d34 + r5 + shift;
+            }
+            for (int q = 0; q < 16; q++) y[q] = __builtin_elementwise_min(__builtin_elementwise_max(y[q], low), high);
+            // After the transposes, y[qb + l] holds positions qb ..< qb + LANES of channel o0 + l.
+            for (int qb = 0; qb < 16; qb += LANES) CW_NAME(transpose_)(y + qb);
+            for (long l = 0; l < no; l++) {
+                float *target = tileOut + (o0 + l) * planeSize;
+                if (extent == 4 * 8 + 4) {
+                    for (int qb = 0; qb < 16; qb += LANES) {
+                        const VEC values = y[qb + l];
+                        for (int k = 0; k < LANES; k += 4) memcpy(target + (qb + k) / 4 * ow, (const float *)&values + k, 16);
+                    }
+                } else {
+                    for (long i = 0; i < rowsInside; i++)
+                        for (long k = 0; k < columnsInside; k++) {
+                            const long q = i * 4 + k;
+                            target[i * ow + k] = y[q / LANES * LANES + l][q % LANES];
+                        }
+                }
+            }
+        }
+    }
+}

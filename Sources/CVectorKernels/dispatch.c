@@ -38,3 +38,8 @@ void cw_winograd_output(CWKernelLevel level, const float *m, long channels, long
     CW_DISPATCH(level, cw_winograd_output, m, channels, tiles, mStride, offsets, extents, planeSize, outputWidth,
                 bias, clampLow, clampHigh, out)
 }
+
+void cw_winograd_filters(CWKernelLevel level, const float *weight, long outputChannels, long inputChannels,
+                         long firstOutput, long endOutput, float *u) {
+    CW_DISPATCH(level, cw_winograd_filters, weight, outputChannels, inputChannels, firstOutput, endOutput, u)
+}

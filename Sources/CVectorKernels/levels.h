@@ -10,7 +10,9 @@
                                     long vStride);                                                                \
     void cw_winograd_output_##suffix(const float *m, long o, long tiles, long mStride, const long *offsets,       \
                                      const long *extents, long planeSize, long ow, const float *bias,             \
-                                     float clampLow, float clampHigh, float *out);
+                                     float clampLow, float clampHigh, float *out);                                \
+    void cw_winograd_filters_##suffix(const float *weight, long o, long c, long firstOutput, long endOutput,     \
+                                      float *u);
 
 CW_DECLARE_LEVEL(sse)
 #if defined(__x86_64__)

@@ -178,3 +178,42 @@ void CW_NAME(cw_winograd_output_)(const float *m, long o, long tiles, long mStri
         }
     }
 }
+
+/// `U[ξ][o][c] = (G g Gᵀ)[ξ]` for the output channels `firstOutput ..< endOutput` of `[O, C, 3, 3]` filters, in
+/// double precision so that G's fractions (1/4, 1/6, 1/12, 1/24) cost no accuracy, LANES input channels at once.
+void CW_NAME(cw_winograd_filters_)(const float *weight, long o, long c, long firstOutput, long endOutput, float *u) {
+    typedef double DVEC __attribute__((vector_size(LANES * sizeof(double))));
+    static const double g[6][3] = {
+        {1.0 / 4, 0, 0},
+        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+        {1.0 / 24, 1.0 / 12, 1.0 / 6},
+        {1.0 / 24, -1.0 / 12, 1.0 / 6},
+        {0, 0, 1},
+    };
+    for (long oc = firstOutput; oc < endOutput; oc++) {
+        for (long c0 = 0; c0 < c; c0 += LANES) {
+            const long nc = c - c0 < LANES ? c - c0 : LANES;
+            DVEC w[9];
+            for (int k = 0; k < 9; k++)
+                for (long l = 0; l < LANES; l++) w[k][l] = l < nc ? (double)weight[(oc * c + c0 + l) * 9 + k] : 0.0;
+            // t = G · w (6×3), then u = t · Gᵀ (6×6); sums in the order k = 0, 1, 2 from zero.
+            DVEC t[6][3];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 3; j++) {
+                    DVEC sum = (DVEC){0};
+                    for (int k = 0; k < 3; k++) sum = sum + g[i][k] * w[k * 3 + j];
+                    t[i][j] = sum;
+                }
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++) {
+                    DVEC sum = (DVEC){0};
+                    for (int k = 0; k < 3; k++) sum = sum + t[i][k] * g[j][k];
+                    float *destination = u + ((i * 6 + j) * o + oc) * c + c0;
+                    const VEC rounded = __builtin_convertvector(sum, VEC);
+                    if (nc == LANES) CW_NAME(store_)(destination, rounded);
+                    else memcpy(destination, &rounded, sizeof(float) * nc);
+                }
+        }
+    }
+}

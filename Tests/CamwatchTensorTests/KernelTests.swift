@@ -183,6 +183,39 @@ import Testing
         for level in Self.runnable { #expect(results[level] == sse, "\(level) differs from SSE") }
     }
 
+    /// The filter transform at every width against `G g Gᵀ` computed here in double precision, bit for bit.
+    @Test(arguments: [(5, 3), (16, 16), (7, 33)])
+    func filterTransformMatchesTheDefinitionAtEveryWidth(outputs: Int, inputs: Int) {
+        let w = KernelTests.random([outputs, inputs, 3, 3], seed: 41)
+        let g: [[Double]] = [[0.25, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
+                             [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
+        var expected = [Float](repeating: 0, count: 36 * outputs * inputs)
+        for oc in 0..<outputs {
+            for ic in 0..<inputs {
+                let filter = (0..<9).map { Double(w.scalars[(oc * inputs + ic) * 9 + $0]) }
+                var t = [[Double]](repeating: [0, 0, 0], count: 6)
+                for i in 0..<6 {
+                    for j in 0..<3 {
+                        var sum = 0.0
+                        for k in 0..<3 { sum += g[i][k] * filter[k * 3 + j] }
+                        t[i][j] = sum
+                    }
+                }
+                for i in 0..<6 {
+                    for j in 0..<6 {
+                        var sum = 0.0
+                        for k in 0..<3 { sum += t[i][k] * g[j][k] }
+                        expected[((i * 6 + j) * outputs + oc) * inputs + ic] = Float(sum)
+                    }
+                }
+            }
+        }
+        for level in Self.runnable {
+            let filters = Winograd.transform(weight: w, kernels: level)
+            #expect(filters.values == expected, "\(level)")
+        }
+    }
+
     @Test func theProcessRunsTheWidestLevelTheCPUHas() {
         #expect(KernelLevel(for: CPUDescription(model: "x", vendor: "GenuineIntel", flags: ["sse2"])) == .sse)
         #expect(KernelLevel(for: CPUDescription(model: "x", vendor: "AuthenticAMD", flags: ["avx", "avx2", "fma"])) == .avx2)

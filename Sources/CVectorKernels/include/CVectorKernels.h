@@ -36,4 +36,10 @@ void cw_winograd_output(CWKernelLevel level, const float *m, long channels, long
                         const long *offsets, const long *extents, long planeSize, long outputWidth, const float *bias,
                         float clampLow, float clampHigh, float *out);
 
+/// Winograd F(4×4, 3×3) filter transform `U[ξ][o][c] = (G g Gᵀ)[ξ]` (in double precision, rounded once) of
+/// output channels `firstOutput ..< endOutput` of `[outputChannels, inputChannels, 3, 3]` filters into `u`
+/// (`[36, outputChannels, inputChannels]`).
+void cw_winograd_filters(CWKernelLevel level, const float *weight, long outputChannels, long inputChannels,
+                         long firstOutput, long endOutput, float *u);
+
 #endif

@@ -26,15 +26,10 @@ public enum Winograd {
         public let values: [Float]
     }
 
-    /// `G` of F(4×4, 3×3), row-major 6×3.
-    static let filterMatrix: [Double] = [
-        1.0 / 4, 0, 0, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6,
-        1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 24, -1.0 / 12, 1.0 / 6, 0, 0, 1,
-    ]
-
-    /// Transforms `[O, C, 3, 3]` filters once, at load time, on every core (the output channels are split
-    /// between them: a serial transform was 6 % of a whole resnet18 Score-CAM's wall time).
-    public static func transform(weight: Tensor) -> Filters {
+    /// Transforms `[O, C, 3, 3]` filters once, at load time, in the C kernels of `kernels`' width, on every core
+    /// (the output channels are split between them: a serial scalar transform was 6 % of a whole resnet18
+    /// Score-CAM's wall time).
+    public static func transform(weight: Tensor, kernels: KernelLevel = .best) -> Filters {
         precondition(weight.rank == 4 && weight.shape[2] == 3 && weight.shape[3] == 3, "Winograd needs 3×3 filters")
         let o = weight.shape[0], c = weight.shape[1]
         let workers = min(o, ProcessInfo.processInfo.activeProcessorCount, 8)
@@ -44,46 +39,13 @@ public enum Winograd {
             weight.scalars.withUnsafeBufferPointer { w in
                 nonisolated(unsafe) let source = w.baseAddress!
                 ComputeThreads.perform(workers: workers) { worker in
-                    transform(source, outputChannels: (o * worker / workers)..<(o * (worker + 1) / workers),
-                              of: o, inputChannels: c, into: destination)
+                    cw_winograd_filters(kernels.c, source, o, c, o * worker / workers, o * (worker + 1) / workers,
+                                        destination)
                 }
             }
             count = 36 * o * c
         }
         return Filters(outputChannels: o, inputChannels: c, values: values)
-    }
-
-    /// `G w Gᵀ` of the filters of `outputChannels` into `u` (`[36, O, C]`), in Double so the constants are exact.
-    private static func transform(
-        _ w: UnsafePointer<Float>, outputChannels: Range<Int>, of o: Int, inputChannels c: Int,
-        into u: UnsafeMutablePointer<Float>
-    ) {
-        filterMatrix.withUnsafeBufferPointer { g in
-            var t = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-            withUnsafeMutableBytes(of: &t) { raw in
-                let t = raw.bindMemory(to: Double.self)
-                for oc in outputChannels {
-                    for ic in 0..<c {
-                        let base = (oc * c + ic) * 9
-                        // t = G · w (6×3), then u = t · Gᵀ (6×6).
-                        for i in 0..<6 {
-                            for j in 0..<3 {
-                                var sum = 0.0
-                                for k in 0..<3 { sum += g[i * 3 + k] * Double(w[base + k * 3 + j]) }
-                                t[i * 3 + j] = sum
-                            }
-                        }
-                        for i in 0..<6 {
-                            for j in 0..<6 {
-                                var sum = 0.0
-                                for k in 0..<3 { sum += t[i * 3 + k] * g[j * 3 + k] }
-                                u[((i * 6 + j) * o + oc) * c + ic] = Float(sum)
-                            }
-                        }
-                    }
-                }
-            }
-        }
     }
 
     /// How many floats a block's transformed inputs and products may hold together (2 MiB), and the fewest

@@ -27,19 +27,59 @@ long cw_kernel_lanes(CWKernelLevel level) {
 
 void cw_winograd_input(CWKernelLevel level, const float *src, long channels, long height, long width, long top,
                        long left, long tilesY, long tilesX, long firstRow, long rows, float *band, long bandWidth,
-                       float *v, long vStride) {
+                       float *v, long vStride, long xiTiles) {
     CW_DISPATCH(level, cw_winograd_input, src, channels, height, width, top, left, tilesY, tilesX, firstRow, rows,
-                band, bandWidth, v, vStride)
+                band, bandWidth, v, vStride, xiTiles)
 }
 
-void cw_winograd_output(CWKernelLevel level, const float *m, long channels, long tiles, long mStride,
+void cw_winograd_output(CWKernelLevel level, const float *m, long channels, long tiles, long xiTiles, long mStride,
                         const long *offsets, const long *extents, long planeSize, long outputWidth, const float *bias,
                         float clampLow, float clampHigh, float *out) {
-    CW_DISPATCH(level, cw_winograd_output, m, channels, tiles, mStride, offsets, extents, planeSize, outputWidth,
+    CW_DISPATCH(level, cw_winograd_output, m, channels, tiles, xiTiles, mStride, offsets, extents, planeSize, outputWidth,
                 bias, clampLow, clampHigh, out)
 }
 
+long cw_winograd_panel(CWKernelLevel level) {
+#if defined(__x86_64__)
+    switch (level) {
+    case CWKernelLevelAVX512: return 32;
+    case CWKernelLevelAVX2: return 16;
+    default: return 0;
+    }
+#else
+    (void)level;
+    return 0;
+#endif
+}
+
+long cw_winograd_panel_rows(CWKernelLevel level) {
+#if defined(__x86_64__)
+    switch (level) {
+    case CWKernelLevelAVX512: return 14;
+    case CWKernelLevelAVX2: return 6;
+    default: return 1;
+    }
+#else
+    (void)level;
+    return 1;
+#endif
+}
+
 void cw_winograd_filters(CWKernelLevel level, const float *weight, long outputChannels, long inputChannels,
-                         long firstOutput, long endOutput, float *u) {
-    CW_DISPATCH(level, cw_winograd_filters, weight, outputChannels, inputChannels, firstOutput, endOutput, u)
+                         long firstOutput, long endOutput, long panel, float *u) {
+    CW_DISPATCH(level, cw_winograd_filters, weight, outputChannels, inputChannels, firstOutput, endOutput, panel, u)
+}
+
+void cw_winograd_multiply(CWKernelLevel level, const float *v, long tiles, long vStride, const float *packed,
+                          long blocks, long inputChannels, float *m, long mStride) {
+#if defined(__x86_64__)
+    switch (level) {
+    case CWKernelLevelAVX512: cw_winograd_multiply_avx512(v, tiles, vStride, packed, blocks, inputChannels, m, mStride); break;
+    case CWKernelLevelAVX2: cw_winograd_multiply_avx2(v, tiles, vStride, packed, blocks, inputChannels, m, mStride); break;
+    default: break;
+    }
+#else
+    (void)level, (void)v, (void)tiles, (void)vStride, (void)packed, (void)blocks, (void)inputChannels, (void)m,
+        (void)mStride;
+#endif
 }

@@ -8,6 +8,7 @@
 typedef float VEC __attribute__((vector_size(32)));
 #define LANES 8
 #define SUFFIX avx2
+#define PANEL_ROWS 6
 #include "transpose8.h"
 #include "winograd_body.h"
 

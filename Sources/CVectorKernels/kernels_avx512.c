@@ -9,6 +9,7 @@
 typedef float VEC __attribute__((vector_size(64)));
 #define LANES 16
 #define SUFFIX avx512
+#define PANEL_ROWS 14
 #include "transpose16.h"
 #include "winograd_body.h"
 

@@ -7,17 +7,23 @@
 #define CW_DECLARE_LEVEL(suffix)                                                                                  \
     void cw_winograd_input_##suffix(const float *src, long c, long h, long w, long top, long left, long tilesY,   \
                                     long tilesX, long firstRow, long rows, float *band, long pw, float *v,        \
-                                    long vStride);                                                                \
-    void cw_winograd_output_##suffix(const float *m, long o, long tiles, long mStride, const long *offsets,       \
+                                    long vStride, long xiTiles);                                                                \
+    void cw_winograd_output_##suffix(const float *m, long o, long tiles, long xiTiles, long mStride,             \
+                                     const long *offsets,                                                         \
                                      const long *extents, long planeSize, long ow, const float *bias,             \
                                      float clampLow, float clampHigh, float *out);                                \
     void cw_winograd_filters_##suffix(const float *weight, long o, long c, long firstOutput, long endOutput,     \
-                                      float *u);
+                                      long panel, float *u);
 
 CW_DECLARE_LEVEL(sse)
 #if defined(__x86_64__)
 CW_DECLARE_LEVEL(avx2)
 CW_DECLARE_LEVEL(avx512)
+// The packed-filter products, for the levels with FMA.
+void cw_winograd_multiply_avx2(const float *v, long tiles, long vStride, const float *packed, long blocks, long c,
+                               float *m, long mStride);
+void cw_winograd_multiply_avx512(const float *v, long tiles, long vStride, const float *packed, long blocks, long c,
+                                 float *m, long mStride);
 #endif
 
 #endif

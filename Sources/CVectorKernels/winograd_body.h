@@ -67,8 +67,7 @@ static inline void CW_NAME(fill_line_)(float *line, const float *src, long c0, l
 
 void CW_NAME(cw_winograd_input_)(const float *src, long c, long h, long w, long top, long left, long tilesY,
                                  long tilesX, long firstRow, long rows, float *band, long pw, float *v,
-                                 long vStride) {
-    const long tiles = rows * tilesX;
+                                 long vStride, long xiTiles) {
     // Input columns that land inside the band, and where.
     const long x0 = left < 0 ? -left : 0;
     const long x1 = w < pw - left ? w : pw - left;
@@ -86,7 +85,7 @@ void CW_NAME(cw_winograd_input_)(const float *src, long c, long h, long w, long 
             for (long tx = 0; tx < tilesX; tx++) {
                 const float *d = band + LANES * (r * 6 * pw + tx * 4);
                 float *destination = v + (r * tilesX + tx) * vStride + c0;
-                const long xiStride = tiles * vStride;
+                const long xiStride = xiTiles * vStride;
                 // Columns first: t[i][j] = (Bᵀ d)[i][j].
                 VEC t[6][6];
                 for (int j = 0; j < 6; j++) {
@@ -117,10 +116,10 @@ void CW_NAME(cw_winograd_input_)(const float *src, long c, long h, long w, long 
     }
 }
 
-void CW_NAME(cw_winograd_output_)(const float *m, long o, long tiles, long mStride, const long *offsets,
-                                  const long *extents, long planeSize, long ow, const float *bias, float clampLow,
-                                  float clampHigh, float *out) {
-    const long xiStride = tiles * mStride;
+void CW_NAME(cw_winograd_output_)(const float *m, long o, long tiles, long xiTiles, long mStride,
+                                  const long *offsets, const long *extents, long planeSize, long ow, const float *bias,
+                                  float clampLow, float clampHigh, float *out) {
+    const long xiStride = xiTiles * mStride;
     const VEC two = CW_NAME(splat_)(2), four = CW_NAME(splat_)(4), eight = CW_NAME(splat_)(8);
     const VEC low = CW_NAME(splat_)(clampLow), high = CW_NAME(splat_)(clampHigh);
     for (long t = 0; t < tiles; t++) {
@@ -181,7 +180,10 @@ void CW_NAME(cw_winograd_output_)(const float *m, long o, long tiles, long mStri
 
 /// `U[ξ][o][c] = (G g Gᵀ)[ξ]` for the output channels `firstOutput ..< endOutput` of `[O, C, 3, 3]` filters, in
 /// double precision so that G's fractions (1/4, 1/6, 1/12, 1/24) cost no accuracy, LANES input channels at once.
-void CW_NAME(cw_winograd_filters_)(const float *weight, long o, long c, long firstOutput, long endOutput, float *u) {
+/// `panel` 0: `u` is `[36, O, C]`; otherwise `u` is `[36, ⌈O / panel⌉, C, panel]`, the layout
+/// `cw_winograd_multiply` reads (the caller zeroes the lanes past O).
+void CW_NAME(cw_winograd_filters_)(const float *weight, long o, long c, long firstOutput, long endOutput, long panel,
+                                   float *u) {
     typedef double DVEC __attribute__((vector_size(LANES * sizeof(double))));
     static const double g[6][3] = {
         {1.0 / 4, 0, 0},
@@ -209,11 +211,54 @@ void CW_NAME(cw_winograd_filters_)(const float *weight, long o, long c, long fir
                 for (int j = 0; j < 6; j++) {
                     DVEC sum = (DVEC){0};
                     for (int k = 0; k < 3; k++) sum = sum + t[i][k] * g[j][k];
-                    float *destination = u + ((i * 6 + j) * o + oc) * c + c0;
                     const VEC rounded = __builtin_convertvector(sum, VEC);
-                    if (nc == LANES) CW_NAME(store_)(destination, rounded);
-                    else memcpy(destination, &rounded, sizeof(float) * nc);
+                    if (panel) {
+                        const long blocks = (o + panel - 1) / panel;
+                        float *destination = u + (((i * 6 + j) * blocks + oc / panel) * c + c0) * panel + oc % panel;
+                        for (long l = 0; l < nc; l++) destination[l * panel] = rounded[l];
+                    } else {
+                        float *destination = u + ((i * 6 + j) * o + oc) * c + c0;
+                        if (nc == LANES) CW_NAME(store_)(destination, rounded);
+                        else memcpy(destination, &rounded, sizeof(float) * nc);
+                    }
                 }
         }
     }
 }
+
+#if defined(PANEL_ROWS)
+/// `m[t][o] = Σ_c v[t][c] · u[o][c]` for `t < tiles` rounded up to PANEL_ROWS (the rows past `tiles` are computed
+/// from whatever `v` holds there and must be ignored) and `o` < `blocks · 2 · LANES`: one of the 36 products of
+/// a block, against filters packed by `cw_winograd_filters` with `panel = 2 · LANES`.
+///
+/// Why not sgemm: OpenBLAS packs both operands on every call, and here one of them (the transformed filters,
+/// up to 1 MiB per position) is the same for every block of every batch; it is packed once, at load time.
+/// The register block is PANEL_ROWS tiles × 2 vectors of output channels, accumulated with FMA over all
+/// input channels, each filter vector loaded once per PANEL_ROWS tiles.
+void CW_NAME(cw_winograd_multiply_)(const float *v, long tiles, long vStride, const float *packed, long blocks,
+                                    long c, float *m, long mStride) {
+    const long panel = 2 * LANES;
+    for (long block = 0; block < blocks; block++) {
+        const float *b = packed + block * c * panel;
+        for (long t0 = 0; t0 < tiles; t0 += PANEL_ROWS) {
+            const float *a = v + t0 * vStride;
+            VEC low[PANEL_ROWS], high[PANEL_ROWS];
+            _Pragma("clang loop unroll(full)") for (int r = 0; r < PANEL_ROWS; r++) low[r] = high[r] = CW_NAME(splat_)(0);
+            for (long k = 0; k < c; k++) {
+                const VEC b0 = CW_NAME(load_)(b + k * panel), b1 = CW_NAME(load_)(b + k * panel + LANES);
+                // Fully unrolled, so that the accumulators live in registers.
+                _Pragma("clang loop unroll(full)") for (int r = 0; r < PANEL_ROWS; r++) {
+                    const VEC ar = CW_NAME(splat_)(a[r * vStride + k]);
+                    low[r] = __builtin_elementwise_fma(ar, b0, low[r]);
+                    high[r] = __builtin_elementwise_fma(ar, b1, high[r]);
+                }
+            }
+            float *destination = m + t0 * mStride + block * panel;
+            _Pragma("clang loop unroll(full)") for (int r = 0; r < PANEL_ROWS; r++) {
+                CW_NAME(store_)(destination + r * mStride, low[r]);
+                CW_NAME(store_)(destination + r * mStride + LANES, high[r]);
+            }
+        }
+    }
+}
+#endif

@@ -19,27 +19,45 @@ long cw_kernel_lanes(CWKernelLevel level);
 
 /// Winograd F(4×4, 3×3) input transform `V[ξ][t][c] = (Bᵀ d B)[ξ]` of channel `c` for the tiles of tile rows
 /// `firstRow ..< firstRow + rows` (counted across the batch) of an NCHW input `[N, channels, height, width]`,
-/// zero outside the image (`top`, `left`: padding). `V` is `[36, tiles, vStride]` with `tiles = rows · tilesX`
-/// and `vStride` ≥ `channels` rounded up to the level's lanes; the lanes past `channels` are set to zero.
+/// zero outside the image (`top`, `left`: padding). `V` is `[36, xiTiles, vStride]`, of which the first
+/// `tiles = rows · tilesX` rows are written, with `vStride` ≥ `channels` rounded up to the level's lanes; the
+/// lanes past `channels` are set to zero.
 ///
 /// `band` holds `rows · 6 · bandWidth · lanes` floats of scratch, `bandWidth = tilesX · 4 + 2`.
 void cw_winograd_input(CWKernelLevel level, const float *src, long channels, long height, long width, long top,
                        long left, long tilesY, long tilesX, long firstRow, long rows, float *band, long bandWidth,
-                       float *v, long vStride);
+                       float *v, long vStride, long xiTiles);
 
 /// Winograd F(4×4, 3×3) output transform `Y = Aᵀ m A + bias`, clamped to `[clampLow, clampHigh]`, for every
-/// tile and output channel of a block. `m` is `[36, tiles, mStride]` (`mStride` ≥ `channels` rounded up to the
+/// tile and output channel of a block. `m` is `[36, xiTiles, mStride]`, of which rows `0 ..< tiles` are read
+/// (`mStride` ≥ `channels` rounded up to the
 /// level's lanes; the lanes past `channels` are read but not stored); tile `t`'s 4×4 output of channel `o` starts
 /// at `out + offsets[t] + o · planeSize`, and `extents[t] = rows · 8 + columns` of it lie inside the output.
 /// `bias` may be NULL.
-void cw_winograd_output(CWKernelLevel level, const float *m, long channels, long tiles, long mStride,
+void cw_winograd_output(CWKernelLevel level, const float *m, long channels, long tiles, long xiTiles, long mStride,
                         const long *offsets, const long *extents, long planeSize, long outputWidth, const float *bias,
                         float clampLow, float clampHigh, float *out);
 
 /// Winograd F(4×4, 3×3) filter transform `U[ξ][o][c] = (G g Gᵀ)[ξ]` (in double precision, rounded once) of
-/// output channels `firstOutput ..< endOutput` of `[outputChannels, inputChannels, 3, 3]` filters into `u`
-/// (`[36, outputChannels, inputChannels]`).
+/// output channels `firstOutput ..< endOutput` of `[outputChannels, inputChannels, 3, 3]` filters into `u`:
+/// `[36, outputChannels, inputChannels]` for `panel` 0 (sgemm's operand), else packed for `cw_winograd_multiply`
+/// as `[36, ⌈outputChannels / panel⌉, inputChannels, panel]` (the caller zeroes `u` first: lanes past
+/// `outputChannels` stay zero).
 void cw_winograd_filters(CWKernelLevel level, const float *weight, long outputChannels, long inputChannels,
-                         long firstOutput, long endOutput, float *u);
+                         long firstOutput, long endOutput, long panel, float *u);
+
+/// Output channels per packed filter panel at `level`; 0 where the level multiplies with sgemm instead (SSE:
+/// no FMA, so OpenBLAS's kernels are faster than anything written here).
+long cw_winograd_panel(CWKernelLevel level);
+
+/// Tiles per register block of `cw_winograd_multiply` at `level` (the transformed inputs and the products
+/// need room for `tiles` rounded up to it).
+long cw_winograd_panel_rows(CWKernelLevel level);
+
+/// One of the 36 products of a Winograd block, `m[t][o] = Σ_c v[t][c] · u[o][c]`, with `u` packed by
+/// `cw_winograd_filters` (`blocks` panels) and `t` up to `tiles` rounded up to `cw_winograd_panel_rows`.
+/// Only for levels whose `cw_winograd_panel` is not 0.
+void cw_winograd_multiply(CWKernelLevel level, const float *v, long tiles, long vStride, const float *packed,
+                          long blocks, long inputChannels, float *m, long mStride);
 
 #endif

@@ -19,11 +19,20 @@ public enum Winograd {
             && g.dilationHeight == 1 && g.dilationWidth == 1 && groups == 1
     }
 
-    /// Transformed filters `G g Gᵀ`, one `[O, C]` matrix per position of the 6×6 tile: `[36, O, C]`.
+    /// Transformed filters `G g Gᵀ`, one `[O, C]` matrix per position of the 6×6 tile, laid out for the kernels
+    /// that will multiply them: `[36, O, C]` for sgemm (``panel`` 0), or in panels of ``panel`` output
+    /// channels, `[36, ⌈O / panel⌉, C, panel]` (zero past O), for the packed-filter products of the FMA levels.
     public struct Filters: Sendable {
         public let outputChannels: Int
         public let inputChannels: Int
+        /// The kernels these filters were laid out for; ``Winograd/forward`` runs those.
+        public let kernels: KernelLevel
+        /// Output channels per packed panel; 0 for sgemm's layout.
+        public let panel: Int
         public let values: [Float]
+
+        /// Panels of output channels (1 block of all of them for sgemm's layout).
+        var panelCount: Int { panel == 0 ? 1 : (outputChannels + panel - 1) / panel }
     }
 
     /// Transforms `[O, C, 3, 3]` filters once, at load time, in the C kernels of `kernels`' width, on every core
@@ -32,20 +41,24 @@ public enum Winograd {
     public static func transform(weight: Tensor, kernels: KernelLevel = .best) -> Filters {
         precondition(weight.rank == 4 && weight.shape[2] == 3 && weight.shape[3] == 3, "Winograd needs 3×3 filters")
         let o = weight.shape[0], c = weight.shape[1]
+        let panel = cw_winograd_panel(kernels.c)
+        let count = 36 * c * (panel == 0 ? o : (o + panel - 1) / panel * panel)
         let workers = min(o, ProcessInfo.processInfo.activeProcessorCount, 8)
-        let values = [Float](unsafeUninitializedCapacity: 36 * o * c) { buffer, count in
+        let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            // The lanes of the last panel past O stay zero.
+            if panel != 0 { buffer.initialize(repeating: 0) }
             // Each worker writes its own output channels' elements only.
             nonisolated(unsafe) let destination = buffer.baseAddress!
             weight.scalars.withUnsafeBufferPointer { w in
                 nonisolated(unsafe) let source = w.baseAddress!
                 ComputeThreads.perform(workers: workers) { worker in
                     cw_winograd_filters(kernels.c, source, o, c, o * worker / workers, o * (worker + 1) / workers,
-                                        destination)
+                                        panel, destination)
                 }
             }
-            count = 36 * o * c
+            initialized = count
         }
-        return Filters(outputChannels: o, inputChannels: c, values: values)
+        return Filters(outputChannels: o, inputChannels: c, kernels: kernels, panel: panel, values: values)
     }
 
     /// How many floats a block's transformed inputs and products may hold together (2 MiB), and the fewest
@@ -56,30 +69,33 @@ public enum Winograd {
     /// Convolves `[N, C, H, W]` with transformed 3×3 filters into `output` (`[N, O, OH, OW]`, overwritten),
     /// adding `bias` and applying `activation` on the way out.
     ///
-    /// The transforms run in the C kernels of `kernels`' width, with their lanes over channels: the
+    /// The transforms run in the C kernels the filters were laid out for, with their lanes over channels: the
     /// transformed inputs are `[36, tiles, C']` and the products `[36, tiles, O']` (C', O' rounded up to the
-    /// lanes), so each of the 36 matrix products is `[tiles, C] × [C, O]` against the transposed filters.
+    /// lanes or the filter panels), so each of the 36 products is `[tiles, C] × [C, O]` against the transposed
+    /// filters: packed-filter FMA kernels on AVX2 and AVX-512, sgemm on SSE.
     ///
-    /// - Parameters:
-    ///   - blockTiles: tiles per block; `nil` sizes blocks by the cache budget (tests pass small blocks to
-    ///     cover block boundaries).
-    ///   - kernels: the width of the transform kernels (tests force each one).
+    /// - Parameter blockTiles: tiles per block; `nil` sizes blocks by the cache budget (tests pass small blocks
+    ///   to cover block boundaries).
     public static func forward(
         _ input: Tensor, filters: Filters, geometry g: WindowGeometry, bias: [Float]? = nil,
-        activation: Activation? = nil, into output: inout [Float], outputSize: (Int, Int), blockTiles: Int? = nil,
-        kernels: KernelLevel = .best
+        activation: Activation? = nil, into output: inout [Float], outputSize: (Int, Int), blockTiles: Int? = nil
     ) {
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let o = filters.outputChannels
         precondition(c == filters.inputChannels, "Winograd filters for \(filters.inputChannels) channels, input has \(c)")
+        let kernels = filters.kernels
         let (oh, ow) = outputSize
         let tilesY = (oh + 3) / 4, tilesX = (ow + 3) / 4
         let tileRows = n * tilesY
         let lanes = kernels.lanes
-        let paddedC = (c + lanes - 1) / lanes * lanes, paddedO = (o + lanes - 1) / lanes * lanes
+        let packed = filters.panel != 0
+        let paddedC = (c + lanes - 1) / lanes * lanes
+        let paddedO = packed ? filters.panelCount * filters.panel : (o + lanes - 1) / lanes * lanes
+        // The packed products compute whole register blocks of tiles: room for the last one's extra rows.
+        let panelRows = packed ? cw_winograd_panel_rows(kernels.c) : 1
         let wantedTiles = blockTiles ?? max(minimumBlockTiles, blockBudget / (36 * (paddedC + paddedO)))
         let rowsPerBlock = max(1, min(tileRows, (wantedTiles + tilesX - 1) / tilesX))
-        let maxTiles = rowsPerBlock * tilesX
+        let maxTiles = (rowsPerBlock * tilesX + panelRows - 1) / panelRows * panelRows
         // The zero-bordered copies of the six input rows under each tile row of a block, channels interleaved.
         let bandWidth = tilesX * 4 + 2
         let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * paddedC * maxTiles)
@@ -94,8 +110,8 @@ public enum Winograd {
             offsets.deallocate()
             extents.deallocate()
         }
-        // The product lanes past O are read by the output transform (and dropped): keep them defined.
-        if paddedO > o { products.initialize(repeating: 0, count: 36 * paddedO * maxTiles) }
+        // sgemm leaves the product lanes past O alone, and the output transform reads them (then drops them).
+        if !packed && paddedO > o { products.initialize(repeating: 0, count: 36 * paddedO * maxTiles) }
         // ReLU and ReLU6 are clamps the output transform applies on the way out; others run on the planes after.
         let inPlaneActivation: Activation?
         let (clampLow, clampHigh): (Float, Float)
@@ -114,6 +130,7 @@ public enum Winograd {
                         while firstRow < tileRows {
                             let rows = min(rowsPerBlock, tileRows - firstRow)
                             let tiles = rows * tilesX
+                            let xiTiles = (tiles + panelRows - 1) / panelRows * panelRows
                             // Where each tile's 4×4 output starts (channel 0) and how much of it lies inside.
                             for r in 0..<rows {
                                 let image = (firstRow + r) / tilesY, ty = (firstRow + r) % tilesY
@@ -123,14 +140,23 @@ public enum Winograd {
                                 }
                             }
                             cw_winograd_input(kernels.c, src.baseAddress!, c, h, w, g.padTop, g.padLeft, tilesY,
-                                              tilesX, firstRow, rows, band, bandWidth, transformed, paddedC)
+                                              tilesX, firstRow, rows, band, bandWidth, transformed, paddedC, xiTiles)
                             for xi in 0..<36 {
-                                MatrixMultiply.gemm(m: tiles, n: o, k: c, a: transformed + xi * tiles * paddedC,
-                                                    lda: paddedC, b: u.baseAddress! + xi * o * c, ldb: c,
-                                                    transposeB: true, c: products + xi * tiles * paddedO, ldc: paddedO)
+                                let v = transformed + xi * xiTiles * paddedC, m = products + xi * xiTiles * paddedO
+                                if packed {
+                                    // The rows of the last register block past the tiles: zeros, not stale values.
+                                    (v + tiles * paddedC).update(repeating: 0, count: (xiTiles - tiles) * paddedC)
+                                    cw_winograd_multiply(kernels.c, v, tiles, paddedC,
+                                                         u.baseAddress! + xi * filters.panelCount * filters.panel * c,
+                                                         filters.panelCount, c, m, paddedO)
+                                } else {
+                                    MatrixMultiply.gemm(m: tiles, n: o, k: c, a: v, lda: paddedC,
+                                                        b: u.baseAddress! + xi * o * c, ldb: c, transposeB: true,
+                                                        c: m, ldc: paddedO)
+                                }
                             }
-                            cw_winograd_output(kernels.c, products, o, tiles, paddedO, offsets, extents, oh * ow, ow,
-                                               biasPointer, clampLow, clampHigh, out.baseAddress!)
+                            cw_winograd_output(kernels.c, products, o, tiles, xiTiles, paddedO, offsets, extents,
+                                               oh * ow, ow, biasPointer, clampLow, clampHigh, out.baseAddress!)
                             firstRow += rows
                         }
                         if let inPlaneActivation { inPlaneActivation.apply(to: out) }

@@ -4,8 +4,9 @@ import Foundation
 /// Which build of the vector kernels (the C target `CVectorKernels`, compiled once per instruction set) runs.
 ///
 /// One binary serves every x86-64 CPU: the level is chosen at run time from the features the kernel enabled
-/// (`/proc/cpuinfo`), the way PyTorch dispatches its own kernels. Every level computes bit-identical results
-/// (same operations in the same order per lane, no contraction into FMA), so the choice changes speed only.
+/// (`/proc/cpuinfo`), the way PyTorch dispatches its own kernels. The transforms compute bit-identical results
+/// at every level (same operations in the same order per lane, no contraction into FMA); the Winograd products
+/// differ by rounding (FMA kernels on AVX2 and AVX-512, sgemm on SSE). The choice changes speed only.
 public enum KernelLevel: Int, Sendable, CaseIterable, Comparable, CustomStringConvertible {
     /// 4 lanes: every x86-64 CPU.
     case sse

@@ -2,8 +2,9 @@
 // x86-64 CPU), AVX2+FMA and AVX-512 — in one binary. Swift picks the level once from the CPU's features
 // (CamwatchTensor's `KernelLevel`) and passes it to every call, so a test can force each path.
 //
-// Every level runs the same operations in the same order on each lane (floating-point contraction is off), so
-// the three produce bit-identical results; only the number of lanes per instruction differs.
+// The transforms run the same operations in the same order on each lane at every level (floating-point
+// contraction is off), so they produce bit-identical results; the Winograd products differ by rounding only
+// (FMA kernels on AVX2/AVX-512, OpenBLAS's sgemm on SSE).
 #ifndef CVECTORKERNELS_H
 #define CVECTORKERNELS_H
 

@@ -83,3 +83,16 @@ void cw_winograd_multiply(CWKernelLevel level, const float *v, long tiles, long 
         (void)mStride;
 #endif
 }
+
+long cw_depthwise_scratch(long outputHeight, long outputWidth, long kernelHeight, long kernelWidth, long stride) {
+    const long half = CW_DEPTHWISE_HALF(outputWidth, kernelWidth, stride);
+    return ((outputHeight - 1) * stride + kernelHeight) * (stride == 1 ? half : 2 * half);
+}
+
+void cw_depthwise(CWKernelLevel level, const float *src, long planes, long channels, long height, long width,
+                  const float *weight, long kernelHeight, long kernelWidth, long stride, long padTop, long padLeft,
+                  long outputHeight, long outputWidth, const float *bias, float clampLow, float clampHigh,
+                  float *scratch, float *dst) {
+    CW_DISPATCH(level, cw_depthwise, src, planes, channels, height, width, weight, kernelHeight, kernelWidth, stride,
+                padTop, padLeft, outputHeight, outputWidth, bias, clampLow, clampHigh, scratch, dst)
+}

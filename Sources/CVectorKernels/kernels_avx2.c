@@ -11,6 +11,10 @@ typedef float VEC __attribute__((vector_size(32)));
 #define PANEL_ROWS 6
 #include "transpose8.h"
 #include "winograd_body.h"
+#define MADD(a, b, c) (__builtin_elementwise_fma((a), (b), (c)))
+#define EVEN_LANES 0, 2, 4, 6, 8, 10, 12, 14
+#define ODD_LANES 1, 3, 5, 7, 9, 11, 13, 15
+#include "depthwise_body.h"
 
 #pragma clang attribute pop
 #endif

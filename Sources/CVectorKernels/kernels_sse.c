@@ -6,3 +6,7 @@ typedef float VEC __attribute__((vector_size(16)));
 #define SUFFIX sse
 #include "transpose4.h"
 #include "winograd_body.h"
+#define MADD(a, b, c) ((a) * (b) + (c))
+#define EVEN_LANES 0, 2, 4, 6
+#define ODD_LANES 1, 3, 5, 7
+#include "depthwise_body.h"

@@ -228,6 +228,32 @@ import Testing
         }
     }
 
+    /// Depthwise convolutions at every width: 3×3 and 5×5, stride 1 and 2, symmetric and TF-style bottom/right
+    /// padding, rows narrower and wider than the lanes, fused ReLU6 and a non-fused activation.
+    @Test(arguments: [
+        (3, 1, 1, 1, 9, 40), (3, 2, 1, 1, 9, 40), (5, 1, 2, 2, 7, 5), (5, 2, 1, 2, 12, 17), (3, 2, 0, 1, 8, 33),
+        (3, 1, 0, 0, 3, 16),
+    ])
+    func depthwiseAtEveryWidthMatchesTheDefinition(
+        kernel: Int, stride: Int, padTop: Int, padBottom: Int, height: Int, width: Int
+    ) {
+        let x = KernelTests.random([2, 5, height, width], seed: 51)
+        let w = KernelTests.random([5, 1, kernel, kernel], seed: 52)
+        let bias = KernelTests.random([5], seed: 53).scalars
+        let g = WindowGeometry(kernel: (kernel, kernel), stride: (stride, stride),
+                               padding: (padTop, padBottom, padTop, padBottom))
+        for activation in [Activation.relu6, .hardswish] {
+            var reference = KernelTests.naiveConvolution(x, w, bias, g, groups: 5)
+            activation.apply(to: &reference.scalars)
+            for level in Self.runnable {
+                let ours = Convolution.forward(x, weight: w, bias: bias, geometry: g, groups: 5, activation: activation,
+                                               kernels: level)
+                #expect(ours.shape == reference.shape)
+                #expect(maxAbsoluteDifference(ours.scalars, reference.scalars) < 1e-5, "\(level) \(activation)")
+            }
+        }
+    }
+
     @Test func theProcessRunsTheWidestLevelTheCPUHas() {
         #expect(KernelLevel(for: CPUDescription(model: "x", vendor: "GenuineIntel", flags: ["sse2"])) == .sse)
         #expect(KernelLevel(for: CPUDescription(model: "x", vendor: "AuthenticAMD", flags: ["avx", "avx2", "fma"])) == .avx2)

@@ -61,4 +61,16 @@ long cw_winograd_panel_rows(CWKernelLevel level);
 void cw_winograd_multiply(CWKernelLevel level, const float *v, long tiles, long vStride, const float *packed,
                           long blocks, long inputChannels, float *m, long mStride);
 
+/// Floats of scratch `cw_depthwise` needs for one plane.
+long cw_depthwise_scratch(long outputHeight, long outputWidth, long kernelHeight, long kernelWidth, long stride);
+
+/// Depthwise convolution of `planes` NCHW planes (`[planes, height, width]`, plane `p` of channel
+/// `p % channels`) with `[channels, 1, kernelHeight, kernelWidth]` filters, stride 1 or 2, undilated, zero
+/// padding `padTop`/`padLeft` (and whatever the output size implies at the bottom and right), plus `bias` (may
+/// be NULL), clamped to `[clampLow, clampHigh]`, into `dst` (`[planes, outputHeight, outputWidth]`).
+void cw_depthwise(CWKernelLevel level, const float *src, long planes, long channels, long height, long width,
+                  const float *weight, long kernelHeight, long kernelWidth, long stride, long padTop, long padLeft,
+                  long outputHeight, long outputWidth, const float *bias, float clampLow, float clampHigh,
+                  float *scratch, float *dst);
+
 #endif

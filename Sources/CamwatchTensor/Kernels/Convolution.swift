@@ -1,3 +1,5 @@
+internal import CVectorKernels
+
 /// The shape parameters of a 2-D convolution or pooling window, PyTorch semantics.
 public struct WindowGeometry: Sendable, Equatable, Hashable {
     public var kernelHeight: Int
@@ -58,7 +60,7 @@ public enum Convolution {
     /// - Returns: `[N, O, OH, OW]` with `OH, OW = geometry.outputSize(H, W)`.
     public static func forward(
         _ input: Tensor, weight: Tensor, bias: [Float]?, geometry g: WindowGeometry, groups: Int,
-        activation: Activation? = nil, winograd: Winograd.Filters? = nil
+        activation: Activation? = nil, winograd: Winograd.Filters? = nil, kernels: KernelLevel = .best
     ) -> Tensor {
         precondition(input.rank == 4 && weight.rank == 4, "conv2d wants [N,C,H,W] and [O,I,kH,kW]")
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
@@ -72,7 +74,12 @@ public enum Convolution {
         let isDepthwise = cg == 1 && og == 1
         // Every path overwrites every output element, so the buffer is not zeroed first.
         var output = [Float](unsafeUninitializedCapacity: n * o * oh * ow) { buffer, count in count = buffer.count }
-        if isDepthwise {
+        if isDepthwise, g.dilationHeight == 1, g.dilationWidth == 1, g.strideHeight == g.strideWidth,
+            g.strideWidth == 1 || g.strideWidth == 2
+        {
+            vectorDepthwise(input, weight: weight, bias: bias, geometry: g, activation: activation, into: &output,
+                            outputSize: (oh, ow), kernels: kernels)
+        } else if isDepthwise {
             depthwise(input, weight: weight, bias: bias, geometry: g, activation: activation, into: &output,
                       outputSize: (oh, ow))
         } else if let winograd, Winograd.supports(g, groups: groups) {
@@ -269,8 +276,44 @@ public enum Convolution {
         }
     }
 
+    /// Depthwise convolution with stride 1 or 2 and no dilation in the C kernels of `kernels`' width: every
+    /// output vector accumulates all its taps in a register (the fallback below adds one tap at a time to the
+    /// whole plane). ReLU and ReLU6 are applied on the way out, other activations on the planes after.
+    static func vectorDepthwise(
+        _ input: Tensor, weight: Tensor, bias: [Float]?, geometry g: WindowGeometry, activation: Activation?,
+        into output: inout [Float], outputSize: (Int, Int), kernels: KernelLevel
+    ) {
+        let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let (oh, ow) = outputSize
+        let (kh, kw, s) = (g.kernelHeight, g.kernelWidth, g.strideWidth)
+        let (clampLow, clampHigh): (Float, Float)
+        switch activation {
+        case .relu: (clampLow, clampHigh) = (0, .infinity)
+        case .relu6: (clampLow, clampHigh) = (0, 6)
+        default: (clampLow, clampHigh) = (-.infinity, .infinity)
+        }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: cw_depthwise_scratch(oh, ow, kh, kw, s))
+        defer { scratch.deallocate() }
+        let biasStorage = bias ?? []
+        input.scalars.withUnsafeBufferPointer { src in
+            weight.scalars.withUnsafeBufferPointer { wgt in
+                biasStorage.withUnsafeBufferPointer { biasBuffer in
+                    output.withUnsafeMutableBufferPointer { out in
+                        cw_depthwise(kernels.c, src.baseAddress!, n * c, c, h, w, wgt.baseAddress!, kh, kw, s, g.padTop,
+                                     g.padLeft, oh, ow, bias == nil ? nil : biasBuffer.baseAddress, clampLow, clampHigh,
+                                     scratch, out.baseAddress!)
+                        switch activation {
+                        case .relu, .relu6, nil: break
+                        case let other?: other.apply(to: out)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Direct depthwise convolution (one input and one output channel per group), with the bias and
-    /// activation applied to each output plane while it is warm.
+    /// activation applied to each output plane while it is warm: dilated layers and strides other than 1 and 2.
     static func depthwise(
         _ input: Tensor, weight: Tensor, bias: [Float]?, geometry g: WindowGeometry, activation: Activation?,
         into output: inout [Float], outputSize: (Int, Int)

@@ -1,0 +1,100 @@
+// Depthwise convolution (one input and one output channel per group), written once over LANES floats; included
+// by each kernels_<level>.c after winograd_body.h (whose helpers it uses), with MADD defined: a fused
+// multiply-add where the level has FMA.
+//
+// Each input plane is first copied into a zero-bordered scratch plane — for stride 2 with every row split into
+// its even and odd columns — so that every tap of LANES consecutive outputs is one contiguous vector load. All
+// taps of an output vector accumulate in a register, which is clamped (ReLU, ReLU6) and stored once: the output
+// is written once instead of once per tap.
+
+void CW_NAME(cw_depthwise_)(const float *src, long planes, long channels, long h, long w, const float *weight,
+                            long kh, long kw, long stride, long padTop, long padLeft, long oh, long ow,
+                            const float *bias, float clampLow, float clampHigh, float *scratch, float *dst) {
+    const long half = CW_DEPTHWISE_HALF(ow, kw, stride);
+    const long scratchRow = stride == 1 ? half : 2 * half;
+    const long paddedHeight = (oh - 1) * stride + kh;
+    const VEC low = CW_NAME(splat_)(clampLow), high = CW_NAME(splat_)(clampHigh);
+    for (long plane = 0; plane < planes; plane++) {
+        const long channel = plane % channels;
+        const float *input = src + plane * h * w;
+        const float *taps = weight + channel * kh * kw;
+        float *output = dst + plane * oh * ow;
+        // The zero-bordered plane: padded column p of input row py - padTop at p (stride 1), or at p / 2 of
+        // the even (p even) or odd half (stride 2).
+        for (long py = 0; py < paddedHeight; py++) {
+            float *row = scratch + py * scratchRow;
+            memset(row, 0, sizeof(float) * scratchRow);
+            const long iy = py - padTop;
+            if (iy < 0 || iy >= h) continue;
+            const float *line = input + iy * w;
+            // Input columns x whose padded column x + padLeft lands in the scratch row.
+            const long first = padLeft < 0 ? -padLeft : 0;
+            const long end = w < stride * half - padLeft ? w : stride * half - padLeft;
+            if (stride == 1) {
+                if (end > first) memcpy(row + first + padLeft, line + first, sizeof(float) * (end - first));
+            } else {
+                long x = first;
+                // From an even padded column on, 2 · LANES inputs at a time split into their even and odd lanes.
+                if (x < end && ((x + padLeft) & 1)) {
+                    row[half + (x + padLeft) / 2] = line[x];
+                    x++;
+                }
+                for (; x + 2 * LANES <= end; x += 2 * LANES) {
+                    const VEC a = CW_NAME(load_)(line + x), b = CW_NAME(load_)(line + x + LANES);
+                    CW_NAME(store_)(row + (x + padLeft) / 2, __builtin_shufflevector(a, b, EVEN_LANES));
+                    CW_NAME(store_)(row + half + (x + padLeft) / 2, __builtin_shufflevector(a, b, ODD_LANES));
+                }
+                for (; x < end; x++) {
+                    const long p = x + padLeft;
+                    row[(p & 1) * half + p / 2] = line[x];
+                }
+            }
+        }
+        const VEC shift = CW_NAME(splat_)(bias ? bias[channel] : 0.0f);
+        if (kh == 3 && kw == 3) {
+            // MobileNet's case, unrolled: nine weight vectors in registers, nine loads per output vector.
+            VEC tap[9];
+            for (int k = 0; k < 9; k++) tap[k] = CW_NAME(splat_)(taps[k]);
+            for (long y = 0; y < oh; y++) {
+                float *outputRow = output + y * ow;
+                const float *r0 = scratch + y * stride * scratchRow, *r1 = r0 + scratchRow, *r2 = r1 + scratchRow;
+                // Taps kx = 0, 1, 2 read padded columns x·stride + kx: at x + kx (stride 1), or the even half
+                // at x, the odd half at x and the even half at x + 1 (stride 2).
+                const long o1 = stride == 1 ? 1 : half, o2 = stride == 1 ? 2 : 1;
+                for (long x0 = 0; x0 < ow; x0 += LANES) {
+                    VEC sum = shift;
+                    sum = MADD(tap[0], CW_NAME(load_)(r0 + x0), sum);
+                    sum = MADD(tap[1], CW_NAME(load_)(r0 + x0 + o1), sum);
+                    sum = MADD(tap[2], CW_NAME(load_)(r0 + x0 + o2), sum);
+                    sum = MADD(tap[3], CW_NAME(load_)(r1 + x0), sum);
+                    sum = MADD(tap[4], CW_NAME(load_)(r1 + x0 + o1), sum);
+                    sum = MADD(tap[5], CW_NAME(load_)(r1 + x0 + o2), sum);
+                    sum = MADD(tap[6], CW_NAME(load_)(r2 + x0), sum);
+                    sum = MADD(tap[7], CW_NAME(load_)(r2 + x0 + o1), sum);
+                    sum = MADD(tap[8], CW_NAME(load_)(r2 + x0 + o2), sum);
+                    sum = __builtin_elementwise_min(__builtin_elementwise_max(sum, low), high);
+                    if (x0 + LANES <= ow) CW_NAME(store_)(outputRow + x0, sum);
+                    else memcpy(outputRow + x0, &sum, sizeof(float) * (ow - x0));
+                }
+            }
+            continue;
+        }
+        for (long y = 0; y < oh; y++) {
+            float *outputRow = output + y * ow;
+            for (long x0 = 0; x0 < ow; x0 += LANES) {
+                VEC sum = shift;
+                for (long ky = 0; ky < kh; ky++) {
+                    const float *row = scratch + (y * stride + ky) * scratchRow;
+                    for (long kx = 0; kx < kw; kx++) {
+                        // Output x reads padded column x · stride + kx.
+                        const float *from = stride == 1 ? row + x0 + kx : row + (kx & 1) * half + x0 + kx / 2;
+                        sum = MADD(CW_NAME(splat_)(taps[ky * kw + kx]), CW_NAME(load_)(from), sum);
+                    }
+                }
+                sum = __builtin_elementwise_min(__builtin_elementwise_max(sum, low), high);
+                if (x0 + LANES <= ow) CW_NAME(store_)(outputRow + x0, sum);
+                else memcpy(outputRow + x0, &sum, sizeof(float) * (ow - x0));
+            }
+        }
+    }
+}

@@ -134,11 +134,13 @@ def require_binary(binary):
 
 
 def machine_header(binary):
-    """Two lines for a benchmark's head: the CPU and its vectors, and the BLAS kernels camwatch runs there
-    (after its start-up check; `camwatch bench cpu`), plus the torch version and its CPU capability."""
+    """Two lines for a benchmark's head: the CPU and its vectors, the BLAS kernels camwatch runs there (after its
+    start-up check) and the width of its own kernels (`camwatch bench cpu`), plus the torch version and its CPU
+    capability."""
     machine = run_camwatch(binary, ["bench", "cpu", "--json"])
     lines = [f"CPU: {machine['cpu']} ({machine['vendor']}, {machine['cores']} cores), vectors {machine['vectors']}; "
-             f"camwatch's OpenBLAS core: {machine['blasCore']} ({machine['blasCoreVectors']})"]
+             f"camwatch's OpenBLAS core: {machine['blasCore']} ({machine['blasCoreVectors']}), "
+             f"camwatch's own kernels: {machine.get('kernels', 'baseline')}"]
     if machine.get("note"):
         lines.append(f"  ({machine['note']})")
     try:

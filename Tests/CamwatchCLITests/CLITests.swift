@@ -139,6 +139,22 @@ import Testing
         }
     }
 
+    /// camwatch's own kernels run at the CPU's widest vectors by default, and `CAMWATCH_VECTOR_KERNELS` narrows
+    /// them (never widens).
+    @Test func ownKernelsRunTheCPUsWidestVectors() throws {
+        struct Machine: Decodable {
+            var vectors: String
+            var kernels: String
+        }
+        let widest = ["AVX-512": "AVX-512 (16 lanes)", "AVX2+FMA": "AVX2 (8 lanes)"]
+        let run = try CommandRunner.run(["bench", "cpu", "--json"], environment: ["CAMWATCH_VECTOR_KERNELS": ""])
+        #expect(run.status == 0, "\(run.stderr)")
+        let machine = try JSONDecoder().decode(Machine.self, from: Data(run.stdout.utf8))
+        #expect(machine.kernels == widest[machine.vectors, default: "SSE (4 lanes)"], "\(run.stdout)")
+        let narrowed = try CommandRunner.run(["bench", "cpu", "--json"], environment: ["CAMWATCH_VECTOR_KERNELS": "sse"])
+        #expect(try JSONDecoder().decode(Machine.self, from: Data(narrowed.stdout.utf8)).kernels == "SSE (4 lanes)")
+    }
+
     @Test func missingWeightsFile() throws {
         try Self.expectCleanFailure(["predict", Self.probe, "--weights", "/nonexistent/w.h5"], mentions: ["/nonexistent/w.h5"])
     }

@@ -169,7 +169,7 @@ extension Camwatch.Bench {
     struct Machine: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "cpu",
-            abstract: "Print the CPU, its vector instructions and the BLAS kernels in use (benchmark headers).",
+            abstract: "Print the CPU, its vector instructions, the BLAS kernels and camwatch's own kernels in use.",
             discussion: """
                 The BLAS core is the one this process runs after camwatch's start-up check, which restarts the
                 process with OPENBLAS_CORETYPE when the library picked kernels narrower than the CPU's vectors.
@@ -184,13 +184,14 @@ extension Camwatch.Bench {
                 cpu: cpu?.model ?? "unknown", vendor: cpu?.vendor ?? "unknown",
                 vectors: cpu?.vectorLevel.description ?? "unknown", blasCore: BLASCore.current,
                 blasCoreVectors: BLASCore.vectorLevel(ofCore: BLASCore.current)?.description ?? "unknown",
-                blasConfiguration: BLASCore.configuration, cores: ProcessInfo.processInfo.activeProcessorCount,
-                note: Runtime.blasNote)
+                blasConfiguration: BLASCore.configuration, kernels: KernelLevel.best.description,
+                cores: ProcessInfo.processInfo.activeProcessorCount, note: Runtime.blasNote)
             if json {
                 try Output.printJSON(report)
             } else {
                 print("CPU: \(report.cpu) (\(report.vendor), \(report.cores) cores), vectors \(report.vectors)")
                 print("BLAS: \(report.blasConfiguration); core \(report.blasCore) (\(report.blasCoreVectors))")
+                print("camwatch kernels: \(report.kernels)")
                 if let note = report.note { print("note: \(note)") }
             }
         }
@@ -204,6 +205,8 @@ struct MachineReport: Codable {
     var blasCore: String
     var blasCoreVectors: String
     var blasConfiguration: String
+    /// The width of camwatch's own vector kernels (``KernelLevel/best``).
+    var kernels: String
     var cores: Int
     var note: String?
 }

@@ -7,7 +7,7 @@ as the environment sets OpenBLAS (`env`) and with OPENBLAS_CORETYPE removed (`un
 Winograd, with the reorders from and to NCHW ("NCHW incl. reorders") and in oneDNN's own layout. --new adds the
 camwatch runs found in other sweep directories (another build, named LABEL) as two more columns; only their
 camwatch files are read. camwatch's per-kind figures are means over its 5 timed passes (what `bench forward
---layers` prints); oneDNN's are sums of per-layer medians of 5. Then camwatch's ten slowest layers beside oneDNN's
+--layers` prints); oneDNN's are sums of per-layer medians of 5. Then the convolutions among camwatch's ten slowest layers beside oneDNN's
 figures for the same layers, and the convolution totals of every network at each thread count.
 """
 
@@ -167,7 +167,7 @@ def main():
             cells += [onednn_cell(onednn[threads], row, key) for _, key in ONEDNN_COLUMNS]
             print(f"| {label} | " + " | ".join(cells) + " |")
 
-        # camwatch's slowest layers (Cooperlake BLAS, newest build) beside oneDNN's figures for the same layers.
+        # camwatch's slowest convolutions (Cooperlake BLAS, newest build) beside oneDNN's figures for them.
         names = defaultdict(list)
         for (label, b, t), runs in cw.items():
             if t == threads:
@@ -175,8 +175,10 @@ def main():
                     for name, v in run["layers"].items():
                         names[(name, label, b)].append(v)
         newest = builds[-1][0]
-        order = sorted({n for n, *_ in names}, key=lambda n: -(med(names.get((n, newest, "unset"), [])) or 0))
-        print(f"\n{arch}, camwatch's ten slowest layers{' (' + newest + ')' if newest else ''}, Cooperlake BLAS, "
+        convolutions = {name for f in onednn[threads] for name in f["layers"]}
+        order = sorted({n for n, *_ in names if not convolutions or n in convolutions},
+                       key=lambda n: -(med(names.get((n, newest, "unset"), [])) or 0))
+        print(f"\n{arch}, camwatch's ten slowest convolutions{' (' + newest + ')' if newest else ''}, Cooperlake BLAS, "
               f"{threads} thread(s), ms per batch:\n")
         print("| layer | " + " | ".join(c[0] for c in camwatch_columns) + " | oneDNN direct NCHW / own | "
               "oneDNN Winograd NCHW / own |")

@@ -445,7 +445,7 @@ final class CheckpointPipeline: Sendable {
     // MARK: - Reload
 
     /// Takes a reloaded configuration: what a running watcher can change applies at once, the rest keeps its
-    /// old value (`WatchConfiguration.restartOnly`). Returns the names of the settings that need a restart.
+    /// old value (`WatchConfiguration.RestartSettings`). Returns the names of the settings that need a restart.
     func reconfigure(_ fresh: WatchConfiguration) -> [String] {
         let changed = state.withLock { s -> [String] in
             let old = s.configuration

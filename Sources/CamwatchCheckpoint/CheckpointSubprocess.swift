@@ -36,7 +36,7 @@ public enum CheckpointSubprocess {
         path: String, command: [String], format: String? = nil, allowNonFinite: Bool = false,
         timeout: Duration = .seconds(300), priority: ComputePriority = .normal,
         heartbeatInterval: Duration = .seconds(5), heartbeat: (@Sendable () -> Void)? = nil
-    ) throws -> Checkpoint {
+    ) throws(CheckpointError) -> Checkpoint {
         precondition(!command.isEmpty, "the child command is empty")
         let request = Request(
             path: path, format: format, allowNonFinite: allowNonFinite, priority: priority == .normal ? nil : priority)

@@ -266,7 +266,10 @@ final class CheckpointPipeline: Sendable {
             logger.info("\(item.file.name): abandoned for shutdown; it will be processed after a restart")
             return
         } catch {
-            recordFailure(item.file, reason: WatchService.naming(item.file.path, "\(error)"), checkpoint: checkpoint,
+            // `analyze` throws `CheckpointFailure` (naming the file) besides cancellation; anything else is
+            // named here.
+            let reason = (error as? CheckpointFailure)?.description ?? "\(item.file.path): \(error)"
+            recordFailure(item.file, reason: reason, checkpoint: checkpoint,
                           seconds: item.loadSeconds + (ContinuousClock.now - start).seconds)
             return
         }

@@ -49,11 +49,6 @@ public final class WatchService: Service, Sendable {
     var publisher: Publisher { pipeline.publisher }
 
 
-    /// `message` starting with `path`: prefixed unless it names the file already (never twice).
-    static func naming(_ path: String, _ message: String) -> String {
-        message.contains(path) ? message : "\(path): \(message)"
-    }
-
     /// At most 8 names, then how many more.
     static func listed(_ names: [String]) -> String {
         let shown = names.prefix(8).joined(separator: ", ")

@@ -191,6 +191,13 @@ import Testing
         try "99999\n".write(toFile: lockPath, atomically: false, encoding: .utf8)
         let lock = try OutputLock(directory: out)
         #expect(try String(contentsOfFile: lockPath, encoding: .utf8) == "\(getpid())\n")
+        // A second watcher on the same directory (flock conflicts between open files, even in one process) is
+        // told whose it is; a missing directory is created with its parents.
+        let second = try #require(throws: ConfigurationError.self) { try OutputLock(directory: out) }
+        #expect(second.description == "\(out): already used by another camwatch watcher (pid \(getpid()))")
         _ = lock
+        let nested = root.appendingPathComponent("a/b/c").path
+        _ = try OutputLock(directory: nested)
+        #expect(FileManager.default.fileExists(atPath: nested + "/" + OutputLock.fileName))
     }
 }

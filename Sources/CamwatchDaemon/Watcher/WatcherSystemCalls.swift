@@ -30,6 +30,12 @@ struct SystemCallFailure: Error, Sendable, Equatable {
 
     var isPermissionDenied: Bool { code == EACCES || code == EPERM }
 
+    /// `open` with `O_NOFOLLOW` met a symbolic link.
+    var isSymbolicLink: Bool { code == ELOOP }
+
+    /// A non-blocking lock is held by another process.
+    var isHeldElsewhere: Bool { code == EWOULDBLOCK }
+
     /// A `WatcherError` about `path`, with `context` before the system's message.
     func error(_ kind: WatcherError.Kind, _ path: String, _ context: String) -> WatcherError {
         WatcherError(kind, path: path, reason: "\(context): \(message)", call: call)
@@ -145,10 +151,40 @@ enum WatcherSystemCalls {
     }
 
     /// Creates a directory (one level) unless it exists.
-    static func makeDirectory(_ path: String) -> SystemCallFailure? {
-        if mkdir(path, 0o700) == 0 || errno == EEXIST { return nil }
+    static func makeDirectory(_ path: String, mode: mode_t = 0o700) -> SystemCallFailure? {
+        if mkdir(path, mode) == 0 || errno == EEXIST { return nil }
         return SystemCallFailure("mkdir")
     }
+
+    // MARK: - The output lock
+
+    /// Opens or creates the lock file read-write. Never through a link: the pid written to it would truncate
+    /// and overwrite whatever a symlink or a hard link named (`ln -s ~/.bashrc out/.camwatch.lock`).
+    /// `O_NONBLOCK`: a FIFO planted there must not hang.
+    static func openLockFile(_ path: String) -> Result<Int32, SystemCallFailure> {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
+        return descriptor >= 0 ? .success(descriptor) : .failure(SystemCallFailure("open"))
+    }
+
+    /// An exclusive `flock` without waiting; the kernel releases it when the process ends, however it ends.
+    static func lockExclusively(_ descriptor: Int32) -> SystemCallFailure? {
+        flock(descriptor, LOCK_EX | LOCK_NB) == 0 ? nil : SystemCallFailure("flock")
+    }
+
+    /// Replaces the whole content of the open file with `bytes` (best effort: the lock file's pid is a hint).
+    static func overwrite(_ descriptor: Int32, with bytes: [UInt8]) {
+        _ = ftruncate(descriptor, 0)
+        _ = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// Up to `count` bytes from the start of the open file (fewer, or none, when it is shorter or unreadable).
+    static func leadingBytes(_ descriptor: Int32, count: Int) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        let read = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+        return Array(buffer.prefix(max(read, 0)))
+    }
+
+    static var processID: Int32 { getpid() }
 
     static func closeDescriptor(_ descriptor: Int32) {
         _ = close(descriptor)

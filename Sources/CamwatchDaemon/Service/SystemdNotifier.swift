@@ -1,4 +1,4 @@
-import CDaemonCalls
+import CSystemCalls
 import Foundation
 import Glibc
 public import Logging

@@ -1,4 +1,4 @@
-import CDaemonCalls
+import CSystemCalls
 import CamwatchMonitor
 import Glibc
 

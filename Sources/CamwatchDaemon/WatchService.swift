@@ -129,7 +129,7 @@ public final class WatchService: Service, Sendable {
         }
         let temporary = fm.temporaryDirectory.path
         for name in (try? fm.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(StartupCheck.stagingPrefix) {
-            guard let pid = Int32(name.dropFirst(StartupCheck.stagingPrefix.count)), kill(pid, 0) != 0, errno == ESRCH
+            guard let pid = Int32(name.dropFirst(StartupCheck.stagingPrefix.count)), WatcherSystemCalls.processIsGone(pid)
             else { continue }
             if (try? fm.removeItem(atPath: temporary + "/" + name)) != nil { removed.append(name) }
         }

@@ -1,3 +1,4 @@
+import CamwatchCheckpoint
 import CamwatchMonitor
 import CamwatchTestSupport
 import Foundation
@@ -153,6 +154,28 @@ import Testing
         #expect(Set(try fm.contentsOfDirectory(atPath: out)) == Set(theirs + [".staging"]))
         #expect(try fm.contentsOfDirectory(atPath: out + "/.staging").isEmpty)
         #expect(try fm.contentsOfDirectory(atPath: textfiles) == [".node.prom.tmp-4242-7"])
+    }
+
+    @Test("a start-up staging directory in the temporary directory goes when its process is gone, not before")
+    func startupStagingOfADeadProcess() throws {
+        let null = ChildProcess.nullDevice(forWriting: true)
+        defer { ChildProcess.close(null) }
+        let child = try ChildProcess.spawn(
+            executable: "/bin/true", arguments: [], environment: [:], input: null, output: null, error: null,
+            ownGroup: false
+        ).get()
+        #expect(child.wait(within: .seconds(10)) == .exited(0))
+        #expect(WatcherSystemCalls.processIsGone(child.pid) && !WatcherSystemCalls.processIsGone(getpid()))
+        let temporary = FileManager.default.temporaryDirectory.path + "/"
+        let dead = temporary + StartupCheck.stagingPrefix + "\(child.pid)"
+        let alive = temporary + StartupCheck.stagingPrefix + "\(getpid())"
+        for directory in [dead, alive] { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        defer { try? FileManager.default.removeItem(atPath: alive) }
+        let out = try Fixtures.temporaryDirectory("camwatch-leftovers")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let removed = WatchService.removeLeftovers(out: out.path, textfiles: nil)
+        #expect(removed.contains(StartupCheck.stagingPrefix + "\(child.pid)"))
+        #expect(!FileManager.default.fileExists(atPath: dead) && FileManager.default.fileExists(atPath: alive))
     }
 
     @Test func temporaryNamesAreExactlyTheOnesAtomicFileMakes() {

@@ -31,8 +31,9 @@ let package = Package(
         .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
         // Per-thread CPU and I/O priority system calls (no library to link).
         .systemLibrary(name: "CScheduling"),
-        // The daemon's `stat` and monotonic-clock calls as plain values (no library to link).
-        .systemLibrary(name: "CDaemonCalls"),
+        // `stat`, the monotonic clock and UTC time stamps as plain values, for the system-call files of
+        // CamwatchMonitor and CamwatchDaemon (no library to link).
+        .systemLibrary(name: "CSystemCalls"),
 
         // MARK: - Leaves: tensors and kernels, HDF5 files, PNG images
         // Hot loops compiled for SSE, AVX2 and AVX-512 in one binary; CamwatchTensor picks the level at run time.
@@ -55,8 +56,8 @@ let package = Package(
         // MARK: - Monitoring: drift between checkpoints, convergence, report and outputs
         .target(
             name: "CamwatchMonitor",
-            dependencies: ["CamwatchSaliency", "CamwatchCheckpoint", "CamwatchImage", "CamwatchHDF5", "CamwatchNN",
-                           "CamwatchTensor", "Yams"]
+            dependencies: ["CSystemCalls", "CamwatchSaliency", "CamwatchCheckpoint", "CamwatchImage", "CamwatchHDF5",
+                           "CamwatchNN", "CamwatchTensor", "Yams"]
         ),
 
         // MARK: - Pictures: timeline.png and drift.png drawn with cairo from the report and the heatmap archive
@@ -73,7 +74,7 @@ let package = Package(
         .target(
             name: "CamwatchDaemon",
             dependencies: [
-                "CDaemonCalls", "CamwatchCharts", "CamwatchMonitor", "CamwatchCheckpoint", "CamwatchHDF5", "CamwatchImage",
+                "CSystemCalls", "CamwatchCharts", "CamwatchMonitor", "CamwatchCheckpoint", "CamwatchHDF5", "CamwatchImage",
                 "CamwatchNN", "CamwatchSaliency", "CamwatchTensor", "CamwatchPublish", "Yams",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

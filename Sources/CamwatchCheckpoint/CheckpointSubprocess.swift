@@ -36,7 +36,7 @@ public enum CheckpointSubprocess {
         path: String, command: [String], format: String? = nil, allowNonFinite: Bool = false,
         timeout: Duration = .seconds(300), priority: ComputePriority = .normal,
         heartbeatInterval: Duration = .seconds(5), heartbeat: (@Sendable () -> Void)? = nil
-    ) throws -> Checkpoint {
+    ) throws(CheckpointError) -> Checkpoint {
         precondition(!command.isEmpty, "the child command is empty")
         let request = Request(
             path: path, format: format, allowNonFinite: allowNonFinite, priority: priority == .normal ? nil : priority)
@@ -225,47 +225,47 @@ public enum CheckpointSubprocess {
         _ command: [String], request: Request, path: String, timeout: Duration,
         heartbeat: (interval: Duration, beat: @Sendable () -> Void)?
     ) throws(CheckpointError) -> [UInt8] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
         var environment = ProcessInfo.processInfo.environment
         environment[requestVariable] = String(decoding: (try? JSONEncoder().encode(request)) ?? Data(), as: UTF8.self)
         // A crash should end the child at once, not after the Swift runtime has printed a backtrace.
         environment["SWIFT_BACKTRACE"] = "enable=no"
-        process.environment = environment
-        // Both ends of the pipe are closed here, explicitly: leaving either to Foundation leaked one descriptor
-        // per checkpoint, until the daemon could start no reader at all.
-        let pipe = Pipe()
-        let reader = pipe.fileHandleForReading
-        let writer = pipe.fileHandleForWriting
-        defer { try? reader.close() }
-        process.standardOutput = writer
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-
-        let finished = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in finished.signal() }
+        func cannotStart(_ reason: String) -> CheckpointError {
+            CheckpointError(.readerFailed, path: path, reason: "cannot start the checkpoint reader process \(command[0]): \(reason)")
+        }
+        // Every descriptor opened here is closed here: one left open per checkpoint once exhausted the daemon's.
+        let pipe: (read: Int32, write: Int32)
+        switch ChildProcess.makePipe() {
+        case .success(let ends): pipe = ends
+        case .failure(let failure): throw cannotStart(failure.reason)
+        }
+        defer { ChildProcess.close(pipe.read) }
+        let null = (input: ChildProcess.nullDevice(forWriting: false), error: ChildProcess.nullDevice(forWriting: true))
+        defer {
+            ChildProcess.close(null.input)
+            ChildProcess.close(null.error)
+        }
+        // The reader stays in camwatch's process group: a Ctrl-C at the terminal stops it with camwatch.
+        let started = ChildProcess.spawn(
+            executable: command[0], arguments: Array(command.dropFirst()), environment: environment,
+            input: null.input, output: pipe.write, error: null.error, ownGroup: false)
+        // The child holds its own copy of the write end; with ours open, reading would never reach end-of-file.
+        ChildProcess.close(pipe.write)
+        let process: ChildProcess
+        switch started {
+        case .success(let child): process = child
+        case .failure(let failure): throw cannotStart(failure.reason)
+        }
+        // Drain stdout concurrently: a child blocked on a full pipe would never exit.
         let collected = Collected()
         let drained = DispatchSemaphore(value: 0)
-        do {
-            try process.run()
-        } catch {
-            try? writer.close()
-            throw CheckpointError(
-                .readerFailed, path: path,
-                reason: "cannot start the checkpoint reader process \(command[0]): \(error.localizedDescription)")
-        }
-        // The child holds its own copy of the write end; with ours open, reading would never reach end-of-file.
-        try? writer.close()
-        // Drain stdout concurrently: a child blocked on a full pipe would never exit.
+        let reader = pipe.read
         Thread.detachNewThread {
-            let data = reader.readDataToEndOfFile()
-            collected.bytes.withLock { $0 = [UInt8](data) }
+            collected.bytes.withLock { $0 = ChildProcess.readToEnd(reader) }
             drained.signal()
         }
-        if !wait(for: finished, timeout: timeout, heartbeat: heartbeat) {
-            kill(process.processIdentifier, SIGKILL)
-            finished.wait()
+        guard let termination = process.wait(within: timeout, heartbeat: heartbeat) else {
+            process.signal(SIGKILL)
+            _ = process.wait()
             drained.wait()
             throw CheckpointError(
                 .readerFailed, path: path,
@@ -273,28 +273,12 @@ public enum CheckpointSubprocess {
                     + "starving the reader, or libhdf5 looping on a damaged file)")
         }
         drained.wait()
-        if process.terminationReason == .uncaughtSignal {
-            throw signalError(process.terminationStatus, path: path)
-        }
-        guard process.terminationStatus == 0 else {
+        switch termination {
+        case .signaled(let signal): throw signalError(signal, path: path)
+        case .exited(let status) where status != 0:
             throw CheckpointError(
-                .readerFailed, path: path,
-                reason: "the checkpoint reader process failed (exit status \(process.terminationStatus))")
-        }
-        return collected.bytes.withLock { $0 }
-    }
-
-    /// Waits for `finished` at most `timeout`, calling the heartbeat between slices; false on timeout.
-    private static func wait(
-        for finished: DispatchSemaphore, timeout: Duration, heartbeat: (interval: Duration, beat: @Sendable () -> Void)?
-    ) -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else { return false }
-            let slice = heartbeat.map { min(left, max($0.interval, .milliseconds(10))) } ?? left
-            if finished.wait(timeout: .now() + slice.seconds) == .success { return true }
-            heartbeat?.beat()
+                .readerFailed, path: path, reason: "the checkpoint reader process failed (exit status \(status))")
+        case .exited: return collected.bytes.withLock { $0 }
         }
     }
 

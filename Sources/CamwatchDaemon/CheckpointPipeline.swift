@@ -266,7 +266,10 @@ final class CheckpointPipeline: Sendable {
             logger.info("\(item.file.name): abandoned for shutdown; it will be processed after a restart")
             return
         } catch {
-            recordFailure(item.file, reason: WatchService.naming(item.file.path, "\(error)"), checkpoint: checkpoint,
+            // `analyze` throws `CheckpointFailure` (naming the file) besides cancellation; anything else is
+            // named here.
+            let reason = (error as? CheckpointFailure)?.description ?? "\(item.file.path): \(error)"
+            recordFailure(item.file, reason: reason, checkpoint: checkpoint,
                           seconds: item.loadSeconds + (ContinuousClock.now - start).seconds)
             return
         }
@@ -445,7 +448,7 @@ final class CheckpointPipeline: Sendable {
     // MARK: - Reload
 
     /// Takes a reloaded configuration: what a running watcher can change applies at once, the rest keeps its
-    /// old value (`WatchConfiguration.restartOnly`). Returns the names of the settings that need a restart.
+    /// old value (`WatchConfiguration.RestartSettings`). Returns the names of the settings that need a restart.
     func reconfigure(_ fresh: WatchConfiguration) -> [String] {
         let changed = state.withLock { s -> [String] in
             let old = s.configuration

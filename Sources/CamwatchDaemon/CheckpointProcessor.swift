@@ -10,15 +10,33 @@ import Logging
 struct PendingCheckpoint: Sendable {
     var file: CheckpointFile
     var snapshotPath: String
-    var loaded: Result<Checkpoint, LoadFailure>
+    var loaded: Result<Checkpoint, CheckpointFailure>
     var loadSeconds: Double
 
     var label: CheckpointLabel { CheckpointLabel(id: file.id, name: file.name) }
 }
 
-/// Why a checkpoint could not be loaded, with the trainer's file named (not the private copy).
-struct LoadFailure: Error, Sendable, CustomStringConvertible {
-    var description: String
+/// Why a checkpoint is a `failed` entry, typed until it is written down: one line, `"<file>: <reason>"`,
+/// always about the trainer's file (the private copy the reader read is an implementation detail).
+enum CheckpointFailure: Error, Sendable, CustomStringConvertible {
+    /// The reader's verdict on the file, or the reader's own failure after `attempts` tries (`.readerFailed`).
+    case unreadable(CheckpointError, attempts: Int?)
+    /// No architecture fits it. The error names the file it read: the checkpoint, or a model spec beside it.
+    case architecture(file: String, ArchitectureError)
+    /// An input attribute of the checkpoint (`input_size`, `mean`, `std`, `scale`) cannot be used.
+    case inputAttributes(CheckpointError)
+    /// The CAM method or a probe failed on it.
+    case analysis(file: String, AnalysisError)
+
+    var description: String {
+        switch self {
+        case .unreadable(let error, let attempts): attempts.map { "\(error) (\($0) attempts)" } ?? error.description
+        case .architecture(let file, let error):
+            error.description.hasPrefix(file + ":") ? error.description : "\(file): \(error)"
+        case .inputAttributes(let error): error.description
+        case .analysis(let file, let error): "\(file): \(error)"
+        }
+    }
 }
 
 /// Loads, orders and analyses checkpoints; records each in the session.
@@ -46,29 +64,28 @@ struct CheckpointProcessor: Sendable {
         isCancelled: () -> Bool = { false }, retrying: ((String) -> Void)? = nil
     ) -> PendingCheckpoint {
         let start = ContinuousClock.now
-        func named(_ error: any Error) -> String {
-            let message = "\(error)".replacingOccurrences(of: snapshotPath, with: file.path)
-            return message.hasPrefix(file.path) ? message : "\(file.path): \(message)"
+        // The child read the private copy; what it says is about the trainer's file.
+        func named(_ error: CheckpointError) -> CheckpointError {
+            var error = error
+            error.path = file.path
+            return error
         }
-        var loaded: Result<Checkpoint, LoadFailure>
+        var loaded: Result<Checkpoint, CheckpointFailure>
         var attempt = 1
         while true {
-            do {
-                loaded = .success(
-                    try CheckpointSubprocess.load(
-                        path: snapshotPath, command: childCommand, priority: configuration.priority, heartbeat: heartbeat))
+            do throws(CheckpointError) {
+                var checkpoint = try CheckpointSubprocess.load(
+                    path: snapshotPath, command: childCommand, priority: configuration.priority, heartbeat: heartbeat)
+                // What is found wrong with it later (its input attributes) names the trainer's file too.
+                checkpoint.path = file.path
+                loaded = .success(checkpoint)
                 break
-            } catch let error as CheckpointError
-                where error.isTransient && attempt < Self.readerAttempts && !isCancelled()
-            {
+            } catch where error.isTransient && attempt < Self.readerAttempts && !isCancelled() {
                 retrying?("\(named(error)); trying again (attempt \(attempt + 1) of \(Self.readerAttempts))")
                 Thread.sleep(forTimeInterval: (retryPause * attempt).seconds)
                 attempt += 1
-            } catch let error as CheckpointError where error.isTransient {
-                loaded = .failure(LoadFailure(description: "\(named(error)) (\(attempt) attempts)"))
-                break
             } catch {
-                loaded = .failure(LoadFailure(description: named(error)))
+                loaded = .failure(.unreadable(named(error), attempts: error.isTransient ? attempt : nil))
                 break
             }
         }
@@ -93,21 +110,26 @@ struct CheckpointProcessor: Sendable {
     }
 
     /// Builds the network and runs the configured CAM method on every probe; also says where the input size came from.
-    /// - Throws: `CancellationError` when the task is cancelled (shutdown); any other error is a one-line reason.
+    /// - Throws: `CheckpointFailure` naming `path`; `CancellationError` when the task is cancelled (shutdown).
     func analyze(
         _ checkpoint: Checkpoint, path: String, probes: ProbeSet, isCancelled: @escaping @Sendable () -> Bool,
         progress: (@Sendable (Int, Int, Int) -> Void)?
     ) throws -> (analysis: CheckpointAnalysis, sizeSource: String) {
         let bound: (network: Network, spec: ModelSpec, source: String)
         do { bound = try configuration.architecture.network(for: checkpoint, path: path) } catch {
-            throw AnalysisError(error.description)
+            throw CheckpointFailure.architecture(file: path, error)
         }
         let (preprocessing, source) = try self.preprocessing(for: checkpoint, spec: bound.spec)
-        let analysis = try CheckpointAnalysis.run(
-            network: bound.network, probes: probes, layer: configuration.layer, preprocessing: preprocessing,
-            options: configuration.scoreCAMOptions, method: configuration.method, methodOptions: configuration.methodOptions,
-            metrics: configuration.metrics, isCancelled: isCancelled, progress: progress)
-        return (analysis, source)
+        do {
+            let analysis = try CheckpointAnalysis.run(
+                network: bound.network, probes: probes, layer: configuration.layer, preprocessing: preprocessing,
+                options: configuration.scoreCAMOptions, method: configuration.method,
+                methodOptions: configuration.methodOptions, metrics: configuration.metrics, isCancelled: isCancelled,
+                progress: progress)
+            return (analysis, source)
+        } catch let error as AnalysisError {
+            throw CheckpointFailure.analysis(file: path, error)
+        }
     }
 
     /// `--input-size`, else the spec's `input_size`, else 224 (before any checkpoint is read).
@@ -120,10 +142,12 @@ struct CheckpointProcessor: Sendable {
     /// How probes become this checkpoint's input, and where the size came from (for messages). The size:
     /// `--input-size` / `input_size:`, else the checkpoint's `input_size` attribute, else the model spec's,
     /// else 224. Mean, std and scale: the config file's, else the checkpoint's attributes, else ImageNet's.
-    /// - Throws: `AnalysisError` when an input attribute of the checkpoint cannot be used.
-    func preprocessing(for checkpoint: Checkpoint, spec: ModelSpec?) throws -> (preprocessing: Preprocessing, sizeSource: String) {
+    /// - Throws: `.inputAttributes` when an input attribute of the checkpoint cannot be used.
+    func preprocessing(
+        for checkpoint: Checkpoint, spec: ModelSpec?
+    ) throws(CheckpointFailure) -> (preprocessing: Preprocessing, sizeSource: String) {
         let stored: Checkpoint.InputAttributes
-        do { stored = try checkpoint.inputAttributes() } catch { throw AnalysisError(error.description) }
+        do { stored = try checkpoint.inputAttributes() } catch { throw .inputAttributes(error) }
         var preprocessing = configuration.preprocessing
         let source: String
         if let size = configuration.inputSize {

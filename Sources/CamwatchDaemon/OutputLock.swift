@@ -1,11 +1,8 @@
 import Foundation
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// One watcher per output directory: an exclusive `flock` on `<out>/.camwatch.lock`, held while the
 /// process lives (the kernel releases it when the process dies, even by `kill -9`, so a stale lock file
-/// never blocks a restart).
+/// never blocks a restart). The C calls are in `WatcherSystemCalls`.
 public final class OutputLock: Sendable {
     public static let fileName = ".camwatch.lock"
     private let descriptor: Int32
@@ -17,40 +14,35 @@ public final class OutputLock: Sendable {
     public init(directory: String) throws(ConfigurationError) {
         try Self.makeDirectory(directory)
         path = (directory.hasSuffix("/") ? directory : directory + "/") + Self.fileName
-        // Never through a link: the pid written below would truncate and overwrite whatever a symlink or a
-        // hard link named (`ln -s ~/.bashrc out/.camwatch.lock`). O_NONBLOCK: a FIFO planted there must not hang.
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
-        guard fd >= 0 else {
-            if errno == ELOOP {
-                throw ConfigurationError(
-                    path: path, reason: "is a symbolic link; camwatch does not follow it (remove it and start again)")
-            }
-            throw ConfigurationError(path: directory, reason: "output directory is not writable (\(String(cString: strerror(errno))))")
+        let fd: Int32
+        switch WatcherSystemCalls.openLockFile(path) {
+        case .success(let opened): fd = opened
+        case .failure(let failure) where failure.isSymbolicLink:
+            throw ConfigurationError(
+                path: path, reason: "is a symbolic link; camwatch does not follow it (remove it and start again)")
+        case .failure(let failure):
+            throw ConfigurationError(path: directory, reason: "output directory is not writable (\(failure.message))")
         }
         guard case .success(let status) = WatcherSystemCalls.status(of: fd), status.isRegularFile, status.linkCount == 1
         else {
-            close(fd)
+            WatcherSystemCalls.closeDescriptor(fd)
             throw ConfigurationError(
                 path: path, reason: "is not a plain file of its own (a hard link, FIFO or device); remove it and start again")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let reason = errno == EWOULDBLOCK ? "already used by another camwatch watcher\(Self.holder(fd))"
-                : "cannot lock \(Self.fileName) (\(String(cString: strerror(errno))))"
-            close(fd)
+        if let failure = WatcherSystemCalls.lockExclusively(fd) {
+            let reason = failure.isHeldElsewhere ? "already used by another camwatch watcher\(Self.holder(fd))"
+                : "cannot lock \(Self.fileName) (\(failure.message))"
+            WatcherSystemCalls.closeDescriptor(fd)
             throw ConfigurationError(path: directory, reason: reason)
         }
         descriptor = fd
-        let pid = Array("\(getpid())\n".utf8)
-        _ = ftruncate(fd, 0)
-        _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        WatcherSystemCalls.overwrite(fd, with: Array("\(WatcherSystemCalls.processID)\n".utf8))
     }
 
-    deinit { close(descriptor) }
+    deinit { WatcherSystemCalls.closeDescriptor(descriptor) }
 
     private static func holder(_ fd: Int32) -> String {
-        var buffer = [UInt8](repeating: 0, count: 32)
-        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        let text = String(decoding: buffer[0..<max(count, 0)], as: UTF8.self)
+        let text = String(decoding: WatcherSystemCalls.leadingBytes(fd, count: 32), as: UTF8.self)
         guard let pid = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return "" }
         return " (pid \(pid))"
     }
@@ -63,8 +55,8 @@ public final class OutputLock: Sendable {
         }
         let parent = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         if !parent.isEmpty, parent != path { try makeDirectory(parent) }
-        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
-            throw ConfigurationError(path: path, reason: "cannot create the directory (\(String(cString: strerror(errno))))")
+        if let failure = WatcherSystemCalls.makeDirectory(path, mode: 0o755) {
+            throw ConfigurationError(path: path, reason: "cannot create the directory (\(failure.message))")
         }
     }
 }

@@ -90,7 +90,7 @@ enum StartupCheck {
         let preprocessing: Preprocessing
         let source: String
         do { (preprocessing, source) = try processor.preprocessing(for: checkpoint, spec: bound.spec) } catch {
-            throw ConfigurationError(path: nil, reason: "\(error)")
+            throw ConfigurationError(path: nil, reason: error.description)
         }
         do { try bound.network.validate(inputHeight: preprocessing.height, inputWidth: preprocessing.width) } catch {
             throw ConfigurationError(

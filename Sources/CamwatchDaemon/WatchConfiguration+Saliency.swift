@@ -1,27 +1,15 @@
 public import CamwatchSaliency
 
-extension WatchConfigurationFile {
-    /// `saliency:`: which CAM method the drift is measured with.
-    public struct Saliency: Sendable, Equatable, Decodable {
-        /// A ``CAMMethod`` raw value (`scorecam`, `gradcam`, …).
-        var method: String?
-        /// IS-CAM / SS-CAM masked inputs per channel.
-        var samples: Int?
-        /// SS-CAM noise seed.
-        var seed: UInt64?
-    }
-}
-
 extension WatchConfiguration {
     /// The method's options (Score-CAM's come from ``scoreCAMOptions``).
     public var methodOptions: CAMExplainer.Options {
-        CAMExplainer.Options(scoreCAM: scoreCAMOptions, samples: methodSamples, seed: methodSeed)
+        CAMExplainer.Options(scoreCAM: scoreCAMOptions, samples: self.methodSamples, seed: self.methodSeed)
     }
 
     /// Takes `saliency.method`, `saliency.samples` and `saliency.seed` from the file.
     ///
     /// - Throws: ``ConfigurationError`` naming the key for an unknown method or a sample count below 1.
-    mutating func applySaliency(_ settings: WatchConfigurationFile.Saliency?, path: String?) throws(ConfigurationError) {
+    mutating func applySaliency(_ settings: ConfigFile.Saliency?, path: String?) throws(ConfigurationError) {
         guard let settings else { return }
         if let name = settings.method {
             guard let method = CAMMethod(rawValue: name) else {
@@ -34,8 +22,8 @@ extension WatchConfiguration {
             guard (1...1000).contains(samples) else {
                 throw ConfigurationError(path: path, reason: "saliency.samples must be in 1...1000; got \(samples)")
             }
-            methodSamples = samples
+            self.methodSamples = samples
         }
-        methodSeed = settings.seed ?? methodSeed
+        self.methodSeed = settings.seed ?? self.methodSeed
     }
 }

@@ -49,11 +49,6 @@ public final class WatchService: Service, Sendable {
     var publisher: Publisher { pipeline.publisher }
 
 
-    /// `message` starting with `path`: prefixed unless it names the file already (never twice).
-    static func naming(_ path: String, _ message: String) -> String {
-        message.contains(path) ? message : "\(path): \(message)"
-    }
-
     /// At most 8 names, then how many more.
     static func listed(_ names: [String]) -> String {
         let shown = names.prefix(8).joined(separator: ", ")
@@ -134,7 +129,7 @@ public final class WatchService: Service, Sendable {
         }
         let temporary = fm.temporaryDirectory.path
         for name in (try? fm.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(StartupCheck.stagingPrefix) {
-            guard let pid = Int32(name.dropFirst(StartupCheck.stagingPrefix.count)), kill(pid, 0) != 0, errno == ESRCH
+            guard let pid = Int32(name.dropFirst(StartupCheck.stagingPrefix.count)), WatcherSystemCalls.processIsGone(pid)
             else { continue }
             if (try? fm.removeItem(atPath: temporary + "/" + name)) != nil { removed.append(name) }
         }

@@ -3,12 +3,6 @@ public import CamwatchSaliency
 import CamwatchTensor
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// `heatmaps.h5`: every heatmap of the run at the target layer's resolution (docs/architecture.md §7).
 ///
 /// Enough to recompute drift after a restart (`Heatmap.upsampled()` reproduces the input-resolution
@@ -117,11 +111,7 @@ public struct HeatmapArchive: Sendable, Equatable {
     /// - Throws: `MonitorError`: `.corrupt` naming the file and what is wrong with it.
     public static func load(directory: String) throws(MonitorError) -> HeatmapArchive {
         let path = path(in: directory)
-        var status = stat()
-        guard lstat(path, &status) == 0 else {
-            if errno == ENOENT { return HeatmapArchive() }
-            throw AtomicFile.systemError("stat", path)
-        }
+        guard try MonitorSystemCalls.exists(path) else { return HeatmapArchive() }
         do {
             return try read(path)
         } catch let error as HDF5Error {
@@ -167,7 +157,7 @@ public struct HeatmapArchive: Sendable, Equatable {
     public func save(directory: String, ledger: Ledger? = nil) throws(MonitorError) {
         let path = Self.path(in: directory)
         if let saved = ledger?.entries, saved.count <= entries.count, entries.starts(with: saved) {
-            if saved.count == entries.count, access(path, F_OK) == 0 { return }
+            if saved.count == entries.count, MonitorSystemCalls.isReachable(path) { return }
             do throws(MonitorError) {
                 try AtomicFile.replace(
                     path,

@@ -1,3 +1,4 @@
+import CamwatchCheckpoint
 import CamwatchMonitor
 import CamwatchTestSupport
 import Foundation
@@ -155,6 +156,28 @@ import Testing
         #expect(try fm.contentsOfDirectory(atPath: textfiles) == [".node.prom.tmp-4242-7"])
     }
 
+    @Test("a start-up staging directory in the temporary directory goes when its process is gone, not before")
+    func startupStagingOfADeadProcess() throws {
+        let null = ChildProcess.nullDevice(forWriting: true)
+        defer { ChildProcess.close(null) }
+        let child = try ChildProcess.spawn(
+            executable: "/bin/true", arguments: [], environment: [:], input: null, output: null, error: null,
+            ownGroup: false
+        ).get()
+        #expect(child.wait(within: .seconds(10)) == .exited(0))
+        #expect(WatcherSystemCalls.processIsGone(child.pid) && !WatcherSystemCalls.processIsGone(getpid()))
+        let temporary = FileManager.default.temporaryDirectory.path + "/"
+        let dead = temporary + StartupCheck.stagingPrefix + "\(child.pid)"
+        let alive = temporary + StartupCheck.stagingPrefix + "\(getpid())"
+        for directory in [dead, alive] { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        defer { try? FileManager.default.removeItem(atPath: alive) }
+        let out = try Fixtures.temporaryDirectory("camwatch-leftovers")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let removed = WatchService.removeLeftovers(out: out.path, textfiles: nil)
+        #expect(removed.contains(StartupCheck.stagingPrefix + "\(child.pid)"))
+        #expect(!FileManager.default.fileExists(atPath: dead) && FileManager.default.fileExists(atPath: alive))
+    }
+
     @Test func temporaryNamesAreExactlyTheOnesAtomicFileMakes() {
         #expect(AtomicFile.isTemporaryName(".report.json.tmp-12-34"))
         #expect(AtomicFile.isTemporaryName(".camwatch-job.prom.tmp-1-4294967295"))
@@ -191,6 +214,13 @@ import Testing
         try "99999\n".write(toFile: lockPath, atomically: false, encoding: .utf8)
         let lock = try OutputLock(directory: out)
         #expect(try String(contentsOfFile: lockPath, encoding: .utf8) == "\(getpid())\n")
+        // A second watcher on the same directory (flock conflicts between open files, even in one process) is
+        // told whose it is; a missing directory is created with its parents.
+        let second = try #require(throws: ConfigurationError.self) { try OutputLock(directory: out) }
+        #expect(second.description == "\(out): already used by another camwatch watcher (pid \(getpid()))")
         _ = lock
+        let nested = root.appendingPathComponent("a/b/c").path
+        _ = try OutputLock(directory: nested)
+        #expect(FileManager.default.fileExists(atPath: nested + "/" + OutputLock.fileName))
     }
 }

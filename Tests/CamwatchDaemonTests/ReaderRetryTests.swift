@@ -1,4 +1,5 @@
 import CamwatchCheckpoint
+import CamwatchHDF5
 @testable import CamwatchDaemon
 import CamwatchTestSupport
 import Foundation
@@ -45,6 +46,7 @@ import Testing
             Self.trainerFile, snapshotPath: Self.good, retrying: { line in retries.withLock { $0.append(line) } })
         let checkpoint = try pending.loaded.get()
         #expect(checkpoint.tensors.count == 10)
+        #expect(checkpoint.path == Self.trainerFile.path, "the loaded checkpoint is the trainer's file, not the copy")
         #expect(Self.runs(in: directory) == 3)
         #expect(
             retries.withLock { $0 } == [1, 2].map { attempt in
@@ -59,11 +61,13 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let pending = Self.processor(Self.flakyReader(killed: 99, in: directory)).load(
             Self.trainerFile, snapshotPath: Self.good)
-        let failure = try #require(throws: LoadFailure.self) { try pending.loaded.get() }
+        let failure = try #require(throws: CheckpointFailure.self) { try pending.loaded.get() }
         #expect(
             failure.description
                 == "/trainer/run/epoch-007.h5: the checkpoint reader was killed (signal 9, SIGKILL: out of memory, "
                 + "or killed from outside) (3 attempts)")
+        guard case .unreadable(let error, let attempts) = failure else { throw failure }
+        #expect(error.kind == .readerFailed && error.path == Self.trainerFile.path && attempts == 3)
         #expect(Self.runs(in: directory) == 3)
     }
 
@@ -73,7 +77,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let pending = Self.processor(Self.flakyReader(killed: 2, in: directory)).load(
             Self.trainerFile, snapshotPath: Self.good, isCancelled: { true })
-        #expect(throws: LoadFailure.self) { try pending.loaded.get() }
+        #expect(throws: CheckpointFailure.self) { try pending.loaded.get() }
         #expect(Self.runs(in: directory) == 1)
     }
 
@@ -85,8 +89,27 @@ import Testing
         #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
         let pending = Self.processor(Self.flakyReader(killed: 0, in: directory)).load(
             Self.trainerFile, snapshotPath: empty)
-        let failure = try #require(throws: LoadFailure.self) { try pending.loaded.get() }
+        let failure = try #require(throws: CheckpointFailure.self) { try pending.loaded.get() }
         #expect(failure.description == "/trainer/run/epoch-007.h5: empty file (0 bytes), not yet written?")
+        // The error itself is about the trainer's file: the private copy's path is nowhere in it.
+        guard case .unreadable(let error, let attempts) = failure else { throw failure }
+        #expect(error.path == Self.trainerFile.path && error.kind == .empty && attempts == nil)
+        #expect(!failure.description.contains(directory.path))
         #expect(Self.runs(in: directory) == 1)
+    }
+
+    @Test("what is found wrong with a loaded checkpoint later (an input attribute) names the trainer's file, not the copy")
+    func laterErrorsNameTheTrainersFile() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let processor = Self.processor(Self.flakyReader(killed: 0, in: directory))
+        var checkpoint = try processor.load(Self.trainerFile, snapshotPath: Self.good).loaded.get()
+        checkpoint.attributes["input_size"] = .int(0)
+        let failure = try #require(throws: CheckpointFailure.self) {
+            _ = try processor.preprocessing(for: checkpoint, spec: nil)
+        }
+        #expect(
+            failure.description
+                == "/trainer/run/epoch-007.h5: root attribute input_size = 0 is not a size in 1...4096, [H, W] or [C, H, W]")
     }
 }

@@ -66,10 +66,44 @@ import Testing
         let c = try WatchConfiguration.resolve(file: path, overrides: WatchConfiguration.Overrides())
         #expect(c.jobName == "run7" && c.architecture == .zoo("resnet18") && c.layer == "layer4")
         #expect(c.webhookURLFile == "/etc/camwatch/run7.webhook" && c.execCommand == ["/usr/local/bin/camwatch-alert"])
-        // Every key the parser knows appears in the example (commented or not).
+    }
+
+    /// The example file is the documentation of every key: each key of the model must be set in it, or shown
+    /// in a comment (`# model: …`, `#convergence: {mode: absolute, threshold: …}`); a key added to
+    /// ``ConfigFile`` without a place in the example fails here.
+    @Test func theExampleShowsEveryKeyOfTheModel() throws {
+        let path = Fixtures.packageRoot.appendingPathComponent("deploy/camwatch.example.yaml").path
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        for (section, keys) in WatchConfigurationFile.knownKeys {
-            for key in keys { #expect(text.contains("\(key):"), "example lacks \(section.isEmpty ? "" : section + ".")\(key)") }
+        #expect(try ConfigFile.unknownKeys(in: text).isEmpty)
+        let keys = ConfigFile.keyPaths
+        #expect(keys.count > 40 && keys.contains("alerts.webhook.url_file") && keys.contains("watch.incomplete_after"))
+        let lines = text.split(separator: "\n")
+        for key in keys {
+            let leaf = key.split(separator: ".").last.map(String.init) ?? key
+            // Set (`leaf: value`, `{leaf: value}`) or in a commented-out setting, not only in the prose.
+            let shown = lines.contains { line in
+                line.contains("\(leaf):") && (!line.hasPrefix("#") || line.contains("# \(leaf):") || line.contains("{"))
+                    || line.contains("{\(leaf):") || line.contains(", \(leaf):")
+            }
+            #expect(shown, "deploy/camwatch.example.yaml lacks \(key)")
+        }
+    }
+
+    /// Every key of the model either takes a scalar or list (a mapping in its place is a decoding error) or is
+    /// a section whose own keys are checked: a section missing from its parent's `section(_:)` would accept
+    /// any key beneath it silently.
+    @Test func everySectionRejectsAnUnknownKeyBeneathIt() throws {
+        for key in ConfigFile.keyPaths {
+            let parts = key.split(separator: ".")
+            var yaml = ""
+            for (depth, part) in parts.enumerated() {
+                yaml += String(repeating: "  ", count: depth) + part + ":\n"
+            }
+            yaml += String(repeating: "  ", count: parts.count) + "zz_bogus: 1\n"
+            let error = try #require(throws: ConfigurationError.self, "\(key)") { _ = try ConfigFile.read(try file(yaml)) }
+            #expect(
+                error.reason == "unknown key '\(key).zz_bogus'" || error.reason.hasPrefix("invalid config"),
+                "\(key): \(error.reason)")
         }
     }
 
@@ -253,16 +287,22 @@ import Testing
         #expect(applied.layer == "layer4" && applied.threads == 2 && applied.out == "/o")
         #expect(applied.interval == 3 && applied.alpha == 0.25)
         #expect(old.keepingRestartOnly(from: old).changed.isEmpty)
-        // Every restart-only setting is detected and restored (a table entry pointing at the wrong field
-        // would leave the reloaded value in place).
-        for setting in WatchConfiguration.restartOnly {
-            var changedOne = old
-            setting.keep(&changedOne, WatchConfiguration(checkpoints: "/x", probes: "/y", out: "/z"))
-            guard setting.differs(changedOne, old) else { continue }
-            let (kept, names) = changedOne.keepingRestartOnly(from: old)
-            #expect(names == [setting.name])
-            #expect(kept == old, "\(setting.name)")
-        }
+        // Every restart setting is named when it changes, and kept: a configuration differing in all of them
+        // names all, in the log line's order.
+        var other = WatchConfiguration.RestartSettings(
+            checkpoints: "/x", probes: "/y", out: "/z", architecture: .zoo("vgg11"), layer: "features",
+            inputSize: 64, preprocessing: Preprocessing(scale: 1), explicitPreprocessing: ["scale"],
+            convergence: ConvergenceRule(mode: .absolute), logLevel: .debug, threads: 3, topChannels: 8)
+        #expect(Mirror(reflecting: other).children.count == 12, "a new restart setting needs a name in changes(from:)")
+        var everything = fresh
+        everything.restart = other
+        let (kept, names) = everything.keepingRestartOnly(from: old)
+        #expect(names == ["checkpoints", "probes", "out", "arch/model", "layer", "input_size", "preprocessing",
+                          "convergence", "log_level", "resources.threads", "resources.top_channels"])
+        #expect(kept.restart == old.restart && kept.live == fresh.live)
+        other = old.restart
+        other.explicitPreprocessing = ["mean"]
+        #expect(other.changes(from: old.restart) == ["preprocessing"], "an explicit key is part of the preprocessing")
     }
 
     func expectRejected(_ text: String, reason: String) throws {

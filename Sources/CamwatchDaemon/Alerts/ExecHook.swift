@@ -1,14 +1,14 @@
+import CamwatchCheckpoint
 import CamwatchMonitor
 import CamwatchTensor
 import Foundation
-import Glibc
 
 /// Runs a user's program for each alert (docs/architecture.md §9.5): argv directly, no shell,
 /// the alert in `CAMWATCH_*` environment variables and as JSON on stdin, killed after a timeout.
 ///
 /// The program inherits the daemon's environment (less systemd's `NOTIFY_SOCKET`, `WATCHDOG_USEC` and
 /// `WATCHDOG_PID`, which are the daemon's own) and its stderr; its stdout goes to stderr too, so both
-/// land in the journal. It starts with default signal handling (see `HookProcess`) in its own process
+/// land in the journal. It starts with default signal handling (see `ChildProcess`) in its own process
 /// group, and on timeout the whole group gets `SIGTERM`, then `SIGKILL` a moment later. Nothing here
 /// throws: the outcome says what happened and the caller logs it.
 public struct ExecHook: Sendable {
@@ -97,14 +97,13 @@ public struct ExecHook: Sendable {
             return .couldNotStart("\(program): no such executable")
         }
 
-        // stdin is an unlinked temporary file rather than a pipe: a program that never reads cannot
-        // block us, and one that exits early cannot raise SIGPIPE in the daemon.
-        let input = Self.inputFile(alert.jsonBytes())
-        defer { close(input) }
-        let process: HookProcess
-        switch HookProcess.spawn(
+        // stdin is an unlinked temporary file rather than a pipe (`ChildProcess.inputFile`).
+        let input = ChildProcess.inputFile(alert.jsonBytes())
+        defer { ChildProcess.close(input) }
+        let process: ChildProcess
+        switch ChildProcess.spawn(
             executable: executable, arguments: Array(configuration.command.dropFirst()), environment: environment,
-            input: input)
+            input: input, output: STDERR_FILENO, error: STDERR_FILENO, ownGroup: true)
         {
         case .success(let started): process = started
         case .failure(let failure): return .couldNotStart("\(executable): \(failure.reason)")
@@ -114,14 +113,14 @@ public struct ExecHook: Sendable {
             return Self.outcome(termination)
         }
         if Task.isCancelled {
-            process.signalGroup(SIGKILL)
+            process.signal(SIGKILL)
             _ = await Self.waitForExit(process, within: .seconds(1), ignoringCancellation: true)
             return .cancelled
         }
-        process.signalGroup(SIGTERM)
+        process.signal(SIGTERM)
         _ = await Self.waitForExit(process, within: killGrace)
         // Also when the program is gone: children that ignore SIGTERM may remain in its group.
-        process.signalGroup(SIGKILL)
+        process.signal(SIGKILL)
         _ = await Self.waitForExit(process, within: .seconds(1))
         return .timedOut(configuration.timeout)
     }
@@ -133,8 +132,8 @@ public struct ExecHook: Sendable {
     ///
     /// Polls: a hook runs rarely and briefly, and reaping it here needs no SIGCHLD handler.
     static func waitForExit(
-        _ process: HookProcess, within limit: Duration, ignoringCancellation: Bool = false
-    ) async -> HookProcess.Termination? {
+        _ process: ChildProcess, within limit: Duration, ignoringCancellation: Bool = false
+    ) async -> ChildProcess.Termination? {
         let clock = ContinuousClock()
         let deadline = clock.now + limit
         while true {
@@ -149,7 +148,7 @@ public struct ExecHook: Sendable {
         }
     }
 
-    static func outcome(_ termination: HookProcess.Termination) -> Outcome {
+    static func outcome(_ termination: ChildProcess.Termination) -> Outcome {
         switch termination {
         case .exited(let status): .exited(status)
         case .signaled(let signal): .signaled(signal)
@@ -159,40 +158,17 @@ public struct ExecHook: Sendable {
     /// `program` itself when it contains a `/`, else the first executable match in `searchPath`.
     static func resolve(_ program: String, searchPath: String?) -> String? {
         if program.contains("/") {
-            return access(program, X_OK) == 0 ? program : nil
+            return ChildProcess.isExecutable(program) ? program : nil
         }
         for directory in (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
             let candidate = directory + "/" + program
             if case .success(let info) = WatcherSystemCalls.pathStatus(candidate), info.isRegularFile,
-                access(candidate, X_OK) == 0
+                ChildProcess.isExecutable(candidate)
             {
                 return candidate
             }
         }
         return nil
-    }
-
-    /// A read-only descriptor (close-on-exec) on an already-unlinked temporary file holding `bytes`,
-    /// positioned at the start; `/dev/null` if no temporary file can be made.
-    static func inputFile(_ bytes: [UInt8]) -> Int32 {
-        var template = Array((FileManager.default.temporaryDirectory.path + "/camwatch-alert-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { buffer in
-            buffer.baseAddress.map { mkstemp($0) } ?? -1
-        }
-        guard fd >= 0 else { return open("/dev/null", O_RDONLY | O_CLOEXEC) }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        template.withUnsafeBufferPointer { buffer in
-            if let path = buffer.baseAddress { _ = unlink(path) }
-        }
-        var written = 0
-        while written < bytes.count {
-            let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + written }, bytes.count - written) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { break }
-            written += count
-        }
-        lseek(fd, 0, SEEK_SET)
-        return fd
     }
 
     static func seconds(_ duration: Duration) -> String {

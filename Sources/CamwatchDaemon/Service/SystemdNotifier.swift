@@ -1,6 +1,4 @@
-import CDaemonCalls
 import Foundation
-import Glibc
 public import Logging
 
 /// The `sd_notify` protocol without libsystemd (docs/architecture.md §9.4).
@@ -73,11 +71,11 @@ public struct SystemdNotifier: Sendable {
             else { continue }
             payload += key + "=" + Self.oneLine(value) + "\n"
         }
-        if let failure = Self.sendDatagram(Array(payload.utf8), to: address) {
+        if let failure = WatcherSystemCalls.sendDatagram(Array(payload.utf8), to: address) {
             logger?.warning(
                 "cannot notify systemd: \(failure)",
                 metadata: ["systemd.notify_socket": "\(socket ?? "")"])
-            return .failed(failure)
+            return .failed(failure.description)
         }
         return .sent
     }
@@ -114,7 +112,7 @@ public struct SystemdNotifier: Sendable {
     /// when it is done.
     @discardableResult
     public func reloading() -> Outcome {
-        send(["RELOADING": "1", "MONOTONIC_USEC": "\(Self.monotonicMicroseconds())"])
+        send(["RELOADING": "1", "MONOTONIC_USEC": "\(WatcherSystemCalls.monotonicMicroseconds())"])
     }
 
     // MARK: - Parsing
@@ -126,9 +124,9 @@ public struct SystemdNotifier: Sendable {
         switch bytes.first {
         case UInt8(ascii: "/"):
             // A path needs its terminating NUL inside sun_path.
-            guard !bytes.contains(0), bytes.count < sunPathCapacity else { return nil }
+            guard !bytes.contains(0), bytes.count < WatcherSystemCalls.socketPathCapacity else { return nil }
         case UInt8(ascii: "@"):
-            guard bytes.count > 1, bytes.count <= sunPathCapacity else { return nil }
+            guard bytes.count > 1, bytes.count <= WatcherSystemCalls.socketPathCapacity else { return nil }
             bytes[0] = 0
         default:
             return nil
@@ -147,46 +145,5 @@ public struct SystemdNotifier: Sendable {
 
     static func oneLine(_ value: String) -> String {
         String(value.map { $0.isNewline ? " " : $0 })
-    }
-
-    // MARK: - Socket calls
-
-    static var sunPathCapacity: Int { MemoryLayout.size(ofValue: sockaddr_un().sun_path) }
-
-    static func monotonicMicroseconds() -> Int64 { camwatch_monotonic_microseconds() }
-
-    /// Sends `payload` as one datagram to the `AF_UNIX` address; returns why it failed, or `nil`.
-    static func sendDatagram(_ payload: [UInt8], to address: [UInt8]) -> String? {
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return "socket(AF_UNIX, SOCK_DGRAM): \(errnoDescription(errno))" }
-        defer { close(fd) }
-
-        var storage = sockaddr_un()
-        storage.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &storage.sun_path) { path in
-            path.copyBytes(from: address)
-        }
-        // Abstract names are exactly as long as given; paths include their terminating NUL.
-        let pathOffset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path) ?? 2
-        let length = pathOffset + address.count + (address.first == 0 ? 0 : 1)
-        while true {
-            let sent = payload.withUnsafeBytes { bytes in
-                withUnsafePointer(to: &storage) { pointer in
-                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                        sendto(
-                            fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT),
-                            socketAddress, socklen_t(length))
-                    }
-                }
-            }
-            if sent >= 0 { return nil }
-            if errno == EINTR { continue }
-            return "sendto(\(String(decoding: address.map { $0 == 0 ? UInt8(ascii: "@") : $0 }, as: UTF8.self))): "
-                + errnoDescription(errno)
-        }
-    }
-
-    static func errnoDescription(_ code: Int32) -> String {
-        "\(String(cString: strerror(code))) (errno \(code))"
     }
 }

@@ -1,14 +1,15 @@
-import CDaemonCalls
+import CSystemCalls
 import CamwatchMonitor
 import Glibc
 
-// Every C call of the watcher goes through this file: directory listing, stat, copying, inotify, poll; the rest
-// of the daemon takes its `stat`s from here too (the output lock, the start-up check, the exec hook's lookup).
+// Every C call of the daemon goes through this file: the watcher's directory listing, stat, copying, inotify and
+// poll; the output lock; systemd's notification socket and monotonic clock; the start-up check's stats and its
+// test for a live process. (Child processes are `ChildProcess`, in CamwatchCheckpoint.)
 // Linux only (inotify, FICLONE).
 // Failures come back as `SystemCallFailure` (the call and errno); callers add the path and the context.
 
 /// A C call that failed, with the `errno` it left.
-struct SystemCallFailure: Error, Sendable, Equatable {
+struct SystemCallFailure: Error, Sendable, Equatable, CustomStringConvertible {
     var call: String
     var code: Int32
 
@@ -26,9 +27,18 @@ struct SystemCallFailure: Error, Sendable, Equatable {
     /// `strerror` text, e.g. "No such file or directory".
     var message: String { String(cString: strerror(code)) }
 
+    /// The call, the system's message and the number: `sendto(@camwatch): Connection refused (errno 111)`.
+    var description: String { "\(call): \(message) (errno \(code))" }
+
     var isNotFound: Bool { code == ENOENT || code == ENOTDIR }
 
     var isPermissionDenied: Bool { code == EACCES || code == EPERM }
+
+    /// `open` with `O_NOFOLLOW` met a symbolic link.
+    var isSymbolicLink: Bool { code == ELOOP }
+
+    /// A non-blocking lock is held by another process.
+    var isHeldElsewhere: Bool { code == EWOULDBLOCK }
 
     /// A `WatcherError` about `path`, with `context` before the system's message.
     func error(_ kind: WatcherError.Kind, _ path: String, _ context: String) -> WatcherError {
@@ -145,10 +155,40 @@ enum WatcherSystemCalls {
     }
 
     /// Creates a directory (one level) unless it exists.
-    static func makeDirectory(_ path: String) -> SystemCallFailure? {
-        if mkdir(path, 0o700) == 0 || errno == EEXIST { return nil }
+    static func makeDirectory(_ path: String, mode: mode_t = 0o700) -> SystemCallFailure? {
+        if mkdir(path, mode) == 0 || errno == EEXIST { return nil }
         return SystemCallFailure("mkdir")
     }
+
+    // MARK: - The output lock
+
+    /// Opens or creates the lock file read-write. Never through a link: the pid written to it would truncate
+    /// and overwrite whatever a symlink or a hard link named (`ln -s ~/.bashrc out/.camwatch.lock`).
+    /// `O_NONBLOCK`: a FIFO planted there must not hang.
+    static func openLockFile(_ path: String) -> Result<Int32, SystemCallFailure> {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
+        return descriptor >= 0 ? .success(descriptor) : .failure(SystemCallFailure("open"))
+    }
+
+    /// An exclusive `flock` without waiting; the kernel releases it when the process ends, however it ends.
+    static func lockExclusively(_ descriptor: Int32) -> SystemCallFailure? {
+        flock(descriptor, LOCK_EX | LOCK_NB) == 0 ? nil : SystemCallFailure("flock")
+    }
+
+    /// Replaces the whole content of the open file with `bytes` (best effort: the lock file's pid is a hint).
+    static func overwrite(_ descriptor: Int32, with bytes: [UInt8]) {
+        _ = ftruncate(descriptor, 0)
+        _ = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// Up to `count` bytes from the start of the open file (fewer, or none, when it is shorter or unreadable).
+    static func leadingBytes(_ descriptor: Int32, count: Int) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        let read = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+        return Array(buffer.prefix(max(read, 0)))
+    }
+
+    static var processID: Int32 { getpid() }
 
     static func closeDescriptor(_ descriptor: Int32) {
         _ = close(descriptor)
@@ -287,6 +327,52 @@ enum WatcherSystemCalls {
             }
             return .success(entries.map { $0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 })
         }
+    }
+
+    // MARK: - systemd's notification socket, the clock, processes
+
+    /// The bytes `sockaddr_un.sun_path` holds.
+    static var socketPathCapacity: Int { MemoryLayout.size(ofValue: sockaddr_un().sun_path) }
+
+    /// CLOCK_MONOTONIC in microseconds (systemd's `MONOTONIC_USEC`).
+    static func monotonicMicroseconds() -> Int64 { camwatch_monotonic_microseconds() }
+
+    /// Sends `payload` as one datagram to the `AF_UNIX` address (a path, or an abstract name starting with a
+    /// NUL byte), never blocking; the failure, or `nil`.
+    static func sendDatagram(_ payload: [UInt8], to address: [UInt8]) -> SystemCallFailure? {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return SystemCallFailure("socket(AF_UNIX, SOCK_DGRAM)") }
+        defer { close(fd) }
+
+        var storage = sockaddr_un()
+        storage.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &storage.sun_path) { path in
+            path.copyBytes(from: address)
+        }
+        // Abstract names are exactly as long as given; paths include their terminating NUL.
+        let pathOffset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path) ?? 2
+        let length = pathOffset + address.count + (address.first == 0 ? 0 : 1)
+        while true {
+            let sent = payload.withUnsafeBytes { bytes in
+                withUnsafePointer(to: &storage) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+                        sendto(
+                            fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT),
+                            socketAddress, socklen_t(length))
+                    }
+                }
+            }
+            if sent >= 0 { return nil }
+            if errno == EINTR { continue }
+            let name = String(decoding: address.map { $0 == 0 ? UInt8(ascii: "@") : $0 }, as: UTF8.self)
+            return SystemCallFailure("sendto(\(name))")
+        }
+    }
+
+    /// Whether a process with this id is known to be gone (`kill(pid, 0)` says `ESRCH`); a process of another
+    /// user counts as alive.
+    static func processIsGone(_ pid: Int32) -> Bool {
+        kill(pid, 0) != 0 && errno == ESRCH
     }
 }
 

@@ -1,7 +1,7 @@
 import CamwatchMonitor
 import CamwatchSaliency
 
-extension WatchConfigurationFile.Metrics {
+extension ConfigFile.Metrics {
     /// `metrics:` is a mapping (`textfile_directory`, `heatmap`, `step`) or, for short, the list of heatmap
     /// metrics itself (`metrics: [energy, drop, deletion]`).
     public init(from decoder: any Decoder) throws {
@@ -24,7 +24,7 @@ extension WatchConfigurationFile.Metrics {
 extension MetricSettings {
     /// The settings a config file's `metrics:` section asks for; without `heatmap`, ``standard``.
     /// - Throws: `ConfigurationError` for an unknown metric or a step below 1.
-    init(_ section: WatchConfigurationFile.Metrics?, path: String?) throws(ConfigurationError) {
+    init(_ section: ConfigFile.Metrics?, path: String?) throws(ConfigurationError) {
         self = .standard
         if let words = section?.heatmap {
             do throws(SaliencyError) {

@@ -1,10 +1,11 @@
-// The daemon's C calls whose results are glibc structs (`stat`, `timespec`), reduced to plain values. Those
+// The C calls whose results are glibc structs (`stat`, `timespec`, `tm`), reduced to plain values, for the
+// system-call files of CamwatchMonitor and CamwatchDaemon. Those
 // structs are declared by headers several Clang modules include textually (Glibc, CoreFoundation, Dispatch),
 // and which of them a build picks as the owner varies with the order modules load; Swift's member-import
 // visibility then demands an import of that module before `st_ino` or `tv_sec` may be read, and a clean build
 // failed on it. Reading the fields here keeps every Swift caller independent of that choice.
-#ifndef CAMWATCH_CDAEMONCALLS_SHIM_H
-#define CAMWATCH_CDAEMONCALLS_SHIM_H
+#ifndef CAMWATCH_CSYSTEMCALLS_SHIM_H
+#define CAMWATCH_CSYSTEMCALLS_SHIM_H
 
 #include <stdint.h>
 #include <sys/stat.h>
@@ -51,6 +52,15 @@ static inline int camwatch_descriptor_status(int descriptor, camwatch_file_statu
     int result = fstat(descriptor, &status);
     if (result == 0) camwatch_copy_status(&status, out);
     return result;
+}
+
+/// `seconds` (Unix time) as `20250102T030405Z` into `out` (at least 17 bytes); 0, or -1 when the time cannot
+/// be converted.
+static inline int camwatch_utc_stamp(int64_t seconds, char *out, size_t size) {
+    time_t time = (time_t)seconds;
+    struct tm parts;
+    if (gmtime_r(&time, &parts) == NULL) return -1;
+    return strftime(out, size, "%Y%m%dT%H%M%SZ", &parts) > 0 ? 0 : -1;
 }
 
 #endif

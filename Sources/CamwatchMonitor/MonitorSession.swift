@@ -192,10 +192,10 @@ public struct CheckpointAnalysis: Sendable {
         var explainerOptions = methodOptions
         explainerOptions.scoreCAM = options
         do { scoreCAM = try CAMExplainer(method: method, network: network, targetLayer: layer, options: explainerOptions) } catch {
-            throw AnalysisError("\(error)")
+            throw AnalysisError.method(error)
         }
         do { try network.validate(inputHeight: preprocessing.height, inputWidth: preprocessing.width) } catch {
-            throw AnalysisError("input \(preprocessing.height)x\(preprocessing.width): \(error)")
+            throw AnalysisError.inputSize(height: preprocessing.height, width: preprocessing.width, error)
         }
         var heatmaps: [String: HeatmapArchive.Heatmap] = [:]
         var predictions: [String: Report.Prediction] = [:]
@@ -212,14 +212,14 @@ public struct CheckpointAnalysis: Sendable {
             } catch let error as CancellationError {
                 throw error
             } catch {
-                throw AnalysisError("probe '\(id)': \(error)")
+                throw AnalysisError.probe(id: id, error)
             }
             heatmaps[id] = HeatmapArchive.Heatmap(map)
             do throws(SaliencyError) {
                 probeMetrics[id] = try metrics(settings, network: network, input: input, map: map, probe: probe,
                                                options: options)
             } catch {
-                throw AnalysisError("probe '\(id)': metrics: \(error)")
+                throw AnalysisError.metrics(probe: id, error)
             }
             // One plain forward pass (Score-CAM just made hundreds; Grad-CAM one) for what the network predicts.
             let probabilities = Elementwise.softmax(network(input).scalars)
@@ -238,9 +238,26 @@ public struct CheckpointAnalysis: Sendable {
 }
 
 /// A checkpoint could not be analysed; one line.
-public struct AnalysisError: Error, Sendable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+/// Why analysing a checkpoint failed, with the cause as a value (the daemon records it as the checkpoint's
+/// failure).
+public enum AnalysisError: Error, CustomStringConvertible {
+    /// The CAM method cannot be set up on this network (no such target layer, a layer it cannot handle).
+    case method(any Error)
+    /// The network does not take input of the preprocessed size.
+    case inputSize(height: Int, width: Int, any Error)
+    /// Explaining one probe failed.
+    case probe(id: String, any Error)
+    /// A heatmap metric of one probe failed.
+    case metrics(probe: String, SaliencyError)
+
+    public var description: String {
+        switch self {
+        case .method(let cause): "\(cause)"
+        case .inputSize(let height, let width, let cause): "input \(height)x\(width): \(cause)"
+        case .probe(let id, let cause): "probe '\(id)': \(cause)"
+        case .metrics(let id, let cause): "probe '\(id)': metrics: \(cause)"
+        }
+    }
 }
 
 extension HeatmapArchive {

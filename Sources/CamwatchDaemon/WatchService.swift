@@ -116,7 +116,12 @@ public final class WatchService: Service, Sendable {
     /// Deletes what a killed watcher leaves behind — atomic-write temporaries in `--out` (and camwatch's own
     /// in the textfile directory), private checkpoint copies in `--out/.staging`, start-up copies of dead
     /// processes in the temporary directory — and returns their names. Only names camwatch itself creates.
-    static func removeLeftovers(out: String, textfiles: String?) -> [String] {
+    ///
+    /// - Parameter temporary: where start-up copies are made (the process's temporary directory; tests pass
+    ///   their own, so that parallel tests do not clean up each other's fixtures).
+    static func removeLeftovers(
+        out: String, textfiles: String?, temporary: String = FileManager.default.temporaryDirectory.path
+    ) -> [String] {
         var removed = AtomicFile.removeStaleTemporaries(in: out)
         if let textfiles {
             // A shared directory: other exporters' temporaries are theirs.
@@ -127,7 +132,6 @@ public final class WatchService: Service, Sendable {
         for name in (try? fm.contentsOfDirectory(atPath: staging)) ?? [] {
             if (try? fm.removeItem(atPath: staging + "/" + name)) != nil { removed.append(".staging/" + name) }
         }
-        let temporary = fm.temporaryDirectory.path
         for name in (try? fm.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(StartupCheck.stagingPrefix) {
             guard let pid = Int32(name.dropFirst(StartupCheck.stagingPrefix.count)), WatcherSystemCalls.processIsGone(pid)
             else { continue }

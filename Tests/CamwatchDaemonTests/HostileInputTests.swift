@@ -149,7 +149,7 @@ import Testing
         try touch(textfiles + "/.camwatch-run7.prom.tmp-4242-7")
         try touch(textfiles + "/.node.prom.tmp-4242-7")
 
-        let removed = WatchService.removeLeftovers(out: out, textfiles: textfiles)
+        let removed = WatchService.removeLeftovers(out: out, textfiles: textfiles, temporary: root.path)
         #expect(Set(removed) == Set(ours + [".camwatch-run7.prom.tmp-4242-7", ".staging/1-2-3-epoch-1.h5"]))
         #expect(Set(try fm.contentsOfDirectory(atPath: out)) == Set(theirs + [".staging"]))
         #expect(try fm.contentsOfDirectory(atPath: out + "/.staging").isEmpty)
@@ -166,14 +166,16 @@ import Testing
         ).get()
         #expect(child.wait(within: .seconds(10)) == .exited(0))
         #expect(WatcherSystemCalls.processIsGone(child.pid) && !WatcherSystemCalls.processIsGone(getpid()))
-        let temporary = FileManager.default.temporaryDirectory.path + "/"
+        // A temporary directory of this test's own: the real one is shared with tests running in parallel.
+        let root = try Fixtures.temporaryDirectory("camwatch-startup-leftovers")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let temporary = root.path + "/"
         let dead = temporary + StartupCheck.stagingPrefix + "\(child.pid)"
         let alive = temporary + StartupCheck.stagingPrefix + "\(getpid())"
         for directory in [dead, alive] { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        defer { try? FileManager.default.removeItem(atPath: alive) }
-        let out = try Fixtures.temporaryDirectory("camwatch-leftovers")
-        defer { try? FileManager.default.removeItem(at: out) }
-        let removed = WatchService.removeLeftovers(out: out.path, textfiles: nil)
+        let out = root.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let removed = WatchService.removeLeftovers(out: out.path, textfiles: nil, temporary: root.path)
         #expect(removed.contains(StartupCheck.stagingPrefix + "\(child.pid)"))
         #expect(!FileManager.default.fileExists(atPath: dead) && FileManager.default.fileExists(atPath: alive))
     }

@@ -1,6 +1,6 @@
 // swift-tools-version: 6.2
 // camwatch: Score-CAM drift monitoring for training checkpoints.
-// Targets follow the data flow of design.md §1; a target imports only targets above it here.
+// Targets follow the data flow of docs/architecture.md §1; a target imports only targets above it here.
 import PackageDescription
 
 // The C wrappers mark every unsafe call (SE-0458). The kernels in CamwatchTensor are pointer loops from

@@ -1,5 +1,5 @@
 // The C calls whose results are glibc structs (`stat`, `timespec`, `tm`), reduced to plain values, for the
-// system-call files of CamwatchMonitor and CamwatchDaemon. Those
+// system-call files of CamwatchMonitor and CamwatchDaemon (and CamwatchCheckpoint's child-process pipe). Those
 // structs are declared by headers several Clang modules include textually (Glibc, CoreFoundation, Dispatch),
 // and which of them a build picks as the owner varies with the order modules load; Swift's member-import
 // visibility then demands an import of that module before `st_ino` or `tv_sec` may be read, and a clean build
@@ -7,9 +7,18 @@
 #ifndef CAMWATCH_CSYSTEMCALLS_SHIM_H
 #define CAMWATCH_CSYSTEMCALLS_SHIM_H
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
+
+// pipe2 is declared by <unistd.h> only under _GNU_SOURCE, which Swift's Glibc module does not define; the
+// symbol is always in glibc.
+int pipe2(int pipefd[2], int flags);
+
+/// A pipe whose two ends are close-on-exec from the start (ChildProcess): set afterwards with fcntl, a child
+/// another thread spawns in between would inherit the write end and hold the reader's end-of-file back.
+static inline int camwatch_pipe_cloexec(int ends[2]) { return pipe2(ends, O_CLOEXEC); }
 
 /// CLOCK_MONOTONIC in microseconds (systemd's `MONOTONIC_USEC`).
 static inline int64_t camwatch_monotonic_microseconds(void) {

@@ -1,3 +1,4 @@
+internal import CSystemCalls
 import Foundation
 #if canImport(Glibc)
     import Glibc
@@ -156,8 +157,11 @@ public struct ChildProcess: Sendable {
     /// close-on-exec in its own children, so the moment between `pipe` and `fcntl` leaks nothing into them.)
     public static func makePipe() -> Result<(read: Int32, write: Int32), SpawnFailure> {
         var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { return .failure(SpawnFailure(reason: String(cString: strerror(errno)))) }
-        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        // Close-on-exec from the start: set afterwards, a child spawned by another thread in between would
+        // inherit the write end and hold our read open until it exits.
+        guard camwatch_pipe_cloexec(&ends) == 0 else {
+            return .failure(SpawnFailure(reason: String(cString: strerror(errno))))
+        }
         return .success((ends[0], ends[1]))
     }
 

@@ -37,6 +37,17 @@ import Testing
         #expect(ended == .exited(0))
     }
 
+    @Test("both ends of a child's pipe are close-on-exec from the start")
+    func pipeEndsAreCloseOnExec() throws {
+        let pipe = try ChildProcess.makePipe().get()
+        defer {
+            ChildProcess.close(pipe.read)
+            ChildProcess.close(pipe.write)
+        }
+        #expect(fcntl(pipe.read, F_GETFD) & FD_CLOEXEC != 0)
+        #expect(fcntl(pipe.write, F_GETFD) & FD_CLOEXEC != 0)
+    }
+
     @Test("a program of its own group leads it; otherwise it shares ours")
     func processGroup() throws {
         let own = try Self.run("cut -d' ' -f5 /proc/$$/stat", ownGroup: true)

@@ -7,6 +7,13 @@
 // taps of an output vector accumulate in a register, which is clamped (ReLU, ReLU6) and stored once: the output
 // is written once instead of once per tap.
 
+/// Stores `sum` clamped to `[low, high]` as outputs `x0 ..< min(x0 + LANES, ow)` of `row`.
+static inline void CW_NAME(store_clamped_)(float *row, long x0, long ow, VEC sum, VEC low, VEC high) {
+    sum = __builtin_elementwise_min(__builtin_elementwise_max(sum, low), high);
+    if (x0 + LANES <= ow) CW_NAME(store_)(row + x0, sum);
+    else memcpy(row + x0, &sum, sizeof(float) * (ow - x0));
+}
+
 void CW_NAME(cw_depthwise_)(const float *src, long planes, long channels, long h, long w, const float *weight,
                             long kh, long kw, long stride, long padTop, long padLeft, long oh, long ow,
                             const float *bias, float clampLow, float clampHigh, float *scratch, float *dst) {
@@ -72,9 +79,7 @@ void CW_NAME(cw_depthwise_)(const float *src, long planes, long channels, long h
                     sum = MADD(tap[6], CW_NAME(load_)(r2 + x0), sum);
                     sum = MADD(tap[7], CW_NAME(load_)(r2 + x0 + o1), sum);
                     sum = MADD(tap[8], CW_NAME(load_)(r2 + x0 + o2), sum);
-                    sum = __builtin_elementwise_min(__builtin_elementwise_max(sum, low), high);
-                    if (x0 + LANES <= ow) CW_NAME(store_)(outputRow + x0, sum);
-                    else memcpy(outputRow + x0, &sum, sizeof(float) * (ow - x0));
+                    CW_NAME(store_clamped_)(outputRow, x0, ow, sum, low, high);
                 }
             }
             continue;
@@ -91,9 +96,7 @@ void CW_NAME(cw_depthwise_)(const float *src, long planes, long channels, long h
                         sum = MADD(CW_NAME(splat_)(taps[ky * kw + kx]), CW_NAME(load_)(from), sum);
                     }
                 }
-                sum = __builtin_elementwise_min(__builtin_elementwise_max(sum, low), high);
-                if (x0 + LANES <= ow) CW_NAME(store_)(outputRow + x0, sum);
-                else memcpy(outputRow + x0, &sum, sizeof(float) * (ow - x0));
+                CW_NAME(store_clamped_)(outputRow, x0, ow, sum, low, high);
             }
         }
     }

@@ -27,15 +27,15 @@ long cw_kernel_lanes(CWKernelLevel level) {
 
 void cw_winograd_input(CWKernelLevel level, const float *src, long channels, long height, long width, long top,
                        long left, long tilesY, long tilesX, long firstRow, long rows, float *band, long bandWidth,
-                       float *v, long vStride, long xiTiles) {
+                       float *v, long vStride) {
     CW_DISPATCH(level, cw_winograd_input, src, channels, height, width, top, left, tilesY, tilesX, firstRow, rows,
-                band, bandWidth, v, vStride, xiTiles)
+                band, bandWidth, v, vStride)
 }
 
-void cw_winograd_output(CWKernelLevel level, const float *m, long channels, long tiles, long xiTiles, long mStride,
+void cw_winograd_output(CWKernelLevel level, const float *m, long channels, long tiles, long mStride,
                         const long *offsets, const long *extents, long planeSize, long outputWidth, const float *bias,
                         float clampLow, float clampHigh, float *out) {
-    CW_DISPATCH(level, cw_winograd_output, m, channels, tiles, xiTiles, mStride, offsets, extents, planeSize, outputWidth,
+    CW_DISPATCH(level, cw_winograd_output, m, channels, tiles, mStride, offsets, extents, planeSize, outputWidth,
                 bias, clampLow, clampHigh, out)
 }
 
@@ -49,19 +49,6 @@ long cw_winograd_panel(CWKernelLevel level) {
 #else
     (void)level;
     return 0;
-#endif
-}
-
-long cw_winograd_panel_rows(CWKernelLevel level) {
-#if defined(__x86_64__)
-    switch (level) {
-    case CWKernelLevelAVX512: return 14;
-    case CWKernelLevelAVX2: return 6;
-    default: return 1;
-    }
-#else
-    (void)level;
-    return 1;
 #endif
 }
 

@@ -11,8 +11,8 @@
 #define CW_DECLARE_LEVEL(suffix)                                                                                  \
     void cw_winograd_input_##suffix(const float *src, long c, long h, long w, long top, long left, long tilesY,   \
                                     long tilesX, long firstRow, long rows, float *band, long pw, float *v,        \
-                                    long vStride, long xiTiles);                                                                \
-    void cw_winograd_output_##suffix(const float *m, long o, long tiles, long xiTiles, long mStride,             \
+                                    long vStride);                                                                \
+    void cw_winograd_output_##suffix(const float *m, long o, long tiles, long mStride,                           \
                                      const long *offsets,                                                         \
                                      const long *extents, long planeSize, long ow, const float *bias,             \
                                      float clampLow, float clampHigh, float *out);                                \

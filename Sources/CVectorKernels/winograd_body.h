@@ -32,6 +32,27 @@ static inline void CW_NAME(store_)(float *p, VEC v) { memcpy(p, &v, sizeof v); }
 /// `r[i][l]` becomes `r[l][i]` for a LANES × LANES block.
 static inline void CW_NAME(transpose_)(VEC *r) { TRANSPOSE_BLOCK(r); }
 
+/// `Bᵀ d` along one axis of a 6×6 input tile: six values from six.
+static inline void CW_NAME(input_1d_)(VEC d0, VEC d1, VEC d2, VEC d3, VEC d4, VEC d5, VEC out[6]) {
+    const VEC four = CW_NAME(splat_)(4), five = CW_NAME(splat_)(5), two = CW_NAME(splat_)(2);
+    out[0] = four * d0 - five * d2 + d4;
+    out[1] = -four * (d1 + d2) + d3 + d4;
+    out[2] = four * (d1 - d2) - d3 + d4;
+    out[3] = two * (d3 - d1) - d2 + d4;
+    out[4] = two * (d1 - d3) - d2 + d4;
+    out[5] = four * d1 - five * d3 + d5;
+}
+
+/// `Aᵀ m` along one axis of a 6×6 product tile: four values from six.
+static inline void CW_NAME(output_1d_)(VEC m0, VEC m1, VEC m2, VEC m3, VEC m4, VEC m5, VEC out[4]) {
+    const VEC two = CW_NAME(splat_)(2), four = CW_NAME(splat_)(4), eight = CW_NAME(splat_)(8);
+    const VEC s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+    out[0] = m0 + s12 + s34;
+    out[1] = d12 + two * d34;
+    out[2] = s12 + four * s34;
+    out[3] = d12 + eight * d34 + m5;
+}
+
 /// Fills band line `line` (`pw` pixels × LANES channels) from input row `y` of channels `c0 ..< c0 + nc`:
 /// zero outside the image and in the lanes of channels past `nc`.
 static inline void CW_NAME(fill_line_)(float *line, const float *src, long c0, long nc, long h, long w, long y,
@@ -67,11 +88,11 @@ static inline void CW_NAME(fill_line_)(float *line, const float *src, long c0, l
 
 void CW_NAME(cw_winograd_input_)(const float *src, long c, long h, long w, long top, long left, long tilesY,
                                  long tilesX, long firstRow, long rows, float *band, long pw, float *v,
-                                 long vStride, long xiTiles) {
+                                 long vStride) {
+    const long tiles = rows * tilesX;
     // Input columns that land inside the band, and where.
     const long x0 = left < 0 ? -left : 0;
     const long x1 = w < pw - left ? w : pw - left;
-    const VEC four = CW_NAME(splat_)(4), five = CW_NAME(splat_)(5), two = CW_NAME(splat_)(2);
     for (long c0 = 0; c0 < c; c0 += LANES) {
         const long nc = c - c0 < LANES ? c - c0 : LANES;
         for (long r = 0; r < rows; r++) {
@@ -85,42 +106,29 @@ void CW_NAME(cw_winograd_input_)(const float *src, long c, long h, long w, long 
             for (long tx = 0; tx < tilesX; tx++) {
                 const float *d = band + LANES * (r * 6 * pw + tx * 4);
                 float *destination = v + (r * tilesX + tx) * vStride + c0;
-                const long xiStride = xiTiles * vStride;
-                // Columns first: t[i][j] = (Bᵀ d)[i][j].
+                const long xiStride = tiles * vStride;
+                // Columns first: t[j][i] = (Bᵀ d)[i][j], then each row of that through B.
                 VEC t[6][6];
-                for (int j = 0; j < 6; j++) {
-                    const VEC d0 = CW_NAME(load_)(d + LANES * j), d1 = CW_NAME(load_)(d + LANES * (pw + j));
-                    const VEC d2 = CW_NAME(load_)(d + LANES * (2 * pw + j));
-                    const VEC d3 = CW_NAME(load_)(d + LANES * (3 * pw + j));
-                    const VEC d4 = CW_NAME(load_)(d + LANES * (4 * pw + j));
-                    const VEC d5 = CW_NAME(load_)(d + LANES * (5 * pw + j));
-                    t[0][j] = four * d0 - five * d2 + d4;
-                    t[1][j] = -four * (d1 + d2) + d3 + d4;
-                    t[2][j] = four * (d1 - d2) - d3 + d4;
-                    t[3][j] = two * (d3 - d1) - d2 + d4;
-                    t[4][j] = two * (d1 - d3) - d2 + d4;
-                    t[5][j] = four * d1 - five * d3 + d5;
-                }
+                for (int j = 0; j < 6; j++)
+                    CW_NAME(input_1d_)(CW_NAME(load_)(d + LANES * j), CW_NAME(load_)(d + LANES * (pw + j)),
+                                       CW_NAME(load_)(d + LANES * (2 * pw + j)), CW_NAME(load_)(d + LANES * (3 * pw + j)),
+                                       CW_NAME(load_)(d + LANES * (4 * pw + j)), CW_NAME(load_)(d + LANES * (5 * pw + j)),
+                                       t[j]);
                 for (int i = 0; i < 6; i++) {
-                    const VEC r0 = t[i][0], r1 = t[i][1], r2 = t[i][2], r3 = t[i][3], r4 = t[i][4], r5 = t[i][5];
+                    VEC results[6];
+                    CW_NAME(input_1d_)(t[0][i], t[1][i], t[2][i], t[3][i], t[4][i], t[5][i], results);
                     float *row = destination + i * 6 * xiStride;
-                    CW_NAME(store_)(row, four * r0 - five * r2 + r4);
-                    CW_NAME(store_)(row + xiStride, -four * (r1 + r2) + r3 + r4);
-                    CW_NAME(store_)(row + 2 * xiStride, four * (r1 - r2) - r3 + r4);
-                    CW_NAME(store_)(row + 3 * xiStride, two * (r3 - r1) - r2 + r4);
-                    CW_NAME(store_)(row + 4 * xiStride, two * (r1 - r3) - r2 + r4);
-                    CW_NAME(store_)(row + 5 * xiStride, four * r1 - five * r3 + r5);
+                    for (int j = 0; j < 6; j++) CW_NAME(store_)(row + j * xiStride, results[j]);
                 }
             }
         }
     }
 }
 
-void CW_NAME(cw_winograd_output_)(const float *m, long o, long tiles, long xiTiles, long mStride,
+void CW_NAME(cw_winograd_output_)(const float *m, long o, long tiles, long mStride,
                                   const long *offsets, const long *extents, long planeSize, long ow, const float *bias,
                                   float clampLow, float clampHigh, float *out) {
-    const long xiStride = xiTiles * mStride;
-    const VEC two = CW_NAME(splat_)(2), four = CW_NAME(splat_)(4), eight = CW_NAME(splat_)(8);
+    const long xiStride = tiles * mStride;
     const VEC low = CW_NAME(splat_)(clampLow), high = CW_NAME(splat_)(clampHigh);
     for (long t = 0; t < tiles; t++) {
         float *tileOut = out + offsets[t];
@@ -132,29 +140,18 @@ void CW_NAME(cw_winograd_output_)(const float *m, long o, long tiles, long xiTil
             if (bias)
                 for (long l = 0; l < no; l++) shift[l] = bias[o0 + l];
             const float *base = m + t * mStride + o0;
-            // Rows first: t[k][j] = (Aᵀ m)[k][j].
-            VEC s[4][6];
-            for (int j = 0; j < 6; j++) {
-                const VEC m0 = CW_NAME(load_)(base + j * xiStride), m1 = CW_NAME(load_)(base + (6 + j) * xiStride);
-                const VEC m2 = CW_NAME(load_)(base + (12 + j) * xiStride);
-                const VEC m3 = CW_NAME(load_)(base + (18 + j) * xiStride);
-                const VEC m4 = CW_NAME(load_)(base + (24 + j) * xiStride);
-                const VEC m5 = CW_NAME(load_)(base + (30 + j) * xiStride);
-                const VEC s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
-                s[0][j] = m0 + s12 + s34;
-                s[1][j] = d12 + two * d34;
-                s[2][j] = s12 + four * s34;
-                s[3][j] = d12 + eight * d34 + m5;
-            }
+            // Rows first: s[j][k] = (Aᵀ m)[k][j], then each of the four rows through A, plus the bias.
+            VEC s[6][4];
+            for (int j = 0; j < 6; j++)
+                CW_NAME(output_1d_)(CW_NAME(load_)(base + j * xiStride), CW_NAME(load_)(base + (6 + j) * xiStride),
+                                    CW_NAME(load_)(base + (12 + j) * xiStride), CW_NAME(load_)(base + (18 + j) * xiStride),
+                                    CW_NAME(load_)(base + (24 + j) * xiStride), CW_NAME(load_)(base + (30 + j) * xiStride),
+                                    s[j]);
             // y[q], q = 4 · row + column of the tile, one lane per channel.
             VEC y[16 > LANES ? 16 : LANES];
             for (int i = 0; i < 4; i++) {
-                const VEC r0 = s[i][0], r1 = s[i][1], r2 = s[i][2], r3 = s[i][3], r4 = s[i][4], r5 = s[i][5];
-                const VEC s12 = r1 + r2, d12 = r1 - r2, s34 = r3 + r4, d34 = r3 - r4;
-                y[i * 4] = r0 + s12 + s34 + shift;
-                y[i * 4 + 1] = d12 + two * d34 + shift;
-                y[i * 4 + 2] = s12 + four * s34 + shift;
-                y[i * 4 + 3] = d12 + eight * d34 + r5 + shift;
+                CW_NAME(output_1d_)(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], s[5][i], y + i * 4);
+                for (int k = 0; k < 4; k++) y[i * 4 + k] = y[i * 4 + k] + shift;
             }
             for (int q = 0; q < 16; q++) y[q] = __builtin_elementwise_min(__builtin_elementwise_max(y[q], low), high);
             // After the transposes, y[qb + l] holds positions qb ..< qb + LANES of channel o0 + l.

@@ -20,22 +20,20 @@ long cw_kernel_lanes(CWKernelLevel level);
 
 /// Winograd F(4×4, 3×3) input transform `V[ξ][t][c] = (Bᵀ d B)[ξ]` of channel `c` for the tiles of tile rows
 /// `firstRow ..< firstRow + rows` (counted across the batch) of an NCHW input `[N, channels, height, width]`,
-/// zero outside the image (`top`, `left`: padding). `V` is `[36, xiTiles, vStride]`, of which the first
-/// `tiles = rows · tilesX` rows are written, with `vStride` ≥ `channels` rounded up to the level's lanes; the
-/// lanes past `channels` are set to zero.
+/// zero outside the image (`top`, `left`: padding). `V` is `[36, tiles, vStride]` with `tiles = rows · tilesX`
+/// and `vStride` ≥ `channels` rounded up to the level's lanes; the lanes past `channels` are set to zero.
 ///
 /// `band` holds `rows · 6 · bandWidth · lanes` floats of scratch, `bandWidth = tilesX · 4 + 2`.
 void cw_winograd_input(CWKernelLevel level, const float *src, long channels, long height, long width, long top,
                        long left, long tilesY, long tilesX, long firstRow, long rows, float *band, long bandWidth,
-                       float *v, long vStride, long xiTiles);
+                       float *v, long vStride);
 
 /// Winograd F(4×4, 3×3) output transform `Y = Aᵀ m A + bias`, clamped to `[clampLow, clampHigh]`, for every
-/// tile and output channel of a block. `m` is `[36, xiTiles, mStride]`, of which rows `0 ..< tiles` are read
-/// (`mStride` ≥ `channels` rounded up to the
+/// tile and output channel of a block. `m` is `[36, tiles, mStride]` (`mStride` ≥ `channels` rounded up to the
 /// level's lanes; the lanes past `channels` are read but not stored); tile `t`'s 4×4 output of channel `o` starts
 /// at `out + offsets[t] + o · planeSize`, and `extents[t] = rows · 8 + columns` of it lie inside the output.
 /// `bias` may be NULL.
-void cw_winograd_output(CWKernelLevel level, const float *m, long channels, long tiles, long xiTiles, long mStride,
+void cw_winograd_output(CWKernelLevel level, const float *m, long channels, long tiles, long mStride,
                         const long *offsets, const long *extents, long planeSize, long outputWidth, const float *bias,
                         float clampLow, float clampHigh, float *out);
 
@@ -51,12 +49,8 @@ void cw_winograd_filters(CWKernelLevel level, const float *weight, long outputCh
 /// no FMA, so OpenBLAS's kernels are faster than anything written here).
 long cw_winograd_panel(CWKernelLevel level);
 
-/// Tiles per register block of `cw_winograd_multiply` at `level` (the transformed inputs and the products
-/// need room for `tiles` rounded up to it).
-long cw_winograd_panel_rows(CWKernelLevel level);
-
 /// One of the 36 products of a Winograd block, `m[t][o] = Σ_c v[t][c] · u[o][c]`, with `u` packed by
-/// `cw_winograd_filters` (`blocks` panels) and `t` up to `tiles` rounded up to `cw_winograd_panel_rows`.
+/// `cw_winograd_filters` (`blocks` panels) and `t < tiles`.
 /// Only for levels whose `cw_winograd_panel` is not 0.
 void cw_winograd_multiply(CWKernelLevel level, const float *v, long tiles, long vStride, const float *packed,
                           long blocks, long inputChannels, float *m, long mStride);

@@ -26,6 +26,17 @@ public enum Activation: Sendable, Equatable, Hashable {
     /// strictly inside the clip range, `negativeSlope` where `x < t`, else 0.
     case kerasReLU(negativeSlope: Float, threshold: Float, maxValue: Float?)
 
+    /// How a kernel applies `activation` as it stores its results: ReLU and ReLU6 as the clamp `[low, high]`;
+    /// any other function as `rest`, in a pass of its own afterwards (the clamp is then `[−∞, ∞]`, as it is
+    /// with no activation).
+    public static func storeClamp(_ activation: Activation?) -> (low: Float, high: Float, rest: Activation?) {
+        switch activation {
+        case .relu: (0, .infinity, nil)
+        case .relu6: (0, 6, nil)
+        default: (-.infinity, .infinity, activation)
+        }
+    }
+
     /// Applies the function to every element in place.
     public func apply(to values: inout [Float]) {
         values.withUnsafeMutableBufferPointer { apply(to: $0) }

@@ -99,14 +99,10 @@ public enum Convolution {
         _ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, count: Int, bias: Float,
         activation: Activation?
     ) {
-        let low: Float, high: Float
-        switch activation {
-        case .relu: (low, high) = (0, .infinity)
-        case .relu6: (low, high) = (0, 6)
-        case nil: (low, high) = (-.infinity, .infinity)
-        default:
+        let (low, high, rest) = Activation.storeClamp(activation)
+        if let rest {
             for i in 0..<count { destination[i] = source[i] + bias }
-            activation?.apply(to: UnsafeMutableBufferPointer(start: destination, count: count))
+            rest.apply(to: UnsafeMutableBufferPointer(start: destination, count: count))
             return
         }
         // Selects, not branches, so the loop vectorizes.
@@ -286,12 +282,7 @@ public enum Convolution {
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let (oh, ow) = outputSize
         let (kh, kw, s) = (g.kernelHeight, g.kernelWidth, g.strideWidth)
-        let (clampLow, clampHigh): (Float, Float)
-        switch activation {
-        case .relu: (clampLow, clampHigh) = (0, .infinity)
-        case .relu6: (clampLow, clampHigh) = (0, 6)
-        default: (clampLow, clampHigh) = (-.infinity, .infinity)
-        }
+        let (clampLow, clampHigh, rest) = Activation.storeClamp(activation)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: cw_depthwise_scratch(oh, ow, kh, kw, s))
         defer { scratch.deallocate() }
         let biasStorage = bias ?? []
@@ -302,10 +293,7 @@ public enum Convolution {
                         cw_depthwise(kernels.c, src.baseAddress!, n * c, c, h, w, wgt.baseAddress!, kh, kw, s, g.padTop,
                                      g.padLeft, oh, ow, bias == nil ? nil : biasBuffer.baseAddress, clampLow, clampHigh,
                                      scratch, out.baseAddress!)
-                        switch activation {
-                        case .relu, .relu6, nil: break
-                        case let other?: other.apply(to: out)
-                        }
+                        rest?.apply(to: out)
                     }
                 }
             }

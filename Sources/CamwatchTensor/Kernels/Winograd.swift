@@ -91,11 +91,9 @@ public enum Winograd {
         let packed = filters.panel != 0
         let paddedC = (c + lanes - 1) / lanes * lanes
         let paddedO = packed ? filters.panelCount * filters.panel : (o + lanes - 1) / lanes * lanes
-        // The packed products compute whole register blocks of tiles: room for the last one's extra rows.
-        let panelRows = packed ? cw_winograd_panel_rows(kernels.c) : 1
         let wantedTiles = blockTiles ?? max(minimumBlockTiles, blockBudget / (36 * (paddedC + paddedO)))
         let rowsPerBlock = max(1, min(tileRows, (wantedTiles + tilesX - 1) / tilesX))
-        let maxTiles = (rowsPerBlock * tilesX + panelRows - 1) / panelRows * panelRows
+        let maxTiles = rowsPerBlock * tilesX
         // The zero-bordered copies of the six input rows under each tile row of a block, channels interleaved.
         let bandWidth = tilesX * 4 + 2
         let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * paddedC * maxTiles)
@@ -113,13 +111,7 @@ public enum Winograd {
         // sgemm leaves the product lanes past O alone, and the output transform reads them (then drops them).
         if !packed && paddedO > o { products.initialize(repeating: 0, count: 36 * paddedO * maxTiles) }
         // ReLU and ReLU6 are clamps the output transform applies on the way out; others run on the planes after.
-        let inPlaneActivation: Activation?
-        let (clampLow, clampHigh): (Float, Float)
-        switch activation {
-        case .relu: (inPlaneActivation, clampLow, clampHigh) = (nil, 0, .infinity)
-        case .relu6: (inPlaneActivation, clampLow, clampHigh) = (nil, 0, 6)
-        default: (inPlaneActivation, clampLow, clampHigh) = (activation, -.infinity, .infinity)
-        }
+        let (clampLow, clampHigh, inPlaneActivation) = Activation.storeClamp(activation)
         let biasStorage = bias ?? []
         input.scalars.withUnsafeBufferPointer { src in
             biasStorage.withUnsafeBufferPointer { biasBuffer in
@@ -130,7 +122,6 @@ public enum Winograd {
                         while firstRow < tileRows {
                             let rows = min(rowsPerBlock, tileRows - firstRow)
                             let tiles = rows * tilesX
-                            let xiTiles = (tiles + panelRows - 1) / panelRows * panelRows
                             // Where each tile's 4×4 output starts (channel 0) and how much of it lies inside.
                             for r in 0..<rows {
                                 let image = (firstRow + r) / tilesY, ty = (firstRow + r) % tilesY
@@ -140,12 +131,10 @@ public enum Winograd {
                                 }
                             }
                             cw_winograd_input(kernels.c, src.baseAddress!, c, h, w, g.padTop, g.padLeft, tilesY,
-                                              tilesX, firstRow, rows, band, bandWidth, transformed, paddedC, xiTiles)
+                                              tilesX, firstRow, rows, band, bandWidth, transformed, paddedC)
                             for xi in 0..<36 {
-                                let v = transformed + xi * xiTiles * paddedC, m = products + xi * xiTiles * paddedO
+                                let v = transformed + xi * tiles * paddedC, m = products + xi * tiles * paddedO
                                 if packed {
-                                    // The rows of the last register block past the tiles: zeros, not stale values.
-                                    (v + tiles * paddedC).update(repeating: 0, count: (xiTiles - tiles) * paddedC)
                                     cw_winograd_multiply(kernels.c, v, tiles, paddedC,
                                                          u.baseAddress! + xi * filters.panelCount * filters.panel * c,
                                                          filters.panelCount, c, m, paddedO)
@@ -155,7 +144,7 @@ public enum Winograd {
                                                         c: m, ldc: paddedO)
                                 }
                             }
-                            cw_winograd_output(kernels.c, products, o, tiles, xiTiles, paddedO, offsets, extents,
+                            cw_winograd_output(kernels.c, products, o, tiles, paddedO, offsets, extents,
                                                oh * ow, ow, biasPointer, clampLow, clampHigh, out.baseAddress!)
                             firstRow += rows
                         }

@@ -10,9 +10,9 @@ import Foundation
 public enum KernelLevel: Int, Sendable, CaseIterable, Comparable, CustomStringConvertible {
     /// 4 lanes: every x86-64 CPU.
     case sse
-    /// 8 lanes, AVX2 gathers.
+    /// 8 lanes, with FMA (Intel Haswell and later, AMD Zen).
     case avx2
-    /// 16 lanes, AVX-512 gathers.
+    /// 16 lanes, with FMA (AVX-512 F/CD/BW/DQ/VL: Skylake-SP and later Xeons, AMD Zen 4 and later).
     case avx512
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }

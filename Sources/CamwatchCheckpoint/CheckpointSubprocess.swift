@@ -40,10 +40,9 @@ public enum CheckpointSubprocess {
         precondition(!command.isEmpty, "the child command is empty")
         let request = Request(
             path: path, format: format, allowNonFinite: allowNonFinite, priority: priority == .normal ? nil : priority)
-        let output = try run(
+        return try run(
             command, request: request, path: path, timeout: timeout,
             heartbeat: heartbeat.map { (heartbeatInterval, $0) })
-        return try decodeReply(output, path: path)
     }
 
     /// The child side: loads the checkpoint named in `requestVariable` and writes the reply to standard
@@ -157,26 +156,58 @@ public enum CheckpointSubprocess {
         }
     }
 
+    /// Decodes a whole reply held in memory (tests, and replies saved for them).
     static func decodeReply(_ bytes: [UInt8], path: String) throws(CheckpointError) -> Checkpoint {
+        var offset = 0
+        return try decodeReply(path: path) { destination in
+            let count = min(destination.count, bytes.count - offset)
+            bytes.withUnsafeBytes { source in
+                destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + count)]))
+            }
+            offset += count
+            return count
+        }
+    }
+
+    /// Decodes a reply as it arrives from `read` (which fills the front of a buffer and returns how many bytes
+    /// it wrote, 0 at the end), each tensor's data read straight into the tensor's own storage: the reader
+    /// never holds the reply and the tensors at once (for vgg16, 528 MB that would otherwise be the run's
+    /// peak memory).
+    static func decodeReply(
+        path: String, read: (UnsafeMutableRawBufferPointer) -> Int
+    ) throws(CheckpointError) -> Checkpoint {
         func garbage(_ what: String) -> CheckpointError {
             CheckpointError(
                 .readerFailed, path: path, reason: "unreadable reply from the checkpoint reader process (\(what))")
         }
-        guard bytes.starts(with: magic), bytes.count >= magic.count + 8 else { throw garbage("no header") }
-        var length: UInt64 = 0
-        for (shift, byte) in bytes[magic.count..<(magic.count + 8)].enumerated() {
-            length |= UInt64(byte) << UInt64(8 * shift)
+        /// Fills `buffer` completely; false when the reply ends first.
+        func fill(_ buffer: UnsafeMutableRawBufferPointer) -> Bool {
+            var done = 0
+            while done < buffer.count {
+                let count = read(UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+                guard count > 0 else { return false }
+                done += count
+            }
+            return true
         }
-        let start = magic.count + 8
-        guard length <= UInt64(bytes.count - start) else { throw garbage("header cut short") }
-        let headerEnd = start + Int(length)
+        var prefix = [UInt8](repeating: 0, count: magic.count + 8)
+        guard prefix.withUnsafeMutableBytes(fill), prefix.starts(with: magic) else { throw garbage("no header") }
+        var length: UInt64 = 0
+        for (shift, byte) in prefix[magic.count...].enumerated() { length |= UInt64(byte) << UInt64(8 * shift) }
+        // Grown as it arrives, so a damaged length costs what was sent, not what it claims.
+        var json: [UInt8] = []
+        while UInt64(json.count) < length {
+            var chunk = [UInt8](repeating: 0, count: Int(min(length - UInt64(json.count), 1 << 20)))
+            guard chunk.withUnsafeMutableBytes(fill) else { throw garbage("header cut short") }
+            json += chunk
+        }
         let header: Header
         do {
             let decoder = JSONDecoder()
             decoder.nonConformingFloatDecodingStrategy = .convertFromString(
                 positiveInfinity: nonFinite.positiveInfinity, negativeInfinity: nonFinite.negativeInfinity,
                 nan: nonFinite.nan)
-            header = try decoder.decode(Header.self, from: Data(bytes[start..<headerEnd]))
+            header = try decoder.decode(Header.self, from: Data(json))
         } catch {
             throw garbage("bad header")
         }
@@ -184,31 +215,39 @@ public enum CheckpointSubprocess {
             let kind = CheckpointError.Kind.allCases.first { "\($0)" == failure.kind } ?? .damaged
             throw CheckpointError(kind, path: path, object: failure.object, reason: failure.reason)
         }
-        var tensors: [String: Tensor] = [:]
-        var offset = headerEnd
+        // What the child may send is what CheckpointLoader reads at most: a damaged header cannot make this
+        // side allocate more.
+        var counts: [Int] = []
+        var total = 0
         for entry in header.tensors {
-            guard entry.shape.allSatisfy({ $0 >= 0 }) else { throw garbage("negative dimension") }
-            let count = entry.shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
-            guard count >= 0, count <= (bytes.count - offset) / 4 else { throw garbage("tensor data cut short") }
-            let scalars = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                bytes.withUnsafeBytes { raw in
-                    #if _endian(little)
-                        // The wire format is the machine's: one copy (vgg16's 528 MB took seconds byte by byte).
-                        UnsafeMutableRawBufferPointer(buffer).copyMemory(
-                            from: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + 4 * count)]))
-                    #else
-                        for i in 0..<count {
-                            buffer[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(
-                                fromByteOffset: offset + 4 * i, as: UInt32.self)))
-                        }
-                    #endif
-                }
+            var count = 1
+            for extent in entry.shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+                guard extent >= 0, !overflow else { throw garbage("tensor shapes beyond the reader's limit") }
+                count = product
+            }
+            guard count <= CheckpointLoader.maximumElements - total else {
+                throw garbage("tensor shapes beyond the reader's limit")
+            }
+            total += count
+            counts.append(count)
+        }
+        var tensors: [String: Tensor] = [:]
+        for (entry, count) in zip(header.tensors, counts) {
+            var complete = false
+            var scalars = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                // The wire format is the machine's byte order on little-endian machines: no conversion.
+                complete = fill(UnsafeMutableRawBufferPointer(buffer))
                 initialized = count
             }
-            offset += 4 * count
+            guard complete else { throw garbage("tensor data cut short") }
+            #if !_endian(little)
+                for i in scalars.indices { scalars[i] = Float(bitPattern: UInt32(littleEndian: scalars[i].bitPattern)) }
+            #endif
             tensors[entry.name] = Tensor(shape: entry.shape, scalars: scalars)
         }
-        guard offset == bytes.count else { throw garbage("trailing bytes") }
+        var extra: UInt8 = 0
+        guard withUnsafeMutableBytes(of: &extra, { read($0) }) == 0 else { throw garbage("trailing bytes") }
         return Checkpoint(
             path: path, format: header.format, tensors: tensors, storedTypes: header.storedTypes,
             attributes: header.attributes, skipped: header.skipped)
@@ -216,15 +255,15 @@ public enum CheckpointSubprocess {
 
     // MARK: - Running the child
 
-    /// Bytes collected from the child's standard output on another thread.
+    /// The reply decoded from the child's standard output on another thread.
     private final class Collected: Sendable {
-        let bytes = Mutex<[UInt8]>([])
+        let reply = Mutex<Result<Checkpoint, CheckpointError>?>(nil)
     }
 
     private static func run(
         _ command: [String], request: Request, path: String, timeout: Duration,
         heartbeat: (interval: Duration, beat: @Sendable () -> Void)?
-    ) throws(CheckpointError) -> [UInt8] {
+    ) throws(CheckpointError) -> Checkpoint {
         var environment = ProcessInfo.processInfo.environment
         environment[requestVariable] = String(decoding: (try? JSONEncoder().encode(request)) ?? Data(), as: UTF8.self)
         // A crash should end the child at once, not after the Swift runtime has printed a backtrace.
@@ -255,12 +294,17 @@ public enum CheckpointSubprocess {
         case .success(let child): process = child
         case .failure(let failure): throw cannotStart(failure.reason)
         }
-        // Drain stdout concurrently: a child blocked on a full pipe would never exit.
+        // Decode stdout concurrently, and read it to the end even after a bad reply: a child blocked on a full
+        // pipe would never exit.
         let collected = Collected()
         let drained = DispatchSemaphore(value: 0)
         let reader = pipe.read
         Thread.detachNewThread {
-            collected.bytes.withLock { $0 = ChildProcess.readToEnd(reader) }
+            let reply = Result { () throws(CheckpointError) in
+                try decodeReply(path: path) { ChildProcess.read(reader, into: $0) }
+            }
+            ChildProcess.discardToEnd(reader)
+            collected.reply.withLock { $0 = reply }
             drained.signal()
         }
         guard let termination = process.wait(within: timeout, heartbeat: heartbeat) else {
@@ -278,7 +322,9 @@ public enum CheckpointSubprocess {
         case .exited(let status) where status != 0:
             throw CheckpointError(
                 .readerFailed, path: path, reason: "the checkpoint reader process failed (exit status \(status))")
-        case .exited: return collected.bytes.withLock { $0 }
+        case .exited:
+            guard let reply = collected.reply.withLock({ $0 }) else { preconditionFailure("the reader thread ended without a reply") }
+            return try reply.get()
         }
     }
 

@@ -174,13 +174,29 @@ public struct ChildProcess: Sendable {
         if descriptor >= 0 { _ = Glibc.close(descriptor) }
     }
 
+    /// Reads what is there, up to `buffer.count` bytes, into the front of `buffer`: the count, 0 at the end
+    /// (or on an error other than an interruption).
+    public static func read(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        guard buffer.count > 0 else { return 0 }
+        while true {
+            let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            return max(0, count)
+        }
+    }
+
+    /// Reads and drops everything up to the end.
+    public static func discardToEnd(_ descriptor: Int32) {
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while chunk.withUnsafeMutableBytes({ read(descriptor, into: $0) }) > 0 {}
+    }
+
     /// Everything readable from `descriptor` until end-of-file (or an error).
     public static func readToEnd(_ descriptor: Int32) -> [UInt8] {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, into: $0) }
             guard count > 0 else { return bytes }
             bytes += chunk[0..<count]
         }

@@ -63,22 +63,39 @@ public struct Network: Sendable {
     /// - Returns: the output node's value.
     public func forward(after index: Int, value: Tensor) -> Tensor {
         precondition(index >= 0 && index < outputIndex, "node \(index) is not before the output")
-        precondition(nodes[(index + 1)...].allSatisfy { $0.inputs.allSatisfy { $0 >= index } },
-                     "a node after \(index) reads the network input or a node before \(index)")
+        return forward(from: index, value: value, through: outputIndex)
+    }
+
+    /// Evaluates nodes `start + 1 ... end` from node `start`'s output and returns node `end`'s: one segment
+    /// of a forward pass, between two nodes no other node bypasses (``cuts``).
+    ///
+    /// - Parameters:
+    ///   - start: a cut, or ``inputIndex`` with `value` the network input.
+    ///   - value: node `start`'s output for a batch.
+    ///   - end: a cut after `start`, or ``outputIndex``.
+    public func forward(from start: Int, value: Tensor, through end: Int) -> Tensor {
+        precondition(start >= Self.inputIndex && start < end && end <= outputIndex,
+                     "no segment from node \(start) through node \(end)")
+        precondition(nodes[(start + 1)...end].allSatisfy { $0.inputs.allSatisfy { $0 >= start } },
+                     "a node after \(start) reads a value from before it")
         var lastUse = [Int](repeating: -1, count: nodes.count)
         for (i, node) in nodes.enumerated() {
             for source in node.inputs where source >= 0 { lastUse[source] = i }
         }
+        let startLastUse = ((start + 1)...end).last { nodes[$0].inputs.contains(start) }
         var values = [Tensor?](repeating: nil, count: nodes.count)
-        values[index] = value
-        for i in (index + 1)...outputIndex {
+        var startValue: Tensor? = value
+        for i in (start + 1)...end {
             let node = nodes[i]
-            let arguments = node.inputs.map { values[$0] ?? value }
-            for source in node.inputs where lastUse[source] == i { values[source] = nil }
+            let arguments = node.inputs.map { $0 == start ? startValue! : values[$0]! }
+            // Dropping the last reference before the call lets elementwise layers work in place.
+            for source in node.inputs where source > start && lastUse[source] == i { values[source] = nil }
+            if i == startLastUse { startValue = nil }
             let result = node.layer(arguments)
-            if lastUse[i] > i || i == outputIndex { values[i] = result }
+            if i == end { return result }
+            if lastUse[i] > i { values[i] = result }
         }
-        return values[outputIndex] ?? value
+        preconditionFailure("unreachable: the loop returns at node \(end)")
     }
 
     /// The logits for a batch: ``forward(_:capturing:)`` without captures.

@@ -83,6 +83,7 @@ public struct CAMExplainer: Sendable {
     public init(method: CAMMethod, network: Network, targetLayer: String? = nil, options: Options = Options()) throws {
         self.method = method
         let batch = options.scoreCAM.batchSize, threads = options.scoreCAM.threads
+        let memory = options.scoreCAM.activationMemory
         switch method {
         case .scoreCAM:
             engine = .score(try ScoreCAM(network: network, targetLayer: targetLayer, options: options.scoreCAM))
@@ -90,12 +91,13 @@ public struct CAMExplainer: Sendable {
             engine = .eigen(try EigenCAM(network: network, targetLayer: targetLayer))
         case .isCAM:
             engine = .smoothed(try SmoothedScoreCAM(network: network, targetLayer: targetLayer, variant: .integrated,
-                                                    samples: options.samples, batchSize: batch, threads: threads))
+                                                    samples: options.samples, batchSize: batch, threads: threads,
+                                                    activationMemory: memory))
         case .ssCAM:
             engine = .smoothed(try SmoothedScoreCAM(
                 network: network, targetLayer: targetLayer,
                 variant: .smoothed(standardDeviation: options.noiseStandardDeviation), samples: options.samples,
-                seed: options.seed, batchSize: batch, threads: threads))
+                seed: options.seed, batchSize: batch, threads: threads, activationMemory: memory))
         case .gradCAM, .gradCAMPlusPlus, .xGradCAM, .layerCAM, .hiResCAM:
             engine = .gradient(try GradientCAM(network: network, targetLayer: targetLayer,
                                                variant: method.gradientVariant ?? .gradCAM))

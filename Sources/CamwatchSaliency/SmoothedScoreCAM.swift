@@ -37,11 +37,13 @@ public struct SmoothedScoreCAM: Sendable {
     /// Masked inputs per forward pass, and batches scored at once.
     public var batchSize: Int
     public var threads: Int
+    /// The activations one worker's batch may hold at once (``ScoreCAM/Options/activationMemory``).
+    public var activationMemory: Int
 
     /// - Throws: ``SaliencyError`` when the layer does not exist or has no spatial output.
     public init(
         network: Network, targetLayer: String? = nil, variant: Variant, samples: Int? = nil, seed: UInt64 = 0,
-        batchSize: Int = 16, threads: Int = 1
+        batchSize: Int = 16, threads: Int = 1, activationMemory: Int = ScoreCAM.Options.defaultActivationMemory
     ) throws {
         let index = try network.camTargetIndex(targetLayer)
         self.network = network.optimized(preserving: [index])
@@ -55,6 +57,7 @@ public struct SmoothedScoreCAM: Sendable {
         self.seed = seed
         self.batchSize = max(1, batchSize)
         self.threads = max(1, threads)
+        self.activationMemory = activationMemory
     }
 
     /// Explains one image.
@@ -84,8 +87,13 @@ public struct SmoothedScoreCAM: Sendable {
         let baseline = logits.scalars[target]
         // A job is one batch of channels for one sample.
         let batches = (k + batchSize - 1) / batchSize
+        let plan: BatchPlan
+        do {
+            plan = try network.batchPlan(inputHeight: height, inputWidth: width, batch: min(batchSize, k),
+                                         memoryBytes: activationMemory)
+        } catch { throw SaliencyError("\(error)") }
         let work = SmoothingWork(network: network, input: input, masks: masks, target: target, variant: variant,
-                                 samples: samples, seed: seed, batchSize: batchSize, batches: batches)
+                                 samples: samples, seed: seed, batchSize: batchSize, batches: batches, plan: plan)
         let sums = try ScoreCAM.scoreJobs(count: samples * batches, slots: k, total: samples * k, workers: threads,
                                           progress: progress) { work.score(job: $0) }
         let means = sums.map { $0 / Float(samples) - baseline }
@@ -110,13 +118,26 @@ struct SmoothingWork: Sendable {
     let seed: UInt64
     let batchSize: Int
     let batches: Int
+    /// How a full batch runs; masked inputs are built per micro-batch.
+    let plan: BatchPlan
 
     /// Scores one batch of channels for one sample: (channel, class score) pairs.
     func score(job: Int) -> Result<[(Int, Float)], SaliencyError> {
         let sample = job / batches, first = (job % batches) * batchSize
-        let (c, pixels) = (input.shape[1], input.shape[2] * input.shape[3])
         let k = masks.shape[0]
         let channels = first..<min(first + batchSize, k)
+        let logits = network.forward(plan: plan.resized(to: channels.count)) { slots in
+            maskedInputs(sample: sample, channels: (first + slots.lowerBound)..<(first + slots.upperBound))
+        }
+        guard logits.scalars.allSatisfy(\.isFinite) else { return .failure(SaliencyError("the network outputs non-finite logits")) }
+        let classes = logits.shape[1]
+        return .success(channels.enumerated().map { slot, channel in (channel, logits.scalars[slot * classes + target]) })
+    }
+
+    /// The input under each channel's mask for one sample: `[channels.count, C, H, W]`.
+    func maskedInputs(sample: Int, channels: Range<Int>) -> Tensor {
+        let (c, pixels) = (input.shape[1], input.shape[2] * input.shape[3])
+        let k = masks.shape[0]
         var masked = [Float](repeating: 0, count: channels.count * c * pixels)
         var mask = [Float](repeating: 0, count: pixels)
         for (slot, channel) in channels.enumerated() {
@@ -136,10 +157,7 @@ struct SmoothingWork: Sendable {
                 for p in 0..<pixels { masked[base + p] = input.scalars[source + p] * mask[p] }
             }
         }
-        let logits = network(Tensor(shape: [channels.count, c, input.shape[2], input.shape[3]], scalars: masked))
-        guard logits.scalars.allSatisfy(\.isFinite) else { return .failure(SaliencyError("the network outputs non-finite logits")) }
-        let classes = logits.shape[1]
-        return .success(channels.enumerated().map { slot, channel in (channel, logits.scalars[slot * classes + target]) })
+        return Tensor(shape: [channels.count, c, input.shape[2], input.shape[3]], scalars: masked)
     }
 }
 

@@ -233,4 +233,29 @@ import Testing
         }
         #expect(try CheckpointSubprocess.decodeReply(reply, path: Self.good).tensors.count == 10)
     }
+
+    /// The reply is decoded as it arrives from the pipe: a reply with bytes past its last tensor, or whose
+    /// header claims more numbers than the reader ever sends (2^40 here), is refused without allocating what
+    /// it claims, and the child, still writing, is drained to the end rather than left blocked on the pipe.
+    @Test func damagedRepliesFromThePipeAreRefusedAndDrained() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let good = try Data(contentsOf: URL(fileURLWithPath: try Self.savedReply(for: Self.good, in: directory)))
+        let trailing = directory.appendingPathComponent("trailing.bin")
+        try (good + Data([0])).write(to: trailing)
+        let header = Array((#"{"format":"pytorch-state-dict","tensors":[{"name":"w","shape":[1048576,1048576]}],"#
+            + #""storedTypes":{},"attributes":{},"skipped":{}}"#).utf8)
+        var length = UInt64(header.count).littleEndian
+        let huge = directory.appendingPathComponent("huge.bin")
+        // 4 MiB after the header: more than a pipe holds, so the writer blocks unless the reader drains it.
+        try Data(CheckpointSubprocess.magic + withUnsafeBytes(of: &length) { Array($0) } + header
+            + [UInt8](repeating: 1, count: 4 << 20)).write(to: huge)
+        for (file, reason) in [(trailing, "trailing bytes"), (huge, "beyond the reader's limit")] {
+            let error = try #require(throws: CheckpointError.self) {
+                try CheckpointSubprocess.load(path: Self.good, command: Self.replay(file.path), timeout: .seconds(60))
+            }
+            #expect(error.kind == .readerFailed)
+            #expect(error.reason.contains(reason), "\(error)")
+        }
+    }
 }

@@ -91,6 +91,28 @@ import Testing
         let many = try ScoreCAM(network: c.network, targetLayer: c.target, options: .init(batchSize: 7, threads: 2)).explain(c.input)
         #expect(maxAbsoluteDifference(one.values, many.values) <= 1e-5)
     }
+
+    /// A budget under one image's activations makes every batch run one image at a time (``BatchPlan``):
+    /// the same heatmap, with and without the first-layer shortcut, and for IS-CAM.
+    @Test(arguments: ["residual_layer2", "plain_relu2"])
+    func activationMemoryDoesNotChangeTheResult(name: String) throws {
+        let c = try Case(name)
+        for basis in [true, false] {
+            let whole = try ScoreCAM(network: c.network, targetLayer: c.target,
+                                     options: .init(batchSize: 7, firstLayerBasis: basis)).explain(c.input)
+            let tight = try ScoreCAM(network: c.network, targetLayer: c.target,
+                                     options: .init(batchSize: 7, threads: 2, firstLayerBasis: basis, activationMemory: 0))
+                .explain(c.input)
+            #expect(maxAbsoluteDifference(whole.values, tight.values) <= 1e-5)
+            #expect(maxAbsoluteDifference(whole.channelScores, tight.channelScores)
+                <= 1e-5 * max(1, whole.channelScores.map(abs).max() ?? 1))
+        }
+        let isCAM = try SmoothedScoreCAM(network: c.network, targetLayer: c.target, variant: .integrated, samples: 2,
+                                         batchSize: 7).explain(c.input)
+        let tightIS = try SmoothedScoreCAM(network: c.network, targetLayer: c.target, variant: .integrated, samples: 2,
+                                           batchSize: 7, activationMemory: 0).explain(c.input)
+        #expect(maxAbsoluteDifference(isCAM.values, tightIS.values) <= 1e-5)
+    }
 }
 
 @Suite struct ScoreCAMErrorTests {

@@ -56,6 +56,11 @@ extension Camwatch {
         @Option(name: .long, help: "Masked inputs per forward pass.")
         var batchSize: Int = 16
 
+        @Option(name: .long, help: ArgumentHelp(
+            "MiB of activations each thread's batch may hold; wider layers run in smaller batches, same result.",
+            valueName: "MiB"))
+        var activationMemory: Int = ScoreCAM.Options.defaultActivationMemory >> 20
+
         @Option(name: .long, help: "Compute threads (default: all cores).")
         var threads: Int?
 
@@ -68,6 +73,9 @@ extension Camwatch {
             guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in 0...1") }
             if let topChannels, topChannels < 1 { throw ValidationError("--top-channels must be at least 1") }
             guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+            guard (1...(1 << 20)).contains(activationMemory) else {
+                throw ValidationError("--activation-memory must be 1...\(1 << 20) MiB")
+            }
             if let samples, samples < 1 { throw ValidationError("--samples must be at least 1") }
         }
 
@@ -78,7 +86,8 @@ extension Camwatch {
             try ImageInput.validate(loaded.network, for: prep, weightsPath: weights)
             let options = ScoreCAM.Options(weighting: weighting,
                                            topChannels: topChannels, batchSize: batchSize,
-                                           threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+                                           threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                                           activationMemory: activationMemory << 20)
             let explainer: CAMExplainer
             do {
                 explainer = try CAMExplainer(method: method, network: loaded.network, targetLayer: layer,

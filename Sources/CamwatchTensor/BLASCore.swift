@@ -94,10 +94,12 @@ public enum BLASCore {
         }
     }
 
-    /// The core to ask for on `cpu`: the one whose kernels use its widest vectors; `nil` for a baseline CPU.
+    /// The core to ask for on `cpu`: the one whose kernels use its widest vectors, as OpenBLAS itself picks for
+    /// CPUs it knows (Cooperlake where AVX-512 has BF16: its sgemm blocking measured 452 against SkylakeX's
+    /// 373–417 GFLOP/s on a 2-core AMD EPYC with AVX-512); `nil` for a baseline CPU.
     public static func preferredCore(for cpu: CPUDescription) -> String? {
         switch cpu.vectorLevel {
-        case .avx512: "SkylakeX"
+        case .avx512: cpu.flags.contains("avx512_bf16") ? "Cooperlake" : "SkylakeX"
         case .avx2: cpu.isAMD ? "Zen" : "Haswell"
         case .avx: "Sandybridge"
         case .baseline: nil
@@ -111,22 +113,40 @@ public enum BLASCoreCheck: Equatable, Sendable {
     case suitable
     /// Restart the process with `OPENBLAS_CORETYPE=core`; `note` says what and why, for the log.
     case switchCore(to: String, note: String)
-    /// The library runs narrower kernels than the CPU has, but `OPENBLAS_CORETYPE` is already set (by the user,
-    /// or by a restart that did not take): left as it is; `note` says so.
+    /// The library runs narrower kernels than the CPU has, and stays so: the user asked to keep
+    /// `OPENBLAS_CORETYPE` (``keepVariable``), or a restart already happened and did not take; `note` says which.
     case leftAsSet(note: String)
 
+    /// Set (to anything) to keep an `OPENBLAS_CORETYPE` narrower than the CPU: camwatch then only logs it.
+    public static let keepVariable = "CAMWATCH_KEEP_OPENBLAS_CORETYPE"
+    /// Set by a restart (to its log note), so the restarted process never restarts again.
+    public static let restartVariable = "CAMWATCH_BLAS_NOTE"
+
     /// Compares `cpu` with the core the library picked, given the process environment.
+    ///
+    /// An `OPENBLAS_CORETYPE` that names narrower kernels than the CPU has is overridden too: machine images and
+    /// job environments set it for other programs (this project's build machines set `Haswell` on AVX-512
+    /// CPUs), and a user of camwatch should not have to know. ``keepVariable`` keeps it.
     public static func evaluate(cpu: CPUDescription?, libraryCore: String, environment: [String: String]) -> Self {
         guard let cpu, let libraryLevel = BLASCore.vectorLevel(ofCore: libraryCore),
             libraryLevel < cpu.vectorLevel, let preferred = BLASCore.preferredCore(for: cpu)
         else { return .suitable }
         let mismatch =
             "OpenBLAS runs its \(libraryCore) kernels (\(libraryLevel)) on \(cpu.model), which has \(cpu.vectorLevel)"
-        if let chosen = environment["OPENBLAS_CORETYPE"] {
-            return .leftAsSet(note: "\(mismatch); OPENBLAS_CORETYPE=\(chosen) is set, so camwatch leaves it")
+        if environment[restartVariable] != nil {
+            return .leftAsSet(note: "\(mismatch), even after a restart with OPENBLAS_CORETYPE=\(preferred)")
+        }
+        guard let chosen = environment["OPENBLAS_CORETYPE"] else {
+            return .switchCore(
+                to: preferred,
+                note: "\(mismatch) (the library does not know this CPU model): restarted with OPENBLAS_CORETYPE=\(preferred)")
+        }
+        if environment[keepVariable] != nil {
+            return .leftAsSet(note: "\(mismatch); OPENBLAS_CORETYPE=\(chosen) is kept, as \(keepVariable) asks")
         }
         return .switchCore(
             to: preferred,
-            note: "\(mismatch) (the library does not know this CPU model): restarted with OPENBLAS_CORETYPE=\(preferred)")
+            note: "\(mismatch) (OPENBLAS_CORETYPE=\(chosen) is set): restarted with OPENBLAS_CORETYPE=\(preferred); "
+                + "set \(keepVariable)=1 to keep the variable's choice")
     }
 }

@@ -19,23 +19,26 @@ enum Runtime {
     /// Whether stderr is a terminal (progress lines only then).
     static var stderrIsTerminal: Bool { isatty(2) == 1 }
 
-    /// Carries the note of a BLAS restart from the process that decided it to the one it became.
-    private static let blasNoteVariable = "CAMWATCH_BLAS_NOTE"
+    /// Carries the note of a BLAS restart from the process that decided it to the one it became (and tells
+    /// that one not to restart again).
+    private static let blasNoteVariable = BLASCoreCheck.restartVariable
 
     /// Makes OpenBLAS run the kernels for this CPU's widest vectors before anything else happens: when the
-    /// library picked narrower ones (a CPU model newer than its table), the process re-executes itself with
-    /// `OPENBLAS_CORETYPE` set — the library reads it only when it loads. Call first thing in `main`, while
-    /// the process is still single-threaded apart from the library's own idle workers.
+    /// library picked narrower ones (a CPU model newer than its table, or an `OPENBLAS_CORETYPE` set for other
+    /// programs), the process re-executes itself with `OPENBLAS_CORETYPE` set — the library reads it only when
+    /// it loads. Call first thing in `main`, while the process is still single-threaded apart from the
+    /// library's own idle workers.
     static func ensureBestBLASCore() {
         let check = BLASCoreCheck.evaluate(
             cpu: .current(), libraryCore: BLASCore.current, environment: ProcessInfo.processInfo.environment)
         guard case .switchCore(let core, let note) = check else { return }
+        let original = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"]
         setenv("OPENBLAS_CORETYPE", core, 1)
         setenv(blasNoteVariable, note, 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         // Still here: the restart failed; run with what the library picked.
         let reason = String(cString: strerror(errno))
-        unsetenv("OPENBLAS_CORETYPE")
+        if let original { setenv("OPENBLAS_CORETYPE", original, 1) } else { unsetenv("OPENBLAS_CORETYPE") }
         setenv(blasNoteVariable, "\(note.prefix { $0 != "(" })(could not restart itself: \(reason))", 1)
     }
 

@@ -113,9 +113,9 @@ import Testing
         return url.path
     }
 
-    /// On whatever CPU runs the tests, the BLAS ends up with kernels as wide as the CPU's vectors (the start-up
-    /// check restarts the process with OPENBLAS_CORETYPE when the library picked narrower ones), and a core the
-    /// user set is kept.
+    /// On whatever CPU runs the tests, and whatever OPENBLAS_CORETYPE the environment sets, the BLAS ends up with
+    /// kernels as wide as the CPU's vectors (the start-up check restarts the process with OPENBLAS_CORETYPE when
+    /// the library picked narrower ones), and a core the user asks to keep is kept.
     @Test func blasRunsKernelsForTheWidestVectors() throws {
         struct Machine: Decodable {
             var vectors: String
@@ -124,18 +124,24 @@ import Testing
             var note: String?
         }
         let order = ["SSE3", "AVX", "AVX2+FMA", "AVX-512"]
-        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil else { return }
-        let run = try CommandRunner.run(["bench", "cpu", "--json"])
-        #expect(run.status == 0, "\(run.stderr)")
-        let machine = try JSONDecoder().decode(Machine.self, from: Data(run.stdout.utf8))
-        if let cpu = order.firstIndex(of: machine.vectors), let blas = order.firstIndex(of: machine.blasCoreVectors) {
-            #expect(blas >= cpu, "\(run.stdout)")
+        for environment in [[:], ["OPENBLAS_CORETYPE": "Prescott"]] {
+            let run = try CommandRunner.run(["bench", "cpu", "--json"], environment: environment)
+            #expect(run.status == 0, "\(run.stderr)")
+            let machine = try JSONDecoder().decode(Machine.self, from: Data(run.stdout.utf8))
+            if let cpu = order.firstIndex(of: machine.vectors), let blas = order.firstIndex(of: machine.blasCoreVectors) {
+                #expect(blas >= cpu, "\(environment): \(run.stdout)")
+            }
+            if !environment.isEmpty, machine.vectors != "SSE3" {
+                #expect(machine.note?.contains("(OPENBLAS_CORETYPE=Prescott is set): restarted") == true, "\(run.stdout)")
+            }
         }
-        let pinned = try CommandRunner.run(["bench", "cpu", "--json"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        let pinned = try CommandRunner.run(
+            ["bench", "cpu", "--json"],
+            environment: ["OPENBLAS_CORETYPE": "Prescott", "CAMWATCH_KEEP_OPENBLAS_CORETYPE": "1"])
         let kept = try JSONDecoder().decode(Machine.self, from: Data(pinned.stdout.utf8))
         #expect(kept.blasCore == "Prescott", "\(pinned.stdout)")
-        if machine.vectors != "SSE3" {
-            #expect(kept.note?.hasSuffix("OPENBLAS_CORETYPE=Prescott is set, so camwatch leaves it") == true)
+        if kept.vectors != "SSE3" {
+            #expect(kept.note?.hasSuffix("OPENBLAS_CORETYPE=Prescott is kept, as CAMWATCH_KEEP_OPENBLAS_CORETYPE asks") == true)
         }
     }
 

@@ -48,7 +48,10 @@ import Testing
     }
 
     @Test func preferredCoreFollowsVectorsAndVendor() throws {
-        #expect(BLASCore.preferredCore(for: try #require(CPUDescription(cpuinfo: Self.xeon))) == "SkylakeX")
+        let xeon = try #require(CPUDescription(cpuinfo: Self.xeon))
+        #expect(BLASCore.preferredCore(for: xeon) == "Cooperlake")
+        #expect(BLASCore.preferredCore(for: CPUDescription(model: xeon.model, vendor: xeon.vendor,
+                                                           flags: xeon.flags.subtracting(["avx512_bf16"]))) == "SkylakeX")
         #expect(BLASCore.preferredCore(for: try #require(CPUDescription(cpuinfo: Self.zen3))) == "Zen")
         var intelAVX2 = try #require(CPUDescription(cpuinfo: Self.zen3))
         intelAVX2.vendor = "GenuineIntel"
@@ -60,7 +63,7 @@ import Testing
         #expect(BLASCore.vectorLevel(ofCore: "SomeFutureCore") == nil)
     }
 
-    @Test func checkRestartsOnlyWhenTheLibraryLagsAndNobodyChose() throws {
+    @Test func checkRestartsWhenTheLibraryLagsUnlessAskedToKeepIt() throws {
         let xeon = try #require(CPUDescription(cpuinfo: Self.xeon))
         let zen3 = try #require(CPUDescription(cpuinfo: Self.zen3))
         guard case .switchCore(let core, let note) = BLASCoreCheck.evaluate(
@@ -69,10 +72,10 @@ import Testing
             Issue.record("Prescott on an AVX-512 Xeon must be switched")
             return
         }
-        #expect(core == "SkylakeX")
+        #expect(core == "Cooperlake")
         #expect(
             note == "OpenBLAS runs its Prescott kernels (SSE3) on Intel(R) Xeon(R) Processor, which has AVX-512 "
-                + "(the library does not know this CPU model): restarted with OPENBLAS_CORETYPE=SkylakeX")
+                + "(the library does not know this CPU model): restarted with OPENBLAS_CORETYPE=Cooperlake")
         #expect(
             BLASCoreCheck.evaluate(cpu: zen3, libraryCore: "Prescott", environment: [:])
                 == .switchCore(
@@ -87,13 +90,30 @@ import Testing
         #expect(BLASCoreCheck.evaluate(cpu: nil, libraryCore: "Prescott", environment: [:]) == .suitable)
         // Haswell kernels on an AVX-512 CPU lag too.
         #expect(
-            BLASCoreCheck.evaluate(cpu: xeon, libraryCore: "Haswell", environment: [:]).switchedCore == "SkylakeX")
-        // The user's (or an earlier restart's) OPENBLAS_CORETYPE is respected, never a restart loop.
+            BLASCoreCheck.evaluate(cpu: xeon, libraryCore: "Haswell", environment: [:]).switchedCore == "Cooperlake")
+        // An OPENBLAS_CORETYPE set for other programs is overridden too, unless the user asks to keep it.
         #expect(
-            BLASCoreCheck.evaluate(cpu: xeon, libraryCore: "Prescott", environment: ["OPENBLAS_CORETYPE": "Prescott"])
+            BLASCoreCheck.evaluate(cpu: xeon, libraryCore: "Haswell", environment: ["OPENBLAS_CORETYPE": "Haswell"])
+                == .switchCore(
+                    to: "Cooperlake",
+                    note: "OpenBLAS runs its Haswell kernels (AVX2+FMA) on Intel(R) Xeon(R) Processor, which has AVX-512 "
+                        + "(OPENBLAS_CORETYPE=Haswell is set): restarted with OPENBLAS_CORETYPE=Cooperlake; set "
+                        + "CAMWATCH_KEEP_OPENBLAS_CORETYPE=1 to keep the variable's choice"))
+        #expect(
+            BLASCoreCheck.evaluate(
+                cpu: xeon, libraryCore: "Prescott",
+                environment: ["OPENBLAS_CORETYPE": "Prescott", "CAMWATCH_KEEP_OPENBLAS_CORETYPE": "1"])
                 == .leftAsSet(
                     note: "OpenBLAS runs its Prescott kernels (SSE3) on Intel(R) Xeon(R) Processor, which has AVX-512; "
-                        + "OPENBLAS_CORETYPE=Prescott is set, so camwatch leaves it"))
+                        + "OPENBLAS_CORETYPE=Prescott is kept, as CAMWATCH_KEEP_OPENBLAS_CORETYPE asks"))
+        // A restarted process whose library still lags never restarts again.
+        #expect(
+            BLASCoreCheck.evaluate(
+                cpu: xeon, libraryCore: "Prescott",
+                environment: ["OPENBLAS_CORETYPE": "Cooperlake", "CAMWATCH_BLAS_NOTE": "restarted"])
+                == .leftAsSet(
+                    note: "OpenBLAS runs its Prescott kernels (SSE3) on Intel(R) Xeon(R) Processor, which has AVX-512, "
+                        + "even after a restart with OPENBLAS_CORETYPE=Cooperlake"))
     }
 }
 

@@ -40,8 +40,8 @@ void cw_winograd_output(CWKernelLevel level, const float *m, long channels, long
 /// Winograd F(4×4, 3×3) filter transform `U[ξ][o][c] = (G g Gᵀ)[ξ]` (in double precision, rounded once) of
 /// output channels `firstOutput ..< endOutput` of `[outputChannels, inputChannels, 3, 3]` filters into `u`:
 /// `[36, outputChannels, inputChannels]` for `panel` 0 (sgemm's operand), else packed for `cw_winograd_multiply`
-/// as `[36, ⌈outputChannels / panel⌉, inputChannels, panel]` (the caller zeroes `u` first: lanes past
-/// `outputChannels` stay zero).
+/// as `[36, ⌈outputChannels / panel⌉, inputChannels, panel]`. With a panel, `firstOutput` is a multiple of `panel`,
+/// and the call that ends at `outputChannels` also writes the zeros of the last panel's lanes past it.
 void cw_winograd_filters(CWKernelLevel level, const float *weight, long outputChannels, long inputChannels,
                          long firstOutput, long endOutput, long panel, float *u);
 

@@ -44,16 +44,16 @@ public enum Winograd {
         let panel = cw_winograd_panel(kernels.c)
         let count = 36 * c * (panel == 0 ? o : (o + panel - 1) / panel * panel)
         let workers = min(o, ProcessInfo.processInfo.activeProcessorCount, 8)
+        // Each worker writes its own output channels' elements only (whole panels; the kernel writes the last
+        // panel's padding), so every element is written exactly once.
+        let unit = max(1, panel), units = (o + unit - 1) / unit
         let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            // The lanes of the last panel past O stay zero.
-            if panel != 0 { buffer.initialize(repeating: 0) }
-            // Each worker writes its own output channels' elements only.
             nonisolated(unsafe) let destination = buffer.baseAddress!
             weight.scalars.withUnsafeBufferPointer { w in
                 nonisolated(unsafe) let source = w.baseAddress!
                 ComputeThreads.perform(workers: workers) { worker in
-                    cw_winograd_filters(kernels.c, source, o, c, o * worker / workers, o * (worker + 1) / workers,
-                                        panel, destination)
+                    let first = min(o, units * worker / workers * unit), end = min(o, units * (worker + 1) / workers * unit)
+                    if first < end { cw_winograd_filters(kernels.c, source, o, c, first, end, panel, destination) }
                 }
             }
             initialized = count

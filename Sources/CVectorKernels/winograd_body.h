@@ -175,12 +175,9 @@ void CW_NAME(cw_winograd_output_)(const float *m, long o, long tiles, long mStri
     }
 }
 
-/// `U[ξ][o][c] = (G g Gᵀ)[ξ]` for the output channels `firstOutput ..< endOutput` of `[O, C, 3, 3]` filters, in
-/// double precision so that G's fractions (1/4, 1/6, 1/12, 1/24) cost no accuracy, LANES input channels at once.
-/// `panel` 0: `u` is `[36, O, C]`; otherwise `u` is `[36, ⌈O / panel⌉, C, panel]`, the layout
-/// `cw_winograd_multiply` reads (the caller zeroes the lanes past O).
-/// `G g Gᵀ` for LANES filters at once (lane `l` of `w[k]` is tap `k` of filter `l`), in double precision and rounded
-/// once: sums in the order k = 0, 1, 2 from zero, so every level gives the same bits.
+/// `G g Gᵀ` for LANES filters at once (lane `l` of `w[k]` is tap `k` of filter `l`), in double precision so that G's
+/// fractions (1/4, 1/6, 1/12, 1/24) cost no accuracy, rounded once: sums in the order k = 0, 1, 2 from zero, so
+/// every level gives the same bits.
 static inline void CW_NAME(filter_transform_)(const double w[9][LANES], VEC u[36]) {
     typedef double DVEC __attribute__((vector_size(LANES * sizeof(double))));
     static const double g[6][3] = {
@@ -209,6 +206,9 @@ static inline void CW_NAME(filter_transform_)(const double w[9][LANES], VEC u[36
         }
 }
 
+/// `U[ξ][o][c] = (G g Gᵀ)[ξ]` for the output channels `firstOutput ..< endOutput` of `[O, C, 3, 3]` filters.
+/// `panel` 0: `u` is `[36, O, C]`; otherwise `u` is `[36, ⌈O / panel⌉, C, panel]`, the layout `cw_winograd_multiply`
+/// reads (`firstOutput` a multiple of `panel`; the call that ends at O also writes the zero lanes past it).
 void CW_NAME(cw_winograd_filters_)(const float *weight, long o, long c, long firstOutput, long endOutput, long panel,
                                    float *u) {
     double w[9][LANES];

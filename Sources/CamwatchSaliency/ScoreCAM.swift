@@ -368,13 +368,17 @@ struct ScoringWork: Sendable {
 /// convolution. Each `R_j` is zero outside a box (φ_j's support, widened by the kernel), so only the boxes
 /// are kept. The same values as convolving the masked input, up to float rounding (~1e-7 relative).
 struct FirstLayerBasis: Sendable {
-    /// The node replaced: the network's first, a convolution that alone reads the input.
+    /// The node whose output this builds: the network's first, a convolution that alone reads the input, or the
+    /// max pooling that alone reads that convolution (through folded identities), pooled as each plane is built.
     let node: Int
     let channels: Int
+    /// The convolution's output size.
     let height: Int
     let width: Int
     let bias: [Float]
     let activation: Activation?
+    /// The max pooling folded in, and its output size.
+    let pool: (geometry: WindowGeometry, height: Int, width: Int)?
     /// Per basis position `j`: first output row and column, rows, columns, and offset into `values`
     /// (`[channels, rows, columns]` there).
     let boxes: [(top: Int, left: Int, rows: Int, columns: Int, offset: Int)]
@@ -393,7 +397,7 @@ struct FirstLayerBasis: Sendable {
     ///   - input: `[1, C, H, W]`.
     ///   - mapHeight, mapWidth: the target layer's map size (the masks' resolution before upsampling).
     ///   - costShare: the largest share of the convolution's work the weighted sums may cost.
-    ///   - workers: chunks of basis positions convolved at once (each with the caller's BLAS threads).
+    ///   - workers: basis positions convolved at once (each with the caller's BLAS threads).
     init?(
         network: Network, input: Tensor, mapHeight h: Int, mapWidth w: Int, costShare: Double = maximumCostShare,
         workers: Int = 1
@@ -412,79 +416,99 @@ struct FirstLayerBasis: Sendable {
         let estimated = Double(positions) * Double(o) * boxArea
         let convolution = Double(o * oh * ow) * Double(conv.weight.scalarCount / o)
         guard estimated <= costShare * convolution, estimated <= Double(Self.valueBudget) else { return nil }
-        node = 0
         channels = o
         self.height = oh
         self.width = ow
+        (node, pool) = Self.pooling(after: 0, in: network, height: oh, width: ow) ?? (0, nil)
         bias = conv.bias ?? [Float](repeating: 0, count: o)
         activation = conv.activation
         typealias Box = (top: Int, left: Int, rows: Int, columns: Int, offset: Int)
         let pixels = height * width
-        let chunk = 8
-        let chunks = (positions + chunk - 1) / chunk
-        // Each chunk's boxes (offsets within the chunk's values) and values, filled by the workers.
-        let results = Mutex([([Box], [Float])?](repeating: nil, count: chunks))
+        let (reachY, reachX) = ((geometry.kernelHeight - 1) * geometry.dilationHeight,
+                                (geometry.kernelWidth - 1) * geometry.dilationWidth)
+        let (strideY, strideX) = (geometry.strideHeight, geometry.strideWidth)
+        let cropGeometry = WindowGeometry(kernel: (geometry.kernelHeight, geometry.kernelWidth), stride: (strideY, strideX),
+                                          dilation: (geometry.dilationHeight, geometry.dilationWidth))
+        /// ⌈n / d⌉ for d > 0 and any n.
+        @Sendable func ceilingDivision(_ n: Int, _ d: Int) -> Int { n >= 0 ? (n + d - 1) / d : -((-n) / d) }
+        // Each position's box (offset within its own values) and values, filled by the workers.
+        let results = Mutex([(Box, [Float])?](repeating: nil, count: positions))
         let next = Mutex(0)
-        ComputeThreads.perform(workers: min(workers, chunks)) { _ in
+        ComputeThreads.perform(workers: min(workers, positions)) { _ in
             while true {
-                let index: Int = next.withLock { n in
+                let j: Int = next.withLock { n in
                     defer { n += 1 }
                     return n
                 }
-                guard index < chunks else { return }
-                let first = index * chunk, count = min(chunk, positions - first)
-                var masked = [Float](repeating: 0, count: count * c * pixels)
-                for slot in 0..<count {
-                    var oneHot = [Float](repeating: 0, count: positions)
-                    oneHot[first + slot] = 1
-                    let phi = Resize.bilinear(Tensor(shape: [h, w], scalars: oneHot), height: height, width: width,
-                                              alignCorners: true).scalars
-                    for channel in 0..<c {
-                        for p in 0..<pixels {
-                            masked[(slot * c + channel) * pixels + p] = input.scalars[channel * pixels + p] * phi[p]
+                guard j < positions else { return }
+                var oneHot = [Float](repeating: 0, count: positions)
+                oneHot[j] = 1
+                let phi = Resize.bilinear(Tensor(shape: [h, w], scalars: oneHot), height: height, width: width,
+                                          alignCorners: true).scalars
+                var (y0, y1, x0, x1) = (height, -1, width, -1)
+                for y in 0..<height {
+                    for x in 0..<width where phi[y * width + x] != 0 {
+                        (y0, y1, x0, x1) = (min(y0, y), max(y1, y), min(x0, x), max(x1, x))
+                    }
+                }
+                // Only the outputs whose window meets φ_j's support can differ from zero: convolve the input
+                // under them (zeros outside the image, as the padding) instead of the whole masked image.
+                let (oy0, oy1) = (max(0, ceilingDivision(y0 + geometry.padTop - reachY, strideY)),
+                                  min(oh - 1, (y1 + geometry.padTop) / strideY))
+                let (ox0, ox1) = (max(0, ceilingDivision(x0 + geometry.padLeft - reachX, strideX)),
+                                  min(ow - 1, (x1 + geometry.padLeft) / strideX))
+                guard y1 >= y0, oy1 >= oy0, ox1 >= ox0 else {
+                    results.withLock { $0[j] = ((0, 0, 0, 0, 0), []) }
+                    continue
+                }
+                let top = oy0 * strideY - geometry.padTop, rows = (oy1 - oy0) * strideY + reachY + 1
+                let left = ox0 * strideX - geometry.padLeft, columns = (ox1 - ox0) * strideX + reachX + 1
+                var crop = [Float](repeating: 0, count: c * rows * columns)
+                for channel in 0..<c {
+                    for r in 0..<rows where (0..<height).contains(top + r) {
+                        let y = top + r
+                        for q in 0..<columns where (0..<width).contains(left + q) {
+                            let p = y * width + left + q
+                            crop[(channel * rows + r) * columns + q] = input.scalars[channel * pixels + p] * phi[p]
                         }
                     }
                 }
-                let responses = Convolution.forward(
-                    Tensor(shape: [count, c, height, width], scalars: masked), weight: conv.weight, bias: nil,
-                    geometry: geometry, groups: conv.groups, winograd: conv.winograd)
-                var boxes: [Box] = []
+                let response = Convolution.forward(
+                    Tensor(shape: [1, c, rows, columns], scalars: crop), weight: conv.weight, bias: nil,
+                    geometry: cropGeometry, groups: conv.groups, winograd: conv.winograd).scalars
+                let (rh, rw) = (oy1 - oy0 + 1, ox1 - ox0 + 1)
+                // The box is the nonzero part of the response, in output coordinates.
+                var (bottom, right) = (-1, -1)
+                var (first, leftmost) = (rh, rw)
+                for channel in 0..<o {
+                    for y in 0..<rh {
+                        for x in 0..<rw where response[(channel * rh + y) * rw + x] != 0 {
+                            (first, bottom, leftmost, right) = (min(first, y), max(bottom, y), min(leftmost, x), max(right, x))
+                        }
+                    }
+                }
+                guard bottom >= first else {
+                    results.withLock { $0[j] = ((0, 0, 0, 0, 0), []) }
+                    continue
+                }
                 var values: [Float] = []
-                for slot in 0..<count {
-                    let base = slot * o * oh * ow
-                    var (top, bottom, left, right) = (oh, -1, ow, -1)
-                    for channel in 0..<o {
-                        for y in 0..<oh {
-                            for x in 0..<ow where responses.scalars[base + (channel * oh + y) * ow + x] != 0 {
-                                top = min(top, y)
-                                bottom = max(bottom, y)
-                                left = min(left, x)
-                                right = max(right, x)
-                            }
-                        }
-                    }
-                    if bottom < top {
-                        boxes.append((0, 0, 0, 0, values.count))
-                        continue
-                    }
-                    boxes.append((top, left, bottom - top + 1, right - left + 1, values.count))
-                    for channel in 0..<o {
-                        for y in top...bottom {
-                            let start = base + (channel * oh + y) * ow
-                            values.append(contentsOf: responses.scalars[(start + left)...(start + right)])
-                        }
+                values.reserveCapacity(o * (bottom - first + 1) * (right - leftmost + 1))
+                for channel in 0..<o {
+                    for y in first...bottom {
+                        let start = (channel * rh + y) * rw
+                        values.append(contentsOf: response[(start + leftmost)...(start + right)])
                     }
                 }
-                results.withLock { $0[index] = (boxes, values) }
+                let box: Box = (oy0 + first, ox0 + leftmost, bottom - first + 1, right - leftmost + 1, 0)
+                results.withLock { $0[j] = (box, values) }
             }
         }
         var boxes: [Box] = []
         var values: [Float] = []
-        for part in results.withLock({ $0 }) {
-            guard let part else { continue }
-            let (partBoxes, partValues) = part
-            boxes += partBoxes.map { ($0.top, $0.left, $0.rows, $0.columns, $0.offset + values.count) }
-            values += partValues
+        for result in results.withLock({ $0 }) {
+            guard let (box, boxValues) = result else { continue }
+            boxes.append((box.top, box.left, box.rows, box.columns, values.count))
+            values += boxValues
         }
         self.boxes = boxes
         self.values = values
@@ -494,20 +518,50 @@ struct FirstLayerBasis: Sendable {
     ///
     /// - Parameter coefficients: `[batch, h·w]`, each mask's `a_j`.
     /// - Returns: `[batch, channels, height, width]`, bias added and activation applied.
+    /// The undilated max pooling that alone reads node `index`'s output (through identities, each with one
+    /// reader), with its output size; `nil` when there is none. Pooling each plane as it is built saves writing the
+    /// convolution's output out and reading it back (resnet18: 3.2 MB per image).
+    static func pooling(
+        after index: Int, in network: Network, height: Int, width: Int
+    ) -> (node: Int, pool: (geometry: WindowGeometry, height: Int, width: Int))? {
+        var source = index
+        while true {
+            let readers = network.nodes.indices.filter { network.nodes[$0].inputs.contains(source) }
+            guard readers.count == 1, let reader = readers.first, network.nodes[reader].inputs == [source],
+                reader < network.outputIndex
+            else { return nil }
+            switch network.nodes[reader].layer {
+            case .identity:
+                source = reader
+            case .maxPool(let g, let ceilMode) where g.dilationHeight == 1 && g.dilationWidth == 1:
+                let size = Pooling.outputSize(height: height, width: width, geometry: g, ceilMode: ceilMode, dilated: true)
+                return (reader, (g, size.height, size.width))
+            default:
+                return nil
+            }
+        }
+    }
+
     func output(coefficients: [Float], batch: Int) -> Tensor {
         let plane = height * width
         let positions = boxes.count
         precondition(coefficients.count == batch * positions, "\(coefficients.count) coefficients for \(batch) masks")
-        var out = [Float](unsafeUninitializedCapacity: batch * channels * plane) { _, count in
-            count = batch * channels * plane
+        let (outHeight, outWidth) = pool.map { ($0.height, $0.width) } ?? (height, width)
+        let outPlane = outHeight * outWidth
+        var out = [Float](unsafeUninitializedCapacity: batch * channels * outPlane) { _, count in
+            count = batch * channels * outPlane
         }
+        // With a pooling, each plane is built here and pooled into the output while it is in the caches.
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: pool == nil ? 0 : plane)
+        defer { scratch.deallocate() }
         values.withUnsafeBufferPointer { r in
             coefficients.withUnsafeBufferPointer { a in
                 out.withUnsafeMutableBufferPointer { o in
                     // Channel-major, so one channel's responses stay in cache across the batch.
                     for channel in 0..<channels {
                         for slot in 0..<batch {
-                            let destination = o.baseAddress! + (slot * channels + channel) * plane
+                            let target = o.baseAddress! + (slot * channels + channel) * outPlane
+                            let destination = pool == nil ? target : scratch
                             destination.update(repeating: bias[channel], count: plane)
                             for j in 0..<positions {
                                 let weight = a[slot * positions + j]
@@ -521,11 +575,15 @@ struct FirstLayerBasis: Sendable {
                                 }
                             }
                             activation?.apply(to: UnsafeMutableBufferPointer(start: destination, count: plane))
+                            if let pool {
+                                Pooling.maxPlane(scratch, height: height, width: width, geometry: pool.geometry,
+                                                 outputSize: (pool.height, pool.width), into: target)
+                            }
                         }
                     }
                 }
             }
         }
-        return Tensor(shape: [batch, channels, height, width], scalars: out)
+        return Tensor(shape: [batch, channels, outHeight, outWidth], scalars: out)
     }
 }

@@ -158,6 +158,61 @@ import Testing
 
 /// The first-layer shortcut against convolving the masked inputs.
 @Suite struct FirstLayerBasisTests {
+    /// A ResNet-style stem (7×7/2 convolution, batch norm, ReLU, 3×3/2 max pooling), random weights.
+    static func stem() throws -> Network {
+        let spec = try ModelSpec.parse("""
+            {"name": "stem", "input_channels": 3, "layers": [
+              {"name": "conv1", "op": "conv2d", "out_channels": 8, "kernel": 7, "stride": 2, "padding": 3, "bias": false},
+              {"name": "bn1", "op": "batchnorm"}, {"name": "relu", "op": "relu"},
+              {"name": "maxpool", "op": "maxpool", "kernel": 3, "stride": 2, "padding": 1},
+              {"name": "conv2", "op": "conv2d", "out_channels": 8, "kernel": 3, "padding": 1}, {"name": "relu2", "op": "relu"},
+              {"name": "pool", "op": "adaptive_avgpool", "output_size": [1, 1]}, {"name": "flat", "op": "flatten"},
+              {"name": "fc", "op": "linear", "out_features": 5}]}
+            """)
+        var generator = SplitMix64(seed: 11)
+        func random(_ shape: [Int], _ range: ClosedRange<Float>) -> Tensor {
+            Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: range, using: &generator) })
+        }
+        return try Network(spec: spec, parameters: [
+            "conv1.weight": random([8, 3, 7, 7], -0.2...0.2), "bn1.weight": random([8], 0.5...1.5),
+            "bn1.bias": random([8], -0.3...0.3), "bn1.running_mean": random([8], -0.1...0.1),
+            "bn1.running_var": random([8], 0.5...1.5), "conv2.weight": random([8, 8, 3, 3], -0.3...0.3),
+            "conv2.bias": random([8], -0.1...0.1), "fc.weight": random([5, 8], -1...1), "fc.bias": random([5], -0.1...0.1),
+        ])
+    }
+
+    /// The stem's max pooling is built with the first convolution's output, plane by plane: the same values as
+    /// pooling the convolution of each masked input, and the same heatmap as Score-CAM without the shortcut.
+    @Test func theMaxPoolingAfterTheFirstConvolutionIsBuiltWithIt() throws {
+        let network = try Self.stem()
+        var generator = SplitMix64(seed: 3)
+        let input = Tensor(shape: [1, 3, 48, 48], scalars: (0..<(3 * 48 * 48)).map { _ in Float.random(in: -2...2, using: &generator) })
+        let scoreCAM = try ScoreCAM(network: network, targetLayer: "relu2")
+        let basis = try #require(FirstLayerBasis(network: scoreCAM.network, input: input, mapHeight: 12, mapWidth: 12,
+                                                 costShare: .infinity))
+        #expect(basis.node == (try network.nodeIndex(named: "maxpool")))
+        let coefficients = (0..<(2 * 144)).map { _ in Float.random(in: 0...1, using: &generator) }
+        var masked = [Float]()
+        for slot in 0..<2 {
+            let map = Tensor(shape: [12, 12], scalars: Array(coefficients[(slot * 144)..<((slot + 1) * 144)]))
+            let mask = Resize.bilinear(map, height: 48, width: 48, alignCorners: true).scalars
+            for channel in 0..<3 {
+                for p in 0..<(48 * 48) { masked.append(input.scalars[channel * 48 * 48 + p] * mask[p]) }
+            }
+        }
+        let expected = scoreCAM.network.forward(Tensor(shape: [2, 3, 48, 48], scalars: masked), capturing: [basis.node])
+            .captured[0]
+        let ours = basis.output(coefficients: coefficients, batch: 2)
+        #expect(ours.shape == expected.shape && ours.shape == [2, 8, 12, 12])
+        let scale = max(1, expected.scalars.map(abs).max() ?? 1)
+        #expect(maxAbsoluteDifference(ours.scalars, expected.scalars) <= 1e-5 * scale)
+        let shortcut = try scoreCAM.explain(input)
+        let direct = try ScoreCAM(network: network, targetLayer: "relu2", options: .init(firstLayerBasis: false))
+            .explain(input)
+        #expect(maxAbsoluteDifference(shortcut.channelScores, direct.channelScores) <= 1e-5)
+        #expect(maxAbsoluteDifference(shortcut.values, direct.values) <= 1e-5)
+    }
+
     @Test(arguments: ["plain_relu2", "residual_layer1", "depthwise_block1"])
     func weightedResponsesEqualTheConvolutionOfTheMaskedInput(name: String) throws {
         let c = try ScoreCAMReferenceTests.Case(name)
@@ -182,7 +237,8 @@ import Testing
             }
         }
         let batch = Tensor(shape: [2, channels, height, width], scalars: masked)
-        let expected = network.nodes[0].layer([batch])
+        // The first convolution's output, or the max pooling's that alone reads it (the residual net's stem).
+        let expected = network.forward(batch, capturing: [basis.node]).captured[0]
         let ours = basis.output(coefficients: coefficients, batch: 2)
         #expect(ours.shape == expected.shape)
         let scale = max(1, expected.scalars.map(abs).max() ?? 1)

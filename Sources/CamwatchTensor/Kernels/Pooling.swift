@@ -97,6 +97,24 @@ public enum Pooling {
     ) {
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let (oh, ow) = outputSize
+        input.scalars.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for plane in 0..<(n * c) {
+                    maxPlane(src.baseAddress! + plane * h * w, height: h, width: w, geometry: g, outputSize: outputSize,
+                             into: dst.baseAddress! + plane * oh * ow)
+                }
+            }
+        }
+    }
+
+    /// Max pooling of one `height × width` plane into `outputSize` (undilated windows), as ``max(_:geometry:ceilMode:)``
+    /// computes each plane: for callers that build a plane and pool it while it is still in the caches.
+    public static func maxPlane(
+        _ s: UnsafePointer<Float>, height h: Int, width w: Int, geometry g: WindowGeometry, outputSize: (Int, Int),
+        into d: UnsafeMutablePointer<Float>
+    ) {
+        precondition(g.dilationHeight == 1 && g.dilationWidth == 1, "maxPlane pools undilated windows")
+        let (oh, ow) = outputSize
         let sx = g.strideWidth, kw = g.kernelWidth, left = g.padLeft
         // The row buffer covers every window: [−left, (ow − 1)·sx + kw − left).
         let span = Swift.max(w + left, (ow - 1) * sx + kw) + 1
@@ -104,39 +122,31 @@ public enum Pooling {
         defer { rowBuffer.deallocate() }
         rowBuffer.initialize(repeating: -Float.infinity, count: span)
         let row = rowBuffer + left
-        input.scalars.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for plane in 0..<(n * c) {
-                    let s = src.baseAddress! + plane * h * w
-                    let d = dst.baseAddress! + plane * oh * ow
-                    for y in 0..<oh {
-                        let lo = Swift.max(0, y * g.strideHeight - g.padTop)
-                        let hi = Swift.min(h, y * g.strideHeight - g.padTop + g.kernelHeight)
-                        let line = d + y * ow
-                        guard hi > lo else {
-                            line.update(repeating: -Float.infinity, count: ow)
-                            continue
-                        }
-                        row.update(from: s + lo * w, count: w)
-                        for iy in (lo + 1)..<Swift.max(lo + 1, hi) {
-                            let source = s + iy * w
-                            for x in 0..<w { row[x] = source[x] > row[x] ? source[x] : row[x] }
-                        }
-                        if kw == 3 {
-                            for x in 0..<ow {
-                                let p = row + x * sx - left
-                                let a = p[0] > p[1] ? p[0] : p[1]
-                                line[x] = p[2] > a ? p[2] : a
-                            }
-                        } else {
-                            for x in 0..<ow {
-                                let p = row + x * sx - left
-                                var best = p[0]
-                                for kx in 1..<Swift.max(1, kw) { best = p[kx] > best ? p[kx] : best }
-                                line[x] = best
-                            }
-                        }
-                    }
+        for y in 0..<oh {
+            let lo = Swift.max(0, y * g.strideHeight - g.padTop)
+            let hi = Swift.min(h, y * g.strideHeight - g.padTop + g.kernelHeight)
+            let line = d + y * ow
+            guard hi > lo else {
+                line.update(repeating: -Float.infinity, count: ow)
+                continue
+            }
+            row.update(from: s + lo * w, count: w)
+            for iy in (lo + 1)..<Swift.max(lo + 1, hi) {
+                let source = s + iy * w
+                for x in 0..<w { row[x] = source[x] > row[x] ? source[x] : row[x] }
+            }
+            if kw == 3 {
+                for x in 0..<ow {
+                    let p = row + x * sx - left
+                    let a = p[0] > p[1] ? p[0] : p[1]
+                    line[x] = p[2] > a ? p[2] : a
+                }
+            } else {
+                for x in 0..<ow {
+                    let p = row + x * sx - left
+                    var best = p[0]
+                    for kx in 1..<Swift.max(1, kw) { best = p[kx] > best ? p[kx] : best }
+                    line[x] = best
                 }
             }
         }

@@ -85,8 +85,9 @@ import Testing
         let outcome = await Self.webhook(server, timeout: .milliseconds(400), retries: 1).send(.testSample())
         let elapsed = Self.seconds(since: start)
         #expect(outcome == .failed(reason: "timed out after 0.4 s", attempts: 2))
-        // Our own timer bounds each attempt; the transport's backstop (2 s each) would take over 4 s.
-        #expect(elapsed >= 0.8 && elapsed < 2.5, "\(elapsed) s")
+        // Our own timer bounds each attempt; the transport's backstop (2 s each) would take over 4 s. (2.7 s was
+        // measured once with the parallel test suite loading both cores.)
+        #expect(elapsed >= 0.8 && elapsed < 3.6, "\(elapsed) s")
         #expect(server.requests.count == 2)
     }
 

@@ -1,3 +1,4 @@
+import CamwatchHDF5
 public import CamwatchTensor
 import Foundation
 import Synchronization
@@ -220,15 +221,9 @@ public enum CheckpointSubprocess {
         var counts: [Int] = []
         var total = 0
         for entry in header.tensors {
-            var count = 1
-            for extent in entry.shape {
-                let (product, overflow) = count.multipliedReportingOverflow(by: extent)
-                guard extent >= 0, !overflow else { throw garbage("tensor shapes beyond the reader's limit") }
-                count = product
-            }
-            guard count <= CheckpointLoader.maximumElements - total else {
-                throw garbage("tensor shapes beyond the reader's limit")
-            }
+            guard entry.shape.allSatisfy({ $0 >= 0 }),
+                let count = HDF5File.elementCount(entry.shape, atMost: CheckpointLoader.maximumElements - total)
+            else { throw garbage("tensor shapes beyond the reader's limit") }
             total += count
             counts.append(count)
         }

@@ -103,7 +103,7 @@ extension HDF5File {
 
     /// The number of elements of `shape`, or `nil` when a partial product overflows or passes `limit` (a damaged
     /// header claiming more than camwatch reads, checked before anything is allocated).
-    static func elementCount(_ shape: [Int], atMost limit: Int) -> Int? {
+    public static func elementCount(_ shape: [Int], atMost limit: Int) -> Int? {
         var count = 1
         for dimension in shape {
             let (product, overflow) = count.multipliedReportingOverflow(by: dimension)

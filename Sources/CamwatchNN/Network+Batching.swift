@@ -66,8 +66,10 @@ extension Network {
         func elements(_ node: Int) -> Int {
             (node == Self.inputIndex ? inputShape : shapes[node]).dropFirst().reduce(1, *)
         }
-        var lastUse = [Int: Int]()
-        for (index, node) in nodes.enumerated() { for source in node.inputs { lastUse[source] = index } }
+        let readers = lastReaders()
+        let startLastUse = ((start + 1)...outputIndex).last { nodes[$0].inputs.contains(start) } ?? start
+        /// The last reader of a value read after `start` (`start` itself, or a node after it).
+        func lastUse(_ source: Int) -> Int { source == start ? startLastUse : readers[source] }
         var held: [Int: Int] = [start: elements(start)]
         var live = [Int](repeating: 0, count: nodes.count)
         for index in (start + 1)...outputIndex {
@@ -75,12 +77,12 @@ extension Network {
             let reusesInput: Bool
             switch node.layer.outputStorage {
             case .input: reusesInput = true
-            case .inputWhenLastReader: reusesInput = node.inputs.first.map { lastUse[$0] == index } ?? false
+            case .inputWhenLastReader: reusesInput = node.inputs.first.map { lastUse($0) == index } ?? false
             case .new: reusesInput = false
             }
             live[index] = held.values.reduce(0, +) + (reusesInput ? 0 : elements(index))
-            for source in node.inputs where lastUse[source] == index { held[source] = nil }
-            if let last = lastUse[index], last > index { held[index] = elements(index) }
+            for source in node.inputs where lastUse(source) == index { held[source] = nil }
+            if readers[index] > index { held[index] = elements(index) }
         }
         return live
     }

@@ -33,10 +33,7 @@ public struct Network: Sendable {
     public func forward(_ input: Tensor, capturing: [Int] = []) -> (output: Tensor, captured: [Tensor]) {
         let keep = Set(capturing)
         // Each value is released after its last reader, so peak memory stays near the widest layer.
-        var lastUse = [Int](repeating: -1, count: nodes.count)
-        for (index, node) in nodes.enumerated() {
-            for source in node.inputs where source >= 0 { lastUse[source] = index }
-        }
+        let lastUse = lastReaders()
         let finalNode = capturing.reduce(outputIndex, max)
         var values = [Tensor?](repeating: nil, count: nodes.count)
         var captured: [Int: Tensor] = [:]
@@ -78,10 +75,7 @@ public struct Network: Sendable {
                      "no segment from node \(start) through node \(end)")
         precondition(nodes[(start + 1)...end].allSatisfy { $0.inputs.allSatisfy { $0 >= start } },
                      "a node after \(start) reads a value from before it")
-        var lastUse = [Int](repeating: -1, count: nodes.count)
-        for (i, node) in nodes.enumerated() {
-            for source in node.inputs where source >= 0 { lastUse[source] = i }
-        }
+        let lastUse = lastReaders()
         let startLastUse = ((start + 1)...end).last { nodes[$0].inputs.contains(start) }
         var values = [Tensor?](repeating: nil, count: nodes.count)
         var startValue: Tensor? = value
@@ -96,6 +90,16 @@ public struct Network: Sendable {
             if lastUse[i] > i { values[i] = result }
         }
         preconditionFailure("unreachable: the loop returns at node \(end)")
+    }
+
+    /// For each node, the last node that reads its value (−1 when none reads it): where a forward pass may
+    /// release it.
+    func lastReaders() -> [Int] {
+        var last = [Int](repeating: -1, count: nodes.count)
+        for (index, node) in nodes.enumerated() {
+            for source in node.inputs where source >= 0 { last[source] = index }
+        }
+        return last
     }
 
     /// The logits for a batch: ``forward(_:capturing:)`` without captures.

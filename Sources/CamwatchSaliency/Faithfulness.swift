@@ -327,18 +327,9 @@ public enum Faithfulness {
     static func classProbabilities(network: Network, batch: Tensor, classIndex: Int) throws(SaliencyError) -> [Float] {
         // Within Score-CAM's activation budget: a batch of perturbed 224×224 images through vgg16 would hold
         // 26 MB per image at once.
-        let plan: BatchPlan
-        do {
-            plan = try network.batchPlan(inputHeight: batch.shape[2], inputWidth: batch.shape[3], batch: batch.shape[0],
-                                         memoryBytes: ScoreCAM.Options.defaultActivationMemory)
-        } catch { throw SaliencyError("\(error)") }
-        let perImage = batch.scalarCount / max(1, batch.shape[0])
-        let logits = network.forward(plan: plan) { images in
-            images.count == batch.shape[0]
-                ? batch
-                : Tensor(shape: [images.count] + batch.shape.dropFirst(),
-                         scalars: Array(batch.scalars[(images.lowerBound * perImage)..<(images.upperBound * perImage)]))
-        }
+        let plan = try network.scoringPlan(height: batch.shape[2], width: batch.shape[3], batch: batch.shape[0],
+                                           memoryBytes: ScoreCAM.Options.defaultActivationMemory)
+        let logits = network.forward(plan: plan) { batch.batchItems($0) }
         guard logits.rank == 2, logits.shape[0] == batch.shape[0] else {
             throw SaliencyError("the network output \(logits.shape) is not [N, classes]")
         }

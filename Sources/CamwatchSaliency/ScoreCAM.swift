@@ -156,12 +156,9 @@ public struct ScoreCAM: Sendable {
         let basis = options.firstLayerBasis
             ? FirstLayerBasis(network: network, input: input, mapHeight: activations.shape[2],
                               mapWidth: activations.shape[3], workers: workers) : nil
-        let plan: BatchPlan
-        do {
-            plan = try network.batchPlan(start: basis?.node ?? Network.inputIndex, inputHeight: input.shape[2],
-                                         inputWidth: input.shape[3], batch: min(batch, max(1, pending.count)),
-                                         memoryBytes: options.activationMemory)
-        } catch { throw SaliencyError("\(error)") }
+        let plan = try network.scoringPlan(start: basis?.node ?? Network.inputIndex, height: input.shape[2],
+                                           width: input.shape[3], batch: min(batch, max(1, pending.count)),
+                                           memoryBytes: options.activationMemory)
         let work = ScoringWork(network: network, input: input, activations: activations, channels: channels,
                                constant: constant, jobs: jobs, target: target, weighting: options.weighting,
                                basis: basis, plan: plan)
@@ -255,6 +252,19 @@ public struct SaliencyError: Error, Sendable, CustomStringConvertible, Equatable
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+extension Network {
+    /// ``batchPlan(start:inputHeight:inputWidth:batch:memoryBytes:)`` for the batches of masked or perturbed
+    /// inputs the saliency methods score, its error as a ``SaliencyError``.
+    func scoringPlan(
+        start: Int = Network.inputIndex, height: Int, width: Int, batch: Int, memoryBytes: Int
+    ) throws(SaliencyError) -> BatchPlan {
+        do {
+            return try batchPlan(start: start, inputHeight: height, inputWidth: width, batch: batch,
+                                 memoryBytes: memoryBytes)
+        } catch { throw SaliencyError("\(error)") }
+    }
 }
 
 /// What the scoring workers share, behind one lock.
@@ -514,10 +524,6 @@ struct FirstLayerBasis: Sendable {
         self.values = values
     }
 
-    /// The first node's output for a batch of masks.
-    ///
-    /// - Parameter coefficients: `[batch, h·w]`, each mask's `a_j`.
-    /// - Returns: `[batch, channels, height, width]`, bias added and activation applied.
     /// The undilated max pooling that alone reads node `index`'s output (through identities, each with one
     /// reader), with its output size; `nil` when there is none. Pooling each plane as it is built saves writing the
     /// convolution's output out and reading it back (resnet18: 3.2 MB per image).
@@ -542,6 +548,11 @@ struct FirstLayerBasis: Sendable {
         }
     }
 
+    /// The output of ``node`` for a batch of masks.
+    ///
+    /// - Parameter coefficients: `[batch, h·w]`, each mask's `a_j`.
+    /// - Returns: `[batch, channels, height, width]`, bias added and activation applied, or that pooled by
+    ///   ``pool``.
     func output(coefficients: [Float], batch: Int) -> Tensor {
         let plane = height * width
         let positions = boxes.count

@@ -87,11 +87,8 @@ public struct SmoothedScoreCAM: Sendable {
         let baseline = logits.scalars[target]
         // A job is one batch of channels for one sample.
         let batches = (k + batchSize - 1) / batchSize
-        let plan: BatchPlan
-        do {
-            plan = try network.batchPlan(inputHeight: height, inputWidth: width, batch: min(batchSize, k),
-                                         memoryBytes: activationMemory)
-        } catch { throw SaliencyError("\(error)") }
+        let plan = try network.scoringPlan(height: height, width: width, batch: min(batchSize, k),
+                                           memoryBytes: activationMemory)
         let work = SmoothingWork(network: network, input: input, masks: masks, target: target, variant: variant,
                                  samples: samples, seed: seed, batchSize: batchSize, batches: batches, plan: plan)
         let sums = try ScoreCAM.scoreJobs(count: samples * batches, slots: k, total: samples * k, workers: threads,

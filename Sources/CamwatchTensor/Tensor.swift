@@ -39,10 +39,19 @@ public struct Tensor: Sendable, Equatable {
     /// Image `n` of a batch `[N, ...]` as a tensor `[1, ...]`.
     public func batchItem(_ n: Int) -> Tensor {
         precondition(rank >= 1 && n >= 0 && n < shape[0], "batch index \(n) out of range for \(shape)")
+        return batchItems(n..<(n + 1))
+    }
+
+    /// Images `range` of a batch `[N, ...]` as a tensor `[range.count, ...]` (this tensor itself, uncopied, for
+    /// the whole batch).
+    public func batchItems(_ range: Range<Int>) -> Tensor {
+        precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0],
+                     "batch range \(range) out of range for \(shape)")
+        if range == 0..<shape[0] { return self }
         let stride = shape[0] == 0 ? 0 : scalarCount / shape[0]
-        var itemShape = shape
-        itemShape[0] = 1
-        return Tensor(shape: itemShape, scalars: Array(scalars[(n * stride)..<((n + 1) * stride)]))
+        var itemsShape = shape
+        itemsShape[0] = range.count
+        return Tensor(shape: itemsShape, scalars: Array(scalars[(range.lowerBound * stride)..<(range.upperBound * stride)]))
     }
 
     /// Stacks tensors of equal shape `[1, ...]` (or `[B_i, ...]`) along the batch dimension.

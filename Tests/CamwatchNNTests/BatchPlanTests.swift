@@ -49,8 +49,7 @@ import Testing
             var built: [Range<Int>] = []
             let logits = network.forward(plan: plan) { slots in
                 built.append(slots)
-                return Tensor(shape: [slots.count] + input.shape.dropFirst(),
-                              scalars: Array(input.scalars[(slots.lowerBound * input.scalarCount / 7)..<(slots.upperBound * input.scalarCount / 7)]))
+                return input.batchItems(slots)
             }
             // The caller's inputs are asked for one micro-batch at a time, in order, covering the batch once.
             #expect(built.allSatisfy { $0.count <= plan.microBatch })
@@ -83,11 +82,7 @@ import Testing
         let plan = try network.batchPlan(start: start, inputHeight: input.shape[2], inputWidth: input.shape[3],
                                          batch: 5, memoryBytes: 0)
         #expect(plan.start == start && plan.microBatch == 1)
-        let perImage = captured[0].scalarCount / 5
-        let logits = network.forward(plan: plan) { slots in
-            Tensor(shape: [slots.count] + captured[0].shape.dropFirst(),
-                   scalars: Array(captured[0].scalars[(slots.lowerBound * perImage)..<(slots.upperBound * perImage)]))
-        }
+        let logits = network.forward(plan: plan) { captured[0].batchItems($0) }
         #expect(maxAbsoluteDifference(logits.scalars, whole.scalars) <= 1e-5 * max(1, whole.scalars.map(abs).max() ?? 1))
     }
 

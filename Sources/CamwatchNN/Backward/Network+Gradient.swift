@@ -37,10 +37,7 @@ extension Network {
     /// - Precondition: the input shape passed ``validate(inputHeight:inputWidth:)``.
     public func record(_ input: Tensor, from first: Int) -> ForwardRecord {
         precondition(first >= 0 && first <= outputIndex, "node \(first) is not at or before the output")
-        var lastUse = [Int](repeating: -1, count: nodes.count)
-        for (index, node) in nodes.enumerated() {
-            for source in node.inputs where source >= 0 { lastUse[source] = index }
-        }
+        let lastUse = lastReaders()
         var values = [Tensor?](repeating: nil, count: nodes.count)
         var preActivations = [Tensor?](repeating: nil, count: nodes.count)
         for index in 0...outputIndex {

@@ -42,11 +42,11 @@ public enum Winograd {
         precondition(weight.rank == 4 && weight.shape[2] == 3 && weight.shape[3] == 3, "Winograd needs 3×3 filters")
         let o = weight.shape[0], c = weight.shape[1]
         let panel = cw_winograd_panel(kernels.c)
-        let count = 36 * c * (panel == 0 ? o : (o + panel - 1) / panel * panel)
         let workers = min(o, ProcessInfo.processInfo.activeProcessorCount, 8)
         // Each worker writes its own output channels' elements only (whole panels; the kernel writes the last
         // panel's padding), so every element is written exactly once.
         let unit = max(1, panel), units = (o + unit - 1) / unit
+        let count = 36 * c * units * unit
         let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             nonisolated(unsafe) let destination = buffer.baseAddress!
             weight.scalars.withUnsafeBufferPointer { w in

@@ -121,11 +121,12 @@ struct CheckpointProcessor: Sendable {
         }
         let (preprocessing, source) = try self.preprocessing(for: checkpoint, spec: bound.spec)
         do {
-            let analysis = try CheckpointAnalysis.run(
+            var analysis = try CheckpointAnalysis.run(
                 network: bound.network, probes: probes, layer: configuration.layer, preprocessing: preprocessing,
                 options: configuration.scoreCAMOptions, method: configuration.method,
                 methodOptions: configuration.methodOptions, metrics: configuration.metrics, isCancelled: isCancelled,
                 progress: progress)
+            analysis.architecture = bound.spec.name
             return (analysis, source)
         } catch let error as AnalysisError {
             throw CheckpointFailure.analysis(file: path, error)

@@ -40,6 +40,11 @@ public struct ConvergenceRule: Sendable, Hashable, Codable {
     /// Values below this many consecutive checkpoints' median are not a level yet.
     public static let window = 3
 
+    /// Checkpoints in a row with signs of collapse (`CollapseEvidence`) before the run is `collapsed`. Two, so a
+    /// single dead checkpoint — a network frozen for an epoch that then recovers — is no verdict, and a run that
+    /// dies is named at its second dead checkpoint.
+    public static let collapsePatience = 2
+
     /// Defaults of the relative rule, chosen on the validation suite (Scripts/validation, README
     /// "Convergence"): 8 runs over 3 architectures and 4 learning-rate schedules, held-out runs checked after.
     public static let defaultSettleRatio = 0.35

@@ -6,6 +6,10 @@ public enum ConvergenceState: String, Sendable, Hashable, Codable, CaseIterable 
     case changing
     /// Checkpoint drift stayed below the threshold for `patience` consecutive checkpoints.
     case stable
+    /// The model stopped reading its input: heatmaps constant, outputs the same for every probe, or one
+    /// class for all (`CollapseEvidence`) at `ConvergenceRule.collapsePatience` checkpoints in a row. Drift is
+    /// near zero here for the wrong reason, so this is never `stable`.
+    case collapsed
 }
 
 /// Whether a checkpoint was processed.
@@ -37,6 +41,10 @@ public struct ConvergenceEvent: Sendable, Hashable, Codable {
         case converged
         /// `stable → changing`: drift rose past the hysteresis bound after convergence.
         case driftSpike = "drift_spike"
+        /// `→ collapsed`: the model stopped reading its input.
+        case collapsed
+        /// `collapsed → changing`: the signs of collapse are gone.
+        case revived
     }
 
     public var kind: Kind
@@ -52,7 +60,11 @@ public struct ConvergenceEvent: Sendable, Hashable, Codable {
         self.to = to
         self.checkpoint = checkpoint
         self.drift = drift
-        if to == .stable {
+        if to == .collapsed {
+            kind = .collapsed
+        } else if from == .collapsed {
+            kind = .revived
+        } else if to == .stable {
             kind = .converged
         } else if from == .stable {
             kind = .driftSpike
@@ -70,12 +82,16 @@ public struct ConvergenceReading: Sendable, Hashable, Codable {
     @ExplicitNull public var driftRatio: Double?
     /// relative: the weight drift over its reference; `nil` when unknown or in absolute mode.
     @ExplicitNull public var weightRatio: Double?
+    /// relative: the batch-norm statistics drift over its reference; `nil` when unknown, in absolute mode, or
+    /// for a network without running statistics.
+    @ExplicitNull public var statisticsRatio: Double?
     /// Whether the checkpoint met the settle condition (it extended the streak).
     public var settled: Bool
 
-    public init(driftRatio: Double?, weightRatio: Double?, settled: Bool) {
+    public init(driftRatio: Double?, weightRatio: Double?, statisticsRatio: Double? = nil, settled: Bool) {
         self.driftRatio = driftRatio
         self.weightRatio = weightRatio
+        self.statisticsRatio = statisticsRatio
         self.settled = settled
     }
 
@@ -83,6 +99,7 @@ public struct ConvergenceReading: Sendable, Hashable, Codable {
         case settled
         case driftRatio = "drift_ratio"
         case weightRatio = "weight_ratio"
+        case statisticsRatio = "statistics_ratio"
     }
 }
 
@@ -91,6 +108,10 @@ public struct ConvergenceReading: Sendable, Hashable, Codable {
 ///
 /// `warming-up` until two checkpoints have been processed, then `changing`; `stable` once `patience`
 /// consecutive checkpoints were settled; back to `changing` when a drift passes the hysteresis bound.
+/// `collapsed` from any state once `ConvergenceRule.collapsePatience` checkpoints in a row show signs of
+/// collapse (a checkpoint with such signs never counts as settled); back to `changing`, with every level
+/// starting over, at the first checkpoint without them. A new model (another architecture or other parameter
+/// shapes) starts the machine over at `warming-up` (`update(…, newSegment: true)`).
 ///
 /// Failed checkpoints leave it untouched, and feeding the checkpoint it saw last again does nothing,
 /// so replaying after a restart cannot emit an event twice. It is `Codable` (snake_case keys) and is
@@ -112,6 +133,11 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
     public private(set) var saliency = DriftLevel()
     /// Weight drift against its reference (relative rule).
     public private(set) var weights = DriftLevel()
+    /// Batch-norm running-statistics drift against its reference (relative rule): a network whose inference
+    /// behaviour still moves through its statistics is not settled, even when its learned weights are.
+    public private(set) var statistics = DriftLevel()
+    /// Consecutive processed checkpoints, up to the last, that showed signs of collapse.
+    public private(set) var collapseStreak = 0
     /// What the rule saw at the last processed checkpoint with a drift.
     public private(set) var reading: ConvergenceReading?
 
@@ -139,69 +165,115 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
     ///     `nil` for the first one. A processed checkpoint without a drift after the first (no probe
     ///     comparable) counts as processed but leaves state and streak alone.
     ///   - weightDrift: ‖w_i − w_{i−1}‖ / ‖w_{i−1}‖ against the same previous checkpoint, when known.
+    ///   - statisticsDrift: the same over the batch-norm running statistics, when known and the network has any.
+    ///   - collapsed: whether the checkpoint shows signs of collapse (`CollapseEvidence`).
+    ///   - newSegment: the checkpoint is another model than the previous one (architecture or parameter
+    ///     shapes): the machine starts over from it, as from a run's first checkpoint; no event.
     public mutating func update(
-        checkpoint: CheckpointLabel, status: CheckpointStatus, drift: Double?, weightDrift: Double? = nil
+        checkpoint: CheckpointLabel, status: CheckpointStatus, drift: Double?, weightDrift: Double? = nil,
+        statisticsDrift: Double? = nil, collapsed: Bool = false, newSegment: Bool = false
     ) -> [ConvergenceEvent] {
         guard status == .ok, checkpoint.id != lastCheckpointID else { return [] }
+        if newSegment { self = ConvergenceTracker(rule: rule) }
         lastCheckpointID = checkpoint.id
         processed += 1
-        guard processed >= 2, let drift, drift.isFinite, drift >= 0 else { return [] }
         let previous = state
-        let verdict = judge(drift: drift, weightDrift: weightDrift.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil })
+        collapseStreak = collapsed ? collapseStreak + 1 : 0
+        if collapsed || state == .collapsed {
+            // Near-zero drift of a dead model is no sign of settling: such a checkpoint never extends the
+            // streak nor feeds a level.
+            streak = 0
+            reading = nil
+            if collapseStreak >= ConvergenceRule.collapsePatience {
+                state = .collapsed
+            } else if state == .collapsed {
+                // Revived: what the levels held belongs to the model before it died.
+                state = .changing
+                (saliency, weights, statistics) = (DriftLevel(), DriftLevel(), DriftLevel())
+            }
+            return transition(from: previous, at: checkpoint, drift: drift ?? 0)
+        }
+        guard processed >= 2, let drift, drift.isFinite, drift >= 0 else { return [] }
+        func usable(_ value: Double?) -> Double? { value.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil } }
+        let verdict = judge(drift: drift, weightDrift: usable(weightDrift), statisticsDrift: usable(statisticsDrift))
         reading = verdict.reading
         streak = verdict.reading.settled ? streak + 1 : 0
         switch state {
-        case .warmingUp, .changing:
+        case .warmingUp, .changing, .collapsed:
             state = streak >= rule.patience ? .stable : .changing
         case .stable:
-            if verdict.moved.saliency || verdict.moved.weights {
+            if verdict.moved.saliency || verdict.moved.weights || verdict.moved.statistics {
                 state = .changing
                 streak = 0
                 // A new segment (warm restart, unfrozen layers, new data) has its own early level; a signal
                 // that did not move keeps its reference.
                 if verdict.moved.saliency { saliency.restart(at: saliency.median ?? drift) }
                 if verdict.moved.weights, let weightDrift { weights.restart(at: weightDrift) }
+                if verdict.moved.statistics, let statisticsDrift { statistics.restart(at: statisticsDrift) }
             }
         }
+        return transition(from: previous, at: checkpoint, drift: drift)
+    }
+
+    /// The event for a change of state at `checkpoint`, if the state changed.
+    private mutating func transition(
+        from previous: ConvergenceState, at checkpoint: CheckpointLabel, drift: Double
+    ) -> [ConvergenceEvent] {
         guard state != previous else { return [] }
         convergedAt = state == .stable ? checkpoint : nil
         return [ConvergenceEvent(from: previous, to: state, checkpoint: checkpoint, drift: drift)]
     }
 
+    /// What the relative rule found moving at one checkpoint, past the hysteresis bounds.
+    private struct Moved {
+        var saliency = false
+        var weights = false
+        var statistics = false
+    }
+
     /// Applies the rule to one checkpoint's drifts: whether it is settled, and, for a stable run, which
     /// signal moved past the hysteresis bound.
-    private mutating func judge(drift: Double, weightDrift: Double?)
-        -> (reading: ConvergenceReading, moved: (saliency: Bool, weights: Bool))
+    private mutating func judge(drift: Double, weightDrift: Double?, statisticsDrift: Double?)
+        -> (reading: ConvergenceReading, moved: Moved)
     {
         switch rule.mode {
         case .absolute:
             let settled = drift < rule.threshold
-            let moved = drift > rule.threshold * rule.hysteresis
-            return (ConvergenceReading(driftRatio: nil, weightRatio: nil, settled: settled), (moved, false))
+            return (
+                ConvergenceReading(driftRatio: nil, weightRatio: nil, settled: settled),
+                Moved(saliency: drift > rule.threshold * rule.hysteresis)
+            )
         case .relative:
             saliency.add(drift)
             if let weightDrift { weights.add(weightDrift) }
+            if let statisticsDrift { statistics.add(statisticsDrift) }
             // Settling is judged on the checkpoint's own drift (`patience` in a row is the guard against a
             // lucky one); leaving `stable` on the median of 3, so one noisy checkpoint at the floor does not
             // end it. A level needs a full window of its own segment before it can count as settled.
             let driftRatio = saliency.ratio(drift)
             let weightRatio = weightDrift.flatMap { weights.ratio($0) }
+            // Running statistics are parameters too (learned by averaging, not by gradient): they are held to
+            // the weights' bound.
+            let statisticsRatio = statisticsDrift.flatMap { statistics.ratio($0) }
             let saliencySettled = saliency.count >= ConvergenceRule.window && (driftRatio ?? .infinity) < rule.settleRatio
             let weightsSettled = weightRatio.map { $0 < rule.weightSettleRatio } ?? true
-            let moved = (
+            let statisticsSettled = statisticsRatio.map { $0 < rule.weightSettleRatio } ?? true
+            let moved = Moved(
                 saliency: (saliency.ratio(saliency.median) ?? 0) > rule.settleRatio * rule.hysteresis,
-                weights: (weightRatio ?? 0) > rule.weightSettleRatio * rule.hysteresis
-            )
+                weights: (weightRatio ?? 0) > rule.weightSettleRatio * rule.hysteresis,
+                statistics: (statisticsRatio ?? 0) > rule.weightSettleRatio * rule.hysteresis)
             return (
                 ConvergenceReading(
-                    driftRatio: driftRatio, weightRatio: weightRatio, settled: saliencySettled && weightsSettled),
+                    driftRatio: driftRatio, weightRatio: weightRatio, statisticsRatio: statisticsRatio,
+                    settled: saliencySettled && weightsSettled && statisticsSettled),
                 moved
             )
         }
     }
 
     enum CodingKeys: String, CodingKey {
-        case rule, state, streak, processed, saliency, weights, reading
+        case rule, state, streak, processed, saliency, weights, statistics, reading
+        case collapseStreak = "collapse_streak"
         case convergedAt = "converged_at"
         case convergedAtID = "converged_at_id"
         case lastCheckpointID = "last_checkpoint_id"
@@ -226,11 +298,14 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
         lastCheckpointID = try c.decodeIfPresent(String.self, forKey: .lastCheckpointID)
         saliency = try c.decodeIfPresent(DriftLevel.self, forKey: .saliency) ?? DriftLevel()
         weights = try c.decodeIfPresent(DriftLevel.self, forKey: .weights) ?? DriftLevel()
+        statistics = try c.decodeIfPresent(DriftLevel.self, forKey: .statistics) ?? DriftLevel()
+        collapseStreak = try c.decodeIfPresent(Int.self, forKey: .collapseStreak) ?? 0
         reading = try c.decodeIfPresent(ConvergenceReading.self, forKey: .reading)
         let name = try c.decodeIfPresent(String.self, forKey: .convergedAt)
         let id = try c.decodeIfPresent(String.self, forKey: .convergedAtID)
         convergedAt = if let name, let id { CheckpointLabel(id: id, name: name) } else { nil }
-        guard rule.isValid, processed >= 0, streak >= 0, streak <= processed,
+        guard rule.isValid, processed >= 0, streak >= 0, streak <= processed, collapseStreak >= 0,
+            collapseStreak <= processed,
             (state == .stable) == (convergedAt != nil)
         else {
             throw DecodingError.dataCorrupted(
@@ -250,6 +325,8 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
         try c.encode(reading, forKey: .reading)
         try c.encode(saliency, forKey: .saliency)
         try c.encode(weights, forKey: .weights)
+        try c.encode(statistics, forKey: .statistics)
+        try c.encode(collapseStreak, forKey: .collapseStreak)
         try c.encode(lastCheckpointID, forKey: .lastCheckpointID)
     }
 }

@@ -115,15 +115,31 @@ public struct DriftMetrics: Sendable, Equatable, Codable {
     /// shape, accumulated in `Double` in name order so the result does not depend on dictionary order.
     /// Tensors present in only one checkpoint, or with a changed shape, are left out, and so are
     /// batch-norm statistics (`isRunningStatistic`): they are averages over the last batches, not learned,
-    /// and keep moving at a learning rate of zero — with them a settled run never looks settled, and the
-    /// first epoch's jump from their initial values (mean 0, variance 1) dwarfs everything after.
+    /// and the first epoch's jump from their initial values (mean 0, variance 1) would dwarf everything
+    /// after. They are a signal of their own, `statisticsDrift`.
     /// - Returns: the ratio, `0` when nothing changed, or `nil` when no tensor is comparable or the
     ///   previous weights are all zero while the current ones are not (the ratio would be infinite).
     public static func weightDrift(previous: [String: Tensor], current: [String: Tensor]) -> Double? {
+        relativeChange(previous: previous, current: current) { !isRunningStatistic($0) }
+    }
+
+    /// The same relative change over the batch-norm running means and variances only (PyTorch's
+    /// `running_mean` / `running_var`, Keras's `moving_mean` / `moving_variance`): they set what the network
+    /// computes at inference as much as the weights do, and keep moving after the weights stop when their
+    /// averaging is slow (Keras's default momentum 0.99).
+    /// - Returns: the ratio, or `nil` when the network keeps no running statistics (or as `weightDrift`).
+    public static func statisticsDrift(previous: [String: Tensor], current: [String: Tensor]) -> Double? {
+        relativeChange(previous: previous, current: current) { isRunningStatistic($0) && !isBatchCounter($0) }
+    }
+
+    /// `‖b − a‖ / ‖a‖` over the tensors `included` by name, present in both with the same shape.
+    private static func relativeChange(
+        previous: [String: Tensor], current: [String: Tensor], included: (String) -> Bool
+    ) -> Double? {
         var difference = 0.0
         var reference = 0.0
         var compared = 0
-        for name in previous.keys.sorted() where !isRunningStatistic(name) {
+        for name in previous.keys.sorted() where included(name) {
             guard let old = previous[name], let new = current[name], old.shape == new.shape else { continue }
             compared += 1
             old.scalars.withUnsafeBufferPointer { o in
@@ -149,9 +165,16 @@ extension DriftMetrics {
     /// PyTorch's `running_mean` / `running_var` / `num_batches_tracked`, Keras's `moving_mean` /
     /// `moving_variance` (also as `moving_mean:0`), as the last component of a dotted or slashed name.
     public static func isRunningStatistic(_ name: String) -> Bool {
+        ["running_mean", "running_var", "num_batches_tracked", "moving_mean", "moving_variance"].contains(baseName(name))
+    }
+
+    /// PyTorch's `num_batches_tracked`: a counter, not a statistic.
+    static func isBatchCounter(_ name: String) -> Bool { baseName(name) == "num_batches_tracked" }
+
+    /// The last component of a dotted or slashed name, without a `:0` suffix.
+    private static func baseName(_ name: String) -> String {
         let last = name.split(whereSeparator: { $0 == "." || $0 == "/" }).last.map(String.init) ?? name
-        let base = last.split(separator: ":").first.map(String.init) ?? last
-        return ["running_mean", "running_var", "num_batches_tracked", "moving_mean", "moving_variance"].contains(base)
+        return last.split(separator: ":").first.map(String.init) ?? last
     }
 }
 

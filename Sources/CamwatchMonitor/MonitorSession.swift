@@ -84,8 +84,10 @@ public struct MonitorSession: Sendable {
     /// Checkpoint ids already in the report (processed or failed): a watcher skips them.
     public var knownIDs: Set<String> { Set(report.checkpoints.map(\.id)) }
 
-    /// Records a processed checkpoint: drift against the last processed one, weight drift, the convergence
-    /// update, and the entry.
+    /// Records a processed checkpoint: drift against the last processed one, weight and statistics drift,
+    /// signs of collapse, the convergence update, and the entry. A checkpoint of another model than the last
+    /// processed one (architecture, parameter shapes) starts a new segment: no drift across it, the convergence
+    /// state starts over, and the entry says why (`new_model`).
     ///
     /// - Parameters:
     ///   - label: the checkpoint's id and file name.
@@ -97,9 +99,14 @@ public struct MonitorSession: Sendable {
     public mutating func recordProcessed(
         label: CheckpointLabel, checkpoint: Checkpoint, analysis: CheckpointAnalysis, seconds: Double, now: Double
     ) -> (entry: Report.CheckpointEntry, events: [ConvergenceEvent]) {
+        let identity = ModelIdentity(architecture: analysis.architecture, tensors: checkpoint.tensors)
+        let previousTensors = previousWeights?.id == report.lastProcessed?.id ? previousWeights?.tensors : nil
+        let newModel = report.lastProcessed?.model.flatMap { before in
+            identity.change(from: before, previousTensors: previousTensors, tensors: checkpoint.tensors)
+        }
         var drift: CheckpointDrift?
         var driftError: String?
-        if let previous = report.lastProcessed, let before = archive.entry(id: previous.id) {
+        if newModel == nil, let previous = report.lastProcessed, let before = archive.entry(id: previous.id) {
             do throws(MonitorError) {
                 drift = try CheckpointDrift.between(
                     previous: before.heatmaps.mapValues { $0.upsampled() },
@@ -109,22 +116,27 @@ public struct MonitorSession: Sendable {
             }
         }
         var weightDrift: Double?
-        if let previousWeights, previousWeights.id == report.lastProcessed?.id {
-            weightDrift = DriftMetrics.weightDrift(previous: previousWeights.tensors, current: checkpoint.tensors)
+        var statisticsDrift: Double?
+        if newModel == nil, let previousTensors {
+            weightDrift = DriftMetrics.weightDrift(previous: previousTensors, current: checkpoint.tensors)
+            statisticsDrift = DriftMetrics.statisticsDrift(previous: previousTensors, current: checkpoint.tensors)
         }
-        if report.lastProcessed == nil {
+        if report.lastProcessed == nil || newModel != nil {
             store.report.model.layer = analysis.layer
             store.report.model.inputSize = analysis.inputSize
+            if let architecture = analysis.architecture { store.report.model.arch = architecture }
         }
         let events = store.report.convergence.update(
-            checkpoint: label, status: .ok, drift: drift?.mean, weightDrift: weightDrift)
+            checkpoint: label, status: .ok, drift: drift?.mean, weightDrift: weightDrift,
+            statisticsDrift: statisticsDrift, collapsed: analysis.collapse != nil, newSegment: newModel != nil)
         // The reading belongs to this checkpoint only if the update made a new one.
-        let reading = drift == nil ? nil : report.convergence.reading
+        let reading = drift == nil || analysis.collapse != nil ? nil : report.convergence.reading
         let entry = Report.CheckpointEntry(
             name: label.name, id: label.id, step: checkpoint.step, epoch: checkpoint.epoch, status: .ok,
             error: driftError, seconds: seconds, processedAt: now, predictions: analysis.predictions, drift: drift,
             weightDrift: weightDrift, state: report.convergence.state, convergence: reading,
-            attributes: Report.CheckpointEntry.reportedAttributes(checkpoint.attributes), metrics: analysis.metrics)
+            attributes: Report.CheckpointEntry.reportedAttributes(checkpoint.attributes), metrics: analysis.metrics,
+            statisticsDrift: statisticsDrift, collapse: analysis.collapse, model: identity, newModel: newModel)
         archive.record(HeatmapArchive.Entry(checkpoint: label, heatmaps: analysis.heatmaps))
         store.record(entry)
         previousWeights = (label.id, checkpoint.tensors)
@@ -167,6 +179,12 @@ public struct CheckpointAnalysis: Sendable {
     public var inputSize: [Int]
     /// The heatmap metrics (CheckpointAnalysis+Metrics.swift); `nil` when none were asked for or applied.
     public var metrics: Report.CheckpointMetrics? = nil
+    /// Each probe's logits on the unmasked image (not stored in the report).
+    public var logits: [String: [Float]] = [:]
+    /// The signs that the model stopped reading its input; `nil` when there are none.
+    public var collapse: CollapseEvidence? = nil
+    /// The architecture's name, when the caller knows it (the report's `model.arch`, the model's identity).
+    public var architecture: String? = nil
 
     /// Explains every probe with a CAM method (Score-CAM unless `method` says otherwise).
     ///
@@ -200,6 +218,7 @@ public struct CheckpointAnalysis: Sendable {
         var heatmaps: [String: HeatmapArchive.Heatmap] = [:]
         var predictions: [String: Report.Prediction] = [:]
         var probeMetrics: [String: Report.ProbeMetrics] = [:]
+        var logits: [String: [Float]] = [:]
         for (index, probe) in probes.probes.enumerated() {
             if isCancelled() { throw CancellationError() }
             let input = preprocessing.tensor(from: [probe.image])
@@ -222,18 +241,23 @@ public struct CheckpointAnalysis: Sendable {
                 throw AnalysisError.metrics(probe: id, error)
             }
             // One plain forward pass (Score-CAM just made hundreds; Grad-CAM one) for what the network predicts.
-            let probabilities = Elementwise.softmax(network(input).scalars)
+            let output = network(input).scalars
+            logits[id] = output
+            let probabilities = Elementwise.softmax(output)
             let predicted = probabilities.indices.max { probabilities[$0] < probabilities[$1] }
             predictions[id] = Report.Prediction(
                 classIndex: map.classIndex, score: map.score, predicted: predicted,
                 probability: predicted.map { probabilities[$0] })
         }
+        let manifestClasses = Set(probes.probes.compactMap(\.description.classIndex))
         return CheckpointAnalysis(
             heatmaps: heatmaps, predictions: predictions, layer: scoreCAM.targetName,
             inputSize: [preprocessing.height, preprocessing.width],
             metrics: probeMetrics.isEmpty ? nil : Report.CheckpointMetrics(
                 perProbe: probeMetrics,
-                step: settings.metrics.isDisjoint(with: [.deletion, .insertion]) ? nil : settings.step ?? preprocessing.width))
+                step: settings.metrics.isDisjoint(with: [.deletion, .insertion]) ? nil : settings.step ?? preprocessing.width),
+            logits: logits,
+            collapse: CollapseEvidence.evaluate(heatmaps: heatmaps, logits: logits, manifestClasses: manifestClasses))
     }
 }
 

@@ -8,10 +8,13 @@
 ///   checkpoint per probe, and for `probe="all"` the mean over probes;
 /// - `camwatch_saliency_drift_max_ratio{job_name}` (gauge): the largest per-probe drift of that checkpoint;
 /// - `camwatch_weight_drift_ratio{job_name}` (gauge): ‖w_i − w_{i−1}‖ / ‖w_{i−1}‖ of that checkpoint;
+/// - `camwatch_statistics_drift_ratio{job_name}` (gauge): the same over the batch-norm running statistics;
 /// - `camwatch_saliency_converged{job_name}` (gauge): 1 when the state is `stable`, else 0;
+/// - `camwatch_model_collapsed{job_name}` (gauge): 1 when the state is `collapsed` (the model no longer reads its
+///   input), else 0;
 /// - `camwatch_convergence_state{job_name,state}` (gauge): 1 for the current state, 0 for the others;
 /// - `camwatch_convergence_drift_reference{job_name,signal}` (gauge): the relative rule's reference level
-///   of `signal="saliency"` (mean drift, median of 3) and `signal="weights"`;
+///   of `signal="saliency"` (mean drift, median of 3), `signal="weights"` and `signal="statistics"`;
 /// - `camwatch_convergence_drift_level_ratio{job_name,signal}` (gauge): the last checkpoint's drift over that
 ///   reference (what the rule compares with `settle_ratio` / `weight_settle_ratio`);
 /// - `camwatch_convergence_settle_ratio{job_name,signal}` (gauge): those bounds, as configured;
@@ -70,11 +73,22 @@ public enum PrometheusTextfile {
                 "Relative weight change ||w_i - w_(i-1)|| / ||w_(i-1)|| between the last two processed checkpoints.",
                 [(labels: job, value: format(weightDrift))])
         }
+        if let statisticsDrift = processed?.statisticsDrift {
+            family(
+                "camwatch_statistics_drift_ratio", "gauge",
+                "Relative change of the batch-norm running statistics between the last two processed checkpoints.",
+                [(labels: job, value: format(statisticsDrift))])
+        }
         let state = report.convergence.state
         family(
             "camwatch_saliency_converged", "gauge",
             "1 when the saliency maps have stopped changing (state stable), else 0.",
             [(labels: job, value: state == .stable ? "1" : "0")])
+        family(
+            "camwatch_model_collapsed", "gauge",
+            "1 when the model no longer reads its input (state collapsed: constant heatmaps, or the same output "
+                + "for every probe), else 0.",
+            [(labels: job, value: state == .collapsed ? "1" : "0")])
         family(
             "camwatch_convergence_state", "gauge", "Convergence state of the run, one-hot.",
             ConvergenceState.allCases.map {
@@ -85,7 +99,9 @@ public enum PrometheusTextfile {
             let signals: [(name: String, level: DriftLevel, ratio: Double?, bound: Double)] = [
                 ("saliency", tracker.saliency, tracker.reading?.driftRatio, tracker.rule.settleRatio),
                 ("weights", tracker.weights, tracker.reading?.weightRatio, tracker.rule.weightSettleRatio),
-            ]
+            ] + (tracker.statistics.reference == nil ? [] : [
+                ("statistics", tracker.statistics, tracker.reading?.statisticsRatio, tracker.rule.weightSettleRatio),
+            ])
             family(
                 "camwatch_convergence_drift_reference", "gauge",
                 "Reference level of the relative convergence rule: the highest median of 3 consecutive drifts.",

@@ -11,7 +11,9 @@ public struct Report: Sendable, Equatable, Codable {
     /// The schema this camwatch writes; a report with a higher version is refused, not overwritten.
     /// 2: `convergence.rule` (relative or absolute), the levels and each entry's `convergence` reading;
     /// version 1 reports are read as judged by the absolute rule.
-    public static let currentSchemaVersion = 2
+    /// 3: the `collapsed` state and each entry's `collapse` evidence, `statistics_drift` (batch-norm running
+    /// statistics), `model` (architecture and parameter fingerprint) and `new_model` (why a new segment began).
+    public static let currentSchemaVersion = 3
 
     public var schemaVersion: Int
     public var model: Model
@@ -44,6 +46,15 @@ public struct Report: Sendable, Equatable, Codable {
     /// The last entry with status `ok`: the checkpoint the next drift is measured against.
     public var lastProcessed: CheckpointEntry? { checkpoints.last { $0.status == .ok } }
 
+    /// The first checkpoint of the run of processed checkpoints with signs of collapse that ends at the last
+    /// processed one; `nil` when the last processed checkpoint shows none.
+    public var collapseStart: CheckpointEntry? {
+        let processed = checkpoints.filter { $0.status == .ok }
+        guard processed.last?.collapse != nil else { return nil }
+        let healthy = processed.lastIndex { $0.collapse == nil }
+        return processed[healthy.map { $0 + 1 } ?? 0]
+    }
+
     /// Judges the whole run again under `rule`, from the drifts already in the report (no alert fires for
     /// the transitions of the past): every entry's `state` and `convergence` reading, and the tracker.
     public mutating func rejudge(with rule: ConvergenceRule) {
@@ -51,9 +62,11 @@ public struct Report: Sendable, Equatable, Codable {
         for index in checkpoints.indices {
             let entry = checkpoints[index]
             _ = tracker.update(
-                checkpoint: entry.label, status: entry.status, drift: entry.drift?.mean, weightDrift: entry.weightDrift)
+                checkpoint: entry.label, status: entry.status, drift: entry.drift?.mean, weightDrift: entry.weightDrift,
+                statisticsDrift: entry.statisticsDrift, collapsed: entry.collapse != nil, newSegment: entry.newModel != nil)
             checkpoints[index].state = tracker.state
-            checkpoints[index].convergence = entry.status == .ok && entry.drift != nil ? tracker.reading : nil
+            checkpoints[index].convergence =
+                entry.status == .ok && entry.drift != nil && entry.collapse == nil ? tracker.reading : nil
         }
         convergence = tracker
         schemaVersion = Self.currentSchemaVersion
@@ -285,6 +298,15 @@ extension Report {
         @ExplicitNull public var drift: CheckpointDrift?
         /// `‖w_i − w_{i−1}‖ / ‖w_{i−1}‖` against the previous processed checkpoint; `nil` for the first.
         @ExplicitNull public var weightDrift: Double?
+        /// The same over the batch-norm running statistics; `nil` for the first, and for networks without any.
+        @ExplicitNull public var statisticsDrift: Double?
+        /// The signs that the model stopped reading its input; `nil` when there are none.
+        @ExplicitNull public var collapse: CollapseEvidence?
+        /// Which model the checkpoint is (architecture and parameter shapes); `nil` when failed.
+        @ExplicitNull public var model: ModelIdentity?
+        /// Why this checkpoint starts a new segment — another model than the previous processed checkpoint
+        /// (`architecture resnet18 → resnet34`); drift is not measured across it. `nil` otherwise.
+        @ExplicitNull public var newModel: String?
         /// The convergence state after this checkpoint.
         public var state: ConvergenceState
         /// What the convergence rule saw at this checkpoint (ratios to the reference levels, settled or not);
@@ -297,9 +319,11 @@ extension Report {
 
         enum CodingKeys: String, CodingKey {
             case name, id, step, epoch, status, error, seconds, predictions, drift, state, attributes, convergence
-            case metrics
+            case metrics, collapse, model
             case processedAt = "processed_at"
             case weightDrift = "weight_drift"
+            case statisticsDrift = "statistics_drift"
+            case newModel = "new_model"
         }
 
         public init(
@@ -307,9 +331,14 @@ extension Report {
             error: String? = nil, seconds: Double, processedAt: Double, predictions: [String: Prediction] = [:],
             drift: CheckpointDrift? = nil, weightDrift: Double? = nil, state: ConvergenceState,
             convergence: ConvergenceReading? = nil, attributes: [String: AttributeValue] = [:],
-            metrics: CheckpointMetrics? = nil
+            metrics: CheckpointMetrics? = nil, statisticsDrift: Double? = nil, collapse: CollapseEvidence? = nil,
+            model: ModelIdentity? = nil, newModel: String? = nil
         ) {
             self.metrics = metrics
+            self.statisticsDrift = statisticsDrift
+            self.collapse = collapse
+            self.model = model
+            self.newModel = newModel
             self.name = name
             self.id = id
             self.step = step

@@ -11,7 +11,8 @@ public enum CheckStatus: Int32, Sendable, Hashable, CaseIterable {
     case changing = 0
     /// `stable`: the heatmaps have stopped moving.
     case stable = 1
-    /// The last checkpoint failed, or there is no readable report.
+    /// The last checkpoint failed, there is no readable report, or the model collapsed: something needs a
+    /// person.
     case failed = 2
 }
 
@@ -70,6 +71,12 @@ public enum ReportRenderer {
                     "Verdict: still changing: \(relativeEvidence(tracker)); \(tracker.streak)/\(rule.patience) "
                     + "settled checkpoints in a row."
             }
+        case .collapsed:
+            let evidence = report.lastProcessed?.collapse?.summary ?? "signs of collapse"
+            let since = report.collapseStart.map { "since \($0.name)" + ($0.epoch.map { " (epoch \($0))" } ?? "") }
+            line =
+                "Verdict: collapsed \(since ?? "now"): \(evidence). The model no longer reads its input, so its "
+                + "saliency does not move: a dead or collapsed run, not a converged one."
         case .stable:
             var since = tracker.convergedAt?.name ?? "?"
             if let id = tracker.convergedAt?.id, let epoch = report.entry(id: id)?.epoch {
@@ -122,13 +129,23 @@ public enum ReportRenderer {
         } else if tracker.weights.reference != nil {
             parts.append("weight drift unknown at the last checkpoint (saliency decides alone)")
         }
+        if let ratio = reading?.statisticsRatio, let reference = tracker.statistics.reference {
+            parts.append(
+                "batch-norm statistics drift \(number(ratio)) of its reference \(number(reference)) "
+                    + "(settled below \(number(rule.weightSettleRatio)))")
+        }
         return parts.joined(separator: ", ")
     }
 
-    /// The `--check` status of a report: `failed` when its last checkpoint failed, else by state.
+    /// The `--check` status of a report: `failed` when its last checkpoint failed or the model collapsed, else
+    /// by state.
     public static func checkStatus(for report: Report) -> CheckStatus {
         if report.checkpoints.last?.status == .failed { return .failed }
-        return report.convergence.state == .stable ? .stable : .changing
+        switch report.convergence.state {
+        case .stable: return .stable
+        case .collapsed: return .failed
+        case .warmingUp, .changing: return .changing
+        }
     }
 
     /// The `--check` status of the report in `directory`, with a one-line message for stderr/stdout:

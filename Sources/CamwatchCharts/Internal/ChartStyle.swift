@@ -27,6 +27,8 @@ enum Palette {
         case .warmingUp: Color(224, 224, 224)
         case .changing: Color(254, 217, 142)
         case .stable: Color(161, 217, 155)
+        // Violet, apart from the warm-to-green path of a training run: a dead model is no phase of it.
+        case .collapsed: Color(194, 165, 207)
         }
     }
 }

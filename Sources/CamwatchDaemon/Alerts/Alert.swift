@@ -16,6 +16,10 @@ public struct Alert: Sendable, Equatable, Codable {
         case failed
         /// A checkpoint was processed again after one or more failures.
         case recovered
+        /// The model stopped reading its input (`→ collapsed`): a dead or collapsed run, not a converged one.
+        case collapsed
+        /// The signs of collapse are gone (`collapsed → changing`).
+        case revived
     }
 
     /// Messages longer than this (in characters) are cut, so an alert stays a few KiB.
@@ -141,6 +145,14 @@ extension Alert {
                 message = "\(job): saliency changing again at \(name) (drift \(drift); \(Self.ratios(convergence)) "
                     + "past \(convergence.hysteresis) x the settle bounds)"
             }
+        case .collapsed:
+            event = .collapsed
+            let evidence = entry?.collapse.map { ": \($0.summary)" } ?? ""
+            message = "\(job): model collapsed at \(name) — it no longer reads its input\(evidence); "
+                + "saliency stopped moving because the model is dead, not because it converged"
+        case .revived:
+            event = .revived
+            message = "\(job): model reads its input again at \(name) (left collapsed; drift \(drift))"
         case .warmedUp:
             return nil
         }

@@ -71,7 +71,9 @@ public struct TensorBoardExport: Sendable {
             }
         }
         if let weightDrift = entry.weightDrift { scalar("weight_drift", weightDrift) }
+        if let statisticsDrift = entry.statisticsDrift { scalar("statistics_drift", statisticsDrift) }
         scalar("stable", entry.state == .stable ? 1 : 0)
+        scalar("collapsed", entry.state == .collapsed ? 1 : 0)
         let heatmaps = archive.entry(id: entry.id)?.heatmaps ?? [:]
         for probe in report.probes {
             guard let heatmap = heatmaps[probe.id] else { continue }

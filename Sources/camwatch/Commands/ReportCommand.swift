@@ -11,7 +11,8 @@ extension Camwatch {
                 With --check, prints the verdict and exits with a status for monitoring (Nagios, cron):
                   0  saliency still changing or warming up
                   1  stable: the heatmaps have stopped moving (converged)
-                  2  the last checkpoint failed, or there is no readable report
+                  2  the model collapsed (it no longer reads its input: a dead run, not a converged one),
+                     the last checkpoint failed, or there is no readable report
                 """)
 
         @Argument(help: "The watcher's output directory (where report.json is).")
@@ -23,7 +24,7 @@ extension Camwatch {
         @Option(name: .long, help: "With --format html: the probe images, drawn under the heatmaps (else grey).")
         var probes: String?
 
-        @Flag(name: .long, help: "Print only the verdict and exit 0 (changing), 1 (stable) or 2 (failed/unreadable).")
+        @Flag(name: .long, help: "Print only the verdict and exit 0 (changing), 1 (stable) or 2 (collapsed/failed/unreadable).")
         var check = false
 
         /// What `--format` accepts: the renderer's text formats, and the HTML page (made by CamwatchPublish).

@@ -83,7 +83,7 @@ public struct CollapseEvidence: Sendable, Hashable, Codable {
         }
         let outputs = logits.keys.sorted().compactMap { logits[$0] }
         let evidence = CollapseEvidence(
-            constantHeatmaps: constant, inputDependence: inputDependence(outputs),
+            constantHeatmaps: constant, inputDependence: inputDependence(of: outputs),
             sameClass: manifestClasses.count >= 2 ? sharedPrediction(outputs) : nil,
             manifestClasses: manifestClasses.count)
         return evidence.isCollapsed ? evidence : nil
@@ -91,7 +91,7 @@ public struct CollapseEvidence: Sendable, Hashable, Codable {
 
     /// `max_p ‖ẑ_p − mean ẑ‖ / mean_p ‖ẑ_p‖`, where ẑ_p is probe p's logits minus their mean over classes
     /// (what softmax ignores); 0 when no probe's logits vary at all; `nil` with fewer than 2 probes or ragged logits.
-    static func inputDependence(_ outputs: [[Float]]) -> Double? {
+    public static func inputDependence(of outputs: [[Float]]) -> Double? {
         guard outputs.count >= 2, let classes = outputs.first?.count, classes > 0,
             outputs.allSatisfy({ $0.count == classes && $0.allSatisfy(\.isFinite) })
         else { return nil }

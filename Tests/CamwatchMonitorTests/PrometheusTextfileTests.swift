@@ -43,11 +43,15 @@ import Testing
             # HELP camwatch_saliency_converged 1 when the saliency maps have stopped changing (state stable), else 0.
             # TYPE camwatch_saliency_converged gauge
             camwatch_saliency_converged{job_name="resnet-a"} 0
+            # HELP camwatch_model_collapsed 1 when the model no longer reads its input (state collapsed: constant heatmaps, or the same output for every probe), else 0.
+            # TYPE camwatch_model_collapsed gauge
+            camwatch_model_collapsed{job_name="resnet-a"} 0
             # HELP camwatch_convergence_state Convergence state of the run, one-hot.
             # TYPE camwatch_convergence_state gauge
             camwatch_convergence_state{job_name="resnet-a",state="warming-up"} 0
             camwatch_convergence_state{job_name="resnet-a",state="changing"} 1
             camwatch_convergence_state{job_name="resnet-a",state="stable"} 0
+            camwatch_convergence_state{job_name="resnet-a",state="collapsed"} 0
             # HELP camwatch_convergence_streak Consecutive settled checkpoints up to the last one.
             # TYPE camwatch_convergence_streak gauge
             camwatch_convergence_streak{job_name="resnet-a"} 0

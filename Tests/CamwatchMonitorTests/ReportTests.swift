@@ -23,7 +23,7 @@ import Testing
         #expect(positions == positions.sorted())
 
         let json = try #require(try JSONSerialization.jsonObject(with: Data(try report.jsonBytes())) as? [String: Any])
-        #expect(json["schema_version"] as? Int == 2)
+        #expect(json["schema_version"] as? Int == 3)
         let model = try #require(json["model"] as? [String: Any])
         #expect(model["input_size"] as? [Int] == [224, 224])
         let probes = try #require(json["probes"] as? [[String: Any]])

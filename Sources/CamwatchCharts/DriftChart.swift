@@ -11,8 +11,12 @@ import Foundation
 /// the verdict compares drift with: under the relative rule, `settle_ratio ×` the saliency reference level
 /// at each checkpoint (the reference itself dotted grey); under the absolute rule, the threshold. When the
 /// checkpoints carry them, the learning rate (log scale, purple) and a validation metric (teal) are drawn
-/// against axes of their own on the right. A green vertical line marks the checkpoint at which the run
-/// became stable; a line under the verdict says when that coincides with a learning-rate drop.
+/// against axes of their own on the right. The other half of the relative rule shares the drift axis in
+/// magenta: the weight drift ‖w_i − w_{i−1}‖ / ‖w_{i−1}‖ (solid), its settle bound (`weight_settle_ratio ×` its
+/// reference, dashed) and the reference (dotted), and the batch-norm statistics drift (light) when the network
+/// keeps running statistics. A green vertical line marks the checkpoint at which the run became stable; a line
+/// under the verdict says when that coincides with a learning-rate drop. Checkpoints at which the run was
+/// `collapsed` have a violet background, labelled.
 public enum DriftChart {
     /// How the chart is drawn. Sizes are clamped when drawing: width to 320…8000, height to 240…4000.
     public struct Options: Sendable, Equatable {
@@ -41,9 +45,11 @@ public enum DriftChart {
         let canvas = try Canvas(width: options.width, height: options.height, background: Palette.background)
 
         drawHeader(canvas, report: report, layout: layout)
+        drawCollapse(canvas, report: report, layout: layout)
         drawAxes(canvas, report: report, layout: layout)
         drawSecondary(canvas, report: report, layout: layout)
         drawReferenceLevels(canvas, report: report, layout: layout)
+        drawWeightSignals(canvas, report: report, layout: layout)
         drawConvergence(canvas, report: report, layout: layout)
         drawFailures(canvas, report: report, layout: layout)
 
@@ -113,6 +119,28 @@ public enum DriftChart {
         }
     }
 
+    /// The weight drift per slot, with the relative rule's settle bound (`weight_settle_ratio ×` the weight
+    /// reference level the tracker held there, recovered from the entry's `weight_ratio`) and the reference.
+    static func weightLevels(_ report: Report) -> [(slot: Int, drift: Double, bound: Double?, reference: Double?)] {
+        let rule = report.convergence.rule
+        return report.checkpoints.enumerated().compactMap { slot, entry in
+            guard entry.status == .ok, let drift = entry.weightDrift, drift.isFinite, drift >= 0 else { return nil }
+            guard rule.mode == .relative, let ratio = entry.convergence?.weightRatio, ratio > 0, drift > 0 else {
+                return (slot, drift, nil, nil)
+            }
+            let reference = drift / ratio
+            return (slot, drift, rule.weightSettleRatio * reference, reference)
+        }
+    }
+
+    /// The batch-norm statistics drift per slot.
+    static func statisticsDrifts(_ report: Report) -> [(slot: Int, value: Double)] {
+        report.checkpoints.enumerated().compactMap { slot, entry in
+            guard entry.status == .ok, let value = entry.statisticsDrift, value.isFinite else { return nil }
+            return (slot, value)
+        }
+    }
+
     /// The learning rate per slot, from the `lr` / `learning_rate` attribute.
     static func learningRates(_ report: Report) -> [(slot: Int, value: Double)] {
         report.checkpoints.enumerated().compactMap { slot, entry in
@@ -176,9 +204,12 @@ public enum DriftChart {
             let axes = Double(
                 [learningRateRange != nil, metricRange != nil, DriftChart.hasHeatmapAxis(report)].filter { $0 }.count)
             extraHeader = ReportRenderer.learningRateNote(for: report) != nil && report.metricsSummary != nil ? 16 : 0
+            // The weight signals' entries make the legend a row longer.
+            let extraLegend = DriftChart.weightLevels(report).isEmpty ? 0.0 : 16
             plot = Rect(
-                x: Self.left, y: Self.top + extraHeader, width: Double(width) - Self.left - Self.right - axes * Self.secondaryAxis,
-                height: Double(height) - Self.top - extraHeader - Self.bottom)
+                x: Self.left, y: Self.top + extraHeader + extraLegend,
+                width: Double(width) - Self.left - Self.right - axes * Self.secondaryAxis,
+                height: Double(height) - Self.top - extraHeader - extraLegend - Self.bottom)
             slots = report.checkpoints.count
             var values: [Double] = []
             for entry in report.checkpoints where entry.status == .ok {
@@ -186,6 +217,8 @@ public enum DriftChart {
                 values += [drift.mean, drift.max]
             }
             values += DriftChart.referenceLevels(report).flatMap { [$0.bound] + ($0.reference.map { [$0] } ?? []) }
+            values += DriftChart.weightLevels(report).flatMap { [$0.drift] + [$0.bound, $0.reference].compactMap { $0 } }
+            values += DriftChart.statisticsDrifts(report).map(\.value)
             if report.convergence.mode == .absolute { values.append(report.convergence.threshold) }
             (logLow, logHigh) = Self.decades(values.filter { $0.isFinite && $0 > 0 }, floor: -4)
         }
@@ -310,6 +343,30 @@ public enum DriftChart {
                 canvas.line([(x, middle), (x + 20, middle)], Palette.threshold, lineWidth: 2, dash: [7, 4])
             }
         }
+        let weights = weightLevels(report)
+        if !weights.isEmpty {
+            entry("weight drift") { x, middle in
+                canvas.line([(x, middle), (x + 20, middle)], Palette.weightDrift, lineWidth: 1.5)
+            }
+            if weights.contains(where: { $0.bound != nil }) {
+                entry("weights settled below (\(ChartText.threshold(rule.weightSettleRatio)) × reference)") { x, middle in
+                    canvas.line([(x, middle), (x + 20, middle)], Palette.weightDrift, lineWidth: 1.5, dash: [7, 4])
+                }
+                entry("weight reference") { x, middle in
+                    canvas.line([(x, middle), (x + 20, middle)], Palette.weightDrift, lineWidth: 1, dash: [2, 3])
+                }
+            }
+        }
+        if !statisticsDrifts(report).isEmpty {
+            entry("BN statistics drift") { x, middle in
+                canvas.line([(x, middle), (x + 20, middle)], Palette.statisticsDrift, lineWidth: 1.5)
+            }
+        }
+        if report.checkpoints.contains(where: { $0.state == .collapsed }) {
+            entry("collapsed") { x, middle in
+                canvas.fill(Rect(x: x + 2, y: middle - 6, width: 16, height: 12), Palette.state(.collapsed))
+            }
+        }
         if layout.learningRateRange != nil {
             entry("learning rate (right, log)") { x, middle in
                 canvas.line([(x, middle), (x + 20, middle)], Palette.learningRate, lineWidth: 2)
@@ -423,20 +480,27 @@ public enum DriftChart {
         drawHeatmapMetrics(canvas, report: report, layout: layout, axisX: axisX)
     }
 
+    /// Values held over the slots they apply to, as a step line.
+    private static func steps(
+        _ values: [(slot: Int, value: Double)], layout: Layout, rounded: Bool
+    ) -> [(x: Double, y: Double)] {
+        var points: [(x: Double, y: Double)] = []
+        let half = layout.slots > 1 ? layout.spacing / 2 : layout.plot.width / 2 - Layout.inset
+        for point in values {
+            let y = rounded ? layout.thresholdY(point.value) : layout.y(point.value)
+            let x = layout.x(slot: point.slot)
+            points.append((max(layout.plot.x, x - half), y))
+            points.append((min(layout.plot.maxX, x + half), y))
+        }
+        return points
+    }
+
     /// The settle bound (or threshold) and the reference level, as step lines over the slots they apply to.
     private static func drawReferenceLevels(_ canvas: Canvas, report: Report, layout: Layout) {
         let levels = referenceLevels(report)
         guard !levels.isEmpty else { return }
         func steps(_ values: [(slot: Int, value: Double)], rounded: Bool) -> [(x: Double, y: Double)] {
-            var points: [(x: Double, y: Double)] = []
-            let half = layout.slots > 1 ? layout.spacing / 2 : layout.plot.width / 2 - Layout.inset
-            for point in values {
-                let y = rounded ? layout.thresholdY(point.value) : layout.y(point.value)
-                let x = layout.x(slot: point.slot)
-                points.append((max(layout.plot.x, x - half), y))
-                points.append((min(layout.plot.maxX, x + half), y))
-            }
-            return points
+            DriftChart.steps(values, layout: layout, rounded: rounded)
         }
         let references = levels.compactMap { level in level.reference.map { (level.slot, $0) } }
         if !references.isEmpty {
@@ -486,6 +550,46 @@ public enum DriftChart {
         if round.count >= 2 || first == last { return first == last ? [first] : round }
         let every = max(1, Int((minimumGap / max(layout.spacing, 1e-9)).rounded(.up)))
         return spaced(processed.filter { (last - $0) % every == 0 })
+    }
+
+    /// The weight drift with its settle bound and reference (relative rule), and the statistics drift.
+    private static func drawWeightSignals(_ canvas: Canvas, report: Report, layout: Layout) {
+        let weights = weightLevels(report)
+        let references = weights.compactMap { level in level.reference.map { (level.slot, $0) } }
+        let bounds = weights.compactMap { level in level.bound.map { (level.slot, $0) } }
+        if !references.isEmpty {
+            canvas.line(steps(references, layout: layout, rounded: false), Palette.weightDrift, lineWidth: 1, dash: [2, 3])
+            canvas.line(steps(bounds, layout: layout, rounded: true), Palette.weightDrift, lineWidth: 1.5, dash: [7, 4])
+        }
+        canvas.line(
+            statisticsDrifts(report).map { (layout.x(slot: $0.slot), layout.y($0.value)) }, Palette.statisticsDrift,
+            lineWidth: 1.5)
+        canvas.line(weights.map { (layout.x(slot: $0.slot), layout.y($0.drift)) }, Palette.weightDrift, lineWidth: 1.5)
+    }
+
+    /// A violet background behind the checkpoints at which the run was collapsed, labelled at the first of each
+    /// stretch.
+    private static func drawCollapse(_ canvas: Canvas, report: Report, layout: Layout) {
+        let half = layout.slots > 1 ? layout.spacing / 2 : layout.plot.width / 2
+        // Stretches of consecutive collapsed slots, each filled as one rectangle (no seams between slots).
+        var stretches: [ClosedRange<Int>] = []
+        for (slot, entry) in report.checkpoints.enumerated() where entry.state == .collapsed {
+            if let last = stretches.last, last.upperBound == slot - 1 {
+                stretches[stretches.count - 1] = last.lowerBound...slot
+            } else {
+                stretches.append(slot...slot)
+            }
+        }
+        for stretch in stretches {
+            let left = max(layout.plot.x, layout.x(slot: stretch.lowerBound) - half)
+            let right = min(layout.plot.maxX, layout.x(slot: stretch.upperBound) + half)
+            canvas.fill(
+                Rect(x: left, y: layout.plot.y, width: right - left, height: layout.plot.height),
+                Palette.collapsedBackground)
+            canvas.text(
+                "collapsed", x: left + 4, baseline: layout.plot.y + 30, Fonts.smallBold, Palette.state(.collapsed),
+                align: .left)
+        }
     }
 
     private static func drawConvergence(_ canvas: Canvas, report: Report, layout: Layout) {

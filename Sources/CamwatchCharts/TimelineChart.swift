@@ -84,7 +84,7 @@ public enum TimelineChart {
                 isConvergence: entry.id == plan.convergedID)
         }
         if layout.metricsRow { drawMetricsRow(canvas, layout: layout, shown: shown) }
-        drawFooter(canvas, layout: layout, options: options)
+        drawFooter(canvas, layout: layout, options: options, shown: shown, framed: plan.convergedID != nil)
         return try canvas.picture()
     }
 
@@ -370,7 +370,12 @@ public enum TimelineChart {
         }
     }
 
-    private static func drawFooter(_ canvas: Canvas, layout: Layout, options: Options) {
+    /// The row labels of the drift and state rows, and the legend: the colour scale, the states (`collapsed`
+    /// only when a shown column has it) and the convergence frame (only when one is drawn), so the legend
+    /// fits the narrowest picture.
+    private static func drawFooter(
+        _ canvas: Canvas, layout: Layout, options: Options, shown: [Report.CheckpointEntry], framed: Bool
+    ) {
         let strip = Layout.margin + layout.labelWidth - 8
         canvas.text(
             "mean drift", x: strip, baseline: layout.driftBaseline, Fonts.small, Palette.secondaryText, align: .right)
@@ -389,13 +394,15 @@ public enum TimelineChart {
         x += 106
         canvas.text("high", x: x, baseline: baseline, Fonts.small, Palette.secondaryText)
         x += canvas.textWidth("high", Fonts.small) + 24
-        for state in ConvergenceState.allCases {
+        let states = ConvergenceState.allCases.filter { $0 != .collapsed || shown.contains { $0.state == .collapsed } }
+        for state in states {
             canvas.fill(Rect(x: x, y: baseline - 10, width: 12, height: 12), Palette.state(state))
             x += 16
             let name = ChartText.state(state)
             canvas.text(name, x: x, baseline: baseline, Fonts.small, Palette.secondaryText)
             x += canvas.textWidth(name, Fonts.small) + 14
         }
+        guard framed else { return }
         canvas.stroke(Rect(x: x + 1.5, y: baseline - 8.5, width: 11, height: 9), Palette.converged, lineWidth: 3)
         canvas.text("became stable", x: x + 18, baseline: baseline, Fonts.small, Palette.secondaryText)
     }

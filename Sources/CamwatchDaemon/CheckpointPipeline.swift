@@ -292,6 +292,11 @@ final class CheckpointPipeline: Sendable {
             return (entry, transitions, failures, s.configuration, s.session.report.convergence)
         }
         save(processed: true)
+        if let newModel = entry.newModel {
+            logger.notice(
+                "\(entry.name): another model than the previous checkpoint (\(newModel)): a new segment; no drift is "
+                    + "measured across it and the convergence state starts over")
+        }
         let drift = entry.drift.map { String(format: "drift %.4f (max %.4f)", $0.mean, $0.max) } ?? "first checkpoint"
         let weights = entry.weightDrift.map { String(format: ", weights moved %.4f", $0) } ?? ""
         logger.info(
@@ -343,7 +348,8 @@ final class CheckpointPipeline: Sendable {
             return predicted != target
         }
         let wrong = judged.filter { $0 }.count
-        let most = judged.count >= 2 && wrong * 2 > judged.count
+        // A collapsed model predicts one class for everything: the collapse alert says why, not this.
+        let most = analysis.collapse == nil && judged.count >= 2 && wrong * 2 > judged.count
         let warn = state.withLock { s in
             defer { s.misclassifiedWarned = most }
             return most && !s.misclassifiedWarned

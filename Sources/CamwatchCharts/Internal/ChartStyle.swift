@@ -20,6 +20,12 @@ enum Palette {
     static let metric = Color(0, 140, 140)
     /// Heatmap metrics (energy on the objects, Average Drop): brown, apart from every other series.
     static let heatmapMetric = Color(140, 80, 20)
+    /// Weight drift, its reference level and settle bound: magenta, apart from the saliency series.
+    static let weightDrift = Color(190, 40, 130)
+    /// Batch-norm statistics drift: a lighter magenta.
+    static let statisticsDrift = Color(225, 140, 190)
+    /// The background of the checkpoints at which the run was collapsed (a light tint of its state colour).
+    static let collapsedBackground = Color(240, 230, 245)
 
     /// The band under a timeline column showing the state after that checkpoint.
     static func state(_ state: ConvergenceState) -> Color {

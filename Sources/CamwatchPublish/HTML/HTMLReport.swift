@@ -31,7 +31,9 @@ public struct HTMLReport: Sendable {
     ///   - now: Unix seconds, printed as the time the page was made.
     public func render(report: Report, archive: HeatmapArchive, probeImages: [String: RGBImage], now: Double) -> String {
         let status = ReportRenderer.checkStatus(for: report)
-        let stateClass = status == .failed ? "failed" : report.convergence.state.rawValue
+        // A failed last checkpoint outranks the state; a collapsed run has a colour of its own.
+        let stateClass =
+            status == .failed && report.convergence.state != .collapsed ? "failed" : report.convergence.state.rawValue
         let processed = report.checkpoints.filter { $0.status == .ok }.count
         let failed = report.checkpoints.count - processed
         var html = """
@@ -110,19 +112,30 @@ public struct HTMLReport: Sendable {
         return scroll ? "<div class=\"scroll\">\(image)</div>" : image
     }
 
+    /// The report's table with the state second, right after the checkpoint, so the verdict of every row is
+    /// in view on any screen (the numbers that follow may scroll); the row at which the run became stable says
+    /// so in its state cell.
     private func checkpointTable(_ report: Report) -> String {
         var html = "<section id=\"checkpoints\">\n<h2>Checkpoints</h2>\n"
         guard !report.checkpoints.isEmpty else { return html + "<p class=\"note\">no checkpoint yet</p>\n</section>\n" }
         let (cells, numeric) = ReportRenderer.rows(report)
+        let stateColumn = cells[0].firstIndex(of: "state") ?? 0
+        let order = [0, stateColumn] + cells[0].indices.filter { $0 != 0 && $0 != stateColumn }
+        let convergedID = report.convergence.state == .stable ? report.convergence.convergedAt?.id : nil
         html += "<div class=\"scroll\"><table>\n<thead><tr>"
-        for (column, name) in cells[0].enumerated() {
-            html += "<th\(numeric[column] ? " class=\"num\"" : "")>\(escape(name))</th>"
+        for column in order {
+            html += "<th\(numeric[column] ? " class=\"num\"" : "")>\(escape(cells[0][column]))</th>"
         }
         html += "</tr></thead>\n<tbody>\n"
         for (entry, row) in zip(report.checkpoints, cells.dropFirst()) {
             html += "<tr class=\"checkpoint \(entry.status.rawValue) state-\(entry.state.rawValue)\">"
-            for (column, cell) in row.enumerated() {
-                html += "<td\(numeric[column] ? " class=\"num\"" : "")>\(escape(cell))</td>"
+            for column in order {
+                if column == stateColumn {
+                    let text = entry.id == convergedID ? "became stable" : row[column]
+                    html += "<td class=\"state\">\(escape(text))</td>"
+                } else {
+                    html += "<td\(numeric[column] ? " class=\"num\"" : "")>\(escape(row[column]))</td>"
+                }
             }
             html += "</tr>\n"
         }
@@ -182,7 +195,7 @@ public struct HTMLReport: Sendable {
     }
 
     private func modelLine(_ model: Report.Model) -> String {
-        var parts = [model.arch ?? "model spec"]
+        var parts = [model.arch ?? "model spec (unnamed)"]
         if !model.layer.isEmpty { parts.append("layer \(model.layer)") }
         if model.inputSize.count == 2 { parts.append("input \(model.inputSize[0])×\(model.inputSize[1])") }
         return parts.joined(separator: ", ")
@@ -229,7 +242,7 @@ public struct HTMLReport: Sendable {
     static let styleSheet = """
         *{box-sizing:border-box}
         body{margin:0;background:#f6f7f9;color:#1f2328;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}
-        main{max-width:1120px;margin:0 auto;padding:20px}
+        main{max-width:1360px;margin:0 auto;padding:20px}
         h1{font-size:1.5rem;margin:0 0 12px}
         h1 .job{font-weight:400;color:#57606a}
         h2{font-size:1.15rem;margin:0 0 10px}
@@ -239,6 +252,7 @@ public struct HTMLReport: Sendable {
         .state-changing{border-color:#bf8700;background:#fff8c5}
         .state-warming-up{border-color:#8c959f;background:#f0f2f4}
         .state-failed{border-color:#cf222e;background:#ffebe9}
+        .state-collapsed{border-color:#8250df;background:#fbefff}
         dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:0}
         dl.facts dt{color:#57606a}
         dl.facts dd{margin:0}
@@ -246,11 +260,12 @@ public struct HTMLReport: Sendable {
         .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
         .scroll img{max-width:none}
         table{border-collapse:collapse;font-size:13px;white-space:nowrap}
-        th,td{padding:4px 8px;border-bottom:1px solid #d8dee4;text-align:left}
-        th{position:sticky;top:0;background:#fff}
+        th,td{padding:4px 7px;border-bottom:1px solid #d8dee4;text-align:left}
+        th{position:sticky;top:0;background:#fff;white-space:normal;vertical-align:bottom}
         .num{text-align:right;font-variant-numeric:tabular-nums}
         tr.failed td{color:#cf222e}
-        tr.state-stable td:last-child,tr.state-stable td.state{color:#1a7f37}
+        tr.state-stable td.state{color:#1a7f37;font-weight:600}
+        tr.state-collapsed td.state{color:#8250df;font-weight:600}
         .heatmaps{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:14px}
         figure.probe{margin:0}
         figure.probe img{width:100%;image-rendering:pixelated;border-radius:4px}

@@ -78,6 +78,9 @@ struct CheckpointProcessor: Sendable {
                     path: snapshotPath, command: childCommand, priority: configuration.priority, heartbeat: heartbeat)
                 // What is found wrong with it later (its input attributes) names the trainer's file too.
                 checkpoint.path = file.path
+                // Keras files carry no learning rate or validation metrics; a CSVLogger file beside them does.
+                let directory = URL(fileURLWithPath: file.path).deletingLastPathComponent().path
+                checkpoint.attributes.merge(KerasTrainingLog.attributes(for: checkpoint, directory: directory)) { own, _ in own }
                 loaded = .success(checkpoint)
                 break
             } catch where error.isTransient && attempt < Self.readerAttempts && !isCancelled() {

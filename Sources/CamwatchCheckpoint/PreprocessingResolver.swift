@@ -100,6 +100,7 @@ public struct ResolvedPreprocessing: Sendable, Equatable {
 
     /// `1/255` rather than `0.003921569`, when the scale is the reciprocal of a whole or half number.
     static func describe(scale: Float) -> String {
+        if scale == 1 { return "1" }
         let inverse = 1 / Double(scale)
         let halves = (inverse * 2).rounded()
         if abs(inverse) >= 1, abs(inverse * 2 - halves) < 1e-3 * abs(inverse) {

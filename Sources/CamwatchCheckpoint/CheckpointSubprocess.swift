@@ -102,7 +102,8 @@ public enum CheckpointSubprocess {
         var storedTypes: [String: String] = [:]
         var attributes: [String: CheckpointAttribute] = [:]
         var skipped: [String: String] = [:]
-        var notes: [String] = []
+        /// Optional in the JSON: a header without it is still a header.
+        var notes: [String]?
     }
 
     static let magic = Array("CAMWATCH-CHECKPOINT 1\n".utf8)
@@ -247,7 +248,7 @@ public enum CheckpointSubprocess {
         guard withUnsafeMutableBytes(of: &extra, { read($0) }) == 0 else { throw garbage("trailing bytes") }
         return Checkpoint(
             path: path, format: header.format, tensors: tensors, storedTypes: header.storedTypes,
-            attributes: header.attributes, skipped: header.skipped, notes: header.notes)
+            attributes: header.attributes, skipped: header.skipped, notes: header.notes ?? [])
     }
 
     // MARK: - Running the child

@@ -46,7 +46,7 @@ import Testing
         #expect(checkpoints.map { $0["status"] as? String } == ["ok"])
     }
 
-    @Test("watch reads a DataParallel run and says once that the module. prefix was removed")
+    @Test("watch reads a DataParallel run and says once that the module. prefix was removed; the layer follows the input size")
     func watchReadsADataParallelRun() throws {
         let root = try Fixtures.temporaryDirectory("camwatch-dataparallel")
         defer { try? FileManager.default.removeItem(at: root) }
@@ -58,12 +58,26 @@ import Testing
             try fm.copyItem(atPath: Fixtures.path("cli/residual_dataparallel.h5"), toPath: checkpoints.appendingPathComponent(name).path)
         }
         try fm.copyItem(atPath: CLITests.probes[0], toPath: probes.appendingPathComponent("coffee.png").path)
-        let run = try CommandRunner.run(["watch", checkpoints.path, "--probes", probes.path, "--out", root.appendingPathComponent("out").path,
-                                         "--once", "--priority", "normal", "--input-size", "40"])
+        let out = root.appendingPathComponent("out")
+        let run = try CommandRunner.run(["watch", checkpoints.path, "--probes", probes.path, "--out", out.path,
+                                         "--once", "--priority", "normal", "--input-size", "16"])
         #expect(run.status == 0, "\(run.stderr)")
         let notes = run.stderrLines.filter { $0.contains("every tensor name starts with 'module.'") }
         #expect(notes.count == 1, "\(run.stderr)")
         #expect(notes.first?.contains(checkpoints.appendingPathComponent("epoch-001.h5").path) == true, "\(notes)")
         #expect(run.stderrLines.filter { $0.contains(": ok in ") }.count == 2, "\(run.stderr)")
+        // At 16 px layer2 gives 4×4: the default is layer1 (8×8), said once and recorded in the report.
+        let said = run.stderrLines.filter { $0.contains("preprocessing: 16×16 (flag)") }
+        #expect(said.count == 1 && said.first?.hasSuffix("; layer layer1.0.relu2 (8×8 map)") == true, "\(run.stderr)")
+        let data = try Data(contentsOf: out.appendingPathComponent("report.json"))
+        let report = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect((report["model"] as? [String: Any])?["layer"] as? String == "layer1.0.relu2")
+        // A named layer with a 2×2 map at 8 px: one warning for the run.
+        let coarse = try CommandRunner.run(["watch", checkpoints.path, "--probes", probes.path, "--out",
+                                            root.appendingPathComponent("coarse").path, "--once", "--priority", "normal",
+                                            "--input-size", "8", "--layer", "layer2"])
+        #expect(coarse.status == 0, "\(coarse.stderr)")
+        let warnings = coarse.stderrLines.filter { $0.contains("layer 'layer2' gives a 2×2 map at a 8×8 input") }
+        #expect(warnings.count == 1 && warnings.first?.contains("warning") == true, "\(coarse.stderr)")
     }
 }

@@ -76,7 +76,7 @@ import Testing
         #expect(inspected.stdout.contains("** layer2.0.relu2  relu  [1, 32, 8, 8]"), "\(inspected.stdout)")
     }
 
-    @Test("the default layer keeps a map of at least 7×7: layer1 (9×9) at 16 px, where layer2 gives 5×5")
+    @Test("the default layer keeps a map of at least 7×7: layer1 (8×8) at 16 px, where layer2 gives 4×4")
     func defaultLayerHasAUsableMap() throws {
         let run = try CommandRunner.run(["explain", CLITests.probes[0], "--weights", CLITests.weights, "--input-size", "16",
                                          "--json", "--method", "gradcam"])

@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "CamwatchNN", dependencies: ["CamwatchTensor", "Yams"]),
         .target(
             name: "CamwatchCheckpoint",
-            dependencies: ["CSystemCalls", "CamwatchHDF5", "CamwatchNN", "CamwatchTensor",
+            dependencies: ["CSystemCalls", "CamwatchHDF5", "CamwatchImage", "CamwatchNN", "CamwatchTensor",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
 

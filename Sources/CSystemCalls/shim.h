@@ -20,6 +20,10 @@ int pipe2(int pipefd[2], int flags);
 /// another thread spawns in between would inherit the write end and hold the reader's end-of-file back.
 static inline int camwatch_pipe_cloexec(int ends[2]) { return pipe2(ends, O_CLOEXEC); }
 
+/// posix_spawn's flag for a child that calls setsid() first (glibc 2.26; <spawn.h> declares it only under
+/// _GNU_SOURCE): ChildProcess starts `camwatch watch` in a session of its own with it.
+enum { CAMWATCH_POSIX_SPAWN_SETSID = 0x80 };
+
 /// CLOCK_MONOTONIC in microseconds (systemd's `MONOTONIC_USEC`).
 static inline int64_t camwatch_monotonic_microseconds(void) {
     struct timespec now;

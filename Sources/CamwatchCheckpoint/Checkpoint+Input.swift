@@ -1,24 +1,13 @@
 import CamwatchHDF5
+import CamwatchImage
 
 extension Checkpoint {
     /// How the model wants its input, as the checkpoint's root attributes say (the README's
     /// `save_checkpoint` stores them): `input_size` (N, or [H, W], or [C, H, W]), `mean` and `std` (3 values
-    /// each, in channel order) and `scale` (the factor applied to 0…255 pixel values).
-    public struct InputAttributes: Sendable, Equatable {
-        public var height: Int?
-        public var width: Int?
-        public var mean: [Float]?
-        public var std: [Float]?
-        public var scale: Float?
-
-        public init(height: Int? = nil, width: Int? = nil, mean: [Float]? = nil, std: [Float]? = nil, scale: Float? = nil) {
-            self.height = height
-            self.width = width
-            self.mean = mean
-            self.std = std
-            self.scale = scale
-        }
-    }
+    /// each, in channel order), `scale` (the factor applied to 0…255 pixel values) and `channel_order`
+    /// (`rgb` or `bgr`). Read by ``inputAttributes()``; ``PreprocessingResolver`` ranks them after the command line and the
+    /// config file, before the model spec and the default.
+    public typealias InputAttributes = PreprocessingValues
 
     /// The input attributes present, checked.
     /// - Throws: `CheckpointError` (`.unsupported`) naming the file and the attribute that cannot be used.
@@ -66,6 +55,12 @@ extension Checkpoint {
                 throw bad("scale", "a finite non-zero number")
             }
             result.scale = Float(scale)
+        }
+        if let value = attributes["channel_order"] {
+            guard let name = value.stringValue, let order = Preprocessing.ChannelOrder(rawValue: name.lowercased()) else {
+                throw bad("channel_order", "rgb or bgr")
+            }
+            result.channelOrder = order
         }
         return result
     }

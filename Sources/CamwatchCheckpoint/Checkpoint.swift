@@ -19,12 +19,17 @@ public struct Checkpoint: Sendable {
     /// Datasets that were not loaded as weights, with the reason (e.g. integer datasets that are not
     /// `num_batches_tracked`).
     public var skipped: [String: String]
+    /// What the format adapter did to the file's names that the user should hear about, one line each without
+    /// the file's name (the reader may have read a private copy; e.g. a `module.` prefix removed): the commands
+    /// print them after the checkpoint's path, the daemon logs them once.
+    public var notes: [String]
 
     /// Creates a checkpoint; format adapters call this.
     public init(
         path: String, format: String, tensors: [String: Tensor], storedTypes: [String: String] = [:],
-        attributes: [String: CheckpointAttribute] = [:], skipped: [String: String] = [:]
+        attributes: [String: CheckpointAttribute] = [:], skipped: [String: String] = [:], notes: [String] = []
     ) {
+        self.notes = notes
         self.path = path
         self.format = format
         self.tensors = tensors

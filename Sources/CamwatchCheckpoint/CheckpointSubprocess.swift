@@ -102,6 +102,8 @@ public enum CheckpointSubprocess {
         var storedTypes: [String: String] = [:]
         var attributes: [String: CheckpointAttribute] = [:]
         var skipped: [String: String] = [:]
+        /// Optional in the JSON: a header without it is still a header.
+        var notes: [String]?
     }
 
     static let magic = Array("CAMWATCH-CHECKPOINT 1\n".utf8)
@@ -129,6 +131,7 @@ public enum CheckpointSubprocess {
             header.storedTypes = checkpoint.storedTypes
             header.attributes = checkpoint.attributes
             header.skipped = checkpoint.skipped
+            header.notes = checkpoint.notes
             for name in checkpoint.tensors.keys.sorted() {
                 guard let tensor = checkpoint.tensors[name] else { continue }
                 header.tensors.append(.init(name: name, shape: tensor.shape))
@@ -245,7 +248,7 @@ public enum CheckpointSubprocess {
         guard withUnsafeMutableBytes(of: &extra, { read($0) }) == 0 else { throw garbage("trailing bytes") }
         return Checkpoint(
             path: path, format: header.format, tensors: tensors, storedTypes: header.storedTypes,
-            attributes: header.attributes, skipped: header.skipped)
+            attributes: header.attributes, skipped: header.skipped, notes: header.notes ?? [])
     }
 
     // MARK: - Running the child

@@ -41,9 +41,11 @@ public struct ChildProcess: Sendable {
     /// - Parameters:
     ///   - input, output, error: the descriptors to use as stdin, stdout and stderr.
     ///   - ownGroup: make the program the leader of a new process group.
+    ///   - ownSession: make it the leader of a new session (and so of a new process group, and of a new
+    ///     scheduler autogroup where the kernel has them); it has no controlling terminal then.
     public static func spawn(
         executable: String, arguments: [String], environment: [String: String], input: Int32, output: Int32,
-        error: Int32, ownGroup: Bool
+        error: Int32, ownGroup: Bool, ownSession: Bool = false
     ) -> Result<ChildProcess, SpawnFailure> {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -58,7 +60,9 @@ public struct ChildProcess: Sendable {
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
-        if ownGroup {
+        if ownSession {
+            flags |= Int32(CAMWATCH_POSIX_SPAWN_SETSID)
+        } else if ownGroup {
             posix_spawnattr_setpgroup(&attributes, 0)
             flags |= POSIX_SPAWN_SETPGROUP
         }
@@ -99,7 +103,7 @@ public struct ChildProcess: Sendable {
             if status != ETXTBSY { break }
         }
         guard status == 0 else { return .failure(SpawnFailure(reason: String(cString: strerror(status)))) }
-        return .success(ChildProcess(pid: pid, ownsGroup: ownGroup))
+        return .success(ChildProcess(pid: pid, ownsGroup: ownGroup || ownSession))
     }
 
     /// The descriptor limit, capped: the range of descriptors that may be open.

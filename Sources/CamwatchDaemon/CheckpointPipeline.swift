@@ -50,6 +50,11 @@ final class CheckpointPipeline: Sendable {
         var outcome = RunOutcome()
         /// Whether a warning was logged while most probes were misclassified (re-armed when they are not).
         var misclassifiedWarned = false
+        /// The last preprocessing and target line logged, and the layer it named (logged again when it changes).
+        var analysisLine: String?
+        var analysisTarget: String?
+        /// The checkpoint notes logged so far.
+        var loggedNotes: Set<String> = []
         /// Whether the probes' own size was compared with the input size yet.
         var probeSizeChecked = false
         /// Whether the kernel's refusal of `resources.priority` was logged.
@@ -246,20 +251,22 @@ final class CheckpointPipeline: Sendable {
     ) {
         let start = ContinuousClock.now
         let cpuAtStart = ComputeThreads.processCPUSeconds
-        let probes = state.withLock { $0.session.probes }
+        let (probes, runLayer) = state.withLock { s in
+            (s.session.probes, s.session.report.lastProcessed == nil ? nil : s.session.report.model.layer)
+        }
         logger.debug(
             "\(item.file.name): explaining \(probes.probes.count) probes",
             metadata: ["checkpoint.path": "\(item.file.path)", "checkpoint.id": "\(item.file.id)"])
         let heartbeat = events.heartbeat
-        let analysis: CheckpointAnalysis
-        let sizeSource: String
+        let analysed: CheckpointProcessor.Analysed
         do {
-            (analysis, sizeSource) = try lowered {
+            analysed = try lowered {
                 Result {
                     // Score-CAM is the long part: the watchdog must hear from us while it runs.
-                    try processor.analyze(checkpoint, path: item.file.path, probes: probes, isCancelled: { stop.isSet }) {
-                        _, _, _ in heartbeat()
-                    }
+                    try processor.analyze(
+                        checkpoint, path: item.file.path, probes: probes, runLayer: runLayer.flatMap { $0.isEmpty ? nil : $0 },
+                        isCancelled: { stop.isSet }
+                    ) { _, _, _ in heartbeat() }
                 }
             }.get()
         } catch is CancellationError {
@@ -277,7 +284,10 @@ final class CheckpointPipeline: Sendable {
             logger.info("\(item.file.name): abandoned for shutdown; it will be processed after a restart")
             return
         }
-        warnAboutInput(analysis, probes: probes, sizeSource: sizeSource, checkpoint: item.file.name)
+        let analysis = analysed.analysis
+        sayHowItIsAnalysed(analysed, checkpoint: item.file.name)
+        sayOnce(checkpoint.notes, about: item.file.path)
+        warnAboutInput(analysis, probes: probes, sizeSource: analysed.input.sizeSource, checkpoint: item.file.name)
         let seconds = item.loadSeconds + (ContinuousClock.now - start).seconds
         let cost = CheckpointCost(
             queued: max(0, (start - readyAt).seconds - item.loadSeconds), wall: (ContinuousClock.now - start).seconds,
@@ -317,6 +327,26 @@ final class CheckpointPipeline: Sendable {
             events.alert(Alert(recovery: entry, failures: failures, job: configuration.jobName, reportPath: reportPath, time: now))
         }
         events.status(statusLine())
+    }
+
+    /// The preprocessing (each value and where it came from) and the target layer, in a line at the first
+    /// checkpoint and again whenever they change; a warning when the layer's map is coarse, once per layer.
+    private func sayHowItIsAnalysed(_ analysed: CheckpointProcessor.Analysed, checkpoint: String) {
+        let line = "\(analysed.input.summary); layer \(analysed.target.name) "
+            + "(\(analysed.target.mapHeight)×\(analysed.target.mapWidth) map)"
+        let (newLine, newTarget) = state.withLock { s in
+            defer { (s.analysisLine, s.analysisTarget) = (line, analysed.target.name) }
+            return (s.analysisLine != line, s.analysisTarget != analysed.target.name)
+        }
+        if newLine { logger.info("\(checkpoint): \(line)") }
+        if newTarget, let warning = analysed.target.warning { logger.warning("\(checkpoint): \(warning)") }
+    }
+
+    /// What the reader did to a checkpoint's names (a `module.` prefix removed): once per run, not at every
+    /// checkpoint of a run saved the same way.
+    private func sayOnce(_ notes: [String], about path: String) {
+        let fresh = state.withLock { s in notes.filter { s.loggedNotes.insert($0).inserted } }
+        for note in fresh { logger.info("\(path): \(note)") }
     }
 
     /// Two signs that the probes do not reach the model as it was trained: probe images of another size

@@ -2,6 +2,7 @@ import CamwatchCheckpoint
 import CamwatchImage
 import CamwatchMonitor
 import CamwatchNN
+import CamwatchSaliency
 import CamwatchTensor
 import Foundation
 import Logging
@@ -112,65 +113,64 @@ struct CheckpointProcessor: Sendable {
         }
     }
 
-    /// Builds the network and runs the configured CAM method on every probe; also says where the input size came from.
+    /// What analysing one checkpoint gave, with how its input was made and which layer was explained (for the
+    /// log: where each preprocessing value came from, and a warning when the layer's map is coarse).
+    struct Analysed {
+        var analysis: CheckpointAnalysis
+        var input: ResolvedPreprocessing
+        var target: CAMTarget
+    }
+
+    /// Builds the network and runs the configured CAM method on every probe.
+    /// - Parameter runLayer: the layer the run's earlier checkpoints were explained at, when no layer is
+    ///   configured: a resumed run keeps it (its heatmaps stay comparable), whatever the default is now.
     /// - Throws: `CheckpointFailure` naming `path`; `CancellationError` when the task is cancelled (shutdown).
     func analyze(
-        _ checkpoint: Checkpoint, path: String, probes: ProbeSet, isCancelled: @escaping @Sendable () -> Bool,
-        progress: (@Sendable (Int, Int, Int) -> Void)?
-    ) throws -> (analysis: CheckpointAnalysis, sizeSource: String) {
+        _ checkpoint: Checkpoint, path: String, probes: ProbeSet, runLayer: String? = nil,
+        isCancelled: @escaping @Sendable () -> Bool, progress: (@Sendable (Int, Int, Int) -> Void)?
+    ) throws -> Analysed {
         let bound: (network: Network, spec: ModelSpec, source: String)
         do { bound = try configuration.architecture.network(for: checkpoint, path: path) } catch {
             throw CheckpointFailure.architecture(file: path, error)
         }
-        let (preprocessing, source) = try self.preprocessing(for: checkpoint, spec: bound.spec)
+        let input = try self.preprocessing(for: checkpoint, spec: bound.spec)
+        let (height, width) = (input.preprocessing.height, input.preprocessing.width)
+        do { try bound.network.validate(inputHeight: height, inputWidth: width) } catch {
+            throw CheckpointFailure.analysis(file: path, .inputSize(height: height, width: width, error))
+        }
+        let target: CAMTarget
+        do { target = try bound.network.camTarget(configuration.layer ?? runLayer, inputHeight: height, inputWidth: width) } catch {
+            throw CheckpointFailure.analysis(file: path, .method(error))
+        }
         do {
             var analysis = try CheckpointAnalysis.run(
-                network: bound.network, probes: probes, layer: configuration.layer, preprocessing: preprocessing,
+                network: bound.network, probes: probes, layer: target.name, preprocessing: input.preprocessing,
                 options: configuration.scoreCAMOptions, method: configuration.method,
                 methodOptions: configuration.methodOptions, metrics: configuration.metrics, isCancelled: isCancelled,
                 progress: progress)
             analysis.architecture = bound.spec.name
-            return (analysis, source)
+            return Analysed(analysis: analysis, input: input, target: target)
         } catch let error as AnalysisError {
             throw CheckpointFailure.analysis(file: path, error)
         }
     }
 
-    /// `--input-size`, else the spec's `input_size`, else 224 (before any checkpoint is read).
+    /// The input size before any checkpoint is read: the flags, the config file, the spec, else 224.
     func inputSize(spec: ModelSpec?) -> (height: Int, width: Int) {
-        if let size = configuration.inputSize { return (size, size) }
-        if let size = spec?.inputSize { return (size.height, size.width) }
-        return (224, 224)
+        let p = PreprocessingResolver.resolve(
+            flags: configuration.preprocessingFlags, config: configuration.preprocessingFile, spec: spec).preprocessing
+        return (p.height, p.width)
     }
 
-    /// How probes become this checkpoint's input, and where the size came from (for messages). The size:
-    /// `--input-size` / `input_size:`, else the checkpoint's `input_size` attribute, else the model spec's,
-    /// else 224. Mean, std and scale: the config file's, else the checkpoint's attributes, else ImageNet's.
+    /// How probes become this checkpoint's input, and where each value came from: ``PreprocessingResolver``'s
+    /// rule (the flags, the config file, the checkpoint's attributes, the model spec, the default), the one
+    /// `predict`, `explain` and `inspect` follow too.
     /// - Throws: `.inputAttributes` when an input attribute of the checkpoint cannot be used.
-    func preprocessing(
-        for checkpoint: Checkpoint, spec: ModelSpec?
-    ) throws(CheckpointFailure) -> (preprocessing: Preprocessing, sizeSource: String) {
-        let stored: Checkpoint.InputAttributes
-        do { stored = try checkpoint.inputAttributes() } catch { throw .inputAttributes(error) }
-        var preprocessing = configuration.preprocessing
-        let source: String
-        if let size = configuration.inputSize {
-            (preprocessing.height, preprocessing.width) = (size, size)
-            source = "--input-size / input_size in the config"
-        } else if let height = stored.height, let width = stored.width {
-            (preprocessing.height, preprocessing.width) = (height, width)
-            source = "the checkpoint's input_size attribute"
-        } else if let size = spec?.inputSize {
-            (preprocessing.height, preprocessing.width) = (size.height, size.width)
-            source = "the model spec's input_size"
-        } else {
-            (preprocessing.height, preprocessing.width) = (224, 224)
-            source = "the default: no --input-size, no input_size attribute in the checkpoint or the model spec"
-        }
-        let explicit = configuration.explicitPreprocessing
-        if !explicit.contains("mean"), let mean = stored.mean { preprocessing.mean = mean }
-        if !explicit.contains("std"), let std = stored.std { preprocessing.std = std }
-        if !explicit.contains("scale"), let scale = stored.scale { preprocessing.scale = scale }
-        return (preprocessing, source)
+    func preprocessing(for checkpoint: Checkpoint, spec: ModelSpec?) throws(CheckpointFailure) -> ResolvedPreprocessing {
+        do {
+            return try PreprocessingResolver.resolve(
+                flags: configuration.preprocessingFlags, config: configuration.preprocessingFile, checkpoint: checkpoint,
+                spec: spec)
+        } catch { throw .inputAttributes(error) }
     }
 }

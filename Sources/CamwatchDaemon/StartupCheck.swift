@@ -82,21 +82,22 @@ enum StartupCheck {
         do { bound = try configuration.architecture.network(for: checkpoint, path: file.path) } catch {
             throw ConfigurationError(path: nil, reason: error.description)
         }
+        // An unknown layer first: it is a mistake whatever the input size.
         do {
-            _ = try ScoreCAM(network: bound.network, targetLayer: configuration.layer)
+            _ = try bound.network.camTargetIndex(configuration.layer)
         } catch {
             throw ConfigurationError(path: file.path, reason: "\(error) (architecture from \(bound.source))")
         }
-        let preprocessing: Preprocessing
-        let source: String
-        do { (preprocessing, source) = try processor.preprocessing(for: checkpoint, spec: bound.spec) } catch {
+        let input: ResolvedPreprocessing
+        do { input = try processor.preprocessing(for: checkpoint, spec: bound.spec) } catch {
             throw ConfigurationError(path: nil, reason: error.description)
         }
+        let preprocessing = input.preprocessing
         do { try bound.network.validate(inputHeight: preprocessing.height, inputWidth: preprocessing.width) } catch {
             throw ConfigurationError(
                 path: file.path,
                 reason: "the network does not take a \(preprocessing.width)×\(preprocessing.height) input "
-                    + "(input size from \(source)): \(error)")
+                    + "(input size from \(input.sizeSource)): \(error)")
         }
         return (file.path, (preprocessing.height, preprocessing.width))
     }

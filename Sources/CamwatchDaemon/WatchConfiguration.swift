@@ -28,13 +28,12 @@ public struct WatchConfiguration: Sendable, Equatable {
         public var out: String
         public var architecture: ArchitectureSource = .automatic
         public var layer: String?
-        /// Input height and width; `nil` takes the model spec's `input_size`, else 224.
-        public var inputSize: Int?
-        /// Mean/std/scale/channel order (the size is decided per model, see `inputSize`).
-        public var preprocessing = Preprocessing()
-        /// The `preprocessing` keys the config file sets (`mean`, `std`, `scale`): those win over the
-        /// checkpoint's own attributes of the same names.
-        public var explicitPreprocessing: Set<String> = []
+        /// What the command line says about the input (`--input-size`, `--mean`, `--std`, `--scale`,
+        /// `--bgr`/`--rgb`): first in ``PreprocessingResolver``'s order.
+        public var preprocessingFlags = PreprocessingValues()
+        /// What the config file says (`input_size:`, `preprocessing:`): after the flags, before the
+        /// checkpoint's attributes, the model spec and the default.
+        public var preprocessingFile = PreprocessingValues()
         /// How the run is judged converged (`convergence:`; relative to the run's own history by default).
         public var convergence = ConvergenceRule()
         public var logLevel: Logger.Level = .info
@@ -53,11 +52,30 @@ public struct WatchConfiguration: Sendable, Equatable {
                 ("checkpoints", differs(\.checkpoints)), ("probes", differs(\.probes)), ("out", differs(\.out)),
                 ("arch/model", differs(\.architecture)), ("layer", differs(\.layer)),
                 ("input_size", differs(\.inputSize)),
-                ("preprocessing", differs(\.preprocessing) || differs(\.explicitPreprocessing)),
+                ("preprocessing", differs(\.normalization)),
                 ("convergence", differs(\.convergence)), ("log_level", differs(\.logLevel)),
                 ("resources.threads", differs(\.threads)), ("resources.top_channels", differs(\.topChannels)),
             ]
             return named.filter(\.1).map(\.0)
+        }
+
+        /// The input size the flags or the file set (square); `nil` leaves it to the checkpoint, the model
+        /// spec or the default.
+        public var inputSize: Int? { preprocessingFlags.height ?? preprocessingFile.height }
+
+        /// The preprocessing before any checkpoint or model is known: the flags over the file over the
+        /// defaults (what `validate` checks; each checkpoint's own comes from ``PreprocessingResolver``).
+        public var preprocessing: Preprocessing {
+            PreprocessingResolver.resolve(flags: preprocessingFlags, config: preprocessingFile).preprocessing
+        }
+
+        /// The flags and the file without the input size (which `changes(from:)` names on its own).
+        var normalization: [PreprocessingValues] {
+            [preprocessingFlags, preprocessingFile].map { values in
+                var values = values
+                (values.height, values.width) = (nil, nil)
+                return values
+            }
         }
     }
 
@@ -119,6 +137,11 @@ public struct WatchConfiguration: Sendable, Equatable {
         get { live[keyPath: keyPath] }
         set { live[keyPath: keyPath] = newValue }
     }
+
+    /// The input size the flags or the file set (``RestartSettings/inputSize``).
+    public var inputSize: Int? { restart.inputSize }
+    /// The flags over the file over the defaults (``RestartSettings/preprocessing``).
+    public var preprocessing: Preprocessing { restart.preprocessing }
 
     static func defaultJobName(out: String) -> String {
         let name = URL(fileURLWithPath: out).standardizedFileURL.lastPathComponent
@@ -189,8 +212,10 @@ public struct WatchConfiguration: Sendable, Equatable {
         if let topChannels = self.topChannels, topChannels < 1 { throw bad("resources.top_channels must be at least 1") }
         guard (2...1000).contains(self.maxColumns) else { throw bad("timeline.max_columns must be in 2...1000") }
         guard (0...1).contains(self.alpha) else { throw bad("timeline.alpha must be in 0...1") }
-        guard self.preprocessing.mean.count == 3, self.preprocessing.std.count == 3, self.preprocessing.std.allSatisfy({ $0 != 0 }) else {
-            throw bad("preprocessing.mean and .std take 3 values each, std non-zero")
+        for values in [self.preprocessingFlags, self.preprocessingFile] {
+            guard values.mean.map({ $0.count == 3 }) ?? true, values.std.map({ $0.count == 3 && !$0.contains(0) }) ?? true else {
+                throw bad("preprocessing.mean and .std take 3 values each, std non-zero")
+            }
         }
         // A NaN or infinite mean, std or scale turns every input into NaN, and the heatmaps with it.
         if let problem = self.preprocessing.problem { throw bad("preprocessing: \(problem)") }
@@ -219,16 +244,13 @@ extension WatchConfiguration {
         public var arch: String?
         public var model: String?
         public var layer: String?
-        public var inputSize: Int?
         public var interval: Double?
         public var tensorboard: String?
         public var priority: ComputePriority?
         public var pattern: String?
-        /// `--scale`, `--mean`, `--std`, `--bgr`: each wins over the config file's `preprocessing:` key.
-        public var scale: Float?
-        public var mean: [Float]?
-        public var std: [Float]?
-        public var bgr = false
+        /// `--input-size`, `--scale`, `--mean`, `--std`, `--bgr`/`--rgb`: each wins over the config file's
+        /// `input_size:` and `preprocessing:` keys, and over the checkpoint's attributes.
+        public var preprocessing = PreprocessingValues()
         public var once = false
         public init() {}
     }
@@ -262,27 +284,19 @@ extension WatchConfiguration {
         case (nil, nil): c.architecture = .automatic
         }
         c.layer = overrides.layer ?? file.layer
-        c.inputSize = overrides.inputSize ?? file.inputSize
+        // Flags, then the file, then (per checkpoint) its attributes, the model spec, the default: `validate`
+        // checks the values given here, `CheckpointProcessor.preprocessing` resolves them per checkpoint.
+        c.preprocessingFlags = overrides.preprocessing
+        c.preprocessingFile = PreprocessingValues(inputSize: file.inputSize)
         if let p = file.preprocessing {
-            c.explicitPreprocessing = Set(
-                [("mean", p.mean != nil), ("std", p.std != nil), ("scale", p.scale != nil)].filter(\.1).map(\.0))
-            c.preprocessing.mean = p.mean ?? c.preprocessing.mean
-            c.preprocessing.std = p.std ?? c.preprocessing.std
-            c.preprocessing.scale = p.scale ?? c.preprocessing.scale
+            (c.preprocessingFile.mean, c.preprocessingFile.std, c.preprocessingFile.scale) = (p.mean, p.std, p.scale)
             if let order = p.channelOrder {
                 guard let parsed = CamwatchImage.Preprocessing.ChannelOrder(rawValue: order) else {
                     throw ConfigurationError(path: path, reason: "preprocessing.channel_order must be rgb or bgr")
                 }
-                c.preprocessing.channelOrder = parsed
+                c.preprocessingFile.channelOrder = parsed
             }
         }
-        // Flags win over the file and, like its keys, over the checkpoint's own attributes (`validate` checks them).
-        let flagged = [("mean", overrides.mean != nil), ("std", overrides.std != nil), ("scale", overrides.scale != nil)]
-        c.explicitPreprocessing.formUnion(flagged.filter(\.1).map(\.0))
-        c.preprocessing.mean = overrides.mean ?? c.preprocessing.mean
-        c.preprocessing.std = overrides.std ?? c.preprocessing.std
-        c.preprocessing.scale = overrides.scale ?? c.preprocessing.scale
-        if overrides.bgr { c.preprocessing.channelOrder = .bgr }
         c.interval = overrides.interval ?? file.watch?.interval ?? c.interval
         c.settle = file.watch?.settle ?? c.settle
         c.incompleteAfter = file.watch?.incompleteAfter ?? c.incompleteAfter

@@ -123,10 +123,15 @@ extension Network {
         candidateTargetIndices().reversed().map { nodes[$0].name }
     }
 
-    /// The default Score-CAM target: the last conv-like layer with a spatial output that is not a
-    /// pooling or padding step (VGG's `features.29`, not the max pool after it).
-    public func defaultTargetIndex() -> Int? {
-        candidateTargetIndices().last { index in
+    /// The deepest layer a default Score-CAM target may be, whatever the input size: the last of
+    /// ``defaultTargetCandidates()``. (Which of them is the default depends on the map size at the input
+    /// size: CamwatchSaliency's `camTarget(_:inputHeight:inputWidth:)`.)
+    public func defaultTargetIndex() -> Int? { defaultTargetCandidates().last }
+
+    /// The layers a default target is chosen from, in evaluation order: conv-like layers with a spatial
+    /// output that are not pooling or padding steps (VGG's `features.29`, not the max pool after it).
+    public func defaultTargetCandidates() -> [Int] {
+        candidateTargetIndices().filter { index in
             switch nodes[index].layer {
             case .maxPool, .avgPool, .zeroPad: false
             default: true

@@ -1,9 +1,79 @@
 public import CamwatchNN
 public import CamwatchTensor
 
+/// The layer a CAM method explains at a given input size, and the size of the map it gives there.
+///
+/// A heatmap is the target layer's map resized to the input: a 2×2 map (resnet18's `layer4` at 64 px) makes
+/// every heatmap a smooth gradient between four values, whatever the image shows, and drift between such maps
+/// says little. So the default is the deepest conv-like layer whose map is at least ``usableExtent`` on each
+/// side at the model's input size, and a coarser map is always said out loud (``warning``).
+public struct CAMTarget: Sendable, Equatable {
+    /// The node's index in the network.
+    public var index: Int
+    /// The node's name (`layer2.1.relu2`): what the explainers take, and what the report records.
+    public var name: String
+    public var mapHeight: Int
+    public var mapWidth: Int
+    /// Why this map may be too coarse for a useful heatmap, in one line; `nil` when it is not.
+    public var warning: String?
+
+    /// The smallest side of a map the default target may have (resnet18's `layer4` at 224 px: 7×7).
+    public static let usableExtent = 7
+    /// A map a named layer gives with a side below this is warned about.
+    public static let coarseExtent = 4
+}
+
 extension Network {
+    /// The target layer for `layer` (a layer name or module prefix) at an input of `inputHeight`×`inputWidth`,
+    /// or, for `nil`, the default: the deepest conv-like layer (not a pooling or padding step) whose map is at
+    /// least ``CAMTarget/usableExtent`` on each side; when none is, the deepest one, with a warning naming its
+    /// map size. A named layer whose map has a side below ``CAMTarget/coarseExtent`` comes with a warning too.
+    ///
+    /// - Throws: ``SaliencyError`` when the layer does not exist or has no spatial output, or when the network
+    ///   does not take an input of that size.
+    public func camTarget(_ layer: String?, inputHeight: Int, inputWidth: Int) throws -> CAMTarget {
+        let shapes: [[Int]]
+        do { shapes = try self.shapes(inputHeight: inputHeight, inputWidth: inputWidth) } catch let error as NetworkError {
+            throw SaliencyError(error.message)
+        }
+        func map(_ index: Int) -> (height: Int, width: Int) {
+            let shape = shapes[index]
+            return shape.count == 4 ? (shape[2], shape[3]) : (1, 1)
+        }
+        func usable(_ index: Int) -> Bool {
+            let size = map(index)
+            return min(size.height, size.width) >= CAMTarget.usableExtent
+        }
+        let deepest = try camTargetIndex(nil)
+        let input = "\(inputHeight)×\(inputWidth)"
+        let index: Int
+        var warning: String?
+        if let layer {
+            index = try camTargetIndex(layer)
+            let size = map(index)
+            if min(size.height, size.width) < CAMTarget.coarseExtent {
+                let alternative = defaultTargetCandidates().last(where: usable).map {
+                    "; the default at this size would be '\(nodes[$0].name)' (\(map($0).height)×\(map($0).width))"
+                } ?? ""
+                warning = "layer '\(layer)' gives a \(size.height)×\(size.width) map at a \(input) input: every heatmap "
+                    + "is a smooth blend of \(size.height * size.width) values\(alternative)"
+            }
+        } else if let chosen = defaultTargetCandidates().last(where: usable) {
+            index = chosen
+        } else {
+            index = deepest
+            let size = map(index)
+            warning = "no conv-like layer keeps a \(CAMTarget.usableExtent)×\(CAMTarget.usableExtent) map at a \(input) "
+                + "input; the deepest, '\(nodes[index].name)', gives \(size.height)×\(size.width), so heatmaps will be "
+                + "coarse (a larger input size helps; `camwatch inspect` lists the layers with their shapes)"
+        }
+        let size = map(index)
+        return CAMTarget(index: index, name: nodes[index].name, mapHeight: size.height, mapWidth: size.width, warning: warning)
+    }
+
     /// The node a CAM method explains: a layer name or module prefix (`layer4`), or `nil` for the last
-    /// conv-like layer with a spatial output.
+    /// conv-like layer with a spatial output, whatever its map size (the commands choose the default with
+    /// ``camTarget(_:inputHeight:inputWidth:)``, which knows the input size).
     ///
     /// - Throws: ``SaliencyError`` when the layer does not exist (listing the candidates) or has no
     ///   spatial output.

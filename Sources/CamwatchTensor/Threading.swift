@@ -99,21 +99,59 @@ extension ComputeThreads {
         return failures.isEmpty ? nil : failures.joined(separator: "; ")
     }
 
-    /// Lowers the CPU share of this process's autogroup to nice 19 when `priority` is not `.normal`.
+    /// What lowering camwatch's CPU share between sessions takes (docs/architecture.md §6, README "Priority").
     ///
     /// With `sched_autogroup_enabled` (the default of most distributions' kernels), Linux first shares CPU
     /// time fairly between sessions (autogroups), and only then between threads inside one: a `SCHED_IDLE`
     /// thread alone in its session still gets as much CPU as a whole trainer in another (measured: a 48-px
     /// resnet18 trainer's epochs took 4× as long). An autogroup at nice 19 weighs 15 against a default
-    /// session's 1024. Every process of this session shares the change (they are usually just camwatch).
-    /// Under systemd the service's cgroup plays that role instead; `CPUWeight=idle` in the unit covers it.
-    /// - Returns: what was done, or why not, for a log line; `nil` when there is nothing to do (normal
-    ///   priority, or autogroups disabled or not in the kernel).
+    /// session's 1024. But the autogroup belongs to the whole session: lowering the one camwatch was started
+    /// in would demote the shell, and every trainer started from it, long after camwatch exits. So camwatch
+    /// lowers an autogroup only when it leads the session (a systemd service, `setsid camwatch …`, or the
+    /// session camwatch started for itself); otherwise it first runs itself in a session of its own.
+    public enum SessionSharePlan: Sendable, Equatable {
+        /// Nothing to do: normal priority, or no autogroups in this kernel.
+        case none
+        /// camwatch leads its session: lower that session's autogroup (``lowerOwnSessionShare()``).
+        case lowerOwnSession
+        /// camwatch shares its session with the processes that started it: run it again as the leader of a
+        /// session of its own, and lower that one.
+        case startOwnSession
+    }
+
+    /// The plan for `priority`, given what the kernel offers and where this process stands.
+    /// - Parameters:
+    ///   - autogroupsEnabled: `/proc/sys/kernel/sched_autogroup_enabled` reads 1.
+    ///   - leadsSession: `getsid(0) == getpid()`.
+    public static func sessionSharePlan(for priority: ComputePriority, autogroupsEnabled: Bool, leadsSession: Bool)
+        -> SessionSharePlan
+    {
+        guard priority != .normal, autogroupsEnabled else { return .none }
+        return leadsSession ? .lowerOwnSession : .startOwnSession
+    }
+
+    /// ``sessionSharePlan(for:autogroupsEnabled:leadsSession:)`` for this process and this kernel.
+    public static func sessionSharePlan(for priority: ComputePriority) -> SessionSharePlan {
+        let enabled = try? String(contentsOfFile: "/proc/sys/kernel/sched_autogroup_enabled", encoding: .utf8)
+        return sessionSharePlan(
+            for: priority, autogroupsEnabled: enabled?.trimmingCharacters(in: .whitespacesAndNewlines) == "1",
+            leadsSession: getsid(0) == getpid())
+    }
+
+    /// Lowers the CPU share of this process's autogroup to nice 19, when ``sessionSharePlan(for:)`` says
+    /// `.lowerOwnSession`: this process leads its session, so the autogroup is camwatch's own (its children,
+    /// the checkpoint reader and alert hooks, share it). Under systemd the service's cgroup weighs more
+    /// than the autogroup; `CPUWeight=idle` in the unit covers that.
+    /// - Returns: what was done, or why not, for a log line; `nil` when there is nothing to do.
     public static func lowerSessionShare(for priority: ComputePriority) -> String? {
-        guard priority != .normal,
-            let enabled = try? String(contentsOfFile: "/proc/sys/kernel/sched_autogroup_enabled", encoding: .utf8),
-            enabled.trimmingCharacters(in: .whitespacesAndNewlines) == "1"
-        else { return nil }
+        switch sessionSharePlan(for: priority) {
+        case .none: return nil
+        case .startOwnSession:
+            return "left the CPU share of the session camwatch was started in alone (it is not camwatch's own, and "
+                + "camwatch could not start a session of its own); resources.priority \(priority.rawValue) still applies "
+                + "within it"
+        case .lowerOwnSession: break
+        }
         let path = "/proc/self/autogroup"
         guard let handle = fopen(path, "w") else {
             return "cannot lower this session's CPU share (\(path): \(String(cString: strerror(errno))))"
@@ -123,15 +161,19 @@ extension ComputeThreads {
         guard written && closed else {
             return "cannot lower this session's CPU share (\(path): \(String(cString: strerror(errno))))"
         }
-        return "lowered this session's CPU share (autogroup nice 19), so resources.priority \(priority.rawValue) also "
-            + "yields to trainers in other sessions"
+        // What the kernel now says, e.g. `/autogroup-123 nice 19`.
+        let now = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            .trimmingCharacters(in: CharacterSet(charactersIn: "/")) ?? "autogroup nice 19"
+        return "lowered the CPU share of camwatch's own session (session \(getsid(0)), \(now)), so resources.priority "
+            + "\(priority.rawValue) also yields to trainers in other sessions"
     }
 
-    /// Makes the kernel kill this process (`SIGKILL`) when its parent dies, for a helper child process that
-    /// must not outlive the daemon that started it (a `kill -9` of the daemon runs none of its clean-up).
+    /// Makes the kernel send `signal` (`nil`: `SIGKILL`) to this process when its parent dies, for a child
+    /// process that must not outlive the process that started it (a `kill -9` of that one runs none of its
+    /// clean-up).
     /// - Returns: `false` when the parent is already gone (this process was orphaned before the call).
-    public static func dieWithParent() -> Bool {
-        guard camwatch_set_parent_death_signal(SIGKILL) == 0 else { return true }
+    public static func dieWithParent(signal: Int32? = nil) -> Bool {
+        guard camwatch_set_parent_death_signal(signal ?? SIGKILL) == 0 else { return true }
         // The parent may have died before the request took effect: then the child was re-parented already.
         return getppid() != 1
     }

@@ -19,8 +19,11 @@ struct Camwatch: AsyncParsableCommand {
     static func main() async {
         Runtime.ensureBestBLASCore()
         _ = Runtime.blasNote
+        OwnSession.adoptParent()
         do {
             var command = try parseAsRoot()
+            // Before any thread of camwatch's own starts: `watch` may continue in a session of its own.
+            if let watch = command as? Watch { OwnSession.enterIfNeeded(priority: watch.priorityBeforeStart) }
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

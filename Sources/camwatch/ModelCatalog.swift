@@ -17,10 +17,14 @@ enum ModelCatalog {
 
     /// Reads a checkpoint in a child process (`camwatch load-checkpoint-child`): libhdf5 can crash or
     /// hang on some damaged files, and that must end in a one-line error, not in a crash of camwatch.
+    /// Its notes (a `module.` prefix removed) go to stderr, one line each naming the file.
     static func readCheckpoint(_ path: String) throws -> Checkpoint {
+        let checkpoint: Checkpoint
         do {
-            return try CheckpointSubprocess.load(path: path, command: [Runtime.executablePath, LoadCheckpointChild.name])
+            checkpoint = try CheckpointSubprocess.load(path: path, command: [Runtime.executablePath, LoadCheckpointChild.name])
         } catch { throw CLIError("\(error)") }
+        for note in checkpoint.notes { Output.warn("\(path): \(note)") }
+        return checkpoint
     }
 
     /// Loads `weightsPath` and binds it.

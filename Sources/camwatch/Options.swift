@@ -25,43 +25,48 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
-/// How a PNG becomes the network input (docs/architecture.md §2.3).
+/// How a PNG becomes the network input (docs/architecture.md §2.3). Every value is optional: one not given
+/// comes from the checkpoint's attributes, the model spec or the default (``PreprocessingResolver``), so a
+/// flag must be told apart from a default.
 struct PreprocessingOptions: ParsableArguments {
-    @Option(name: .long, help: "Input height and width in pixels (images are resized bilinearly; default: the model spec's input_size, else 224).")
+    @Option(name: .long, help: "Input height and width in pixels (images are resized bilinearly; default: the checkpoint's input_size attribute, else the model spec's, else 224).")
     var inputSize: Int?
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Per-channel mean subtracted after scaling (3 values).")
-    var mean: [Float] = [0.485, 0.456, 0.406]
+    @Option(name: .long, parsing: .upToNextOption, help: "Per-channel mean subtracted after scaling (3 values; default: the checkpoint's mean attribute, else ImageNet's).")
+    var mean: [Float] = []
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Per-channel standard deviation divided by (3 values).")
-    var std: [Float] = [0.229, 0.224, 0.225]
+    @Option(name: .long, parsing: .upToNextOption, help: "Per-channel standard deviation divided by (3 values; default: the checkpoint's std attribute, else ImageNet's).")
+    var std: [Float] = []
 
-    @Option(name: .long, help: "Factor applied to 0–255 pixel values before normalization.")
-    var scale: Float = 1.0 / 255.0
+    @Option(name: .long, help: "Factor applied to 0–255 pixel values before normalization (default: the checkpoint's scale attribute, else 1/255).")
+    var scale: Float?
 
-    @Flag(name: .long, help: "Feed channels in BGR order (Caffe-style models).")
+    @Flag(name: .long, help: "Feed channels in BGR order (Caffe-style models; default: the checkpoint's channel_order attribute, else RGB).")
     var bgr = false
 
+    @Flag(name: .long, help: "Feed channels in RGB order, whatever the checkpoint's channel_order attribute says.")
+    var rgb = false
+
     func validate() throws {
-        if let inputSize, !(1...4096).contains(inputSize) { throw ValidationError("--input-size must be in 1...4096") }
-        guard mean.count == 3, std.count == 3 else { throw ValidationError("--mean and --std take 3 values each") }
-        guard std.allSatisfy({ $0 != 0 }) else { throw ValidationError("--std values must not be 0") }
-        // NaN or infinity would make every input NaN (and the heatmaps with it).
-        guard (mean + std + [scale]).allSatisfy(\.isFinite), scale != 0 else {
-            throw ValidationError("--mean, --std and --scale must be finite numbers (--scale non-zero)")
-        }
+        if let problem = values.problem { throw ValidationError("--input-size, --mean, --std, --scale: \(problem)") }
+        if bgr && rgb { throw ValidationError("give --bgr or --rgb, not both") }
     }
 
-    /// The preprocessing for a model whose spec may state its own input size.
-    func preprocessing(for spec: ModelSpec?) -> Preprocessing {
-        var p = Preprocessing()
-        p.height = inputSize ?? spec?.inputSize?.height ?? 224
-        p.width = inputSize ?? spec?.inputSize?.width ?? 224
-        p.mean = mean
-        p.std = std
-        p.scale = scale
-        p.channelOrder = bgr ? .bgr : .rgb
-        return p
+    /// The values given on the command line; the rest are `nil`.
+    var values: PreprocessingValues {
+        PreprocessingValues(
+            height: inputSize, width: inputSize, mean: mean.isEmpty ? nil : mean, std: std.isEmpty ? nil : std,
+            scale: scale, channelOrder: bgr ? .bgr : rgb ? .rgb : nil)
+    }
+
+    /// The preprocessing for a loaded model by the one rule (flags, the checkpoint's attributes, the model
+    /// spec, the default). The command prints its `summary` on stderr once it has succeeded (a failure stays
+    /// one line).
+    /// - Throws: `CLIError` naming the checkpoint when one of its input attributes cannot be used.
+    func resolve(for loaded: LoadedModel) throws -> ResolvedPreprocessing {
+        do { return try PreprocessingResolver.resolve(flags: values, checkpoint: loaded.checkpoint, spec: loaded.spec) } catch {
+            throw CLIError("\(error)")
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import CamwatchCheckpoint
 import CamwatchImage
 import CamwatchNN
 import CamwatchTensor
@@ -67,10 +68,11 @@ enum ImageInput {
     }
 
     /// Checks that the network accepts the preprocessed size and ends in a classifier.
-    static func validate(_ network: Network, for preprocessing: Preprocessing, weightsPath: String) throws {
+    static func validate(_ network: Network, for resolved: ResolvedPreprocessing, weightsPath: String) throws {
+        let (height, width) = (resolved.preprocessing.height, resolved.preprocessing.width)
         let shapes: [[Int]]
-        do { shapes = try network.shapes(inputHeight: preprocessing.height, inputWidth: preprocessing.width) } catch {
-            throw CLIError("\(weightsPath): \(error)")
+        do { shapes = try network.shapes(inputHeight: height, inputWidth: width) } catch {
+            throw CLIError("\(weightsPath): \(error) (input \(height)×\(width) from \(resolved.sizeSource))")
         }
         let output = shapes[network.outputIndex]
         guard output.count == 2 else {

@@ -64,8 +64,12 @@ import Testing
     @Test func theExampleConfigIsValidAndComplete() throws {
         let path = Fixtures.packageRoot.appendingPathComponent("deploy/camwatch.example.yaml").path
         let c = try WatchConfiguration.resolve(file: path, overrides: WatchConfiguration.Overrides())
-        #expect(c.jobName == "run7" && c.architecture == .zoo("resnet18") && c.layer == "layer4")
-        #expect(c.webhookURLFile == "/etc/camwatch/run7.webhook" && c.execCommand == ["/usr/local/bin/camwatch-alert"])
+        #expect(c.jobName == "run7" && c.checkpoints == "/srv/training/run7/checkpoints")
+        // Safe to copy (issue 27): nothing overrides what the checkpoints say, no file that must exist first.
+        #expect(c.architecture == .automatic && c.layer == nil)
+        #expect(c.preprocessingFile == PreprocessingValues() && c.preprocessingFlags == PreprocessingValues())
+        #expect(c.webhookURLFile == nil && c.webhookURL == nil && c.execCommand == nil && c.textfileDirectory == nil)
+        #expect(c.tensorboard == nil)
     }
 
     /// The example file is the documentation of every key: each key of the model must be set in it, or shown
@@ -254,20 +258,21 @@ import Testing
         #expect(!recorder.entries.contains { $0.message.contains("SIGHUP: reloaded") })
     }
 
-    @Test("--pattern, --scale, --mean, --std and --bgr win over the file; each preprocessing flag counts as explicit")
+    @Test("--pattern, --scale, --mean, --std and --bgr win over the file; flags and file are kept apart for the resolver")
     func flagsOverrideTheFile() throws {
-        let path = try file("checkpoints: c\nprobes: p\nout: o\npattern: '*.h5'\npreprocessing: {scale: 0.5}\n")
+        let path = try file("checkpoints: c\nprobes: p\nout: o\npattern: '*.h5'\ninput_size: 48\npreprocessing: {scale: 0.5, std: [2, 2, 2]}\n")
         var overrides = WatchConfiguration.Overrides()
         overrides.pattern = "*.keras"
-        overrides.mean = [1, 1, 1]
-        overrides.scale = 1 / 127.5
-        overrides.bgr = true
+        overrides.preprocessing.mean = [1, 1, 1]
+        overrides.preprocessing.scale = 1 / 127.5
+        overrides.preprocessing.channelOrder = .bgr
         let c = try WatchConfiguration.resolve(file: path, overrides: overrides)
         #expect(c.pattern == "*.keras")
         #expect(c.preprocessing.scale == 1 / 127.5 && c.preprocessing.mean == [1, 1, 1])
-        #expect(c.preprocessing.std == [0.229, 0.224, 0.225] && c.preprocessing.channelOrder == .bgr)
-        #expect(c.explicitPreprocessing == ["scale", "mean"])
-        overrides.std = [1, 0, 1]
+        #expect(c.preprocessing.std == [2, 2, 2] && c.preprocessing.channelOrder == .bgr && c.inputSize == 48)
+        #expect(c.preprocessingFlags == PreprocessingValues(mean: [1, 1, 1], scale: 1 / 127.5, channelOrder: .bgr))
+        #expect(c.preprocessingFile == PreprocessingValues(height: 48, width: 48, std: [2, 2, 2], scale: 0.5))
+        overrides.preprocessing.std = [1, 0, 1]
         #expect(throws: ConfigurationError.self) { try WatchConfiguration.resolve(file: path, overrides: overrides) }
     }
 
@@ -291,9 +296,9 @@ import Testing
         // names all, in the log line's order.
         var other = WatchConfiguration.RestartSettings(
             checkpoints: "/x", probes: "/y", out: "/z", architecture: .zoo("vgg11"), layer: "features",
-            inputSize: 64, preprocessing: Preprocessing(scale: 1), explicitPreprocessing: ["scale"],
+            preprocessingFlags: PreprocessingValues(inputSize: 64), preprocessingFile: PreprocessingValues(scale: 1),
             convergence: ConvergenceRule(mode: .absolute), logLevel: .debug, threads: 3, topChannels: 8)
-        #expect(Mirror(reflecting: other).children.count == 12, "a new restart setting needs a name in changes(from:)")
+        #expect(Mirror(reflecting: other).children.count == 11, "a new restart setting needs a name in changes(from:)")
         var everything = fresh
         everything.restart = other
         let (kept, names) = everything.keepingRestartOnly(from: old)
@@ -301,8 +306,12 @@ import Testing
                           "convergence", "log_level", "resources.threads", "resources.top_channels"])
         #expect(kept.restart == old.restart && kept.live == fresh.live)
         other = old.restart
-        other.explicitPreprocessing = ["mean"]
-        #expect(other.changes(from: old.restart) == ["preprocessing"], "an explicit key is part of the preprocessing")
+        other.preprocessingFile.mean = [0.5, 0.5, 0.5]
+        #expect(other.changes(from: old.restart) == ["preprocessing"], "a value of the file is part of the preprocessing")
+        other = old.restart
+        other.preprocessingFlags.height = 32
+        other.preprocessingFlags.width = 32
+        #expect(other.changes(from: old.restart) == ["input_size"], "the input size is named on its own")
     }
 
     func expectRejected(_ text: String, reason: String) throws {

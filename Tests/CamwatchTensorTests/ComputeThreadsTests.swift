@@ -45,4 +45,14 @@ import Testing
         ComputeThreads.perform(workers: 0) { _ in one.withLock { $0 += 1 } }
         #expect(one.withLock { $0 } == 1, "fewer than one worker still runs the body once")
     }
+
+    @Test("the session's autogroup is lowered only by its leader; anyone else first needs a session of its own")
+    func sessionSharePlan() {
+        for priority in [ComputePriority.idle, .low] {
+            #expect(ComputeThreads.sessionSharePlan(for: priority, autogroupsEnabled: true, leadsSession: true) == .lowerOwnSession)
+            #expect(ComputeThreads.sessionSharePlan(for: priority, autogroupsEnabled: true, leadsSession: false) == .startOwnSession)
+            #expect(ComputeThreads.sessionSharePlan(for: priority, autogroupsEnabled: false, leadsSession: false) == .none)
+        }
+        #expect(ComputeThreads.sessionSharePlan(for: .normal, autogroupsEnabled: true, leadsSession: false) == .none)
+    }
 }

@@ -8,7 +8,9 @@ import CamwatchTensor
 /// `layer1.0.conv1.weight`. float16/32/64 datasets are converted to float32. Integer datasets are not
 /// weights: `*.num_batches_tracked` (BatchNorm's counter) is dropped silently, others are listed in
 /// `Checkpoint.skipped`, as are string and other non-numeric datasets. PyTorch layouts are camwatch's
-/// layouts, so no tensor is transposed.
+/// layouts, so no tensor is transposed. A model wrapped in `nn.DataParallel` or `DistributedDataParallel`
+/// saves every key under `module.`; when every dataset's name starts with it, it is removed (and a note
+/// says so), so the names are the model's own.
 public enum PyTorchStateDictFormat: CheckpointFormat {
     public static let name = "pytorch-state-dict"
 
@@ -17,13 +19,20 @@ public enum PyTorchStateDictFormat: CheckpointFormat {
         !(try file.datasetPaths().isEmpty)
     }
 
+    /// The prefix `nn.DataParallel` and `DistributedDataParallel` put before every state_dict key.
+    public static let dataParallelPrefix = "module."
+
     public static func read(_ file: HDF5File, path: String) throws -> Checkpoint {
         var tensors: [String: Tensor] = [:]
         var storedTypes: [String: String] = [:]
         var skipped: [String: String] = [:]
         var sources: [String: String] = [:]
-        for dataset in try file.datasetPaths() {
-            let name = dataset.split(separator: "/").joined(separator: ".")
+        let datasets = try file.datasetPaths()
+        let names = datasets.map { $0.split(separator: "/").joined(separator: ".") }
+        let prefix = Self.dataParallelPrefix
+        let wrapped = names.allSatisfy { $0.hasPrefix(prefix) && $0.count > prefix.count }
+        for (dataset, fullName) in zip(datasets, names) {
+            let name = wrapped ? String(fullName.dropFirst(prefix.count)) : fullName
             let info = try file.datasetInfo(at: dataset)
             guard info.elementType.isFloatingPoint else {
                 if info.elementType.isInteger {
@@ -46,8 +55,12 @@ public enum PyTorchStateDictFormat: CheckpointFormat {
             sources[name] = dataset
         }
         let attributes = try file.attributes()
+        let notes = wrapped
+            ? ["every tensor name starts with '\(prefix)' (saved from nn.DataParallel or DistributedDataParallel); "
+                + "read without it"]
+            : []
         return Checkpoint(
             path: path, format: name, tensors: tensors, storedTypes: storedTypes, attributes: attributes,
-            skipped: skipped)
+            skipped: skipped, notes: notes)
     }
 }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import CamwatchCheckpoint
+import CamwatchImage
 import CamwatchNN
 import CamwatchTensor
 import Dispatch
@@ -31,8 +33,8 @@ extension Camwatch.Bench {
         @Option(name: .long, help: "Batch size.")
         var batch: Int = 16
 
-        @Option(name: .long, help: "Input height and width.")
-        var inputSize: Int = 224
+        @Option(name: .long, help: "Input height and width (default: the checkpoint's input_size attribute, else the model spec's, else 224).")
+        var inputSize: Int?
 
         @Option(name: .customLong("repeat"), help: "Timed repetitions after one warm-up pass.")
         var repetitions: Int = 5
@@ -53,7 +55,7 @@ extension Camwatch.Bench {
         var json = false
 
         func validate() throws {
-            guard batch >= 1, inputSize >= 1, repetitions >= 1 else {
+            guard batch >= 1, (inputSize ?? 1) >= 1, repetitions >= 1 else {
                 throw ValidationError("--batch, --input-size and --repeat must be at least 1")
             }
             guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
@@ -63,10 +65,19 @@ extension Camwatch.Bench {
             Runtime.configure(threads: workers > 1 ? 1 : threads)
             let loaded = try ModelCatalog.load(weightsPath: weights, options: model)
             let network = loaded.network.optimized()
-            do { try network.validate(inputHeight: inputSize, inputWidth: inputSize) } catch { throw CLIError("\(weights): \(error)") }
+            // The size by the rule every command follows; the values themselves are random.
+            let resolved: ResolvedPreprocessing
+            do {
+                resolved = try PreprocessingResolver.resolve(
+                    flags: PreprocessingValues(inputSize: inputSize), checkpoint: loaded.checkpoint, spec: loaded.spec)
+            } catch { throw CLIError("\(error)") }
+            let (height, width) = (resolved.preprocessing.height, resolved.preprocessing.width)
+            do { try network.validate(inputHeight: height, inputWidth: width) } catch {
+                throw CLIError("\(weights): \(error) (input \(height)×\(width) from \(resolved.sizeSource))")
+            }
             var generator = SplitMix64(seed: 42)
-            let count = batch * network.inputChannels * inputSize * inputSize
-            let input = Tensor(shape: [batch, network.inputChannels, inputSize, inputSize],
+            let count = batch * network.inputChannels * height * width
+            let input = Tensor(shape: [batch, network.inputChannels, height, width],
                                scalars: (0..<count).map { _ in Float(generator.nextUnit() * 2 - 1) })
             let clock = cpuTime ? Clock.processCPU : Clock.wall
             let profile = LayerProfile(network: network, clock: cpuTime ? Clock.threadCPU : Clock.wall)
@@ -82,12 +93,13 @@ extension Camwatch.Bench {
                 seconds.append(clock.seconds() - start)
             }
             if layers { profile.report(passes: repetitions) }
+            Output.warn("input: \(height)×\(width) (\(resolved.size.rawValue)), random values")
             if json {
                 try Output.printJSON(["seconds": seconds])
             } else {
                 let sorted = seconds.sorted()
                 let median = String(format: "%.3f", sorted[sorted.count / 2]), least = String(format: "%.3f", sorted[0])
-                print("forward \(workers) × batch \(batch) at \(inputSize)x\(inputSize): "
+                print("forward \(workers) × batch \(batch) at \(height)x\(width): "
                     + "median \(median) s, min \(least) s")
             }
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CamwatchCheckpoint
 import CamwatchImage
 import CamwatchSaliency
 import CamwatchTensor
@@ -50,15 +51,21 @@ extension Camwatch.Bench {
         func run() throws {
             Runtime.configure(threads: threads)
             let loaded = try ModelCatalog.load(weightsPath: weights, options: model)
-            let prep = preprocessing.preprocessing(for: loaded.spec)
-            try ImageInput.validate(loaded.network, for: prep, weightsPath: weights)
+            let resolved = try preprocessing.resolve(for: loaded)
+            let prep = resolved.preprocessing
+            try ImageInput.validate(loaded.network, for: resolved, weightsPath: weights)
             let decoded: RGBImage
             do { decoded = try PNGDecoder.decode(path: image) } catch { throw CLIError("\(error)") }
             let input = prep.tensor(from: [decoded])
             let options = CAMExplainer.Options(scoreCAM: ScoreCAM.Options(
                 threads: threads ?? ProcessInfo.processInfo.activeProcessorCount))
+            let target: CAMTarget
+            do { target = try loaded.network.camTarget(layer, inputHeight: prep.height, inputWidth: prep.width) } catch {
+                throw CLIError("\(weights): \(error)")
+            }
+            if let warning = target.warning { Output.warn("\(weights): \(warning)") }
             func prepare() throws -> CAMExplainer {
-                do { return try CAMExplainer(method: method, network: loaded.network, targetLayer: layer, options: options) } catch {
+                do { return try CAMExplainer(method: method, network: loaded.network, targetLayer: target.name, options: options) } catch {
                     throw CLIError("\(weights): \(error)")
                 }
             }
@@ -74,6 +81,7 @@ extension Camwatch.Bench {
                 map = try call()
                 seconds.append(Clock.wall.seconds() - start)
             }
+            Output.warn(resolved.summary)
             try Output.printJSON(CAMBenchReport(method: method.rawValue, seconds: seconds, width: map.width,
                                                 height: map.height, heatmap: map.values))
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CamwatchCheckpoint
 import CamwatchImage
 import CamwatchMonitor
 import CamwatchNN
@@ -20,7 +21,7 @@ extension Camwatch {
         @OptionGroup var model: ModelOptions
         @OptionGroup var preprocessing: PreprocessingOptions
 
-        @Option(name: .long, help: "Target layer name or module prefix (default: the last conv-like layer).")
+        @Option(name: .long, help: "Target layer name or module prefix (default: the deepest conv-like layer with a map of at least 7×7 at the input size).")
         var layer: String?
 
         @Option(name: .customLong("class"), help: "Class index to explain (default: the predicted class).")
@@ -82,15 +83,18 @@ extension Camwatch {
         func run() throws {
             Runtime.configure(threads: threads)
             let loaded = try ModelCatalog.load(weightsPath: weights, options: model)
-            let prep = preprocessing.preprocessing(for: loaded.spec)
-            try ImageInput.validate(loaded.network, for: prep, weightsPath: weights)
+            let resolved = try preprocessing.resolve(for: loaded)
+            let prep = resolved.preprocessing
+            try ImageInput.validate(loaded.network, for: resolved, weightsPath: weights)
             let options = ScoreCAM.Options(weighting: weighting,
                                            topChannels: topChannels, batchSize: batchSize,
                                            threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                            activationMemory: activationMemory << 20)
             let explainer: CAMExplainer
             do {
-                explainer = try CAMExplainer(method: method, network: loaded.network, targetLayer: layer,
+                let target = try loaded.network.camTarget(layer, inputHeight: prep.height, inputWidth: prep.width)
+                if let warning = target.warning { Output.warn("\(weights): \(warning)") }
+                explainer = try CAMExplainer(method: method, network: loaded.network, targetLayer: target.name,
                                              options: .init(scoreCAM: options, samples: samples, seed: seed))
             } catch {
                 throw CLIError("\(weights): \(error)")
@@ -135,6 +139,7 @@ extension Camwatch {
                 results.compactMap { r in r.metrics.map { (r.image, $0) } }, uniquingKeysWith: { first, _ in first })
             let summary = perImage.isEmpty
                 ? nil : Report.CheckpointMetrics(perProbe: perImage, step: metricOptions.stepUsed(width: prep.width))
+            Output.warn(resolved.summary)
             if json { try Output.printJSON(HeatmapReport(results: results, metrics: summary)) }
             if let summary, !json, results.count > 1 {
                 print("mean over \(results.count) images: \(ExplainMetricOptions.describe(summary))")

@@ -1,6 +1,8 @@
 import ArgumentParser
 import CamwatchCheckpoint
+import CamwatchImage
 import CamwatchNN
+import CamwatchSaliency
 import CamwatchTensor
 import Foundation
 
@@ -14,8 +16,8 @@ extension Camwatch {
 
         @OptionGroup var model: ModelOptions
 
-        @Option(name: .long, help: "Input height and width used to compute layer output shapes.")
-        var inputSize: Int?
+        /// The input size of the listed shapes comes by the same rule as every command's input.
+        @OptionGroup var preprocessing: PreprocessingOptions
 
         func run() throws {
             let checkpoint = try ModelCatalog.readCheckpoint(file)
@@ -36,23 +38,29 @@ extension Camwatch {
                 }
                 throw CLIError("\(error)")
             }
-            let inputSize = inputSize ?? resolved.0.inputSize?.height ?? 224
             let network: Network
             do {
                 network = try Network(spec: resolved.0, parameters: try model.source.parameters(for: checkpoint, path: file))
             } catch {
                 throw CLIError("\(file): \(error) (architecture from \(resolved.1))")
             }
+            let input: ResolvedPreprocessing
+            do { input = try PreprocessingResolver.resolve(flags: preprocessing.values, checkpoint: checkpoint, spec: resolved.0) } catch {
+                throw CLIError("\(error)")
+            }
+            let (height, width) = (input.preprocessing.height, input.preprocessing.width)
             let shapes: [[Int]]
-            do { shapes = try network.shapes(inputHeight: inputSize, inputWidth: inputSize) } catch {
-                throw CLIError("\(file): \(error)")
+            do { shapes = try network.shapes(inputHeight: height, inputWidth: width) } catch {
+                throw CLIError("\(file): \(error) (input \(height)×\(width) from \(input.sizeSource))")
             }
             let candidates = Set(network.candidateTargetNames())
-            let defaultTarget = network.defaultTargetIndex()
-            print("architecture: \(resolved.0.name) from \(resolved.1); input [1, \(network.inputChannels), \(inputSize), \(inputSize)]")
-            print("layers (* = usable as a Score-CAM target, ** = the default target):")
+            let defaultTarget = try? network.camTarget(nil, inputHeight: height, inputWidth: width)
+            print("architecture: \(resolved.0.name) from \(resolved.1); input [1, \(network.inputChannels), \(height), \(width)]")
+            print(input.summary)
+            if let warning = defaultTarget?.warning { print("default target: \(warning)") }
+            print("layers (* = usable as a Score-CAM target, ** = the default target at this input size):")
             for (index, node) in network.nodes.enumerated() {
-                let mark = index == defaultTarget ? "**" : candidates.contains(node.name) ? "* " : "  "
+                let mark = index == defaultTarget?.index ? "**" : candidates.contains(node.name) ? "* " : "  "
                 let shape = "[" + shapes[index].map(String.init).joined(separator: ", ") + "]"
                 print("  \(mark) \(node.name)  \(node.layer.opName)  \(shape)")
             }

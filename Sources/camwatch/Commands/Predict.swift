@@ -1,4 +1,5 @@
 import ArgumentParser
+import CamwatchCheckpoint
 import CamwatchImage
 import CamwatchNN
 import CamwatchTensor
@@ -27,8 +28,9 @@ extension Camwatch {
         func run() throws {
             Runtime.configure(threads: threads)
             let loaded = try ModelCatalog.load(weightsPath: weights, options: model)
-            let input = try ImageInput.load(images, preprocessing: preprocessing.preprocessing(for: loaded.spec))
-            try ImageInput.validate(loaded.network, for: preprocessing.preprocessing(for: loaded.spec), weightsPath: weights)
+            let resolved = try preprocessing.resolve(for: loaded)
+            try ImageInput.validate(loaded.network, for: resolved, weightsPath: weights)
+            let input = try ImageInput.load(images, preprocessing: resolved.preprocessing)
             let logits = loaded.network(input)
             let classes = logits.shape[1]
             var results: [PredictionResult] = []
@@ -40,6 +42,7 @@ extension Camwatch {
                 results.append(PredictionResult(image: image, class: ranked[0], score: probabilities[ranked[0]],
                                                 top5: top, logits: row))
             }
+            Output.warn(resolved.summary)
             if json {
                 try Output.printJSON(PredictionReport(results: results))
             } else {

@@ -33,23 +33,12 @@ extension Camwatch {
         @Option(name: .long, help: "Glob of checkpoint file names (default *.h5; *.keras for Keras 3's default).")
         var pattern: String?
 
-        @Option(name: .long, help: "Target layer or module prefix (default: the last conv-like layer).")
+        @Option(name: .long, help: "Target layer or module prefix (default: the deepest conv-like layer with a map of at least 7×7 at the input size).")
         var layer: String?
 
-        @Option(name: .long, help: "Input height and width (default: the spec's input_size, else 224).")
-        var inputSize: Int?
-
-        @Option(name: .long, help: "Factor applied to 0–255 pixel values (default: the config's, the checkpoint's, else 1/255).")
-        var scale: Float?
-
-        @Option(name: .long, parsing: .upToNextOption, help: "Per-channel mean subtracted after scaling (3 values).")
-        var mean: [Float] = []
-
-        @Option(name: .long, parsing: .upToNextOption, help: "Per-channel standard deviation divided by (3 values).")
-        var std: [Float] = []
-
-        @Flag(name: .long, help: "Feed channels in BGR order (Caffe-style models).")
-        var bgr = false
+        /// `--input-size`, `--mean`, `--std`, `--scale`, `--bgr`/`--rgb`, as every command takes them; each wins
+        /// over the config file, which wins over the checkpoint's attributes.
+        @OptionGroup var preprocessing: PreprocessingOptions
 
         @Option(name: .long, help: "YAML configuration file.")
         var config: String?
@@ -70,7 +59,8 @@ extension Camwatch {
             if let interval, interval <= 0 { throw ValidationError("--interval must be positive") }
         }
 
-        func run() async throws {
+        /// The flags, as the configuration's overrides.
+        var overrides: WatchConfiguration.Overrides {
             var overrides = WatchConfiguration.Overrides()
             overrides.checkpoints = directory
             overrides.probes = probes
@@ -78,22 +68,28 @@ extension Camwatch {
             overrides.arch = model.arch
             overrides.model = model.model
             overrides.layer = layer
-            overrides.inputSize = inputSize
             overrides.interval = interval
             overrides.tensorboard = tensorboard
             overrides.priority = priority
             overrides.pattern = pattern
-            overrides.scale = scale
-            overrides.mean = mean.isEmpty ? nil : mean
-            overrides.std = std.isEmpty ? nil : std
-            overrides.bgr = bgr
+            overrides.preprocessing = preprocessing.values
             overrides.once = once
+            return overrides
+        }
+
+        /// `resources.priority` as the flags and the file set it (idle when the file cannot be read: the
+        /// start-up check reports that).
+        var priorityBeforeStart: ComputePriority {
+            (try? WatchConfiguration.resolve(file: config, overrides: overrides))?.priority ?? .idle
+        }
+
+        func run() async throws {
+            let overrides = self.overrides
             // One plain line per event on stderr (no colours, no progress): what journald wants.
             LoggingSystem.bootstrap { _ in LineLogHandler() }
             var logger = Logger(label: "camwatch")
             // Before the start-up check loads a checkpoint: from here on camwatch yields to the trainer.
-            let priority = (try? WatchConfiguration.resolve(file: config, overrides: overrides))?.priority ?? .idle
-            let lowered = ComputeThreads.lowerSessionShare(for: priority)
+            let lowered = ComputeThreads.lowerSessionShare(for: priorityBeforeStart)
             let prepared: WatchService.Prepared
             do {
                 prepared = try WatchService.prepare(

@@ -1,4 +1,5 @@
 import CamwatchCheckpoint
+import CamwatchHDF5
 import CamwatchTensor
 import CamwatchTestSupport
 import Foundation

@@ -1,3 +1,4 @@
+public import CamwatchHDF5
 import Foundation
 
 /// The per-epoch metrics a Keras `CSVLogger` writes beside the checkpoints, for the checkpoints themselves carry

@@ -304,8 +304,10 @@ final class CheckpointPipeline: Sendable {
         save(processed: true)
         if let newModel = entry.newModel {
             logger.notice(
-                "\(entry.name): another model than the previous checkpoint (\(newModel)): a new segment; no drift is "
-                    + "measured across it and the convergence state starts over")
+                """
+                \(entry.name): another model than the previous checkpoint (\(newModel)): a new segment; no drift is \
+                measured across it and the convergence state starts over
+                """)
         }
         let drift = entry.drift.map { String(format: "drift %.4f (max %.4f)", $0.mean, $0.max) } ?? "first checkpoint"
         let weights = entry.weightDrift.map { String(format: ", weights moved %.4f", $0) } ?? ""

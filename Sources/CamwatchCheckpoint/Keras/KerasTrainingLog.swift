@@ -43,8 +43,9 @@ public enum KerasTrainingLog {
         for name in candidates {
             let path = (directory as NSString).appendingPathComponent(name)
             // A log is a few KB; anything far larger is not one (and is not read whole).
-            guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int,
-                size <= 16 << 20, let data = FileManager.default.contents(atPath: path),
+            guard let handle = FileHandle(forReadingAtPath: path) else { continue }
+            defer { try? handle.close() }
+            guard let data = try? handle.read(upToCount: 16 << 20), data.count < 16 << 20,
                 let log = parse(String(decoding: data, as: UTF8.self), path: path)
             else { continue }
             return log
@@ -57,9 +58,8 @@ public enum KerasTrainingLog {
     /// it). Non-numeric cells are left out.
     /// - Returns: `nil` when the header is not a CSVLogger header.
     public static func parse(_ text: String, path: String) -> Log? {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.hasSuffix("\r") ? $0.dropLast() : $0
-        }
+        // Python's csv module ends rows in "\r\n", one Character to Swift: split on any newline.
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         // The part after the last newline is an unfinished row (or empty).
         lines.removeLast()
         guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map(String.init),

@@ -135,6 +135,7 @@ import Testing
                 "camwatch_saliency_converged", "camwatch_convergence_state", "camwatch_checkpoints_processed",
                 "camwatch_checkpoints_failed", "camwatch_last_checkpoint_timestamp_seconds",
                 "camwatch_scorecam_seconds", "camwatch_convergence_streak", "camwatch_saliency_method_info",
+                "camwatch_model_collapsed",
             ])
 
         func value(_ family: String, _ labels: [String: String] = [:]) -> Double? {
@@ -148,7 +149,9 @@ import Testing
         #expect(value("camwatch_saliency_drift_max_ratio") == 0.3)
         #expect(value("camwatch_weight_drift_ratio") == 0.125)
         #expect(value("camwatch_saliency_converged") == 0)
-        #expect(families["camwatch_convergence_state"]?.samples.count == 3)
+        #expect(value("camwatch_model_collapsed") == 0)
+        #expect(families["camwatch_convergence_state"]?.samples.count == 4)
+        #expect(value("camwatch_convergence_state", ["state": "collapsed"]) == 0)
         #expect(value("camwatch_convergence_state", ["state": "changing"]) == 1)
         #expect(value("camwatch_convergence_state", ["state": "stable"]) == 0)
         #expect(value("camwatch_convergence_state", ["state": "warming-up"]) == 0)

@@ -125,3 +125,70 @@ import Testing
         #expect(fixture.report.checkpoints.count == 8)
     }
 }
+
+/// The checkpoint table on a 1400-px screen: every row's state is second and in view, and the row at which the
+/// run became stable says so.
+@Suite struct HTMLTableWidthTests {
+    /// The fixture with every column the table can have: four metric attributes, the relative rule's ratios and
+    /// all five heatmap metrics, over 24 checkpoints.
+    static func wideReport() throws -> PublishFixture {
+        var fixture = PublishFixture.make(processed: 24, stableFrom: 20)
+        let probe = try JSONDecoder().decode(Report.ProbeMetrics.self, from: Data("""
+            {"energy": 0.3123, "confidence": 0.9, "explanation_confidence": 0.8, "drop": 0.1234, "increase": true,
+             "box_area": 0.08, "deletion": 0.1234, "insertion": 0.4567}
+            """.utf8))
+        for index in fixture.report.checkpoints.indices {
+            fixture.report.checkpoints[index].metrics = Report.CheckpointMetrics(
+                perProbe: Dictionary(uniqueKeysWithValues: PublishFixture.probeIDs.map { ($0, probe) }), step: 8)
+            let k = Double(index + 1)
+            fixture.report.checkpoints[index].attributes = [
+                "lr": .number(0.003 / k + 1.234_567e-7), "val_acc": .number(0.912_345 + k * 1e-6),
+                "val_loss": .number(0.234_567_8 / k), "val_top5": .number(0.987_654_3),
+            ]
+            fixture.report.checkpoints[index].convergence = ConvergenceReading(
+                driftRatio: 0.123_456 / k, weightRatio: 0.234_567 / k, statisticsRatio: 0.1, settled: false)
+        }
+        return fixture
+    }
+
+    @Test func theStateIsTheSecondColumnAndTheStableRowSaysSo() throws {
+        var fixture = try Self.wideReport()
+        // Judged by a rule every drift of the fixture meets: stable at its third checkpoint.
+        fixture.report.rejudge(with: ConvergenceRule(mode: .absolute, threshold: 10, patience: 2))
+        #expect(fixture.report.convergence.convergedAt?.name == "ckpt-003.h5")
+        let page = HTMLReport(jobName: "wide").render(
+            report: fixture.report, archive: fixture.archive, probeImages: fixture.probeImages, now: 0)
+        #expect(page.contains("<thead><tr><th>checkpoint</th><th>state</th>"))
+        #expect(HTMLReportTests.count("<td class=\"state\">", in: page) == fixture.report.checkpoints.count)
+        #expect(HTMLReportTests.count("<td class=\"state\">became stable</td>", in: page) == 1)
+        #expect(page.contains("<td>ckpt-003.h5</td><td class=\"state\">became stable</td>"))
+    }
+
+    @Test(
+        "Chromium at 1400 px: the table needs no sideways scrolling",
+        .enabled(if: ExternalTools.chromium != nil, Comment(rawValue: ExternalTools.chromiumMissing)))
+    func theTableFitsA1400PixelScreen() throws {
+        let chromium = try #require(ExternalTools.chromium)
+        let root = try Fixtures.temporaryDirectory("camwatch-html-wide")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fixture = try Self.wideReport()
+        var page = HTMLReport(jobName: "wide").render(
+            report: fixture.report, archive: fixture.archive, probeImages: fixture.probeImages, now: 0)
+        // A measuring script in a copy of the page (camwatch's own page has none): the table's scroll box
+        // against its visible width, written into the DOM that --dump-dom prints.
+        let probe = """
+            <script>document.addEventListener('DOMContentLoaded',function(){var s=document.querySelector('#checkpoints .scroll');\
+            document.body.setAttribute('data-fit',s.scrollWidth<=s.clientWidth?'yes':'no '+s.scrollWidth+'>'+s.clientWidth);});</script>
+            """
+        page = page.replacingOccurrences(of: "</body>", with: probe + "</body>")
+        let file = root.appendingPathComponent("index.html")
+        try page.write(to: file, atomically: true, encoding: .utf8)
+        let dom = try ExternalTools.run(
+            chromium,
+            ExternalTools.chromiumArguments(profile: root.appendingPathComponent("profile")) + [
+                "--window-size=1400,900", "--virtual-time-budget=2000", "--dump-dom", file.absoluteString,
+            ])
+        #expect(dom.status == 0, "chromium: \(dom.stderr.suffix(2000))")
+        #expect(dom.stdout.contains("data-fit=\"yes\""), "\(dom.stdout.components(separatedBy: "data-fit").dropFirst().first?.prefix(40) ?? "no measurement")")
+    }
+}

@@ -260,7 +260,7 @@ public struct HTMLReport: Sendable {
         .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
         .scroll img{max-width:none}
         table{border-collapse:collapse;font-size:13px;white-space:nowrap}
-        th,td{padding:4px 7px;border-bottom:1px solid #d8dee4;text-align:left}
+        th,td{padding:4px 5px;border-bottom:1px solid #d8dee4;text-align:left}
         th{position:sticky;top:0;background:#fff;white-space:normal;vertical-align:bottom}
         .num{text-align:right;font-variant-numeric:tabular-nums}
         tr.failed td{color:#cf222e}

@@ -82,16 +82,23 @@ public struct ConvergenceReading: Sendable, Hashable, Codable {
     @ExplicitNull public var driftRatio: Double?
     /// relative: the weight drift over its reference; `nil` when unknown or in absolute mode.
     @ExplicitNull public var weightRatio: Double?
-    /// relative: the batch-norm statistics drift over its reference; `nil` when unknown, in absolute mode, or
-    /// for a network without running statistics.
+    /// relative: the batch-norm statistics drift over its reference — for a trend, the change still to come
+    /// (`StatisticsTrend`); `nil` when unknown, in absolute mode, or for a network without running statistics.
     @ExplicitNull public var statisticsRatio: Double?
+    /// relative: whether the statistics moved one way (judged against `weight_settle_ratio`) rather than
+    /// jittering (judged against `settle_ratio`); `nil` when unknown.
+    @ExplicitNull public var statisticsTrend: Bool?
     /// Whether the checkpoint met the settle condition (it extended the streak).
     public var settled: Bool
 
-    public init(driftRatio: Double?, weightRatio: Double?, statisticsRatio: Double? = nil, settled: Bool) {
+    public init(
+        driftRatio: Double?, weightRatio: Double?, statisticsRatio: Double? = nil, statisticsTrend: Bool? = nil,
+        settled: Bool
+    ) {
         self.driftRatio = driftRatio
         self.weightRatio = weightRatio
         self.statisticsRatio = statisticsRatio
+        self.statisticsTrend = statisticsTrend
         self.settled = settled
     }
 
@@ -100,6 +107,7 @@ public struct ConvergenceReading: Sendable, Hashable, Codable {
         case driftRatio = "drift_ratio"
         case weightRatio = "weight_ratio"
         case statisticsRatio = "statistics_ratio"
+        case statisticsTrend = "statistics_trend"
     }
 }
 
@@ -166,12 +174,14 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
     ///     comparable) counts as processed but leaves state and streak alone.
     ///   - weightDrift: ‖w_i − w_{i−1}‖ / ‖w_{i−1}‖ against the same previous checkpoint, when known.
     ///   - statisticsDrift: the same over the batch-norm running statistics, when known and the network has any.
+    ///   - statisticsTrend: how that change relates to the one before, when known.
     ///   - collapsed: whether the checkpoint shows signs of collapse (`CollapseEvidence`).
     ///   - newSegment: the checkpoint is another model than the previous one (architecture or parameter
     ///     shapes): the machine starts over from it, as from a run's first checkpoint; no event.
     public mutating func update(
         checkpoint: CheckpointLabel, status: CheckpointStatus, drift: Double?, weightDrift: Double? = nil,
-        statisticsDrift: Double? = nil, collapsed: Bool = false, newSegment: Bool = false
+        statisticsDrift: Double? = nil, statisticsTrend: StatisticsTrend? = nil, collapsed: Bool = false,
+        newSegment: Bool = false
     ) -> [ConvergenceEvent] {
         guard status == .ok, checkpoint.id != lastCheckpointID else { return [] }
         if newSegment { self = ConvergenceTracker(rule: rule) }
@@ -195,21 +205,23 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
         }
         guard processed >= 2, let drift, drift.isFinite, drift >= 0 else { return [] }
         func usable(_ value: Double?) -> Double? { value.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil } }
-        let verdict = judge(drift: drift, weightDrift: usable(weightDrift), statisticsDrift: usable(statisticsDrift))
+        let verdict = judge(
+            drift: drift, weightDrift: usable(weightDrift), statisticsDrift: usable(statisticsDrift),
+            statisticsTrend: statisticsTrend)
         reading = verdict.reading
         streak = verdict.reading.settled ? streak + 1 : 0
         switch state {
         case .warmingUp, .changing, .collapsed:
             state = streak >= rule.patience ? .stable : .changing
         case .stable:
-            if verdict.moved.saliency || verdict.moved.weights || verdict.moved.statistics {
+            if verdict.moved.saliency || verdict.moved.weights {
                 state = .changing
                 streak = 0
                 // A new segment (warm restart, unfrozen layers, new data) has its own early level; a signal
                 // that did not move keeps its reference.
                 if verdict.moved.saliency { saliency.restart(at: saliency.median ?? drift) }
                 if verdict.moved.weights, let weightDrift { weights.restart(at: weightDrift) }
-                if verdict.moved.statistics, let statisticsDrift { statistics.restart(at: statisticsDrift) }
+                if let statisticsDrift { statistics.restart(at: statisticsDrift) }
             }
         }
         return transition(from: previous, at: checkpoint, drift: drift)
@@ -224,17 +236,18 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
         return [ConvergenceEvent(from: previous, to: state, checkpoint: checkpoint, drift: drift)]
     }
 
-    /// What the relative rule found moving at one checkpoint, past the hysteresis bounds.
+    /// What the relative rule found moving at one checkpoint, past the hysteresis bounds. (Running statistics
+    /// gate settling only: a restart that moves them moves the weights and the saliency more.)
     private struct Moved {
         var saliency = false
         var weights = false
-        var statistics = false
     }
 
     /// Applies the rule to one checkpoint's drifts: whether it is settled, and, for a stable run, which
     /// signal moved past the hysteresis bound.
-    private mutating func judge(drift: Double, weightDrift: Double?, statisticsDrift: Double?)
-        -> (reading: ConvergenceReading, moved: Moved)
+    private mutating func judge(
+        drift: Double, weightDrift: Double?, statisticsDrift: Double?, statisticsTrend: StatisticsTrend?
+    ) -> (reading: ConvergenceReading, moved: Moved)
     {
         switch rule.mode {
         case .absolute:
@@ -252,19 +265,22 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
             // end it. A level needs a full window of its own segment before it can count as settled.
             let driftRatio = saliency.ratio(drift)
             let weightRatio = weightDrift.flatMap { weights.ratio($0) }
-            // Running statistics are parameters too (learned by averaging, not by gradient): they are held to
-            // the weights' bound.
-            let statisticsRatio = statisticsDrift.flatMap { statistics.ratio($0) }
+            // Running statistics (StatisticsTrend): a trend is parameters still travelling, held to the weights'
+            // bound for the distance it has left; jitter around a fixed point is noise, held to the saliency's
+            // noise-tolerant bound.
+            let trend = statisticsTrend.flatMap { trend in statisticsDrift.flatMap { trend.remaining(drift: $0) } }
+            let statisticsRatio = (trend ?? statisticsDrift).flatMap { statistics.ratio($0) }
+            let statisticsBound = trend == nil ? rule.settleRatio : rule.weightSettleRatio
             let saliencySettled = saliency.count >= ConvergenceRule.window && (driftRatio ?? .infinity) < rule.settleRatio
             let weightsSettled = weightRatio.map { $0 < rule.weightSettleRatio } ?? true
-            let statisticsSettled = statisticsRatio.map { $0 < rule.weightSettleRatio } ?? true
+            let statisticsSettled = statisticsRatio.map { $0 < statisticsBound } ?? true
             let moved = Moved(
                 saliency: (saliency.ratio(saliency.median) ?? 0) > rule.settleRatio * rule.hysteresis,
-                weights: (weightRatio ?? 0) > rule.weightSettleRatio * rule.hysteresis,
-                statistics: (statisticsRatio ?? 0) > rule.weightSettleRatio * rule.hysteresis)
+                weights: (weightRatio ?? 0) > rule.weightSettleRatio * rule.hysteresis)
             return (
                 ConvergenceReading(
                     driftRatio: driftRatio, weightRatio: weightRatio, statisticsRatio: statisticsRatio,
+                    statisticsTrend: statisticsRatio == nil ? nil : trend != nil,
                     settled: saliencySettled && weightsSettled && statisticsSettled),
                 moved
             )

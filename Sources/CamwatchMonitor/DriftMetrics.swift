@@ -132,6 +132,17 @@ public struct DriftMetrics: Sendable, Equatable, Codable {
         relativeChange(previous: previous, current: current) { isRunningStatistic($0) && !isBatchCounter($0) }
     }
 
+    /// The change of the running statistics between two checkpoints, `current − previous` per tensor (only those
+    /// present in both with the same shape): what `StatisticsTrend` compares with the change before it.
+    public static func statisticsStep(previous: [String: Tensor], current: [String: Tensor]) -> [String: [Float]] {
+        var step: [String: [Float]] = [:]
+        for (name, old) in previous where isRunningStatistic(name) && !isBatchCounter(name) {
+            guard let new = current[name], new.shape == old.shape else { continue }
+            step[name] = zip(new.scalars, old.scalars).map { $0 - $1 }
+        }
+        return step
+    }
+
     /// `‖b − a‖ / ‖a‖` over the tensors `included` by name, present in both with the same shape.
     private static func relativeChange(
         previous: [String: Tensor], current: [String: Tensor], included: (String) -> Bool

@@ -23,6 +23,9 @@ public struct MonitorSession: Sendable {
     private let archiveLedger = HeatmapArchive.Ledger()
     /// The weights of the last processed checkpoint, for `weight_drift`; not kept across restarts.
     private var previousWeights: (id: String, tensors: [String: Tensor])?
+    /// The change of the running statistics that led to the last processed checkpoint, for their trend; not
+    /// kept across restarts.
+    private var previousStatisticsStep: (id: String, step: [String: [Float]])?
 
     public var report: Report { store.report }
 
@@ -117,9 +120,18 @@ public struct MonitorSession: Sendable {
         }
         var weightDrift: Double?
         var statisticsDrift: Double?
+        var statisticsTrend: StatisticsTrend?
+        var statisticsStep: [String: [Float]]?
         if newModel == nil, let previousTensors {
             weightDrift = DriftMetrics.weightDrift(previous: previousTensors, current: checkpoint.tensors)
             statisticsDrift = DriftMetrics.statisticsDrift(previous: previousTensors, current: checkpoint.tensors)
+            if statisticsDrift != nil {
+                let step = DriftMetrics.statisticsStep(previous: previousTensors, current: checkpoint.tensors)
+                if let before = previousStatisticsStep, before.id == report.lastProcessed?.id {
+                    statisticsTrend = StatisticsTrend.between(previous: before.step, current: step)
+                }
+                statisticsStep = step
+            }
         }
         if report.lastProcessed == nil || newModel != nil {
             store.report.model.layer = analysis.layer
@@ -128,7 +140,8 @@ public struct MonitorSession: Sendable {
         }
         let events = store.report.convergence.update(
             checkpoint: label, status: .ok, drift: drift?.mean, weightDrift: weightDrift,
-            statisticsDrift: statisticsDrift, collapsed: analysis.collapse != nil, newSegment: newModel != nil)
+            statisticsDrift: statisticsDrift, statisticsTrend: statisticsTrend, collapsed: analysis.collapse != nil,
+            newSegment: newModel != nil)
         // The reading belongs to this checkpoint only if the update made a new one.
         let reading = drift == nil || analysis.collapse != nil ? nil : report.convergence.reading
         let entry = Report.CheckpointEntry(
@@ -136,10 +149,12 @@ public struct MonitorSession: Sendable {
             error: driftError, seconds: seconds, processedAt: now, predictions: analysis.predictions, drift: drift,
             weightDrift: weightDrift, state: report.convergence.state, convergence: reading,
             attributes: Report.CheckpointEntry.reportedAttributes(checkpoint.attributes), metrics: analysis.metrics,
-            statisticsDrift: statisticsDrift, collapse: analysis.collapse, model: identity, newModel: newModel)
+            statisticsDrift: statisticsDrift, statisticsTrend: statisticsTrend, collapse: analysis.collapse,
+            model: identity, newModel: newModel)
         archive.record(HeatmapArchive.Entry(checkpoint: label, heatmaps: analysis.heatmaps))
         store.record(entry)
         previousWeights = (label.id, checkpoint.tensors)
+        previousStatisticsStep = statisticsStep.map { (label.id, $0) }
         return (entry, events)
     }
 

@@ -63,7 +63,8 @@ public struct Report: Sendable, Equatable, Codable {
             let entry = checkpoints[index]
             _ = tracker.update(
                 checkpoint: entry.label, status: entry.status, drift: entry.drift?.mean, weightDrift: entry.weightDrift,
-                statisticsDrift: entry.statisticsDrift, collapsed: entry.collapse != nil, newSegment: entry.newModel != nil)
+                statisticsDrift: entry.statisticsDrift, statisticsTrend: entry.statisticsTrend,
+                collapsed: entry.collapse != nil, newSegment: entry.newModel != nil)
             checkpoints[index].state = tracker.state
             checkpoints[index].convergence =
                 entry.status == .ok && entry.drift != nil && entry.collapse == nil ? tracker.reading : nil
@@ -300,6 +301,8 @@ extension Report {
         @ExplicitNull public var weightDrift: Double?
         /// The same over the batch-norm running statistics; `nil` for the first, and for networks without any.
         @ExplicitNull public var statisticsDrift: Double?
+        /// How this change of the statistics relates to the one before (trend or noise); `nil` when unknown.
+        @ExplicitNull public var statisticsTrend: StatisticsTrend?
         /// The signs that the model stopped reading its input; `nil` when there are none.
         @ExplicitNull public var collapse: CollapseEvidence?
         /// Which model the checkpoint is (architecture and parameter shapes); `nil` when failed.
@@ -323,6 +326,7 @@ extension Report {
             case processedAt = "processed_at"
             case weightDrift = "weight_drift"
             case statisticsDrift = "statistics_drift"
+            case statisticsTrend = "statistics_trend"
             case newModel = "new_model"
         }
 
@@ -331,11 +335,12 @@ extension Report {
             error: String? = nil, seconds: Double, processedAt: Double, predictions: [String: Prediction] = [:],
             drift: CheckpointDrift? = nil, weightDrift: Double? = nil, state: ConvergenceState,
             convergence: ConvergenceReading? = nil, attributes: [String: AttributeValue] = [:],
-            metrics: CheckpointMetrics? = nil, statisticsDrift: Double? = nil, collapse: CollapseEvidence? = nil,
-            model: ModelIdentity? = nil, newModel: String? = nil
+            metrics: CheckpointMetrics? = nil, statisticsDrift: Double? = nil, statisticsTrend: StatisticsTrend? = nil,
+            collapse: CollapseEvidence? = nil, model: ModelIdentity? = nil, newModel: String? = nil
         ) {
             self.metrics = metrics
             self.statisticsDrift = statisticsDrift
+            self.statisticsTrend = statisticsTrend
             self.collapse = collapse
             self.model = model
             self.newModel = newModel

@@ -131,8 +131,11 @@ public enum ReportRenderer {
         }
         if let ratio = reading?.statisticsRatio, let reference = tracker.statistics.reference {
             parts.append(
-                "batch-norm statistics drift \(number(ratio)) of its reference \(number(reference)) "
-                    + "(settled below \(number(rule.weightSettleRatio)))")
+                reading?.statisticsTrend == true
+                    ? "batch-norm statistics still moving one way, \(number(ratio)) of their reference "
+                        + "\(number(reference)) left to go (settled below \(number(rule.weightSettleRatio)))"
+                    : "batch-norm statistics jitter \(number(ratio)) of their reference \(number(reference)) "
+                        + "(settled below \(number(rule.settleRatio)))")
         }
         return parts.joined(separator: ", ")
     }

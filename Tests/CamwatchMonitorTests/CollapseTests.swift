@@ -145,26 +145,67 @@ import Testing
         #expect(events.suffix(2) == [.converged, .collapsed])
     }
 
-    @Test func movingBatchNormStatisticsKeepARunChanging() throws {
-        // Saliency and weights settle from checkpoint 8; the running statistics keep moving at half their
-        // early level (Keras's slow averaging catching up).
+    /// Saliency and weights settle from checkpoint 8; the running statistics then either relax one way by
+    /// 0.8 × per checkpoint (Keras's slow average catching up) or jitter at the same size.
+    static func statisticsRun(trend: StatisticsTrend?) -> (states: [ConvergenceState], tracker: ConvergenceTracker) {
         var tracker = ConvergenceTracker()
-        var withStatistics: [ConvergenceState] = []
-        var without = ConvergenceTracker()
-        var withoutStatistics: [ConvergenceState] = []
-        for index in 0..<16 {
+        var states: [ConvergenceState] = []
+        for index in 0..<20 {
             let drift: Double? = index == 0 ? nil : (index < 8 ? 0.4 : 0.02)
             let weights: Double? = index == 0 ? nil : (index < 8 ? 0.2 : 0.005)
-            let statistics: Double? = index == 0 ? nil : (index < 8 ? 0.3 : 0.15)
+            // 0.3 early (the reference), then from 0.02 down by 0.8 per checkpoint.
+            let statistics: Double? = index == 0 ? nil : (index < 8 ? 0.3 : 0.02 * pow(0.8, Double(index - 8)))
             _ = tracker.update(
-                checkpoint: label(index), status: .ok, drift: drift, weightDrift: weights, statisticsDrift: statistics)
-            _ = without.update(checkpoint: label(index), status: .ok, drift: drift, weightDrift: weights)
-            withStatistics.append(tracker.state)
-            withoutStatistics.append(without.state)
+                checkpoint: label(index), status: .ok, drift: drift, weightDrift: weights, statisticsDrift: statistics,
+                statisticsTrend: index < 9 ? nil : trend)
+            states.append(tracker.state)
         }
-        #expect(withoutStatistics.contains(.stable))
-        #expect(!withStatistics.contains(.stable))
-        #expect(try #require(tracker.reading?.statisticsRatio) > ConvergenceRule.defaultWeightSettleRatio)
+        return (states, tracker)
+    }
+
+    @Test func statisticsStillRelaxingKeepARunChangingUntilLittleIsLeft() throws {
+        // A relaxation by 0.8 per step has 5 × its step left: 0.02 × 0.8^k × 5 / 0.3 falls below 0.15 at k = 4
+        // (0.137; 0.171 at k = 3), so checkpoints 12 and 13 are the first settled pair.
+        let relaxing = Self.statisticsRun(trend: StatisticsTrend(cosine: 0.98, shrink: 0.8))
+        #expect(relaxing.states.firstIndex(of: .stable) == 13)
+        #expect(relaxing.tracker.reading?.statisticsTrend == true)
+        // The same sizes as jitter (cosine −0.5): 0.02 / 0.3 is under the noise bound 0.35 at once.
+        let jitter = Self.statisticsRun(trend: StatisticsTrend(cosine: -0.5, shrink: 0.8))
+        #expect(jitter.states.firstIndex(of: .stable) == 9)
+        #expect(jitter.tracker.reading?.statisticsTrend == false)
+        // Steps that do not shrink never settle while they point one way.
+        let steady = Self.statisticsRun(trend: StatisticsTrend(cosine: 0.9, shrink: 1.0))
+        #expect(!steady.states.contains(.stable))
+        // Without statistics the run is stable as early as saliency and weights allow.
+        var plain = ConvergenceTracker()
+        var first: Int?
+        for index in 0..<20 {
+            _ = plain.update(
+                checkpoint: label(index), status: .ok, drift: index == 0 ? nil : (index < 8 ? 0.4 : 0.02),
+                weightDrift: index == 0 ? nil : (index < 8 ? 0.2 : 0.005))
+            if plain.state == .stable, first == nil { first = index }
+        }
+        #expect(first == 9)
+    }
+
+    @Test func theTrendOfTwoChangesIsTheirCosineAndSizeRatio() throws {
+        let before: [String: [Float]] = ["bn.running_mean": [1, 0], "bn.running_var": [0, 0]]
+        let along: [String: [Float]] = ["bn.running_mean": [0.5, 0], "bn.running_var": [0, 0]]
+        let back: [String: [Float]] = ["bn.running_mean": [-0.3, 0.4], "bn.running_var": [0, 0]]
+        let same = try #require(StatisticsTrend.between(previous: before, current: along))
+        expectClose(same.cosine, 1)
+        expectClose(same.shrink, 0.5)
+        expectClose(try #require(same.remaining(drift: 0.1)), 0.2)
+        let turned = try #require(StatisticsTrend.between(previous: before, current: back))
+        expectClose(turned.cosine, -0.6, tolerance: 1e-7)
+        #expect(!turned.isTrend && turned.remaining(drift: 0.1) == nil)
+        #expect(StatisticsTrend.between(previous: before, current: ["bn.running_mean": [0, 0]]) == nil)
+        // The step between two checkpoints covers running statistics only.
+        func tensor(_ values: [Float]) -> Tensor { Tensor(shape: [values.count], scalars: values) }
+        let step = DriftMetrics.statisticsStep(
+            previous: ["bn.running_mean": tensor([1, 2]), "conv.weight": tensor([1]), "bn.num_batches_tracked": tensor([1])],
+            current: ["bn.running_mean": tensor([1.5, 2]), "conv.weight": tensor([3]), "bn.num_batches_tracked": tensor([2])])
+        #expect(step == ["bn.running_mean": [0.5, 0]])
     }
 
     @Test func aNewSegmentStartsOverWithoutAnEvent() {

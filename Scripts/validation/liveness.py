@@ -2,16 +2,19 @@
 make_keras_runs.py (Keras): whether a checkpoint's model still uses its input, from its eval-mode logits on the
 run's held-out images — independent of saliency.
 
-A checkpoint is *dead* when one class takes at least DEAD_TOP_SHARE of the held-out predictions and val_acc is
-at most DEAD_MAX_ACC (5 classes: chance 0.2). Also recorded: pred_spread (mean total-variation distance between
-an image's softmax and the mean softmax: 0 when the output does not depend on the input) and logit_std (the
-largest over classes of the logits' standard deviation across images). NumPy only.
+A checkpoint is *dead* when val_acc is at most DEAD_MAX_ACC (5 classes: chance 0.2) and either one class takes at
+least DEAD_TOP_SHARE of the held-out predictions or the output hardly depends on the input: pred_spread (the mean
+total-variation distance between an image's softmax and the mean softmax; 0 when the output does not depend on the
+input) at most DEAD_MAX_SPREAD (the second catches a collapsed output whose top two classes are tied, so that the
+argmax still flips between them). Also recorded: logit_std (the largest over classes of the logits' standard
+deviation across images). NumPy only.
 """
 
 import numpy as np
 
 DEAD_TOP_SHARE = 0.95
 DEAD_MAX_ACC = 0.30
+DEAD_MAX_SPREAD = 0.01
 
 
 def liveness_of(logits, labels):
@@ -33,7 +36,7 @@ def liveness_of(logits, labels):
     top = float(counts.max() / len(pred))
     return {"val_acc": round(acc, 4), "top_share": round(top, 4), "top_class": int(counts.argmax()),
             "pred_spread": round(spread, 6), "logit_std": round(float(z.std(0).max()), 6), "finite": True,
-            "dead": bool(top >= DEAD_TOP_SHARE and acc <= DEAD_MAX_ACC)}
+            "dead": bool(acc <= DEAD_MAX_ACC and (top >= DEAD_TOP_SHARE or spread <= DEAD_MAX_SPREAD))}
 
 
 def dead_spans(dead):

@@ -18,7 +18,7 @@ pooling, Dense(5) logits — SampleNet in Keras. `cnn-nobn` drops the batch norm
 Dense(64, relu) `fc1` before the logits. Training: a hand-written loop of `train_on_batch` (AdamW or Adam, batch
 32, the learning rate set per step), so the runs can do what a broken pipeline does:
 
-- `poison` = {at}: from epoch `at` on, the last batch of every epoch is fed without preprocessing (raw 0–255
+- `poison` = {at[, until]}: from epoch `at` on (until epoch `until`, when the bug is fixed), the last batch of every epoch is fed without preprocessing (raw 0–255
   pixels, a loader bug); with BN momentum 0 the moving statistics are then that batch's, and at inference every
   image lands in the same corner of every BN layer: the output stops depending on the input (val_acc at
   chance) while training accuracy stays high. The BN momentum collapse.
@@ -94,15 +94,20 @@ def _krun(name, suite, schedule, **kw):
     KERAS_RUNS[name] = cfg
 
 
-# dead: the BN momentum collapse (the trial's MobileNetV2 whose inference output did not depend on the input) and
-# the small CNN that died at lr 5e-3 (accuracy 0.21 from epoch 3, every heatmap constant).
+# dead: the BN momentum collapse (the trial's MobileNetV2 whose inference output did not depend on the input), the
+# same with the bug fixed after 4 epochs (a recovery), and the small CNN without BN that dies at lr 5e-3 (the
+# trial's: accuracy 0.21 from epoch 3, every heatmap constant; this one is dead from its first checkpoint).
 _krun("keras-bn-collapse", "dead", dict(kind="constant"), seed=31, epochs=14, bn_momentum=0.0, poison=dict(at=7))
+_krun("keras-bn-collapse-fixed", "dead", dict(kind="constant"), seed=33, epochs=12, bn_momentum=0.0,
+      poison=dict(at=5, until=9), probes="p4")
 _krun("keras-lr5e-3-dead", "dead", dict(kind="constant"), arch="cnn-nobn", seed=32, epochs=12, optimizer="adam",
       lr=5e-3, warmup=0, weight_decay=0.0, probes="p10")
-# bnstats: trainable weights settle early (learning rate annealed to 1e-3·peak by epoch 6), the BN moving
-# statistics (momentum 0.995) keep moving val_acc for several epochs after.
+# bnstats: trainable weights settle early (learning rate annealed to 1e-3·peak by epoch 6 or 8), the BN moving
+# statistics (momentum 0.995 / 0.999) keep moving val_acc for several epochs after (the 0.999 run to its end).
 _krun("keras-bnstats-lag", "bnstats", dict(kind="anneal", anneal=6, floor=1e-3), seed=41, epochs=16,
       bn_momentum=0.995, probes="p6")
+_krun("keras-bnstats-lag999", "bnstats", dict(kind="anneal", anneal=8, floor=1e-3), seed=42, epochs=16,
+      bn_momentum=0.999, probes="p10")
 
 
 def learning_rate(cfg, step, per_epoch):
@@ -112,6 +117,8 @@ def learning_rate(cfg, step, per_epoch):
         return peak * (step + 1) / warm
     if sched["kind"] == "constant":
         return peak
+    if sched["kind"] == "jump":  # the peak, then from epoch `at` on the learning rate `to`
+        return sched["to"] if step >= (sched["at"] - 1) * per_epoch else peak
     if sched["kind"] == "anneal":  # half a cosine from the peak to floor·peak over `anneal` epochs, then hold
         floor = peak * sched["floor"]
         t = min((step - warm) / (sched["anneal"] * per_epoch - warm), 1.0)
@@ -124,11 +131,14 @@ def describe_schedule(cfg):
     warm = f", {cfg['warmup']}-epoch warm-up" if cfg["warmup"] else ""
     if s["kind"] == "constant":
         text = f"constant {lr:g}{warm}"
+    elif s["kind"] == "jump":
+        text = f"constant {lr:g}, {s['to']:g} from epoch {s['at']}{warm}"
     else:
         text = f"cosine {lr:g} → {s['floor']:g}·peak over {s['anneal']} epochs, then hold{warm}"
     extra = [f"{cfg['optimizer']}", f"BN momentum {cfg['bn_momentum']:g}" if cfg["arch"] == "cnn" else "no BN"]
     if cfg["poison"]:
-        extra.append(f"last batch of each epoch unpreprocessed from epoch {cfg['poison']['at']}")
+        until = f" to {cfg['poison']['until'] - 1}" if cfg["poison"].get("until") else ""
+        extra.append(f"last batch of each epoch unpreprocessed from epoch {cfg['poison']['at']}{until}")
     return text + " (" + ", ".join(extra) + ")"
 
 
@@ -275,7 +285,9 @@ def train(cfg, out):
         for b in range(per_epoch):
             idx = order[b * BATCH:(b + 1) * BATCH]
             imgs = augment(train_imgs[idx], rng)
-            poisoned = cfg["poison"] and epoch >= cfg["poison"]["at"] and b == per_epoch - 1
+            poison = cfg["poison"]
+            poisoned = (poison and poison["at"] <= epoch < poison.get("until", cfg["epochs"] + 1)
+                        and b == per_epoch - 1)
             x = imgs.astype(np.float32) if poisoned else preprocess(imgs)
             lr = learning_rate(cfg, step, per_epoch)
             model.optimizer.learning_rate.assign(lr)

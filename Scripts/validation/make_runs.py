@@ -64,7 +64,7 @@ sys.path.insert(0, HERE)
 
 import shapes  # noqa: E402
 import train_sample  # noqa: E402
-from liveness import DEAD_MAX_ACC, DEAD_TOP_SHARE, dead_spans, liveness_of  # noqa: E402
+from liveness import DEAD_MAX_ACC, DEAD_MAX_SPREAD, DEAD_TOP_SHARE, dead_spans, liveness_of  # noqa: E402
 from make_keras_runs import BNSTATS_SETTLE_TEXT, KERAS_RUNS  # noqa: E402  (run names only; no TensorFlow)
 from spec_runner import run_spec  # noqa: E402
 
@@ -616,8 +616,8 @@ def collect(out):
                        f"to the segment's end; constant-LR runs: never; moves = first checkpoint after each restart. "
                        f"Checkpoint numbers are 1-based positions in processing order."),
         "liveness": (f"a checkpoint is dead when, loaded from its file and run in eval mode on the run's "
-                     f"{VAL_SIZE} held-out images, one class takes >= {DEAD_TOP_SHARE} of the predictions and "
-                     f"val_acc <= {DEAD_MAX_ACC} (chance 0.2); dies_at = first dead checkpoint; recovers_at = the "
+                     f"{VAL_SIZE} held-out images, val_acc <= {DEAD_MAX_ACC} (chance 0.2) and either one class takes "
+                     f">= {DEAD_TOP_SHARE} of the predictions or pred_spread <= {DEAD_MAX_SPREAD}; dies_at = first dead checkpoint; recovers_at = the "
                      f"checkpoint after the first dead span when the run is alive from there to its end; "
                      f"pred_spread = mean total-variation distance of an image's softmax from the mean softmax."),
         "bnstats_settle": BNSTATS_SETTLE_TEXT,

@@ -484,6 +484,16 @@ def is_parameter(name):
     return not (name.endswith("running_mean") or name.endswith("running_var") or name.endswith("num_batches_tracked"))
 
 
+def read_bn_stats(path):
+    """Batch-norm running means and variances (float64), for the reported BN-statistics change."""
+    with h5py.File(path, "r") as f:
+        out = {}
+        f.visititems(lambda k, d: out.__setitem__(k, np.asarray(d[()], dtype=np.float64))
+                     if isinstance(d, h5py.Dataset) and (k.endswith("running_mean") or k.endswith("running_var"))
+                     else None)
+    return out
+
+
 def read_weights(path):
     with h5py.File(path, "r") as f:
         out = {}
@@ -523,7 +533,15 @@ def ground_truth(cfg, run_dir):
     """The run's weight-change sequence and its settle / move checkpoints (1-based checkpoint indices)."""
     files = sorted(glob.glob(os.path.join(run_dir, "checkpoints", "ckpt-*.h5")))
     prev, w, lrs, steps, vals = None, [None], [], [], []
+    prev_bn, bn_change = None, [None]
     for path in files:
+        cur_bn = read_bn_stats(path)
+        if prev_bn:
+            bn_change.append(math.sqrt(sum(float(((cur_bn[k] - prev_bn[k]) ** 2).sum()) for k in prev_bn)
+                                       / sum(float((prev_bn[k] ** 2).sum()) for k in prev_bn)))
+        elif prev_bn is not None:
+            bn_change.append(None)
+        prev_bn = cur_bn
         cur, attrs = read_weights(path)
         lrs.append(attrs["lr"])
         steps.append(int(attrs["step"]))
@@ -593,6 +611,7 @@ def ground_truth(cfg, run_dir):
         "settle": [s["settle"] for s in segments], "moves": moves, "segments": segments,
         "decay_checkpoints": decays, "sanity": sanity,
         "weight_change": [None if v is None else round(v, 6) for v in w],
+        "bn_stats_change": [None if v is None else round(v, 6) for v in bn_change],
         "lr": [float(f"{v:.4g}") for v in lrs], "val_acc": [round(v, 4) for v in vals],
         "dies_at": dies, "recovers_at": recovers, "dead_spans": spans,
         "dead": [r["dead"] for r in live], "top_share": [r["top_share"] for r in live],

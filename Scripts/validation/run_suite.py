@@ -38,7 +38,7 @@ Exit status 0 when accepted, 1 when not, 2 when camwatch or the data failed.
 
 Only the Python standard library is needed. Report fields other than `name`, `state`, `drift.mean` and
 `weight_drift` are optional (a checkpoint entry's `convergence` object is shown with --verbose when present, and
-the `evidence` object of the first checkpoint of each `collapsed` stretch).
+the `collapse` evidence object of the first checkpoint of each `collapsed` stretch).
 
     Scripts/validation/run_suite.py [--suite main|heldout|dead|bnstats|all] [--camwatch PATH] [--out DIR] [--data DIR]
                                     [--config FILE] [--runs a,b] [--reuse] [--verbose] [--markdown]
@@ -214,7 +214,8 @@ def verbose_block(gt, entries, result):
     for i in range(1, n + 1):
         entry = entries.get(i, {})
         if entry.get("state") == "collapsed" and (i == 1 or entries.get(i - 1, {}).get("state") != "collapsed"):
-            lines.append(f"  collapsed at {i}: evidence {json.dumps(entry.get('evidence'), sort_keys=True)[:400]}")
+            evidence = entry.get("collapse", entry.get("evidence"))
+            lines.append(f"  collapsed at {i}: {json.dumps(evidence, sort_keys=True)[:400]}")
     conv = [entries.get(i, {}).get("convergence") for i in range(1, n + 1)]
     if any(isinstance(c, dict) for c in conv):
         keys = []
@@ -357,8 +358,14 @@ def main():
         out_dir = os.path.join(out, gt["name"])
         seconds = None
         try:
+            timing = os.path.join(out_dir, "camwatch_seconds.txt")
             if not args.reuse:
                 seconds = run_camwatch(args.camwatch, gt, args.data, out_dir, args.config)
+                with open(timing, "w") as f:
+                    f.write(f"{seconds:.1f}\n")
+            elif os.path.exists(timing):
+                with open(timing) as f:
+                    seconds = float(f.read())
             report, entries = read_report(os.path.join(out_dir, "report.json"))
         except (RuntimeError, OSError, ValueError) as e:
             print(f"run_suite.py: {gt['name']}: {e}", file=sys.stderr)

@@ -60,9 +60,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "Scripts", "sample"))
 sys.path.insert(0, os.path.join(ROOT, "Scripts", "fixtures"))
+sys.path.insert(0, HERE)
 
 import shapes  # noqa: E402
 import train_sample  # noqa: E402
+from liveness import DEAD_MAX_ACC, DEAD_MAX_SPREAD, DEAD_TOP_SHARE, dead_spans, liveness_of  # noqa: E402
+from make_keras_runs import BNSTATS_SETTLE_TEXT, KERAS_RUNS  # noqa: E402  (run names only; no TensorFlow)
 from spec_runner import run_spec  # noqa: E402
 
 DEFAULT_OUT = "/work/validation-runs"
@@ -72,6 +75,7 @@ EARLY_WINDOW = 3
 VAL_SIZE = 300
 BATCH = 32
 SGDR_FLOOR = 1e-3
+LR_JUMP = 1.0  # dead-lr-jump: the learning rate from its jump epoch on
 
 # Probe sets: indices into train_sample.PROBES (the sample run's 10 probes, same generator streams).
 PROBE_SETS = {
@@ -90,7 +94,7 @@ RUNS = OrderedDict()
 def _run(name, suite, arch, schedule, **kw):
     cfg = dict(name=name, suite=suite, arch=arch, schedule=schedule, layer=None, seed=0, epochs=16,
                train_size=1536, optimizer="adamw", lr=3e-3, weight_decay=1e-2, warmup=1, ckpt_every=None,
-               dtype="float32", probes="p10", dead_start=False, input_size=shapes.SIZE)
+               dtype="float32", probes="p10", dead_start=False, input_size=shapes.SIZE, kill=None)
     cfg.update(kw)
     RUNS[name] = cfg
 
@@ -119,6 +123,16 @@ _run("resse-sgdr-c7", "heldout", "resse", dict(kind="sgdr", cycle=7, anneal=4), 
      seed=13, epochs=14, warmup=0, lr=2e-3, dtype="float16")
 _run("mnv2-constant", "heldout", "mobilenet_v2", dict(kind="constant"), layer="features.13", probes="p4",
      seed=14, epochs=10, train_size=1024, lr=1e-3)
+# dead (issue 27): runs that stop learning — the model's output stops depending on its input — with the checkpoint
+# at which that happens as ground truth (`dies_at`, from the held-out predictions, see liveness()); a run that
+# comes back has `recovers_at`. Checked with the same defaults as main; never tuned on. The Keras runs of this
+# suite and of `bnstats` are made by make_keras_runs.py (TensorFlow env).
+_run("dead-lr-jump", "dead", "sample", dict(kind="jump", at=6, to=LR_JUMP), layer="block4", probes="p6", seed=21,
+     epochs=14, weight_decay=0.0)
+_run("dead-frozen-block4", "dead", "sample", dict(kind="cosine"), layer="block4", probes="p10", seed=22, epochs=14,
+     kill=dict(at=8, layer="block4"))
+_run("dead-recover-block4", "dead", "sample", dict(kind="cosine"), layer="block4", probes="p4", seed=23, epochs=16,
+     kill=dict(at=5, layer="block4", revive=10))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -238,6 +252,27 @@ def build_model(cfg):
     return getattr(torchvision.models, arch)(num_classes=len(shapes.CLASSES)), {"arch": arch}
 
 
+def switch_layer(model, kill, epoch):
+    """`kill` = {at, layer[, revive]}: at the start of epoch `at` the layer's conv weight is zeroed and frozen, so
+    the block's output — and so the logits — no longer depend on the input (the rest keeps training). With
+    `revive`, the block's BN weight and bias are frozen too (bias set to 0.5, so its ReLU passes gradient later),
+    and at the start of epoch `revive` all three are unfrozen: the conv relearns from zero (like dead_start)."""
+    block = getattr(model, kill["layer"])
+    bn_params = [block.bn.weight, block.bn.bias]
+    if epoch == kill["at"]:
+        with torch.no_grad():
+            block.conv.weight.zero_()
+            if kill.get("revive"):
+                block.bn.bias.fill_(0.5)
+        block.conv.weight.requires_grad_(False)
+        if kill.get("revive"):
+            for p in bn_params:
+                p.requires_grad_(False)
+    if kill.get("revive") and epoch == kill["revive"]:
+        for p in [block.conv.weight] + bn_params:
+            p.requires_grad_(True)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Schedules
 
@@ -251,6 +286,8 @@ def learning_rate(cfg, step, per_epoch, total):
     kind = sched["kind"]
     if kind == "constant":
         return peak
+    if kind == "jump":  # constant peak, then (from epoch `at` on) a learning rate far too high
+        return sched["to"] if step >= (sched["at"] - 1) * per_epoch else peak
     if kind == "step":
         lr = peak
         for m, f in zip(sched["milestones"], sched["factors"]):
@@ -296,6 +333,8 @@ def describe_schedule(cfg):
         return f"cosine {lr:g} → 0{warm}"
     if s["kind"] == "constant":
         return f"constant {lr:g}{warm}"
+    if s["kind"] == "jump":
+        return f"constant {lr:g}, jumps to {s['to']:g} at epoch {s['at']}{warm}"
     return (f"sgdr {lr:g}: cycles of {s['cycle']} epochs, cosine to {SGDR_FLOOR:g}·peak over {s['anneal']}, "
             f"then hold{warm}")
 
@@ -386,6 +425,7 @@ def train(cfg, out):
     frozen = [model.block4.conv.weight] if cfg["dead_start"] else []
     for p in frozen:
         p.requires_grad_(False)
+    kill = cfg["kill"]
 
     t_cpu, t_wall = time.process_time(), time.time()
     print(f"{name}: {cfg['arch']}, {describe_schedule(cfg)}, {total // every} checkpoints, {nprobes} probes")
@@ -398,6 +438,8 @@ def train(cfg, out):
             if frozen and epoch0 == 1:
                 for p in frozen:
                     p.requires_grad_(True)
+            if kill:
+                switch_layer(model, kill, epoch0 + 1)
         b = step % per_epoch
         idx = order[b * BATCH:(b + 1) * BATCH]
         lr = learning_rate(cfg, step, per_epoch, total)
@@ -442,6 +484,16 @@ def is_parameter(name):
     return not (name.endswith("running_mean") or name.endswith("running_var") or name.endswith("num_batches_tracked"))
 
 
+def read_bn_stats(path):
+    """Batch-norm running means and variances (float64), for the reported BN-statistics change."""
+    with h5py.File(path, "r") as f:
+        out = {}
+        f.visititems(lambda k, d: out.__setitem__(k, np.asarray(d[()], dtype=np.float64))
+                     if isinstance(d, h5py.Dataset) and (k.endswith("running_mean") or k.endswith("running_var"))
+                     else None)
+    return out
+
+
 def read_weights(path):
     with h5py.File(path, "r") as f:
         out = {}
@@ -451,11 +503,45 @@ def read_weights(path):
     return out, attrs
 
 
+def load_model(cfg, path):
+    """The run's module with a written checkpoint's state_dict (float16 files widened), in eval mode."""
+    model, _ = build_model(cfg)
+    state = model.state_dict()
+    with h5py.File(path, "r") as f:
+        loaded = {k: torch.from_numpy(np.asarray(f[k][()])).to(state[k].dtype).reshape(state[k].shape)
+                  for k in state}
+    model.load_state_dict(loaded)
+    return model.eval()
+
+
+def liveness(cfg, run_dir):
+    """Liveness of every written checkpoint: the module loaded from the file (what camwatch reads), run in eval mode
+    on the run's 300 held-out validation images (stream 1 of its seed)."""
+    files = sorted(glob.glob(os.path.join(run_dir, "checkpoints", "ckpt-*.h5")))
+    val_x, val_y = dataset(cfg["seed"], shapes.STREAM_VAL, VAL_SIZE)
+    rows = []
+    rng_state = torch.get_rng_state()
+    for path in files:
+        model = load_model(cfg, path)
+        with torch.no_grad():
+            rows.append(liveness_of(model(val_x).numpy(), val_y.numpy()))
+    torch.set_rng_state(rng_state)
+    return rows
+
+
 def ground_truth(cfg, run_dir):
     """The run's weight-change sequence and its settle / move checkpoints (1-based checkpoint indices)."""
     files = sorted(glob.glob(os.path.join(run_dir, "checkpoints", "ckpt-*.h5")))
     prev, w, lrs, steps, vals = None, [None], [], [], []
+    prev_bn, bn_change = None, [None]
     for path in files:
+        cur_bn = read_bn_stats(path)
+        if prev_bn:
+            bn_change.append(math.sqrt(sum(float(((cur_bn[k] - prev_bn[k]) ** 2).sum()) for k in prev_bn)
+                                       / sum(float((prev_bn[k] ** 2).sum()) for k in prev_bn)))
+        elif prev_bn is not None:
+            bn_change.append(None)
+        prev_bn = cur_bn
         cur, attrs = read_weights(path)
         lrs.append(attrs["lr"])
         steps.append(int(attrs["step"]))
@@ -507,6 +593,11 @@ def ground_truth(cfg, run_dir):
                           f"decay at {max(seg_decays)}")
         lr_ratio = lrs[seg["settle"] - 1] / cfg["lr"]
         seg["lr_ratio_at_settle"] = lr_ratio
+    live = liveness(cfg, run_dir)
+    dies, recovers, spans = dead_spans([bool(r["dead"]) for r in live])
+    nonfinite = [i for i, r in enumerate(live, 1) if not r["finite"]]
+    if nonfinite:
+        sanity.append(f"non-finite logits at checkpoints {nonfinite} (a failed run, not a collapsed one)")
     camwatch_args = ["--input-size", str(cfg["input_size"])]
     if cfg["layer"]:
         camwatch_args += ["--layer", cfg["layer"]]
@@ -520,14 +611,19 @@ def ground_truth(cfg, run_dir):
         "settle": [s["settle"] for s in segments], "moves": moves, "segments": segments,
         "decay_checkpoints": decays, "sanity": sanity,
         "weight_change": [None if v is None else round(v, 6) for v in w],
+        "bn_stats_change": [None if v is None else round(v, 6) for v in bn_change],
         "lr": [float(f"{v:.4g}") for v in lrs], "val_acc": [round(v, 4) for v in vals],
+        "dies_at": dies, "recovers_at": recovers, "dead_spans": spans,
+        "dead": [r["dead"] for r in live], "top_share": [r["top_share"] for r in live],
+        "pred_spread": [r["pred_spread"] for r in live], "logit_std": [r["logit_std"] for r in live],
+        "kill": cfg["kill"],
     }
 
 
 def collect(out):
     """ground_truth.json from every finished run in OUT (its weights.json), in suite order."""
     runs = []
-    for name, cfg in RUNS.items():
+    for name in list(RUNS) + list(KERAS_RUNS):
         path = os.path.join(out, name, "weights.json")
         if os.path.exists(path):
             with open(path) as f:
@@ -538,6 +634,12 @@ def collect(out):
                        f"of {EARLY_WINDOW} consecutive w's; settle = first checkpoint from which w < {SETTLE_FRACTION}·E "
                        f"to the segment's end; constant-LR runs: never; moves = first checkpoint after each restart. "
                        f"Checkpoint numbers are 1-based positions in processing order."),
+        "liveness": (f"a checkpoint is dead when, loaded from its file and run in eval mode on the run's "
+                     f"{VAL_SIZE} held-out images, val_acc <= {DEAD_MAX_ACC} (chance 0.2) and either one class takes "
+                     f">= {DEAD_TOP_SHARE} of the predictions or pred_spread <= {DEAD_MAX_SPREAD}; dies_at = first dead checkpoint; recovers_at = the "
+                     f"checkpoint after the first dead span when the run is alive from there to its end; "
+                     f"pred_spread = mean total-variation distance of an image's softmax from the mean softmax."),
+        "bnstats_settle": BNSTATS_SETTLE_TEXT,
         "settle_fraction": SETTLE_FRACTION, "early_window": EARLY_WINDOW, "runs": runs,
     }
     tmp = GROUND_TRUTH + ".tmp"
@@ -550,7 +652,8 @@ def collect(out):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--suite", choices=["main", "heldout", "all"], default="main")
+    ap.add_argument("--suite", choices=["main", "heldout", "dead", "all"], default="main",
+                    help="all: every PyTorch run (the Keras runs of dead and bnstats: make_keras_runs.py)")
     ap.add_argument("--runs", help="comma-separated run names (overrides --suite)")
     ap.add_argument("--out", default=DEFAULT_OUT, help=f"where the runs go (default {DEFAULT_OUT})")
     ap.add_argument("--collect", action="store_true", help="only rewrite ground_truth.json from OUT")

@@ -251,8 +251,11 @@ final class CheckpointPipeline: Sendable {
     ) {
         let start = ContinuousClock.now
         let cpuAtStart = ComputeThreads.processCPUSeconds
-        let (probes, runLayer) = state.withLock { s in
-            (s.session.probes, s.session.report.lastProcessed == nil ? nil : s.session.report.model.layer)
+        let (probes, runLayer, runModel) = state.withLock { s in
+            (
+                s.session.probes, s.session.report.lastProcessed == nil ? nil : s.session.report.model.layer,
+                s.session.report.lastProcessed?.model
+            )
         }
         logger.debug(
             "\(item.file.name): explaining \(probes.probes.count) probes",
@@ -264,7 +267,7 @@ final class CheckpointPipeline: Sendable {
                 Result {
                     // Score-CAM is the long part: the watchdog must hear from us while it runs.
                     try processor.analyze(
-                        checkpoint, path: item.file.path, probes: probes, runLayer: runLayer.flatMap { $0.isEmpty ? nil : $0 },
+                        checkpoint, path: item.file.path, probes: probes, runLayer: runLayer.flatMap { $0.isEmpty ? nil : $0 }, runModel: runModel,
                         isCancelled: { stop.isSet }
                     ) { _, _, _ in heartbeat() }
                 }

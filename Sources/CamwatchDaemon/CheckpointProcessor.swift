@@ -122,12 +122,15 @@ struct CheckpointProcessor: Sendable {
     }
 
     /// Builds the network and runs the configured CAM method on every probe.
-    /// - Parameter runLayer: the layer the run's earlier checkpoints were explained at, when no layer is
-    ///   configured: a resumed run keeps it (its heatmaps stay comparable), whatever the default is now.
+    /// - Parameters:
+    ///   - runLayer: the layer the run's earlier checkpoints were explained at, when no layer is configured: a
+    ///     resumed run keeps it (its heatmaps stay comparable), whatever the default is now.
+    ///   - runModel: the model of the run's last processed checkpoint; a checkpoint of another model starts a new
+    ///     segment and gets its own default layer instead of `runLayer`.
     /// - Throws: `CheckpointFailure` naming `path`; `CancellationError` when the task is cancelled (shutdown).
     func analyze(
         _ checkpoint: Checkpoint, path: String, probes: ProbeSet, runLayer: String? = nil,
-        isCancelled: @escaping @Sendable () -> Bool, progress: (@Sendable (Int, Int, Int) -> Void)?
+        runModel: ModelIdentity? = nil, isCancelled: @escaping @Sendable () -> Bool, progress: (@Sendable (Int, Int, Int) -> Void)?
     ) throws -> Analysed {
         let bound: (network: Network, spec: ModelSpec, source: String)
         do { bound = try configuration.architecture.network(for: checkpoint, path: path) } catch {
@@ -138,8 +141,12 @@ struct CheckpointProcessor: Sendable {
         do { try bound.network.validate(inputHeight: height, inputWidth: width) } catch {
             throw CheckpointFailure.analysis(file: path, .inputSize(height: height, width: width, error))
         }
+        let sameModel = runModel.map {
+            ModelIdentity(architecture: bound.spec.name, tensors: checkpoint.tensors).change(from: $0) == nil
+        } ?? true
+        let layer = configuration.layer ?? (sameModel ? runLayer : nil)
         let target: CAMTarget
-        do { target = try bound.network.camTarget(configuration.layer ?? runLayer, inputHeight: height, inputWidth: width) } catch {
+        do { target = try bound.network.camTarget(layer, inputHeight: height, inputWidth: width) } catch {
             throw CheckpointFailure.analysis(file: path, .method(error))
         }
         do {

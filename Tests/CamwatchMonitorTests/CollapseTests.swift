@@ -276,26 +276,24 @@ import Testing
     static let directory = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/checkpoints/collapse")
 
     static func analyze(_ epoch: Int, probes: ProbeSet) throws -> (Checkpoint, CheckpointAnalysis, CheckpointLabel) {
-        let path = directory.appendingPathComponent(String(format: "epoch-%03d.h5", epoch)).path
-        let checkpoint = try CheckpointLoader.load(path: path)
-        let bound = try ArchitectureSource.automatic.network(for: checkpoint, path: path)
-        var preprocessing = Preprocessing()
-        preprocessing.height = bound.spec.inputSize?.height ?? 0
-        preprocessing.width = bound.spec.inputSize?.width ?? 0
-        var analysis = try CheckpointAnalysis.run(
-            network: bound.network, probes: probes, layer: nil, preprocessing: preprocessing,
-            options: ScoreCAM.Options(threads: 1))
-        analysis.architecture = bound.spec.name
-        return (checkpoint, analysis, CheckpointLabel(id: "id-\(epoch)", name: "epoch-\(epoch).h5"))
+        try analyzeCheckpoint(
+            at: directory.appendingPathComponent(String(format: "epoch-%03d.h5", epoch)).path, epoch: epoch,
+            probes: probes)
+    }
+
+    /// The fixture's probes and a fresh session in `out`.
+    static func open(_ out: String) throws -> (ProbeSet, MonitorSession) {
+        let probes = try ProbeSet.load(directory: directory.appendingPathComponent("probes").path)
+        let session = try MonitorSession.open(
+            directory: out, probes: probes,
+            fresh: Report(model: Report.Model(arch: nil, layer: "", inputSize: []), probes: probes.descriptions), now: 0)
+        return (probes, session)
     }
 
     @Test func theDeadEpochsShowEverySignAndTheRunIsCollapsedNotStable() throws {
         let out = try temporaryDirectory()
         defer { removeDirectory(out) }
-        let probes = try ProbeSet.load(directory: Self.directory.appendingPathComponent("probes").path)
-        var session = try MonitorSession.open(
-            directory: out, probes: probes,
-            fresh: Report(model: Report.Model(arch: nil, layer: "", inputSize: []), probes: probes.descriptions), now: 0)
+        var (probes, session) = try Self.open(out)
         var states: [ConvergenceState] = []
         var kinds: [ConvergenceEvent.Kind] = []
         for epoch in 18...22 {
@@ -332,10 +330,7 @@ import Testing
     @Test func anotherModelMidRunIsANewSegmentWithoutDrift() throws {
         let out = try temporaryDirectory()
         defer { removeDirectory(out) }
-        let probes = try ProbeSet.load(directory: Self.directory.appendingPathComponent("probes").path)
-        var session = try MonitorSession.open(
-            directory: out, probes: probes,
-            fresh: Report(model: Report.Model(arch: nil, layer: "", inputSize: []), probes: probes.descriptions), now: 0)
+        var (probes, session) = try Self.open(out)
         let (c18, a18, l18) = try Self.analyze(18, probes: probes)
         let (c19, a19, l19) = try Self.analyze(19, probes: probes)
         _ = session.recordProcessed(label: l18, checkpoint: c18, analysis: a18, seconds: 1, now: 1)

@@ -20,16 +20,9 @@ import Testing
     }
 
     static func analyze(_ epoch: Int, probes: ProbeSet) throws -> (Checkpoint, CheckpointAnalysis, CheckpointLabel) {
-        let path = root.appendingPathComponent(String(format: "Checkpoints/epoch-%03d.h5", epoch)).path
-        let checkpoint = try CheckpointLoader.load(path: path)
-        let bound = try ArchitectureSource.automatic.network(for: checkpoint, path: path)
-        var preprocessing = Preprocessing()
-        preprocessing.height = bound.spec.inputSize?.height ?? 0
-        preprocessing.width = bound.spec.inputSize?.width ?? 0
-        let analysis = try CheckpointAnalysis.run(
-            network: bound.network, probes: probes, layer: nil, preprocessing: preprocessing,
-            options: ScoreCAM.Options(threads: 1))
-        return (checkpoint, analysis, CheckpointLabel(id: "id-\(epoch)", name: "epoch-\(epoch).h5"))
+        try analyzeCheckpoint(
+            at: root.appendingPathComponent(String(format: "Checkpoints/epoch-%03d.h5", epoch)).path, epoch: epoch,
+            probes: probes)
     }
 
     static func fresh(_ probes: ProbeSet, layer: String = "") -> Report {

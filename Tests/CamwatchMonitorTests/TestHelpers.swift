@@ -1,4 +1,8 @@
+import CamwatchCheckpoint
+import CamwatchImage
 import CamwatchMonitor
+import CamwatchNN
+import CamwatchSaliency
 import Foundation
 import Testing
 
@@ -63,4 +67,21 @@ func sampleReport(drifts: [Double?], failedAt: Set<Int> = [], threshold: Double 
                     ? [:] : ["val_acc": .number(0.5 + 0.01 * Double(index)), "epoch": .number(Double(index))]))
     }
     return report
+}
+
+/// Loads a checkpoint with its own architecture and explains `probes` at its spec's input size, as the daemon
+/// does (one thread): the checkpoint, the analysis (with the architecture's name) and a label `id-<epoch>`.
+func analyzeCheckpoint(at path: String, epoch: Int, probes: ProbeSet) throws
+    -> (Checkpoint, CheckpointAnalysis, CheckpointLabel)
+{
+    let checkpoint = try CheckpointLoader.load(path: path)
+    let bound = try ArchitectureSource.automatic.network(for: checkpoint, path: path)
+    var preprocessing = Preprocessing()
+    preprocessing.height = bound.spec.inputSize?.height ?? 0
+    preprocessing.width = bound.spec.inputSize?.width ?? 0
+    var analysis = try CheckpointAnalysis.run(
+        network: bound.network, probes: probes, layer: nil, preprocessing: preprocessing,
+        options: ScoreCAM.Options(threads: 1))
+    analysis.architecture = bound.spec.name
+    return (checkpoint, analysis, CheckpointLabel(id: "id-\(epoch)", name: "epoch-\(epoch).h5"))
 }

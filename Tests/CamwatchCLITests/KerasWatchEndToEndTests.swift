@@ -43,6 +43,11 @@ struct KerasWatchEndToEndTests {
             try FileManager.default.copyItem(atPath: "\(Self.live)/weights/model.json",
                                              toPath: checkpoints.appendingPathComponent("model.json").path)
         }
+        // A CSVLogger file beside the checkpoints (Tests/Fixtures/keras/csvlogger, written by Keras): its rows 0–2
+        // are epochs 1–3.
+        let logger = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/keras/csvlogger")
+        try FileManager.default.copyItem(
+            at: logger.appendingPathComponent("training.log"), to: checkpoints.appendingPathComponent("training.log"))
         let config = try WatchEndToEndTests.config(in: root, extra: """
             pattern: "\(pattern)"
             preprocessing: {scale: 0.00392156862745098, mean: [0, 0, 0], std: [1, 1, 1]}
@@ -65,6 +70,12 @@ struct KerasWatchEndToEndTests {
         #expect(entries.allSatisfy { $0["status"] as? String == "ok" }, "\(entries.map { $0["error"] ?? "" })")
         #expect(entries.compactMap { $0["epoch"] as? Int } == [1, 2, 3])
         #expect(entries.dropFirst().allSatisfy { ($0["drift"] as? [String: Any])?["mean"] is Double })
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: logger.appendingPathComponent("expected.json")))
+        let history = try #require((expected as? [String: Any])?["history"] as? [String: [Double]])
+        let rates = entries.compactMap { ($0["attributes"] as? [String: Any])?["learning_rate"] as? Double }
+        #expect(rates.count == 3 && zip(rates, history["learning_rate"] ?? []).allSatisfy { abs($0 - $1) <= 1e-12 * $1 })
+        let accuracy = entries.compactMap { ($0["attributes"] as? [String: Any])?["val_accuracy"] as? Double }
+        #expect(accuracy == (history["val_accuracy"] ?? []))
     }
 }
 

@@ -175,7 +175,11 @@ import Testing
         let early = PublishFixture.make(processed: 3, failedAfter: [0])
         var log = try TensorBoardLog.open(directory: directory)
         try export.publish(report: early.report, archive: early.archive, probeImages: early.probeImages, to: &log, now: 1)
-        let fixture = PublishFixture.make(processed: 6, failedAfter: [0, 4])
+        var fixture = PublishFixture.make(processed: 6, failedAfter: [0, 4])
+        // Batch-norm statistics drift on the checkpoints only this session writes (the first wrote steps to 300).
+        for index in fixture.report.checkpoints.indices where (fixture.report.checkpoints[index].step ?? 0) > 300 {
+            fixture.report.checkpoints[index].statisticsDrift = 0.0123 * Double(index)
+        }
         var reopened = try TensorBoardLog.open(directory: directory)
         try export.publish(
             report: fixture.report, archive: fixture.archive, probeImages: fixture.probeImages, to: &reopened, now: 2)
@@ -193,7 +197,11 @@ import Testing
                 }
             }
             if let weightDrift = entry.weightDrift { expected["camwatch/weight_drift", default: []].append((step, weightDrift)) }
+            if let drift = entry.statisticsDrift, entry.status == .ok {
+                expected["camwatch/statistics_drift", default: []].append((step, drift))
+            }
             expected["camwatch/stable", default: []].append((step, entry.state == .stable ? 1 : 0))
+            expected["camwatch/collapsed", default: []].append((step, entry.state == .collapsed ? 1 : 0))
         }
         #expect(Set(dump.scalars.keys) == Set(expected.keys))
         for (tag, values) in expected {

@@ -371,7 +371,7 @@ public enum TimelineChart {
     }
 
     /// The row labels of the drift and state rows, and the legend: the colour scale, the states (`collapsed`
-    /// only when a shown column has it) and the convergence frame (only when one is drawn), so the legend
+    /// and `diverged` only when a shown column has them) and the convergence frame (only when one is drawn), so the legend
     /// fits the narrowest picture.
     private static func drawFooter(
         _ canvas: Canvas, layout: Layout, options: Options, shown: [Report.CheckpointEntry], framed: Bool
@@ -394,7 +394,10 @@ public enum TimelineChart {
         x += 106
         canvas.text("high", x: x, baseline: baseline, Fonts.small, Palette.secondaryText)
         x += canvas.textWidth("high", Fonts.small) + 24
-        let states = ConvergenceState.allCases.filter { $0 != .collapsed || shown.contains { $0.state == .collapsed } }
+        // The states of every run, then the alarming ones only when a column has them.
+        let states = ConvergenceState.allCases.filter { state in
+            [.warmingUp, .changing, .stable].contains(state) || shown.contains { $0.state == state }
+        }
         for state in states {
             canvas.fill(Rect(x: x, y: baseline - 10, width: 12, height: 12), Palette.state(state))
             x += 16

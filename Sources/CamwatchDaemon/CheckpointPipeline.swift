@@ -215,7 +215,8 @@ final class CheckpointPipeline: Sendable {
             switch item.loaded {
             case .failure(let failure):
                 recordFailure(
-                    item.file, reason: failure.description, checkpoint: nil, seconds: item.loadSeconds, commit: false)
+                    item.file, reason: failure.description, checkpoint: nil, seconds: item.loadSeconds, commit: false,
+                    diverged: failure.isDivergence)
                 uncommitted = true
             case .success(let checkpoint):
                 if let skipped = skipReason(checkpoint, everyNth: configuration.everyNth) {
@@ -401,21 +402,31 @@ final class CheckpointPipeline: Sendable {
     }
 
     /// Records a `failed` entry and sends its alert; `commit: false` leaves the commit to the caller (a batch).
+    /// `diverged`: the checkpoint's weights hold NaN or infinity, which makes the run `diverged` (an alert of its
+    /// own besides the failure's).
     private func recordFailure(
-        _ file: CheckpointFile, reason: String, checkpoint: Checkpoint?, seconds: Double, commit: Bool = true
+        _ file: CheckpointFile, reason: String, checkpoint: Checkpoint?, seconds: Double, commit: Bool = true,
+        diverged: Bool = false
     ) {
         let now = Date().timeIntervalSince1970
-        let (entry, configuration) = state.withLock { s in
+        let (entry, transitions, configuration, tracker) = state.withLock { s in
             s.failuresInARow += 1
             s.outcome.failed += 1
-            let entry = s.session.recordFailure(
+            let (entry, transitions) = s.session.recordFailure(
                 label: CheckpointLabel(id: file.id, name: file.name), step: checkpoint?.step, epoch: checkpoint?.epoch,
-                reason: reason, seconds: seconds, now: now, attributes: checkpoint?.attributes ?? [:])
-            return (entry, s.configuration)
+                reason: reason, seconds: seconds, now: now, attributes: checkpoint?.attributes ?? [:], diverged: diverged)
+            return (entry, transitions, s.configuration, s.session.report.convergence)
         }
         if commit { save(processed: false) }
+        let reportPath = ReportStore.path(in: configuration.out)
         // The `failed` alert logs the reason (one line per failure).
-        events.alert(Alert(failure: entry, job: configuration.jobName, reportPath: ReportStore.path(in: configuration.out), time: now))
+        events.alert(Alert(failure: entry, job: configuration.jobName, reportPath: reportPath, time: now))
+        for transition in transitions {
+            if let alert = Alert(transition: transition, entry: entry, convergence: tracker, job: configuration.jobName,
+                                 reportPath: reportPath, time: now) {
+                events.alert(alert)
+            }
+        }
         events.status(statusLine())
     }
 

@@ -29,6 +29,12 @@ enum CheckpointFailure: Error, Sendable, CustomStringConvertible {
     /// The CAM method or a probe failed on it.
     case analysis(file: String, AnalysisError)
 
+    /// Whether the checkpoint was read and holds NaN or infinite weights: training diverged.
+    var isDivergence: Bool {
+        if case .unreadable(let error, _) = self { return error.kind == .nonFinite }
+        return false
+    }
+
     var description: String {
         switch self {
         case .unreadable(let error, let attempts): attempts.map { "\(error) (\($0) attempts)" } ?? error.description

@@ -10,6 +10,9 @@ public enum ConvergenceState: String, Sendable, Hashable, Codable, CaseIterable 
     /// class for all (`CollapseEvidence`) at `ConvergenceRule.collapsePatience` checkpoints in a row. Drift is
     /// near zero here for the wrong reason, so this is never `stable`.
     case collapsed
+    /// The last checkpoint holds NaN or infinite weights: training diverged. Whatever the run was before, it is not
+    /// converged now; the next checkpoint with finite weights starts the levels over.
+    case diverged
 }
 
 /// Whether a checkpoint was processed.
@@ -43,7 +46,10 @@ public struct ConvergenceEvent: Sendable, Hashable, Codable {
         case driftSpike = "drift_spike"
         /// `→ collapsed`: the model stopped reading its input.
         case collapsed
-        /// `collapsed → changing`: the signs of collapse are gone.
+        /// `→ diverged`: a checkpoint with NaN or infinite weights.
+        case diverged
+        /// `collapsed` or `diverged` → a working model again: the signs of collapse are gone, or the weights are
+        /// finite again.
         case revived
     }
 
@@ -62,7 +68,9 @@ public struct ConvergenceEvent: Sendable, Hashable, Codable {
         self.drift = drift
         if to == .collapsed {
             kind = .collapsed
-        } else if from == .collapsed {
+        } else if to == .diverged {
+            kind = .diverged
+        } else if from == .collapsed || from == .diverged {
             kind = .revived
         } else if to == .stable {
             kind = .converged
@@ -178,16 +186,31 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
     ///   - collapsed: whether the checkpoint shows signs of collapse (`CollapseEvidence`).
     ///   - newSegment: the checkpoint is another model than the previous one (architecture or parameter
     ///     shapes): the machine starts over from it, as from a run's first checkpoint; no event.
+    ///   - diverged: a `.failed` checkpoint failed because its weights hold NaN or infinity: the state becomes
+    ///     `diverged` (other failures leave the tracker untouched).
     public mutating func update(
         checkpoint: CheckpointLabel, status: CheckpointStatus, drift: Double?, weightDrift: Double? = nil,
         statisticsDrift: Double? = nil, statisticsTrend: StatisticsTrend? = nil, collapsed: Bool = false,
-        newSegment: Bool = false
+        newSegment: Bool = false, diverged: Bool = false
     ) -> [ConvergenceEvent] {
-        guard status == .ok, checkpoint.id != lastCheckpointID else { return [] }
+        guard checkpoint.id != lastCheckpointID else { return [] }
+        guard status == .ok else {
+            guard diverged else { return [] }
+            lastCheckpointID = checkpoint.id
+            let previous = state
+            state = .diverged
+            startOver()
+            return transition(from: previous, at: checkpoint, drift: 0)
+        }
         if newSegment { self = ConvergenceTracker(rule: rule) }
         lastCheckpointID = checkpoint.id
         processed += 1
         let previous = state
+        if state == .diverged {
+            // Finite weights again: the run goes on from here, with levels of its own.
+            state = processed >= 2 ? .changing : .warmingUp
+            startOver()
+        }
         collapseStreak = collapsed ? collapseStreak + 1 : 0
         if collapsed || state == .collapsed {
             // Near-zero drift of a dead model is no sign of settling: such a checkpoint never extends the
@@ -203,7 +226,9 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
             }
             return transition(from: previous, at: checkpoint, drift: drift ?? 0)
         }
-        guard processed >= 2, let drift, drift.isFinite, drift >= 0 else { return [] }
+        guard processed >= 2, let drift, drift.isFinite, drift >= 0 else {
+            return transition(from: previous, at: checkpoint, drift: drift ?? 0)
+        }
         func usable(_ value: Double?) -> Double? { value.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil } }
         let verdict = judge(
             drift: drift, weightDrift: usable(weightDrift), statisticsDrift: usable(statisticsDrift),
@@ -211,7 +236,7 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
         reading = verdict.reading
         streak = verdict.reading.settled ? streak + 1 : 0
         switch state {
-        case .warmingUp, .changing, .collapsed:
+        case .warmingUp, .changing, .collapsed, .diverged:
             state = streak >= rule.patience ? .stable : .changing
         case .stable:
             if verdict.moved.saliency || verdict.moved.weights {
@@ -225,6 +250,14 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
             }
         }
         return transition(from: previous, at: checkpoint, drift: drift)
+    }
+
+    /// Forgets the streaks, the reading and every level: what follows is judged on its own.
+    private mutating func startOver() {
+        streak = 0
+        collapseStreak = 0
+        reading = nil
+        (saliency, weights, statistics) = (DriftLevel(), DriftLevel(), DriftLevel())
     }
 
     /// The event for a change of state at `checkpoint`, if the state changed.

@@ -158,17 +158,20 @@ public struct MonitorSession: Sendable {
         return (entry, events)
     }
 
-    /// Records a checkpoint that could not be processed; the convergence state is left alone.
+    /// Records a checkpoint that could not be processed. The convergence state is left alone, unless the
+    /// checkpoint `diverged` (NaN or infinite weights): then the run is `diverged`.
+    /// - Returns: the entry and the convergence events it caused (only a divergence causes one).
     public mutating func recordFailure(
         label: CheckpointLabel, step: Int? = nil, epoch: Int? = nil, reason: String, seconds: Double, now: Double,
-        attributes: [String: CheckpointAttribute] = [:]
-    ) -> Report.CheckpointEntry {
+        attributes: [String: CheckpointAttribute] = [:], diverged: Bool = false
+    ) -> (entry: Report.CheckpointEntry, events: [ConvergenceEvent]) {
+        let events = store.report.convergence.update(checkpoint: label, status: .failed, drift: nil, diverged: diverged)
         let entry = Report.CheckpointEntry(
             name: label.name, id: label.id, step: step, epoch: epoch, status: .failed, error: reason, seconds: seconds,
             processedAt: now, state: report.convergence.state,
-            attributes: Report.CheckpointEntry.reportedAttributes(attributes))
+            attributes: Report.CheckpointEntry.reportedAttributes(attributes), diverged: diverged ? true : nil)
         store.record(entry)
-        return entry
+        return (entry, events)
     }
 
     /// Writes `heatmaps.h5`, then `report.json` (the commit point), each atomically.

@@ -11,7 +11,7 @@ public struct Report: Sendable, Equatable, Codable {
     /// The schema this camwatch writes; a report with a higher version is refused, not overwritten.
     /// 2: `convergence.rule` (relative or absolute), the levels and each entry's `convergence` reading;
     /// version 1 reports are read as judged by the absolute rule.
-    /// 3: the `collapsed` state and each entry's `collapse` evidence, `statistics_drift` (batch-norm running
+    /// 3: the `collapsed` and `diverged` states, each entry's `collapse` evidence and `diverged` flag, `statistics_drift` (batch-norm running
     /// statistics), `model` (architecture and parameter fingerprint) and `new_model` (why a new segment began).
     public static let currentSchemaVersion = 3
 
@@ -64,7 +64,7 @@ public struct Report: Sendable, Equatable, Codable {
             _ = tracker.update(
                 checkpoint: entry.label, status: entry.status, drift: entry.drift?.mean, weightDrift: entry.weightDrift,
                 statisticsDrift: entry.statisticsDrift, statisticsTrend: entry.statisticsTrend,
-                collapsed: entry.collapse != nil, newSegment: entry.newModel != nil)
+                collapsed: entry.collapse != nil, newSegment: entry.newModel != nil, diverged: entry.diverged == true)
             checkpoints[index].state = tracker.state
             checkpoints[index].convergence =
                 entry.status == .ok && entry.drift != nil && entry.collapse == nil ? tracker.reading : nil
@@ -289,6 +289,8 @@ extension Report {
         public var status: CheckpointStatus
         /// Why the checkpoint failed, one line naming the file; `nil` when `ok`.
         @ExplicitNull public var error: String?
+        /// `true` when it failed because its weights hold NaN or infinity (training diverged); else `nil`.
+        @ExplicitNull public var diverged: Bool?
         /// Wall time spent on the checkpoint: loading, and Score-CAM over every probe.
         public var seconds: Double
         /// When processing finished, Unix seconds.
@@ -322,7 +324,7 @@ extension Report {
 
         enum CodingKeys: String, CodingKey {
             case name, id, step, epoch, status, error, seconds, predictions, drift, state, attributes, convergence
-            case metrics, collapse, model
+            case metrics, collapse, model, diverged
             case processedAt = "processed_at"
             case weightDrift = "weight_drift"
             case statisticsDrift = "statistics_drift"
@@ -336,8 +338,10 @@ extension Report {
             drift: CheckpointDrift? = nil, weightDrift: Double? = nil, state: ConvergenceState,
             convergence: ConvergenceReading? = nil, attributes: [String: AttributeValue] = [:],
             metrics: CheckpointMetrics? = nil, statisticsDrift: Double? = nil, statisticsTrend: StatisticsTrend? = nil,
-            collapse: CollapseEvidence? = nil, model: ModelIdentity? = nil, newModel: String? = nil
+            collapse: CollapseEvidence? = nil, model: ModelIdentity? = nil, newModel: String? = nil,
+            diverged: Bool? = nil
         ) {
+            self.diverged = diverged
             self.metrics = metrics
             self.statisticsDrift = statisticsDrift
             self.statisticsTrend = statisticsTrend

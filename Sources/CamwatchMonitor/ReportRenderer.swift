@@ -71,6 +71,11 @@ public enum ReportRenderer {
                     "Verdict: still changing: \(relativeEvidence(tracker)); \(tracker.streak)/\(rule.patience) "
                     + "settled checkpoints in a row."
             }
+        case .diverged:
+            let last = report.checkpoints.last { $0.diverged == true }
+            let at = last.map { $0.name + ($0.epoch.map { " (epoch \($0))" } ?? "") } ?? "?"
+            line = "Verdict: diverged at \(at): its weights hold NaN or infinite values, so there is nothing to "
+                + "explain and the run is not converged, whatever it was before."
         case .collapsed:
             let evidence = report.lastProcessed?.collapse?.summary ?? "signs of collapse"
             let since = report.collapseStart.map { "since \($0.name)" + ($0.epoch.map { " (epoch \($0))" } ?? "") }
@@ -140,13 +145,13 @@ public enum ReportRenderer {
         return parts.joined(separator: ", ")
     }
 
-    /// The `--check` status of a report: `failed` when its last checkpoint failed or the model collapsed, else
-    /// by state.
+    /// The `--check` status of a report: `failed` when its last checkpoint failed or the model collapsed or
+    /// diverged, else by state.
     public static func checkStatus(for report: Report) -> CheckStatus {
         if report.checkpoints.last?.status == .failed { return .failed }
         switch report.convergence.state {
         case .stable: return .stable
-        case .collapsed: return .failed
+        case .collapsed, .diverged: return .failed
         case .warmingUp, .changing: return .changing
         }
     }

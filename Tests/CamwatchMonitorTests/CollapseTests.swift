@@ -208,6 +208,28 @@ import Testing
         #expect(step == ["bn.running_mean": [0.5, 0]])
     }
 
+    @Test func aStableRunWhoseWeightsGoNaNIsDivergedUntilTheyAreFiniteAgain() {
+        var tracker = ConvergenceTracker()
+        for index in 0..<8 {
+            _ = tracker.update(
+                checkpoint: label(index), status: .ok, drift: index == 0 ? nil : (index < 4 ? 0.5 : 0.01))
+        }
+        #expect(tracker.state == .stable)
+        // Another failure (a truncated file) is no news about training.
+        #expect(tracker.update(checkpoint: label(8), status: .failed, drift: nil).isEmpty)
+        #expect(tracker.state == .stable)
+        let diverged = tracker.update(checkpoint: label(9), status: .failed, drift: nil, diverged: true)
+        #expect(diverged.map(\.kind) == [.diverged])
+        #expect(tracker.state == .diverged && tracker.convergedAt == nil && tracker.saliency.reference == nil)
+        // A second NaN checkpoint stays diverged without a second alert.
+        #expect(tracker.update(checkpoint: label(10), status: .failed, drift: nil, diverged: true).isEmpty)
+        let back = tracker.update(checkpoint: label(11), status: .ok, drift: 0.01)
+        #expect(back.map(\.kind) == [.revived] && tracker.state == .changing)
+        // Levels start over: a low drift is no reason to settle until a window of its own is full.
+        _ = tracker.update(checkpoint: label(12), status: .ok, drift: 0.01)
+        #expect(tracker.state == .changing)
+    }
+
     @Test func aNewSegmentStartsOverWithoutAnEvent() {
         var tracker = ConvergenceTracker()
         for index in 0..<8 {

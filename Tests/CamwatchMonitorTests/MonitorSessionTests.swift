@@ -86,9 +86,10 @@ import Testing
         defer { removeDirectory(out) }
         let probes = try Self.probes()
         var session = try MonitorSession.open(directory: out, probes: probes, fresh: Self.fresh(probes), now: 0)
-        let entry = session.recordFailure(
+        let (entry, events) = session.recordFailure(
             label: CheckpointLabel(id: "bad", name: "bad.h5"), reason: "/x/bad.h5: not an HDF5 file", seconds: 0, now: 5)
-        #expect(entry.status == .failed && entry.error == "/x/bad.h5: not an HDF5 file")
+        #expect(entry.status == .failed && entry.error == "/x/bad.h5: not an HDF5 file" && entry.diverged == nil)
+        #expect(events.isEmpty && entry.state == .warmingUp)
         #expect(session.report.convergence.processed == 0)
         #expect(session.knownIDs == ["bad"])
     }

@@ -35,6 +35,8 @@ enum Palette {
         case .stable: Color(161, 217, 155)
         // Violet, apart from the warm-to-green path of a training run: a dead model is no phase of it.
         case .collapsed: Color(194, 165, 207)
+        // The failure colour, lighter: NaN weights are a failure of training.
+        case .diverged: Color(240, 160, 160)
         }
     }
 }

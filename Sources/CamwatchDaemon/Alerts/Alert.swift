@@ -18,7 +18,9 @@ public struct Alert: Sendable, Equatable, Codable {
         case recovered
         /// The model stopped reading its input (`→ collapsed`): a dead or collapsed run, not a converged one.
         case collapsed
-        /// The signs of collapse are gone (`collapsed → changing`).
+        /// A checkpoint's weights hold NaN or infinity (`→ diverged`): training diverged.
+        case diverged
+        /// The model works again (`collapsed` or `diverged` → `changing`).
         case revived
     }
 
@@ -150,9 +152,15 @@ extension Alert {
             let evidence = entry?.collapse.map { ": \($0.summary)" } ?? ""
             message = "\(job): model collapsed at \(name) — it no longer reads its input\(evidence); "
                 + "saliency stopped moving because the model is dead, not because it converged"
+        case .diverged:
+            event = .diverged
+            let reason = entry?.error.map { ": \($0)" } ?? ""
+            message = "\(job): training diverged at \(name)\(reason); the run is no longer converged"
         case .revived:
             event = .revived
-            message = "\(job): model reads its input again at \(name) (left collapsed; drift \(drift))"
+            message = transition.from == .diverged
+                ? "\(job): finite weights again at \(name) (left diverged)"
+                : "\(job): model reads its input again at \(name) (left collapsed; drift \(drift))"
         case .warmedUp:
             return nil
         }

@@ -11,7 +11,7 @@ extension Camwatch {
                 With --check, prints the verdict and exits with a status for monitoring (Nagios, cron):
                   0  saliency still changing or warming up
                   1  stable: the heatmaps have stopped moving (converged)
-                  2  the model collapsed (it no longer reads its input: a dead run, not a converged one),
+                  2  the model collapsed (it no longer reads its input: a dead run, not a converged one) or diverged,
                      the last checkpoint failed, or there is no readable report
                 """)
 

@@ -52,6 +52,7 @@ import Testing
             camwatch_convergence_state{job_name="resnet-a",state="changing"} 1
             camwatch_convergence_state{job_name="resnet-a",state="stable"} 0
             camwatch_convergence_state{job_name="resnet-a",state="collapsed"} 0
+            camwatch_convergence_state{job_name="resnet-a",state="diverged"} 0
             # HELP camwatch_convergence_streak Consecutive settled checkpoints up to the last one.
             # TYPE camwatch_convergence_streak gauge
             camwatch_convergence_streak{job_name="resnet-a"} 0

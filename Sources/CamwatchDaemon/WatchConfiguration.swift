@@ -177,6 +177,9 @@ public struct WatchConfiguration: Sendable, Equatable {
     /// The longest wait any `watch.*` or alert timeout may ask for: 1 day. Longer is a typo (or `.inf`),
     /// and would overflow the conversions to `Duration` and nanoseconds.
     public static let maximumSeconds = 86_400.0
+    /// The shortest scan interval and timeout: 0.1 s. Shorter turns an idle watcher into a busy loop
+    /// (`--interval 1e-300` used most of a core) and a timeout into an immediate failure.
+    public static let minimumSeconds = 0.1
 
     /// Checks every value in one place, before any is used: ranges, and numbers that must be finite.
     public func validate() throws(ConfigurationError) {
@@ -186,9 +189,10 @@ public struct WatchConfiguration: Sendable, Equatable {
         // NaN or enormous value: check each here, naming its key, so a bad file is a one-line error at
         // start-up and a rejected reload on SIGHUP, never a crash.
         func seconds(_ value: Double, _ key: String, zeroAllowed: Bool = false) throws(ConfigurationError) {
-            let lowest = zeroAllowed ? "0" : "more than 0"
-            guard value.isFinite, zeroAllowed ? value >= 0 : value > 0, value <= Self.maximumSeconds else {
-                throw bad("\(key) must be a number of seconds, \(lowest) and at most \(Int(Self.maximumSeconds)) (1 day); got \(value)")
+            let lowest = zeroAllowed ? 0 : Self.minimumSeconds
+            guard value.isFinite, value >= lowest, value <= Self.maximumSeconds else {
+                throw bad("\(key) must be a number of seconds, at least \(zeroAllowed ? "0" : "\(lowest)") and at most "
+                    + "\(Int(Self.maximumSeconds)) (1 day); got \(value)")
             }
         }
         try seconds(self.interval, "watch.interval (--interval)")

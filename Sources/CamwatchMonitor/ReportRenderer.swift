@@ -229,13 +229,26 @@ public enum ReportRenderer {
         var out = line(cells[0])
         out += "|" + numeric.map { $0 ? " ---: |" : " --- |" }.joined() + "\n"
         for row in cells.dropFirst() { out += line(row) }
-        return out + "\n**" + verdict(for: report) + "**\n"
+        return out + "\n**" + escapeMarkdown(verdict(for: report)) + "**\n"
     }
 
-    /// A table cell cannot hold `|` or a newline.
+    /// Text from the trainer's files (file names, attribute keys, error messages) as literal Markdown: a table cell
+    /// cannot hold `|` or a newline, raw HTML (`<img onerror=…>`) must not reach a page that renders the
+    /// Markdown, nor may a name become a link, an image or emphasis. `<`, `>` and `&` become entities; `\`, `` ` ``,
+    /// `*`, `[`, `]` and `|` are backslash-escaped (`_` inside words is no emphasis in CommonMark, and stays).
     static func escapeMarkdown(_ cell: String) -> String {
-        cell.split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|")
-            .split(whereSeparator: \.isNewline).joined(separator: " ")
+        var out = ""
+        for character in cell {
+            switch character {
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "&": out += "&amp;"
+            case "\\", "`", "*", "[", "]", "|": out += "\\" + String(character)
+            case _ where character.isNewline: out += " "
+            default: out.append(character)
+            }
+        }
+        return out
     }
 
     /// Four significant digits (`%.4g`: `0.05`, `0.1234`, `1.5e-05`), enough to compare drifts against a

@@ -79,7 +79,9 @@ struct WatchHostileInputTests {
             let report = try CommandRunner.run(["report", scratch.out.path, "--format", format])
             #expect(report.status == 0)
             #expect(!report.stdout.contains("\u{1B}"), "\(format): a raw escape reached the report")
-            #expect(report.stdout.contains(#"esc-\x1b[31mred\x1b[0m.h5"#), "\(format): \(report.stdout)")
+            // Markdown also escapes its own syntax (`\` is `\\` and `[` is `\[` there; rendered as written here).
+            let shown = format == "markdown" ? #"esc-\\x1b\[31mred\\x1b\[0m.h5"# : #"esc-\x1b[31mred\x1b[0m.h5"#
+            #expect(report.stdout.contains(shown), "\(format): \(report.stdout)")
         }
 
         let bad = try #require(byName[#"bad-\xff\xfe.h5"#], "the escaped name is in report.json: \(byName.keys)")

@@ -192,12 +192,16 @@ import Testing
     /// Numbers that would trap when converted to a `Duration` or an integer (issue 18), or poison every
     /// input, each refused with one line naming its key.
     @Test(arguments: [
-        ("watch: {settle: .inf}", "watch.settle must be a number of seconds, 0 and at most 86400 (1 day); got inf"),
+        ("watch: {settle: .inf}", "watch.settle must be a number of seconds, at least 0 and at most 86400 (1 day); got inf"),
         ("watch: {settle: .nan}", "watch.settle must be a number of seconds"),
         ("watch: {settle: -1}", "watch.settle must be a number of seconds"),
-        ("watch: {interval: 1e300}", "watch.interval (--interval) must be a number of seconds, more than 0"),
+        ("watch: {interval: 1e300}", "watch.interval (--interval) must be a number of seconds, at least 0.1"),
         ("watch: {interval: -.inf}", "watch.interval (--interval)"),
         ("watch: {interval: 0}", "watch.interval (--interval)"),
+        // A busy loop while idle (issue 29 item 3).
+        ("watch: {interval: 1e-300}", "watch.interval (--interval) must be a number of seconds, at least 0.1 and at most 86400 (1 day); got 1e-300"),
+        ("watch: {incomplete_after: 0.01}", "watch.incomplete_after must be a number of seconds, at least 0.1"),
+        ("alerts: {exec: {command: [x], timeout: 1e-9}}", "alerts.exec.timeout must be a number of seconds, at least 0.1"),
         ("watch: {incomplete_after: 86401}", "watch.incomplete_after must be a number of seconds"),
         ("watch: {incomplete_after: .NaN}", "watch.incomplete_after"),
         ("alerts: {exec: {command: [x], timeout: .inf}}", "alerts.exec.timeout must be a number of seconds"),
@@ -215,9 +219,9 @@ import Testing
         try expectRejected("probes: p\nout: o\ncheckpoints: c\n" + setting, reason: reason)
     }
 
-    @Test("--interval inf / nan / 1e300 from the command line is refused like the key")
+    @Test("--interval inf / nan / 1e300 / 1e-300 from the command line is refused like the key")
     func hostileIntervalFlag() throws {
-        for value in [Double.infinity, .nan, 1e300, -1] {
+        for value in [Double.infinity, .nan, 1e300, -1, 1e-300, 0.05] {
             var overrides = WatchConfiguration.Overrides()
             (overrides.checkpoints, overrides.probes, overrides.out, overrides.interval) = ("c", "p", "o", value)
             let error = try #require(throws: ConfigurationError.self) {

@@ -85,6 +85,25 @@ import Testing
         #expect(lines.last?.hasPrefix("**Verdict: still changing") == true)
     }
 
+    @Test func markdownKeepsTheTrainersTextLiteral() throws {
+        // A file name and an attribute key written to inject HTML, a link and emphasis into a page rendering the
+        // Markdown (issue 29 item 9).
+        var report = sampleReport(drifts: [nil, 0.3])
+        let hostile = "\"><img src=x onerror=alert(1)>[x](javascript:y)|*a*`c`\\.h5"
+        report.checkpoints[1].name = hostile
+        report.checkpoints[1].attributes["val_<b>x</b>"] = .number(1)
+        let markdown = try ReportRenderer.render(report, format: .markdown)
+        #expect(!markdown.contains("<img") && !markdown.contains("<b>"))
+        #expect(markdown.contains(
+            "| \"&gt;&lt;img src=x onerror=alert(1)&gt;\\[x\\](javascript:y)\\|\\*a\\*\\`c\\`\\\\.h5 | 1 |"),
+            "\(markdown)")
+        #expect(markdown.contains("val_&lt;b&gt;x&lt;/b&gt;"))
+        // Every row still has the header's number of cells: no `|` of the name splits one.
+        let rows = markdown.split(separator: "\n").filter { $0.hasPrefix("| ") }
+        let cells = rows.map { $0.replacingOccurrences(of: "\\|", with: "").filter { $0 == "|" }.count }
+        #expect(Set(cells).count == 1)
+    }
+
     @Test func jsonFormatIsTheReport() throws {
         let report = sampleReport(drifts: [nil, 0.3])
         let json = try ReportRenderer.render(report, format: .json)

@@ -222,7 +222,7 @@ public struct ConvergenceTracker: Sendable, Equatable, Codable {
             } else if state == .collapsed {
                 // Revived: what the levels held belongs to the model before it died.
                 state = .changing
-                (saliency, weights, statistics) = (DriftLevel(), DriftLevel(), DriftLevel())
+                startOver()
             }
             return transition(from: previous, at: checkpoint, drift: drift ?? 0)
         }

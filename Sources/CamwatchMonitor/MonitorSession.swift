@@ -197,8 +197,6 @@ public struct CheckpointAnalysis: Sendable {
     public var inputSize: [Int]
     /// The heatmap metrics (CheckpointAnalysis+Metrics.swift); `nil` when none were asked for or applied.
     public var metrics: Report.CheckpointMetrics? = nil
-    /// Each probe's logits on the unmasked image (not stored in the report).
-    public var logits: [String: [Float]] = [:]
     /// The signs that the model stopped reading its input; `nil` when there are none.
     public var collapse: CollapseEvidence? = nil
     /// The architecture's name, when the caller knows it (the report's `model.arch`, the model's identity).
@@ -274,7 +272,6 @@ public struct CheckpointAnalysis: Sendable {
             metrics: probeMetrics.isEmpty ? nil : Report.CheckpointMetrics(
                 perProbe: probeMetrics,
                 step: settings.metrics.isDisjoint(with: [.deletion, .insertion]) ? nil : settings.step ?? preprocessing.width),
-            logits: logits,
             collapse: CollapseEvidence.evaluate(heatmaps: heatmaps, logits: logits, manifestClasses: manifestClasses))
     }
 }

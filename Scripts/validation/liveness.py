@@ -1,4 +1,4 @@
-"""Liveness ground truth of the validation suite (issue 27), shared by make_runs.py (PyTorch) and
+"""Liveness ground truth of the validation suite (the checkpoints where a run is dead), shared by make_runs.py (PyTorch) and
 make_keras_runs.py (Keras): whether a checkpoint's model still uses its input, from its eval-mode logits on the
 run's held-out images — independent of saliency.
 

@@ -1,4 +1,4 @@
-"""Train the Keras runs of the convergence validation suite (suites `dead` and `bnstats`, issue 27).
+"""Train the Keras runs of the convergence validation suite (suites `dead` and `bnstats`).
 
 Keras 3 on TensorFlow (CPU), the environment of Scripts/keras/make-env.sh (~/.cache/camwatch-keras). Every run
 trains a small Keras CNN on the synthetic shapes task of Scripts/sample/shapes.py (64×64 RGB, five classes, the

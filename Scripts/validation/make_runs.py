@@ -123,7 +123,7 @@ _run("resse-sgdr-c7", "heldout", "resse", dict(kind="sgdr", cycle=7, anneal=4), 
      seed=13, epochs=14, warmup=0, lr=2e-3, dtype="float16")
 _run("mnv2-constant", "heldout", "mobilenet_v2", dict(kind="constant"), layer="features.13", probes="p4",
      seed=14, epochs=10, train_size=1024, lr=1e-3)
-# dead (issue 27): runs that stop learning — the model's output stops depending on its input — with the checkpoint
+# dead: runs that stop learning — the model's output stops depending on its input — with the checkpoint
 # at which that happens as ground truth (`dies_at`, from the held-out predictions, see liveness()); a run that
 # comes back has `recovers_at`. Checked with the same defaults as main; never tuned on. The Keras runs of this
 # suite and of `bnstats` are made by make_keras_runs.py (TensorFlow env).

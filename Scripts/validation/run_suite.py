@@ -20,7 +20,7 @@ compares the `state` of each checkpoint entry with the ground truth:
   missed restarts   restarts (ground-truth "moves") after which the state is not `changing` within 2
                     checkpoints (at the restart checkpoint r, r+1 or r+2).
 
-  collapsed at      checkpoints where the state becomes `collapsed` (issue 27; letter X in --verbose);
+  collapsed at      checkpoints where the state becomes `collapsed` (letter X in --verbose);
   false collapsed   `collapsed` at a checkpoint the ground truth calls alive (liveness: the held-out predictions,
                     make_runs.py / liveness.py), except at a recovery's first checkpoints r, r+1 while camwatch
                     leaves `collapsed` in time.
@@ -97,7 +97,7 @@ def evaluate(gt, entries):
             carried.update(range(r, hit))
     missed = [x["restart"] for x in restarts if x["lag"] is None]
 
-    # Liveness ground truth (issue 27; absent from an older ground_truth.json: every checkpoint alive).
+    # Liveness ground truth (absent from an older ground_truth.json: every checkpoint alive).
     dead = [bool(d) for d in (gt.get("dead") or [False] * n)]
     dead_set = {i for i in range(1, n + 1) if dead[i - 1]}
 

@@ -2,7 +2,7 @@ import CamwatchTestSupport
 import Foundation
 import Testing
 
-/// Issue 27, item 8: deploy/camwatch.example.yaml is safe to copy. Filled in as deploy/README.md says (the
+/// deploy/camwatch.example.yaml is safe to copy. Filled in as deploy/README.md says (the
 /// checkpoint, probe and output directories), it starts and processes a run whose checkpoints describe
 /// themselves, without overriding what they say.
 @Suite(.serialized) struct ExampleConfigTests {

@@ -2,7 +2,7 @@ import CamwatchTestSupport
 import Foundation
 import Testing
 
-/// Issue 27 (items 3, 6, 8): every command takes the input from the checkpoint's attributes the way `watch` does,
+/// Every command takes the input from the checkpoint's attributes the way `watch` does,
 /// says where each value came from, picks a default layer with a usable map, and reads a DataParallel state_dict.
 /// Fixtures and PyTorch references: Scripts/fixtures/make_preprocessing_fixtures.py.
 @Suite struct InputRuleCLITests {

@@ -86,7 +86,7 @@ struct KerasWatchEndToEndTests {
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map { String($0).trimmingCharacters(in: .whitespaces) }
         #expect(result.stdout.contains("keras-h5, "))
-        // The default target keeps a 7×7 map at least (issue 27): concat's 8×8, not last_relu's 2×2.
+        // The default target keeps a 7×7 map at least (a 2×2 map makes every heatmap a smooth gradient): concat's 8×8, not last_relu's 2×2.
         #expect(lines.contains { $0.hasPrefix("** concat  concat  [1, 14, 8, 8]") }, "\(result.stdout)")
         #expect(lines.contains { $0.hasPrefix("*  last_relu  relu  [1, 12, 2, 2]") }, "\(result.stdout)")
         #expect(lines.contains { $0.hasPrefix("*  last_conv  conv2d") })

@@ -2,7 +2,7 @@ import CamwatchTestSupport
 import Foundation
 import Testing
 
-/// Issue 27, item 5: lowering camwatch's CPU share between sessions (autogroup nice 19) must never touch the
+/// Lowering camwatch's CPU share between sessions (autogroup nice 19) must never touch the
 /// session that started it. The real binary runs from a shell that leads a session of its own (as a login shell
 /// or a CI job does); the shell reads its own autogroup before and after a `watch --once`.
 @Suite(.serialized) struct SessionPriorityTests {

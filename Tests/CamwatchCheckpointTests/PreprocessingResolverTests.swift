@@ -4,7 +4,7 @@ import CamwatchImage
 import CamwatchNN
 import Testing
 
-/// Issue 27: one rule for every command's input — flag > config file > checkpoint attribute > model spec >
+/// One rule for every command's input — flag > config file > checkpoint attribute > model spec >
 /// default — and one line saying where each value came from.
 @Suite struct PreprocessingResolverTests {
     static let spec = ModelSpec(name: "s", inputSize: IntPair(96, 80), layers: [])

@@ -65,7 +65,7 @@ import Testing
         let path = Fixtures.packageRoot.appendingPathComponent("deploy/camwatch.example.yaml").path
         let c = try WatchConfiguration.resolve(file: path, overrides: WatchConfiguration.Overrides())
         #expect(c.jobName == "run7" && c.checkpoints == "/srv/training/run7/checkpoints")
-        // Safe to copy (issue 27): nothing overrides what the checkpoints say, no file that must exist first.
+        // Safe to copy: nothing overrides what the checkpoints say, no file that must exist first.
         #expect(c.architecture == .automatic && c.layer == nil)
         #expect(c.preprocessingFile == PreprocessingValues() && c.preprocessingFlags == PreprocessingValues())
         #expect(c.webhookURLFile == nil && c.webhookURL == nil && c.execCommand == nil && c.textfileDirectory == nil)
@@ -198,7 +198,7 @@ import Testing
         ("watch: {interval: 1e300}", "watch.interval (--interval) must be a number of seconds, at least 0.1"),
         ("watch: {interval: -.inf}", "watch.interval (--interval)"),
         ("watch: {interval: 0}", "watch.interval (--interval)"),
-        // A busy loop while idle (issue 29 item 3).
+        // A busy loop while idle: --interval 1e-300 used most of a core.
         ("watch: {interval: 1e-300}", "watch.interval (--interval) must be a number of seconds, at least 0.1 and at most 86400 (1 day); got 1e-300"),
         ("watch: {incomplete_after: 0.01}", "watch.incomplete_after must be a number of seconds, at least 0.1"),
         ("alerts: {exec: {command: [x], timeout: 1e-9}}", "alerts.exec.timeout must be a number of seconds, at least 0.1"),

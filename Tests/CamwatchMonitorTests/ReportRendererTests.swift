@@ -87,7 +87,7 @@ import Testing
 
     @Test func markdownKeepsTheTrainersTextLiteral() throws {
         // A file name and an attribute key written to inject HTML, a link and emphasis into a page rendering the
-        // Markdown (issue 29 item 9).
+        // Markdown.
         var report = sampleReport(drifts: [nil, 0.3])
         let hostile = "\"><img src=x onerror=alert(1)>[x](javascript:y)|*a*`c`\\.h5"
         report.checkpoints[1].name = hostile

@@ -5,7 +5,7 @@ import CamwatchTestSupport
 import Foundation
 import Testing
 
-/// Issue 27, item 6: the default target is the deepest conv-like layer whose map is at least 7×7 at the input
+/// The default target is the deepest conv-like layer whose map is at least 7×7 at the input
 /// size, on torchvision's resnet18 (zero weights with torchvision's names and shapes: only shapes matter here).
 @Suite struct CAMTargetTests {
     struct Listing: Decodable {

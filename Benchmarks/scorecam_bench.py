@@ -8,7 +8,8 @@
 
 Run on demand, not in CI (vgg16 alone takes ~4 min per pytorch-grad-cam call on 2 cores). BINARY defaults to
 .build/release/camwatch. Architectures and target layers (all three by default): resnet18 `layer4`, vgg16
-`features.29`, mobilenet_v2 `features.18`. Weights: torchvision default init (torch.manual_seed(0)) with
+`features.29`, mobilenet_v2 `features.18`; with --arch also efficientnet_b0, convnext_tiny, densenet121 and
+mobilenet_v3_large at `features`, regnet_y_400mf at `trunk_output` (pgc's recommended modules). Weights: torchvision default init (torch.manual_seed(0)) with
 randomized BN running statistics, exported with h5py. Image: skimage.data.astronaut() saved as a 224x224
 PNG (no resize inside camwatch); class = PyTorch's argmax, passed to all three.
 
@@ -57,7 +58,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Scripts"))
 import refcommon  # noqa: E402
 
-LAYERS = {"resnet18": "layer4", "vgg16": "features.29", "mobilenet_v2": "features.18"}
+LAYERS = {"resnet18": "layer4", "vgg16": "features.29", "mobilenet_v2": "features.18",
+          # Families beyond the three defaults, at the module pytorch-grad-cam recommends as the target.
+          "efficientnet_b0": "features", "convnext_tiny": "features", "densenet121": "features",
+          "mobilenet_v3_large": "features", "regnet_y_400mf": "trunk_output"}
 PEERS = ("pgc", "torchcam")
 PGC_METHODS = {"scorecam": "ScoreCAM", "gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM",
                "layercam": "LayerCAM", "hirescam": "HiResCAM", "eigencam": "EigenCAM"}

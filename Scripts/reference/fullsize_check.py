@@ -1,8 +1,10 @@
-"""Full-size check of camwatch against PyTorch (and pytorch-grad-cam) on torchvision resnet18 and mobilenet_v2.
+"""Full-size check of camwatch against PyTorch (and pytorch-grad-cam) on torchvision resnet18 and mobilenet_v2,
+and with --families on one model of every other torchvision CNN family (FAMILIES below).
 
     Scripts/reference-env.sh
     swift build -c release
     ~/.cache/camwatch-ref/bin/python Scripts/reference/fullsize_check.py [BINARY] [--scorecam] [--metrics] [--keep DIR]
+        [--families | --arch A ...]
         [--methods [--methods-photos 2] [--method gradcam ...] [--sscam-runs 4 --sscam-samples 35]]
 
 BINARY defaults to .build/release/camwatch. Not run in CI (it needs the reference environment and takes
@@ -65,12 +67,21 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import refcommon  # noqa: E402
 
 MODELS = {"resnet18": "layer4", "mobilenet_v2": "features.18"}
+# One model per other family of torchvision's CNNs (--families), each at the module pytorch-grad-cam's README
+# recommends as the target (camwatch resolves a module path to the module's output).
+FAMILIES = {
+    "alexnet": "features", "convnext_tiny": "features", "densenet121": "features", "efficientnet_b0": "features",
+    "efficientnet_v2_s": "features", "googlenet": "inception5b", "inception_v3": "Mixed_7c", "mnasnet1_0": "layers",
+    "mobilenet_v3_large": "features", "regnet_y_400mf": "trunk_output", "resnext50_32x4d": "layer4",
+    "shufflenet_v2_x1_0": "conv5", "squeezenet1_1": "features", "vgg16_bn": "features", "wide_resnet50_2": "layer4",
+}
 
 
 def build(arch):
     torch.manual_seed(0)
-    model = getattr(torchvision.models, arch)(weights=None)
-    return refcommon.randomize_bn_stats(model, seed=1).eval()
+    extra = {"init_weights": True} if arch in ("googlenet", "inception_v3") else {}
+    model = getattr(torchvision.models, arch)(weights=None, **extra)
+    return refcommon.randomize_bn_stats(model, seed=1, size=299 if arch == "inception_v3" else 224).eval()
 
 
 def load_png(path):
@@ -255,7 +266,9 @@ def main():
     ap.add_argument("--methods", action="store_true", help="compare the other CAM methods with their references")
     ap.add_argument("--method", action="append", help="with --methods: only these (repeatable)")
     ap.add_argument("--methods-photos", type=int, default=2)
-    ap.add_argument("--arch", action="append", choices=sorted(MODELS), help="only these models (repeatable)")
+    ap.add_argument("--arch", action="append", choices=sorted({**MODELS, **FAMILIES}),
+                    help="only these models (repeatable)")
+    ap.add_argument("--families", action="store_true", help="one model of every other torchvision CNN family")
     ap.add_argument("--sscam-runs", type=int, default=4)
     ap.add_argument("--sscam-samples", type=int, default=35)
     args = ap.parse_args()
@@ -274,8 +287,8 @@ def main():
             pngs.append(path)
         x = torch.from_numpy(np.concatenate([refcommon.preprocess(load_png(p)) for p in pngs]))
 
-        for arch, layer in MODELS.items():
-            if args.arch and arch not in args.arch:
+        for arch, layer in ({**FAMILIES} if args.families else {**MODELS, **FAMILIES}).items():
+            if (args.arch and arch not in args.arch) or (not args.arch and not args.families and arch not in MODELS):
                 continue
             model = build(arch)
             weights = os.path.join(work, f"{arch}.h5")

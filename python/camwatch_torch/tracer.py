@@ -854,7 +854,10 @@ def to_spec(model, *, input_size, name=None, input_channels=3):
     model.eval()
     try:
         gm = _trace(model)
-        example = torch.randn(2, input_channels, h, w)
+        first = next(iter(model.parameters()), None)  # the example goes where the weights are
+        example = torch.randn(2, input_channels, h, w, device=first.device if first is not None else "cpu")
+        if first is not None and first.is_floating_point():
+            example = example.to(first.dtype)
         with torch.no_grad():
             try:
                 ShapeProp(gm).propagate(example)

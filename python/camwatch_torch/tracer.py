@@ -537,6 +537,8 @@ class _Tracer:
             return self.emit_fn("flatten", [x.layer], "vec")
         if x.kind == "cl" and len(out) == 2 and out[0] == src[0] and out[1] == math.prod(src[1:]):
             return self.emit_fn("reshape", [x.layer], "vec", target_shape=[-1])
+        if x.kind == "vec" and len(out) == 4 and out[0] == src[0] and out[1:] == (src[1], 1, 1):
+            return self.emit_fn("reshape", [x.layer], "map", target_shape=[1, 1, src[1]])  # SE's view(b, c, 1, 1)
         if x.kind == "map" and len(out) == 5 and out[0] == src[0] and out[3:] == src[2:] \
                 and out[1] * out[2] == src[1]:
             return _Value("grouped", x.layer, groups=out[1], source_shape=src)
@@ -548,6 +550,19 @@ class _Tracer:
                            "only flattening (x.view(x.size(0), -1)) and the views of a channel shuffle")
 
     fn_reshape = fn_unsqueeze = fn_squeeze = fn_view
+
+    def fn_expand(self, node, a):
+        """A [N,C,1,1] gate expanded over a map (`y.expand_as(x)` in squeeze-and-excitation): the engine's
+        mul broadcasts it, so the value is the gate, marked so that only mul may read it."""
+        x = self.tensor(node.args[0], _function_key(node))
+        src, out = self.shape(node.args[0]), self.shape(node)
+        if out == src:
+            return x
+        if x.kind != "map" or src[2:] != (1, 1) or out[:2] != src[:2]:
+            self.refuse(f"{_function_key(node)} {list(src)} -> {list(out)}", "only a [N,C,1,1] gate over a map")
+        return _Value("map", x.layer, gate=True)
+
+    fn_expand_as = fn_expand
 
     def fn_add(self, node, a):
         return self.arithmetic(node, a, "add")
@@ -599,6 +614,11 @@ class _Tracer:
             self.refuse("tensor / tensor")
         if lhs.kind != rhs.kind:
             self.refuse(what, "between a channels-last and a [N,C,H,W] map")
+        gates = [getattr(v, "gate", False) for v in (lhs, rhs)]
+        if any(gates):
+            if op != "mul" or all(gates):
+                self.refuse(what, "with an expanded [N,C,1,1] gate; only mul broadcasts it")
+            return self.emit_fn(op, [lhs.layer, rhs.layer] if gates[1] else [rhs.layer, lhs.layer], lhs.kind)
         order = self.broadcast_order([a.get(0, "input"), a.get(1, "other")], op, what, swap)
         return self.emit_fn(op, [(lhs, rhs)[i].layer for i in order], lhs.kind)
 

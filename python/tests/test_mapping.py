@@ -129,6 +129,26 @@ def test_squeeze_excitation():
     assert layer(spec, "se1.global_avgpool")["op"] == "global_avgpool"
 
 
+class ClassicSE(nn.Module):
+    """The squeeze-and-excitation of the original paper's code: Linear layers, view(b, c, 1, 1), expand_as."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Sequential(nn.Linear(c, c // 2), nn.ReLU(inplace=True), nn.Linear(c // 2, c), nn.Sigmoid())
+
+    def forward(self, x):
+        b, c, _, _ = x.size()
+        y = self.fc(self.pool(x).view(b, c)).view(b, c, 1, 1)
+        return x * y.expand_as(x) + y.expand_as(x) * x
+
+
+def test_classic_squeeze_excitation():
+    spec = check(nn.Sequential(nn.Conv2d(3, 8, 3), ClassicSE(8), nn.Flatten(), nn.Linear(8 * 14 * 18, 2)))
+    assert layer(spec, "1.reshape") == {"name": "1.reshape", "op": "reshape", "target_shape": [1, 1, 8]}
+    assert [l["inputs"] for l in spec["layers"] if l["op"] == "mul"] == [["0", "1.reshape"], ["0", "1.reshape"]]
+
+
 class LayerNorm2d(nn.LayerNorm):
     """ConvNeXt's channel layer norm on [N,C,H,W]."""
 

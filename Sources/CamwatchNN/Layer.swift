@@ -68,18 +68,40 @@ public struct BatchNorm: Sendable {
     }
 }
 
+/// A normalization's optional per-channel weight and bias, stored as arrays that are empty when absent.
+///
+/// Stored non-optional on purpose: with two `[Float]?` fields in a `Layer` payload, debug builds of Swift 6.3.1
+/// were seen to release the arrays once too often when pattern matching the case (cause not found).
+public struct ChannelAffine: Sendable {
+    let scales: [Float]
+    let shifts: [Float]
+
+    /// - Parameters: weight, bias: `C` values each, or `nil` for 1 and 0.
+    public init(weight: [Float]?, bias: [Float]?) {
+        scales = weight ?? []
+        shifts = bias ?? []
+    }
+
+    /// `C` values, or `nil` for 1.
+    public var weight: [Float]? { scales.isEmpty ? nil : scales }
+    /// `C` values, or `nil` for 0.
+    public var bias: [Float]? { shifts.isEmpty ? nil : shifts }
+}
+
 /// `F.layer_norm` over the channels of each pixel of a map, or over the features of a vector
 /// (``Normalization/layerNorm(_:weight:bias:eps:)``).
 public struct LayerNorm: Sendable {
-    /// `C` values, or `nil` for 1.
-    public var weight: [Float]?
-    /// `C` values, or `nil` for 0.
-    public var bias: [Float]?
+    public var affine: ChannelAffine
     public var eps: Float
+
+    public init(weight: [Float]?, bias: [Float]?, eps: Float) {
+        affine = ChannelAffine(weight: weight, bias: bias)
+        self.eps = eps
+    }
 
     /// - Parameter input: `[N, C, H, W]` or `[N, C]`. - Returns: the input's shape.
     public func callAsFunction(_ input: consuming Tensor) -> Tensor {
-        Normalization.layerNorm(input, weight: weight, bias: bias, eps: eps)
+        Normalization.layerNorm(input, weight: affine.weight, bias: affine.bias, eps: eps)
     }
 }
 
@@ -87,15 +109,18 @@ public struct LayerNorm: Sendable {
 /// (``Normalization/groupNorm(_:groups:weight:bias:eps:)``).
 public struct GroupNorm: Sendable {
     public var groups: Int
-    /// `C` values, or `nil` for 1.
-    public var weight: [Float]?
-    /// `C` values, or `nil` for 0.
-    public var bias: [Float]?
+    public var affine: ChannelAffine
     public var eps: Float
+
+    public init(groups: Int, weight: [Float]?, bias: [Float]?, eps: Float) {
+        self.groups = groups
+        affine = ChannelAffine(weight: weight, bias: bias)
+        self.eps = eps
+    }
 
     /// - Parameter input: `[N, C, ...]`, `C` a multiple of ``groups``. - Returns: the input's shape.
     public func callAsFunction(_ input: consuming Tensor) -> Tensor {
-        Normalization.groupNorm(input, groups: groups, weight: weight, bias: bias, eps: eps)
+        Normalization.groupNorm(input, groups: groups, weight: affine.weight, bias: affine.bias, eps: eps)
     }
 }
 

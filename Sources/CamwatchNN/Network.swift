@@ -205,6 +205,17 @@ extension Network {
         _ = try shapes(inputHeight: inputHeight, inputWidth: inputWidth)
     }
 
+    /// `x` when it is `[N, C, ...]` with `C` the number of per-channel weights (if any) and a multiple of `groups`.
+    static func channelGroups(_ x: [Int], weights: Int?, groups: Int, layer name: String, op: String) throws -> [Int] {
+        guard x.count >= 2, weights == nil || weights == x[1] else {
+            throw NetworkError("layer '\(name)' (\(op)) expects \(weights ?? 0) channels, got \(shapeText(x))")
+        }
+        guard x[1] % groups == 0 else {
+            throw NetworkError("layer '\(name)' (\(op)): \(shapeText(x)) does not split into \(groups) groups")
+        }
+        return x
+    }
+
     static func outputShape(of node: Node, inputs: [[Int]]) throws -> [Int] {
         let x = inputs[0]
         func spatial() throws -> (Int, Int, Int, Int) {
@@ -213,19 +224,14 @@ extension Network {
             }
             return (x[0], x[1], x[2], x[3])
         }
-        /// A normalization's weights fit the input's channels.
-        func expectChannels(_ count: Int?) throws {
-            guard x.count >= 2, count == nil || count == x[1] else {
-                throw NetworkError("layer '\(node.name)' (\(node.layer.opName)) expects \(count ?? 0) channels, got \(shapeText(x))")
-            }
-        }
         func positive(_ shape: [Int]) throws -> [Int] {
             guard shape.allSatisfy({ $0 > 0 }) else {
                 throw NetworkError("input too small: layer '\(node.name)' (\(node.layer.opName)) would output \(shapeText(shape))")
             }
             return shape
         }
-        switch node.layer {
+        let layer = node.layer
+        switch layer {
         case .conv2d(let conv):
             let (n, c, h, w) = try spatial()
             let expected = conv.weight.shape[1].multipliedReportingOverflow(by: conv.groups)
@@ -300,19 +306,11 @@ extension Network {
             let (n, c, h, w) = try spatial()
             return try positive([n, c, h - t - b, w - l - r])
         case .layerNorm(let norm):
-            try expectChannels(norm.weight?.count)
-            return x
+            return try channelGroups(x, weights: norm.affine.weight?.count, groups: 1, layer: node.name, op: "layernorm")
         case .groupNorm(let norm):
-            try expectChannels(norm.weight?.count)
-            guard x.count >= 2, x[1] % norm.groups == 0 else {
-                throw NetworkError("layer '\(node.name)' (groupnorm): \(shapeText(x)) does not split into \(norm.groups) groups")
-            }
-            return x
+            return try channelGroups(x, weights: norm.affine.weight?.count, groups: norm.groups, layer: node.name, op: "groupnorm")
         case .channelShuffle(let groups):
-            guard x.count >= 2, x[1] % groups == 0 else {
-                throw NetworkError("layer '\(node.name)' (channel_shuffle): \(shapeText(x)) does not split into \(groups) groups")
-            }
-            return x
+            return try channelGroups(x, weights: nil, groups: groups, layer: node.name, op: "channel_shuffle")
         case .channelSlice(let range):
             guard x.count >= 2, range.upperBound <= x[1] else {
                 throw NetworkError("layer '\(node.name)' (slice): channels \(range.lowerBound)..<\(range.upperBound) "

@@ -17,7 +17,8 @@ import Testing
 
     /// A small spec with the ops and keys the sample lacks: padding layer, strided, grouped, dilated and
     /// `same`-padded convolutions, both poolings with padding and ceil mode, a broadcast product, concat,
-    /// add, adaptive pooling, flatten and linear.
+    /// add, the ops of converted graphs (layer and group norm, scale, channel shuffle and slice, channel-wise
+    /// linear, scalar affine, sub, `same` pooling, crop), adaptive pooling, flatten and linear.
     static let wide = """
         {"name": "wide", "input_channels": 3, "input_size": [12, 10], "output": "fc", "layers": [
           {"name": "pad", "op": "zeropad", "padding": [1, 0, 2, 1]},
@@ -32,6 +33,18 @@ import Testing
           {"name": "gate", "op": "mul", "inputs": ["mp", "g"]},
           {"name": "cat", "op": "concat", "inputs": ["gate", "mp"]},
           {"name": "sum", "op": "add", "inputs": ["cat", "cat"]},
+          {"name": "ln", "op": "layernorm", "eps": 0.000001},
+          {"name": "gn", "op": "groupnorm", "groups": 2, "eps": 0.001},
+          {"name": "sc", "op": "scale", "parameter": "gamma"},
+          {"name": "cs", "op": "channel_shuffle", "groups": 4},
+          {"name": "sa", "op": "scalar_affine", "multiplier": 0.5, "offset": 1},
+          {"name": "cl", "op": "channel_linear", "out_features": 8},
+          {"name": "sl", "op": "slice", "start": 0, "end": 8},
+          {"name": "gs", "op": "global_avgpool", "inputs": ["sum"]},
+          {"name": "d", "op": "sub", "inputs": ["sl", "gs"]},
+          {"name": "ms", "op": "maxpool", "kernel": 2, "stride": 1, "padding": "same"},
+          {"name": "as", "op": "avgpool", "kernel": [3, 2], "stride": [1, 2], "padding": "same"},
+          {"name": "cr", "op": "crop", "cropping": [1, 0, 0, 1]},
           {"name": "aa", "op": "adaptive_avgpool", "output_size": [2, 3]},
           {"name": "flat", "op": "flatten"},
           {"name": "fc", "op": "linear", "out_features": 5}
@@ -47,6 +60,7 @@ import Testing
             "c1.weight": ramp([4, 3, 3, 3]), "c1.bias": ramp([4]), "c2.weight": ramp([4, 2, 3, 3]),
             "bn.weight": ramp([4]), "bn.bias": ramp([4]), "bn.running_mean": ramp([4]),
             "bn.running_var": Tensor(shape: [4], repeating: 0.5), "fc.weight": ramp([5, 48]), "fc.bias": ramp([5]),
+            "ln.weight": ramp([8]), "gn.bias": ramp([8]), "gamma": ramp([1, 8, 1, 1]), "cl.weight": ramp([8, 8]),
         ]
     }()
 
@@ -124,7 +138,7 @@ import Testing
         let tree = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         let layers = try #require(tree["layers"] as? [[String: Any]])
         let keys = ["kernel", "stride", "dilation", "groups", "out_channels", "out_features", "output_size", "padding", "eps",
-                    "negative_slope"]
+                    "negative_slope", "start", "end", "multiplier", "offset", "cropping"]
         let values: [Any] = [0, -1, Int.max, 1 << 40, 4097, [1, -1], [Int.max, 1], [0, 0, 0, -5], [-1, 1 << 62, 0, 0],
                              Double.greatestFiniteMagnitude]
         var outcomes: [Outcome: Int] = [:]

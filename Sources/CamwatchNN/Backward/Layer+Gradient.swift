@@ -63,9 +63,9 @@ extension Layer {
         case .crop(let t, let b, let l, let r):
             return only(Elementwise.zeroPad(outputGradient, top: t, bottom: b, left: l, right: r))
         case .layerNorm(let norm):
-            return only(Normalization.layerNormGradient(outputGradient, input: x, weight: norm.weight, eps: norm.eps))
+            return only(Normalization.layerNormGradient(outputGradient, input: x, weight: norm.affine.weight, eps: norm.eps))
         case .groupNorm(let norm):
-            return only(Normalization.groupNormGradient(outputGradient, input: x, groups: norm.groups, weight: norm.weight,
+            return only(Normalization.groupNormGradient(outputGradient, input: x, groups: norm.groups, weight: norm.affine.weight,
                                                         eps: norm.eps))
         case .scalarAffine(let multiplier, _):
             return only(Elementwise.scalarAffine(outputGradient, multiplier: multiplier, offset: 0))

@@ -77,7 +77,17 @@ def smooth_noise(n, h, w, generator):
     return x + 0.2 * torch.randn(n, 3, h, w, generator=generator)
 
 
-def randomize_bn_stats(model, seed, size=224):
+# Photos a calibration forward may measure batch-norm statistics on (randomize_bn_stats(images=...)).
+CALIBRATION_PHOTOS = ["astronaut", "chelsea", "coffee", "rocket", "cat", "hubble_deep_field", "immunohistochemistry",
+                      "coins"]
+
+
+def calibration_batch(size):
+    """CALIBRATION_PHOTOS at size × size after camwatch's default preprocessing: [8, 3, size, size] float32."""
+    return np.concatenate([preprocess(photo(n, size, size)) for n in CALIBRATION_PHOTOS])
+
+
+def randomize_bn_stats(model, seed, size=224, images=None):
     """Random, non-trivial BatchNorm running statistics for a default-initialized model.
 
     The statistics are first calibrated (one train-mode forward of 8 smooth random images, cumulative
@@ -85,6 +95,10 @@ def randomize_bn_stats(model, seed, size=224):
     statistics (e.g. mean ~ N(0, 0.1), var ~ U(0.5, 1.5)) make default-init nets nearly input-independent:
     mobilenet_v2's logits then vary by < 1e-4 across photos, which would make a 1e-3 logit comparison
     and Score-CAM meaningless. Affine weights keep torchvision's init (1 and 0).
+
+    With `images` ([N, 3, size, size], e.g. calibration_batch(size)) the statistics are measured on them and
+    left as measured: through EfficientNet's 16 blocks even the 0.1/0.2 perturbation compounds into logits of
+    10^4, where PyTorch's own float32 result is 1e-2 away from its float64 one.
     """
     import torch
     g = torch.Generator().manual_seed(seed)
@@ -93,12 +107,20 @@ def randomize_bn_stats(model, seed, size=224):
         for m in bns:
             m.reset_running_stats()
             m.momentum = None
-        model.train()
-        model(smooth_noise(8, size, size, g))
+        # Only the batch norms measure: dropout and stochastic depth (EfficientNet) stay in eval mode, else
+        # the statistics describe a network with blocks dropped and the eval-mode activations explode.
+        model.eval()
+        for m in bns:
+            m.train()
+        # Smooth noise suits the shallow nets of the fixtures; deep ones (EfficientNet: logits of 10^4, PyTorch's own
+        # float32 result 1e-2 away from float64) need statistics of photos, as a trained network has them.
+        model(smooth_noise(8, size, size, g) if images is None else torch.as_tensor(images))
         model.eval()
         for m in bns:
             c = m.num_features
             m.momentum = 0.1
+            if images is not None:
+                continue  # statistics of photos are a trained network's kind already; noise on them compounds
             m.running_mean.add_(0.1 * m.running_var.sqrt() * torch.randn(c, generator=g))
             m.running_var.mul_(torch.exp(0.2 * torch.randn(c, generator=g)))
     return model.eval()

@@ -12,8 +12,19 @@ public enum ArchitectureSource: Sendable, Equatable {
     /// Whatever the checkpoint or its directory says.
     case automatic
 
-    /// The names of the built-in architectures, for messages.
-    public static var zooNames: String { ModelZoo.names.joined(separator: ", ") }
+    /// The built-in architectures in a few words, for help texts.
+    public static var zooSummary: String {
+        "any of torchvision's \(ModelZoo.names.count) CNN classification builders by its name (resnet50, "
+            + "efficientnet_b0, convnext_tiny, densenet121, regnet_y_400mf, …; docs/model-zoo.md)"
+    }
+
+    /// Why `name` is not a built-in architecture, with the closest names.
+    static func unknownArchitecture(_ name: String) -> String {
+        let close = ModelZoo.suggestions(for: name)
+        let hint = close.isEmpty ? "" : "did you mean \(close.joined(separator: ", "))? "
+        return "unknown architecture '\(name.prefix(80))' (\(hint)the zoo has torchvision's \(ModelZoo.names.count) CNN "
+            + "builders, docs/model-zoo.md)"
+    }
 
     /// The spec files looked for beside a checkpoint.
     public static let besideNames = ["model.json", "model.yaml", "model.yml"]
@@ -25,7 +36,7 @@ public enum ArchitectureSource: Sendable, Equatable {
         switch self {
         case .zoo(let name):
             guard let spec = ModelZoo.spec(named: name) else {
-                throw ArchitectureError("unknown architecture '\(name)'; known: \(Self.zooNames)")
+                throw ArchitectureError(Self.unknownArchitecture(name))
             }
             return spec
         case .specFile(let path):
@@ -58,8 +69,8 @@ public enum ArchitectureSource: Sendable, Equatable {
             }
             if let arch = checkpoint?.arch {
                 throw ArchitectureError(
-                    "\(path): root attribute arch = '\(arch)' is not a built-in architecture (known: \(Self.zooNames)); "
-                        + "store a camwatch_model spec instead, or pass --model FILE")
+                    "\(path): root attribute arch: \(Self.unknownArchitecture(arch)); store a camwatch_model spec "
+                        + "instead (camwatch_torch.save_checkpoint writes one for any nn.Module), or pass --model FILE")
             }
             throw ArchitectureError(
                 "\(path): no architecture: the checkpoint has no root attribute arch (a built-in name, as the "

@@ -68,6 +68,11 @@ extension ModelSpec {
         }
         if let inputChannels { try check(inputChannels, 1...ModelLimits.features, "input_channels") }
         try check(inputSize, 1...ModelLimits.extent, "input_size")
+        if let ignored = ignoreWeights {
+            guard ignored.count <= ModelLimits.layers, ignored.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 1024 }) else {
+                throw NetworkError("model spec '\(name)': ignore_weights wants at most \(ModelLimits.layers) non-empty names")
+            }
+        }
         guard layers.count <= ModelLimits.layers else {
             throw NetworkError("model spec '\(name)' has \(layers.count) layers, more than \(ModelLimits.layers)")
         }

@@ -16,21 +16,33 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var layers: [LayerSpec]
     /// The layer whose output is the logits; the last layer when `nil`.
     public var output: String?
+    /// Tensors of the checkpoint the network does not use, by name or module path (`aux1` covers
+    /// `aux1.conv.weight`): heads that run in training mode only, such as GoogLeNet's `aux1`/`aux2` and
+    /// Inception v3's `AuxLogits`, whose weights are in every state_dict. Binding accepts them unread.
+    public var ignoreWeights: [String]?
 
     public init(
-        name: String, inputChannels: Int? = nil, inputSize: IntPair? = nil, layers: [LayerSpec], output: String? = nil
+        name: String, inputChannels: Int? = nil, inputSize: IntPair? = nil, layers: [LayerSpec], output: String? = nil,
+        ignoreWeights: [String]? = nil
     ) {
         self.name = name
         self.inputChannels = inputChannels
         self.inputSize = inputSize
         self.layers = layers
         self.output = output
+        self.ignoreWeights = ignoreWeights
     }
 
     enum CodingKeys: String, CodingKey {
         case name, layers, output
         case inputChannels = "input_channels"
         case inputSize = "input_size"
+        case ignoreWeights = "ignore_weights"
+    }
+
+    /// Whether the tensor `key` is one the spec declares unused (``ignoreWeights``).
+    public func ignores(_ key: String) -> Bool {
+        ignoreWeights?.contains { key == $0 || key.hasPrefix($0 + ".") } ?? false
     }
 
     /// Parses a spec from JSON or YAML text (YAML is a superset of JSON) and checks its values

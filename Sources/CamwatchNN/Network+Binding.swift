@@ -5,13 +5,14 @@ extension Network {
     ///
     /// Every layer's weights are checked against the shape the graph implies; sizes the spec leaves
     /// open (`out_channels`, `kernel`, `out_features`: e.g. the number of classes) are taken from the
-    /// weights. Tensors named `*.num_batches_tracked` are ignored.
+    /// weights. Tensors named `*.num_batches_tracked` are ignored, and so are those the spec's `ignore_weights`
+    /// names (training-only heads).
     ///
     /// - Throws: ``NetworkError`` naming every missing, unexpected or mis-shaped tensor (expected and
     ///   actual shape), unknown ops, inputs that do not exist, and values outside ``ModelLimits``.
     public init(spec: ModelSpec, parameters: [String: Tensor]) throws {
         try spec.validate()
-        var binder = Binder(parameters: parameters)
+        var binder = Binder(parameters: parameters.filter { !spec.ignores($0.key) })
         let inputChannels = spec.inputChannels ?? 3
         var nodes: [Node] = []
         var infos: [ShapeInfo] = []

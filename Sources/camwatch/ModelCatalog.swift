@@ -13,7 +13,7 @@ struct LoadedModel {
 
 /// Finds the architecture for a checkpoint in docs/architecture.md §2.2's order (`ArchitectureSource`).
 enum ModelCatalog {
-    static var zooNames: String { ArchitectureSource.zooNames }
+    static var zooSummary: String { ArchitectureSource.zooSummary }
 
     /// Reads a checkpoint in a child process (`camwatch load-checkpoint-child`): libhdf5 can crash or
     /// hang on some damaged files, and that must end in a one-line error, not in a crash of camwatch.

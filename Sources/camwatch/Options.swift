@@ -7,7 +7,7 @@ public import CamwatchTensor
 
 /// Where the architecture comes from (docs/architecture.md §2.2).
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "A built-in architecture: \(ModelCatalog.zooNames).")
+    @Option(name: .long, help: "A built-in architecture: \(ModelCatalog.zooSummary).")
     var arch: String?
 
     @Option(name: .long, help: "A model spec file (JSON or YAML, docs/model-spec.md), or a Keras model: a .keras file or model.to_json() output.")

@@ -270,7 +270,8 @@ class _Tracer:
             self.refuse(what, _applied_to(x.kind))
 
     def conv_keys(self, weight_shape, stride, padding, dilation, groups, padding_mode, what):
-        """conv2d keys from a convolution's settings; `out_channels` and `kernel` come from the weights."""
+        """conv2d keys from a convolution's settings. `out_channels` is left to the weights (a head's class count
+        varies); `kernel` is written, so that weights of another architecture fail to bind, naming the kernel."""
         if padding_mode != "zeros":
             self.refuse(f"{what}(padding_mode={padding_mode!r})")
         if len(weight_shape) != 4:
@@ -282,7 +283,7 @@ class _Tracer:
         elif padding == "same":  # PyTorch's 'same' (stride 1): the odd pixel bottom/right
             th, tw = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
             padding = [th // 2, th - th // 2, tw // 2, tw - tw // 2]
-        keys = {}
+        keys = {"kernel": _compact((kh, kw))}
         if _pair(stride) != (1, 1):
             keys["stride"] = _compact(stride)
         if isinstance(padding, (list, tuple)) and len(padding) == 4:

@@ -266,16 +266,16 @@ class Convs(nn.Module):
 
 def test_convolutions_and_pools():
     spec = check(Convs(), size=(21, 17))
-    assert layer(spec, "a") == {"name": "a", "op": "conv2d", "padding": [0, 3]}
-    assert layer(spec, "b") == {"name": "b", "op": "conv2d", "padding": [3, 0], "groups": 3}
-    assert layer(spec, "c") == {"name": "c", "op": "conv2d", "padding": [1, 2, 1, 2]}
-    assert layer(spec, "d") == {"name": "d", "op": "conv2d", "stride": [1, 2], "padding": 2, "dilation": 2}
+    assert layer(spec, "a") == {"name": "a", "op": "conv2d", "kernel": [1, 7], "padding": [0, 3]}
+    assert layer(spec, "b") == {"name": "b", "op": "conv2d", "kernel": [7, 1], "padding": [3, 0], "groups": 3}
+    assert layer(spec, "c") == {"name": "c", "op": "conv2d", "kernel": 4, "padding": [1, 2, 1, 2]}
+    assert layer(spec, "d") == {"name": "d", "op": "conv2d", "kernel": 3, "stride": [1, 2], "padding": 2,
+                                "dilation": 2}
     assert layer(spec, "bn") == {"name": "bn", "op": "batchnorm", "eps": 1e-3}
     assert layer(spec, "pad") == {"name": "pad", "op": "zeropad", "padding": [2, 0, 1, 0]}
     assert layer(spec, "zeropad") == {"name": "zeropad", "op": "zeropad", "padding": [1, 1, 0, 1]}
     assert layer(spec, "head.0")["output_size"] == [3, 2]
     assert all(k not in l for l in spec["layers"] for k in ("out_channels", "out_features") if l["op"] != "maxpool")
-    assert all("kernel" not in l for l in spec["layers"] if l["op"] == "conv2d")
 
 
 class Reuse(nn.Module):

@@ -64,6 +64,35 @@ extension Camwatch {
                 let shape = "[" + shapes[index].map(String.init).joined(separator: ", ") + "]"
                 print("  \(mark) \(node.name)  \(node.layer.opName)  \(shape)")
             }
+            let modules = Self.moduleTargets(of: network, candidates: candidates)
+            guard !modules.isEmpty else { return }
+            print("modules usable as a target (--layer PATH means the output of the module's last layer, as "
+                + "pytorch-grad-cam's target_layers):")
+            for (path, index) in modules {
+                let shape = "[" + shapes[index].map(String.init).joined(separator: ", ") + "]"
+                print("  \(path) → \(network.nodes[index].name)  \(shape)")
+            }
+        }
+
+        /// The module paths one or two levels deep (`layer4`, `features.7`) whose output is a Score-CAM
+        /// candidate, in evaluation order, each with the layer it stands for. A network of hundreds of layers
+        /// (a traced torchvision model) is easier to target by these than by its leaf layers.
+        static func moduleTargets(of network: Network, candidates: Set<String>) -> [(path: String, index: Int)] {
+            var seen: Set<String> = []
+            var paths: [String] = []
+            for node in network.nodes {
+                let parts = node.name.split(separator: ".")
+                for depth in 1..<min(parts.count, 3) {
+                    let path = parts[..<depth].joined(separator: ".")
+                    if seen.insert(path).inserted { paths.append(path) }
+                }
+            }
+            return paths.compactMap { path in
+                guard let index = try? network.nodeIndex(named: path), candidates.contains(network.nodes[index].name),
+                    network.nodes[index].name != path
+                else { return nil }
+                return (path, index)
+            }
         }
     }
 }

@@ -3,12 +3,13 @@
 camwatch runs checkpoints in its own engine, which knows a fixed set of layer ops. The tracer walks the fx
 graph once, in order, and keeps for every graph value what it is in engine terms (a `_Value`): a map
 `[N, C, H, W]`, the same map seen channels-last after `permute(0, 2, 3, 1)`, a vector `[N, F]`, a parameter,
-a shape number, or one of the short-lived views of a channel shuffle or a chunk. The kind decides the op
-(a Linear on a vector is `linear`, on a channels-last map `channel_linear`), and anything the engine cannot
-run stops the trace with one ValueError naming the module path and the op.
+a shape number, one channel x[:, i], or one of the short-lived views of a channel shuffle or a chunk. The
+kind decides the op (a Linear on a vector is `linear`, on a channels-last map `channel_linear`), and anything
+the engine cannot run stops the trace with one ValueError naming the module path and the op.
 
 Shapes from one example input (ShapeProp) only help decide the mapping (is this `view` a flatten?); no size
 from them is written into the spec, so the spec binds at any input size and any number of classes.
+A model fx cannot trace goes through torch.export instead (exported.py), with the same handlers.
 """
 
 import math
@@ -49,7 +50,9 @@ class _Value:
 
     kind: "map" [N,C,H,W]; "cl" the same map channels-last (the engine keeps [N,C,H,W]); "vec" [N,F];
     "param" a state_dict tensor (`target`); "meta" a non-tensor (sizes, flags); "grouped"/"shuffled" the
-    5-D views inside a channel shuffle (`groups`); "chunks" the pieces of chunk/split (`pieces`).
+    5-D views inside a channel shuffle (`groups`); "chunks" the pieces of chunk/split (`pieces`);
+    "channel" one channel picked by x[:, i] (`channel`), a [N,H,W] tensor the engine has no form for, so
+    that only unsqueeze(1) may read it (it becomes a one-channel `slice`).
     layer: the spec layer (or "input") that holds the tensor.
     """
 
@@ -141,8 +144,15 @@ class _Tracer:
 
     @staticmethod
     def shape(node):
-        tm = node.meta.get("tensor_meta")
-        return tuple(tm.shape) if isinstance(tm, TensorMetadata) else None
+        """The example's shape of a tensor value, None for anything else (ShapeProp's tensor_meta, or the
+        fake tensor torch.export keeps in `val`)."""
+        tm = node.meta.get("tensor_meta", node.meta.get("val"))
+        return tuple(tm.shape) if isinstance(tm, (TensorMetadata, torch.Tensor)) else None
+
+    @staticmethod
+    def shapes(node):
+        """The example's shapes of a multi-output op (chunk, split)."""
+        return [tuple(t.shape) for t in node.meta.get("tensor_meta", node.meta.get("val"))]
 
     def tensor(self, arg, what, kinds=("map", "cl", "vec")):
         """The value of a tensor argument, refused unless it is one of `kinds`."""
@@ -158,9 +168,7 @@ class _Tracer:
         for node in self.gm.graph.nodes:
             self.node = node
             if node.op == "placeholder":
-                if self.values:
-                    self.refuse("a second input", "camwatch's engine takes one image tensor")
-                self.values[node] = _Value("map", "input")
+                self.values[node] = self.placeholder(node)
             elif node.op == "get_attr":
                 self.values[node] = _Value("param", None, target=node.target, shape=self.shape(node))
             elif node.op == "call_module":
@@ -171,8 +179,16 @@ class _Tracer:
                 return self.output(node)
         raise _Refusal(f"{self.root_name}: the traced graph has no output")
 
+    def placeholder(self, node):
+        if any(v.layer == "input" for v in self.values.values()):
+            self.refuse("a second input", "camwatch's engine takes one image tensor")
+        return _Value("map", "input")
+
     def output(self, node):
-        result = node.args[0]
+        return self.result(node.args[0])
+
+    def result(self, result):
+        """The layer holding the model's output (its logits)."""
         if not isinstance(result, torch.fx.Node):
             self.refuse("output", "returns several values; camwatch needs the logits alone")
         v = self.tensor(result, "output")
@@ -349,12 +365,11 @@ class _Tracer:
 
     def call(self, node):
         key = _function_key(node)
-        tm = node.meta.get("tensor_meta")
         if key in _PASS_THROUGH:
             return self.value(node.args[0])
         handler = getattr(self, f"fn_{key}", None)
         if handler is None:
-            if tm is None:  # arithmetic on sizes, asserts: no tensor, nothing to run
+            if not _holds_tensor(node):  # arithmetic on sizes, asserts: no tensor, nothing to run
                 return _Value("meta")
             self.refuse(_describe(node))
         return handler(node, _Args(node))
@@ -375,14 +390,35 @@ class _Tracer:
         if src.kind == "param":
             return _Value("param", None, target=src.target, shape=self.shape(node))
         if src.kind == "map" and _channel_slice(idx):
-            c = self.shape(node.args[0])[1]
-            start, end, _ = idx[1].indices(c)
-            if start >= end:
-                self.refuse("tensor indexing", "selects no channel")
-            if (start, end) == (0, c):
-                return src
-            return self.emit_fn("slice", [src.layer], "map", start=start, end=end)
-        return self.refuse("tensor indexing", "only x[:, start:end] on channels")
+            return self.channel_range(src, idx[1], node.args[0])
+        if src.kind == "map" and _channel_index(idx):
+            return self.channel(src, idx[1], node.args[0])
+        return self.refuse("tensor indexing", "only x[:, start:end] and x[:, i].unsqueeze(1) on channels")
+
+    def channel_range(self, src, s, source):
+        """x[:, start:end] as a `slice` layer (nothing for all channels)."""
+        c = self.shape(source)[1]
+        start, end, _ = s.indices(c)
+        if start >= end:
+            self.refuse("tensor indexing", "selects no channel")
+        if (start, end) == (0, c):
+            return src
+        return self.emit_fn("slice", [src.layer], "map", start=start, end=end)
+
+    def channel(self, src, i, source):
+        """x[:, i]: remembered, and emitted as a one-channel slice when unsqueeze(1) makes it a map again."""
+        c = self.shape(source)[1]
+        if not -c <= i < c:
+            self.refuse("tensor indexing", f"channel {i} of {c}")
+        return _Value("channel", src.layer, channel=i % c)
+
+    def fn_select(self, node, a):
+        """torch.select(x, 1, i) (and ATen's select.int, which x[:, i] becomes under torch.export)."""
+        src = self.tensor(a.get(0, "input"), "select")
+        dim, index = a.get(1, "dim"), a.get(2, "index")
+        if src.kind != "map" or dim not in (1, -3) or not isinstance(index, int):
+            self.refuse(f"select(dim={dim})", "only x[:, i].unsqueeze(1) on the channels of a [N,C,H,W] map")
+        return self.channel(src, index, a.get(0, "input"))
 
     def activation(self, op, node, **keys):
         x = self.tensor(node.args[0], _describe(node))
@@ -504,7 +540,7 @@ class _Tracer:
         dim = a.get(2, "dim", 0)
         if x.kind != "map" or dim not in (1, -3):
             self.refuse(f"{what}(dim={dim})", "only along the channels of a [N,C,H,W] map")
-        sizes = [tm.shape[1] for tm in node.meta["tensor_meta"]]
+        sizes = [shape[1] for shape in self.shapes(node)]
         bounds = [0]
         for s in sizes:
             bounds.append(bounds[-1] + s)
@@ -550,7 +586,18 @@ class _Tracer:
         return self.refuse(f"{_function_key(node)} {list(src)} -> {list(out)}",
                            "only flattening (x.view(x.size(0), -1)) and the views of a channel shuffle")
 
-    fn_reshape = fn_unsqueeze = fn_squeeze = fn_view
+    fn_reshape = fn_squeeze = fn_view
+
+    def fn_unsqueeze(self, node, a):
+        """x[:, i].unsqueeze(1) is x[:, i:i+1] (GoogLeNet's and Inception v3's transform_input); any other
+        unsqueeze is a view."""
+        x = self.value(node.args[0])
+        if not isinstance(x, _Value) or x.kind != "channel":
+            return self.fn_view(node, a)
+        dim = a.get(1, "dim")
+        if dim not in (1, -3):
+            self.refuse(f"unsqueeze({dim})", "of one channel x[:, i]; only unsqueeze(1), which is x[:, i:i+1]")
+        return self.emit_fn("slice", [x.layer], "map", start=x.channel, end=x.channel + 1)
 
     def fn_expand(self, node, a):
         """A [N,C,1,1] gate expanded over a map (`y.expand_as(x)` in squeeze-and-excitation): the engine's
@@ -605,7 +652,9 @@ class _Tracer:
         if numbers[0] or numbers[1]:
             return self.scalar(op, lhs, rhs, numbers[0], alpha, what)
         for v in (lhs, rhs):
-            if not isinstance(v, _Value) or v.kind not in ("map", "cl", "vec", "param"):
+            if isinstance(v, _Value) and v.kind not in ("map", "cl", "vec", "param"):
+                self.refuse(what, _applied_to(v.kind))
+            if not isinstance(v, _Value):
                 self.refuse(what)
         if lhs.kind == "param" or rhs.kind == "param":
             return self.layer_scale(op, lhs, rhs, what)
@@ -661,8 +710,10 @@ class _Tracer:
         return self.emit_fn("scalar_affine", [x.layer], x.kind, **keys)
 
     def tensor_value(self, v, what):
-        if v.kind not in ("map", "cl", "vec"):
+        if v.kind == "param":
             self.refuse(what, "with a parameter; only a parameter times a tensor (layer scale) is supported")
+        if v.kind not in ("map", "cl", "vec"):
+            self.refuse(what, _applied_to(v.kind))
         return v
 
     def layer_scale(self, op, lhs, rhs, what):
@@ -788,6 +839,9 @@ def _eps(eps):
 
 
 def _applied_to(kind):
+    if kind == "channel":
+        return ("applied to one channel x[:, i]; camwatch's engine supports it only as x[:, i].unsqueeze(1) "
+                "or x[:, i:i+1]")
     names = {"map": "a [N,C,H,W] map", "cl": "a channels-last map", "vec": "a [N,F] vector",
              "param": "a parameter", "meta": "a shape value"}
     return f"applied to {names.get(kind, kind)}, which camwatch's engine does not support"
@@ -800,6 +854,20 @@ def _channel_slice(idx):
     s = idx[1]
     return isinstance(s, slice) and all(i == slice(None) for i in idx[2:]) and s.step in (None, 1) \
         and all(b is None or isinstance(b, int) for b in (s.start, s.stop))
+
+
+def _channel_index(idx):
+    """Whether a subscript is x[:, i] (optionally followed by full slices) with a constant channel i."""
+    return isinstance(idx, tuple) and len(idx) >= 2 and idx[0] == slice(None) and type(idx[1]) is int \
+        and all(i == slice(None) for i in idx[2:])
+
+
+def _holds_tensor(node):
+    """Whether an op produced a tensor (or several) on the example input."""
+    meta = node.meta.get("tensor_meta", node.meta.get("val"))
+    tensor = (TensorMetadata, torch.Tensor)
+    items = meta if isinstance(meta, (tuple, list)) and not isinstance(meta, tensor) else (meta,)
+    return any(isinstance(m, tensor) for m in items)
 
 
 def x_dims(x):
@@ -823,6 +891,9 @@ def _function_key(node):
     target = node.target
     if target in _FUNCTIONS:
         return _FUNCTIONS[target]
+    if isinstance(target, torch._ops.OpOverload):  # torch.export's ATen ops: aten.relu_.default -> relu
+        name = target.overloadpacket.__name__
+        return name[:-1] if name.endswith("_") and not name.startswith("_") else name
     name = getattr(target, "__name__", str(target))
     if name.endswith("_") and not name.startswith("_"):
         name = name[:-1]
@@ -837,6 +908,8 @@ def _describe(node):
     if node.op == "call_method":
         return f"Tensor.{node.target}"
     target = node.target
+    if isinstance(target, torch._ops.OpOverload):
+        return f"aten.{target.overloadpacket.__name__}"
     module = getattr(target, "__module__", None) or "torch"
     name = getattr(target, "__name__", str(target))
     if module.startswith("torch.nn.functional"):
@@ -851,42 +924,54 @@ def _first_line(error):
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _trace(model):
-    """An fx GraphModule of the model in eval mode, or one ValueError saying why fx cannot trace it."""
+def _example(model, channels, h, w):
+    """Two random images on the weights' device and in their dtype."""
+    first = next(iter(model.parameters()), None)
+    example = torch.randn(2, channels, h, w, device=first.device if first is not None else "cpu")
+    if first is not None and first.is_floating_point():
+        example = example.to(first.dtype)
+    return example
+
+
+def _fx_tracer(gm, model, example):
+    """The tracer over fx's graph, with the example's shapes (ShapeProp) for deciding the mapping."""
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    with torch.no_grad():
+        try:
+            ShapeProp(gm).propagate(example)
+        except Exception as error:
+            cause = error.__cause__ or error  # ShapeProp wraps the model's own error
+            h, w = example.shape[2:]
+            raise ValueError(f"{type(model).__name__}: running an input of {h}x{w} failed: "
+                             f"{_first_line(cause)}") from None
+    return _Tracer(gm, type(model).__name__, set(model.state_dict()))
+
+
+def _tracer(model, example):
+    """torch.fx's symbolic trace, which keeps the spec independent of the input size; torch.export's graph
+    (exported.py) when fx cannot trace the model, e.g. for Python control flow on a shape."""
     try:
         gm = torch.fx.symbolic_trace(model)
     except Exception as error:  # fx raises many kinds: TraceError, TypeError, NotImplementedError …
-        raise ValueError(f"{type(model).__name__}: torch.fx cannot trace it ({_first_line(error)}); camwatch_torch needs a "
-                         "model without data-dependent control flow") from None
-    gm.graph.eliminate_dead_code()
-    gm.recompile()
-    return gm
+        from .exported import export_tracer  # exported.py builds on this module
+        return export_tracer(model, example, _first_line(error))
+    return _fx_tracer(gm, model, example)
 
 
 def to_spec(model, *, input_size, name=None, input_channels=3):
     """The camwatch model spec (a dict; json.dumps it) of `model`, traced in eval mode.
 
     input_size: the size the model is trained at, N or (H, W). It is recorded as the spec's `input_size` and
-    used once to run an example input through the graph; no layer depends on it.
+    used once to run an example input through the graph; no layer depends on it (except with torch.export,
+    the fallback for models fx cannot trace: that graph holds the branches taken at this size).
     Raises ValueError naming the module path and the op of the first thing camwatch's engine cannot run.
     """
     h, w = _pair(input_size)
     was_training = model.training
     model.eval()
     try:
-        gm = _trace(model)
-        first = next(iter(model.parameters()), None)  # the example goes where the weights are
-        example = torch.randn(2, input_channels, h, w, device=first.device if first is not None else "cpu")
-        if first is not None and first.is_floating_point():
-            example = example.to(first.dtype)
-        with torch.no_grad():
-            try:
-                ShapeProp(gm).propagate(example)
-            except Exception as error:
-                cause = error.__cause__ or error  # ShapeProp wraps the model's own error
-                raise ValueError(f"{type(model).__name__}: running an input of {h}x{w} failed: "
-                                 f"{_first_line(cause)}") from None
-        tracer = _Tracer(gm, type(model).__name__, set(model.state_dict()))
+        tracer = _tracer(model, _example(model, input_channels, h, w))
         try:
             output = tracer.run()
         except _Refusal as refusal:

@@ -347,3 +347,35 @@ def test_unused_weights_are_ignored_by_module_path():
     model = Aux()
     spec = to_spec(model, input_size=12)
     assert spec["ignore_weights"] == ["aux"]
+
+
+class Renormalise(nn.Module):
+    """GoogLeNet's transform_input, written the ways people write it: one channel at a time by integer
+    index and unsqueeze (method, function, negative index) or by a one-wide slice, rescaled and re-joined."""
+
+    def forward(self, x):
+        r = torch.unsqueeze(x[:, 0], 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
+        g = x[:, 1].unsqueeze(dim=1) * 0.448 - 0.088
+        b = 0.45 * x[:, -1, :, :].unsqueeze(-3) - 0.188
+        return torch.cat((r, g, b, x[:, 1:2] / 2), 1)
+
+
+class ChannelPicking(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.prep = Renormalise()
+        self.conv = nn.Conv2d(4, 5, 3)
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        x = self.conv(self.prep(x))
+        x = torch.cat([x, x[:, 3].unsqueeze(1)], dim=1)  # a channel of an inner map, too
+        return self.fc(x.mean((2, 3)))
+
+
+def test_channel_picked_by_index_and_unsqueezed():
+    spec = check(ChannelPicking())
+    slices = [(l["name"], l["start"], l["end"]) for l in spec["layers"] if l["op"] == "slice"]
+    assert slices == [("prep.slice", 0, 1), ("prep.slice_1", 1, 2), ("prep.slice_2", 2, 3),
+                      ("prep.slice_3", 1, 2), ("slice", 3, 4)]
+    assert ops(spec)[ops(spec).index("concat") - 1] == "scalar_affine"

@@ -62,6 +62,19 @@ CASES = [
     (nn.BatchNorm2d(4, affine=False), r"\(BatchNorm2d\): needs affine=True"),
     (nn.AdaptiveAvgPool2d((None, 2)), r"AdaptiveAvgPool2d\(\(None, 2\)\)"),
     (nn.AvgPool2d(2, divisor_override=3), r"AvgPool2d\(divisor_override=3\)"),
+    # One channel x[:, i] is a [N,H,W] tensor: only unsqueeze(1) turns it back into a map.
+    (Lambda(lambda self, x: (x[:, 0] * x[:, 1]).unsqueeze(1).expand_as(x)),
+     r"^features\.1\.0 \(\*\): applied to one channel x\[:, i\]; camwatch's engine supports it only as "
+     r"x\[:, i\]\.unsqueeze\(1\) or x\[:, i:i\+1\]$"),
+    (Lambda(lambda self, x: (x[:, 0] + 1).unsqueeze(1).expand_as(x)), r"^features\.1\.0 \(\+\): applied to one channel"),
+    (Lambda(lambda self, x: x[:, 1].unsqueeze(2).transpose(1, 2).expand_as(x)),
+     r"^features\.1\.0 \(unsqueeze\(2\)\): of one channel x\[:, i\]; only unsqueeze\(1\)"),
+    (Lambda(lambda self, x: x[:, 1].reshape(-1, 1, 16, 16).expand_as(x)),
+     r"^features\.1\.0 \(reshape\): applied to one channel x\[:, i\]"),
+    (Lambda(lambda self, x: torch.stack([x[:, 0], x[:, 1], x[:, 2], x[:, 3]], 1)),
+     r"^features\.1\.0 \(torch\.stack\): not supported"),
+    (Lambda(lambda self, x: x * x[:, 0, 1:].sum()),
+     r"^features\.1\.0 \(tensor indexing\): only x\[:, start:end\] and x\[:, i\]\.unsqueeze\(1\) on channels$"),
 ]
 
 

@@ -19,18 +19,7 @@ public struct Conv2D: Sendable {
 
     /// The geometry used for an input of the given size.
     public func geometry(height: Int, width: Int) -> WindowGeometry {
-        guard samePadding else { return geometry }
-        var g = geometry
-        let padH = Self.samePad(input: height, kernel: g.kernelHeight, stride: g.strideHeight, dilation: g.dilationHeight)
-        let padW = Self.samePad(input: width, kernel: g.kernelWidth, stride: g.strideWidth, dilation: g.dilationWidth)
-        (g.padTop, g.padBottom) = (padH / 2, padH - padH / 2)
-        (g.padLeft, g.padRight) = (padW / 2, padW - padW / 2)
-        return g
-    }
-
-    static func samePad(input: Int, kernel: Int, stride: Int, dilation: Int) -> Int {
-        let out = (input + stride - 1) / stride
-        return max((out - 1) * stride + (kernel - 1) * dilation + 1 - input, 0)
+        samePadding ? geometry.samePadded(height: height, width: width) : geometry
     }
 
     /// - Parameter input: `[N, I, H, W]`. - Returns: `[N, O, OH, OW]`.
@@ -79,14 +68,47 @@ public struct BatchNorm: Sendable {
     }
 }
 
+/// `F.layer_norm` over the channels of each pixel of a map, or over the features of a vector
+/// (``Normalization/layerNorm(_:weight:bias:eps:)``).
+public struct LayerNorm: Sendable {
+    /// `C` values, or `nil` for 1.
+    public var weight: [Float]?
+    /// `C` values, or `nil` for 0.
+    public var bias: [Float]?
+    public var eps: Float
+
+    /// - Parameter input: `[N, C, H, W]` or `[N, C]`. - Returns: the input's shape.
+    public func callAsFunction(_ input: consuming Tensor) -> Tensor {
+        Normalization.layerNorm(input, weight: weight, bias: bias, eps: eps)
+    }
+}
+
+/// `nn.GroupNorm`: statistics over each group of `C / groups` channels and their pixels
+/// (``Normalization/groupNorm(_:groups:weight:bias:eps:)``).
+public struct GroupNorm: Sendable {
+    public var groups: Int
+    /// `C` values, or `nil` for 1.
+    public var weight: [Float]?
+    /// `C` values, or `nil` for 0.
+    public var bias: [Float]?
+    public var eps: Float
+
+    /// - Parameter input: `[N, C, ...]`, `C` a multiple of ``groups``. - Returns: the input's shape.
+    public func callAsFunction(_ input: consuming Tensor) -> Tensor {
+        Normalization.groupNorm(input, groups: groups, weight: weight, bias: bias, eps: eps)
+    }
+}
+
 /// What one node of a ``Network`` computes.
 public enum Layer: Sendable {
     case conv2d(Conv2D)
     case linear(Linear)
     case batchNorm(BatchNorm)
     case activation(Activation)
-    case maxPool(WindowGeometry, ceilMode: Bool)
-    case avgPool(WindowGeometry, ceilMode: Bool, countIncludePad: Bool)
+    /// With `samePadding` the geometry's padding is TensorFlow's `same` for each input's size
+    /// (``CamwatchTensor/WindowGeometry/samePadded(height:width:)``).
+    case maxPool(WindowGeometry, ceilMode: Bool, samePadding: Bool = false)
+    case avgPool(WindowGeometry, ceilMode: Bool, countIncludePad: Bool, samePadding: Bool = false)
     case adaptiveAvgPool(height: Int, width: Int)
     case globalAvgPool
     case globalMaxPool
@@ -98,6 +120,18 @@ public enum Layer: Sendable {
     case multiply
     case concat
     case zeroPad(top: Int, bottom: Int, left: Int, right: Int)
+    /// Keras `Cropping2D`: removes rows and columns.
+    case crop(top: Int, bottom: Int, left: Int, right: Int)
+    case layerNorm(LayerNorm)
+    case groupNorm(GroupNorm)
+    /// `x · multiplier + offset` elementwise.
+    case scalarAffine(multiplier: Float, offset: Float)
+    /// `a − b`, `b` (or `a`) possibly `[N, C, 1, 1]` broadcast over a map.
+    case subtract
+    /// ShuffleNet's channel shuffle (``CamwatchTensor/Elementwise/channelShuffle(_:groups:)``).
+    case channelShuffle(groups: Int)
+    /// `x[:, range]`: a run of channels or features.
+    case channelSlice(Range<Int>)
     case softmax
     /// Passes its input through (dropout at inference, identity, a batch norm folded into its conv).
     case identity
@@ -132,6 +166,13 @@ public enum Layer: Sendable {
         case .multiply: "mul"
         case .concat: "concat"
         case .zeroPad: "zeropad"
+        case .crop: "crop"
+        case .layerNorm: "layernorm"
+        case .groupNorm: "groupnorm"
+        case .scalarAffine: "scalar_affine"
+        case .subtract: "sub"
+        case .channelShuffle: "channel_shuffle"
+        case .channelSlice: "slice"
         case .softmax: "softmax"
         case .identity: "identity"
         }
@@ -140,7 +181,9 @@ public enum Layer: Sendable {
     /// Whether the output is a spatial map `[N, C, H, W]` that Score-CAM can weight (conv-like).
     public var isConvLike: Bool {
         switch self {
-        case .conv2d, .batchNorm, .activation, .maxPool, .avgPool, .add, .multiply, .concat, .zeroPad, .identity: true
+        case .conv2d, .batchNorm, .activation, .maxPool, .avgPool, .add, .multiply, .concat, .zeroPad, .identity,
+            .crop, .layerNorm, .groupNorm, .scalarAffine, .subtract, .channelShuffle, .channelSlice:
+            true
         default: false
         }
     }
@@ -157,9 +200,11 @@ public enum Layer: Sendable {
         case .linear(let linear): return linear(x)
         case .batchNorm(let bn): return bn(x)
         case .activation(let activation): return activation(x)
-        case .maxPool(let g, let ceilMode): return Pooling.max(x, geometry: g, ceilMode: ceilMode)
-        case .avgPool(let g, let ceilMode, let countIncludePad):
-            return Pooling.average(x, geometry: g, ceilMode: ceilMode, countIncludePad: countIncludePad)
+        case .maxPool(let g, let ceilMode, let same):
+            return Pooling.max(x, geometry: Self.window(g, same: same, input: x.shape), ceilMode: ceilMode)
+        case .avgPool(let g, let ceilMode, let countIncludePad, let same):
+            return Pooling.average(x, geometry: Self.window(g, same: same, input: x.shape), ceilMode: ceilMode,
+                                   countIncludePad: countIncludePad)
         case .adaptiveAvgPool(let h, let w): return Pooling.adaptiveAverage(x, outputHeight: h, outputWidth: w)
         case .globalAvgPool: return Pooling.global(x, maximum: false)
         case .globalMaxPool: return Pooling.global(x, maximum: true)
@@ -170,8 +215,20 @@ public enum Layer: Sendable {
         case .multiply: return Elementwise.product([x] + rest)
         case .concat: return Elementwise.concatenateChannels([x] + rest)
         case .zeroPad(let t, let b, let l, let r): return Elementwise.zeroPad(x, top: t, bottom: b, left: l, right: r)
+        case .crop(let t, let b, let l, let r): return Elementwise.crop(x, top: t, bottom: b, left: l, right: r)
+        case .layerNorm(let norm): return norm(x)
+        case .groupNorm(let norm): return norm(x)
+        case .scalarAffine(let multiplier, let offset): return Elementwise.scalarAffine(x, multiplier: multiplier, offset: offset)
+        case .subtract: return Elementwise.difference(x, rest[0])
+        case .channelShuffle(let groups): return Elementwise.channelShuffle(x, groups: groups)
+        case .channelSlice(let range): return Elementwise.channelSlice(x, channels: range)
         case .softmax: return Elementwise.softmax(x)
         case .identity: return x
         }
+    }
+
+    /// A pooling window as applied to an input of `shape` `[N, C, H, W]`: with `same` padding resolved for its size.
+    static func window(_ geometry: WindowGeometry, same: Bool, input shape: [Int]) -> WindowGeometry {
+        same ? geometry.samePadded(height: shape[2], width: shape[3]) : geometry
     }
 }

@@ -87,10 +87,22 @@ extension ModelSpec {
                 throw NetworkError("model spec '\(name)': \(prefix)eps = \(eps) is not a finite number ≥ 0")
             }
             for (key, value) in [("negative_slope", layer.negativeSlope), ("max_value", layer.maxValue),
-                                 ("threshold", layer.threshold)] {
+                                 ("threshold", layer.threshold), ("multiplier", layer.multiplier),
+                                 ("offset", layer.offset)] {
                 if let value, !value.isFinite {
                     throw NetworkError("model spec '\(name)': \(prefix)\(key) = \(value) is not finite")
                 }
+            }
+            if let value = layer.start { try check(value, 0...ModelLimits.features, prefix + "start") }
+            if let value = layer.end { try check(value, 1...ModelLimits.features, prefix + "end") }
+            if let start = layer.start, let end = layer.end, start >= end {
+                throw NetworkError("model spec '\(name)': \(prefix)slice start = \(start) is not before end = \(end)")
+            }
+            if let cropping = layer.cropping {
+                guard cropping.count == 4 else {
+                    throw NetworkError("model spec '\(name)': \(prefix)cropping = \(cropping) is not [top, bottom, left, right]")
+                }
+                for value in cropping { try check(value, 0...ModelLimits.extent, prefix + "cropping") }
             }
             if let target = layer.targetShape {
                 guard target == [-1] || ((target.count == 1 || target.count == 3)

@@ -88,6 +88,16 @@ public struct LayerSpec: Codable, Sendable, Equatable {
     public var threshold: Double?
     /// `reshape`: the channels-last shape per item, `[f]`, `[-1]` (flatten) or `[h, w, c]`.
     public var targetShape: [Int]?
+    /// `scale`: the name of the tensor of per-channel factors (default `<name>.weight`).
+    public var parameter: String?
+    /// `slice`: the first channel taken and the one after the last.
+    public var start: Int?
+    public var end: Int?
+    /// `scalar_affine`: `x · multiplier + offset`.
+    public var multiplier: Double?
+    public var offset: Double?
+    /// `crop`: rows and columns removed, `[top, bottom, left, right]`.
+    public var cropping: [Int]?
 
     public init(name: String, op: Operation, inputs: [String]? = nil) {
         self.name = name
@@ -106,6 +116,7 @@ public struct LayerSpec: Codable, Sendable, Equatable {
         case maxValue = "max_value"
         case threshold
         case targetShape = "target_shape"
+        case parameter, start, end, multiplier, offset, cropping
     }
 }
 
@@ -119,6 +130,8 @@ extension LayerSpec {
         case maxpool, avgpool
         case adaptiveAvgpool = "adaptive_avgpool", globalAvgpool = "global_avgpool", globalMaxpool = "global_maxpool"
         case flatten, add, mul, concat, zeropad
+        case layernorm, groupnorm, scale, sub, scalarAffine = "scalar_affine", crop
+        case channelShuffle = "channel_shuffle", slice, channelLinear = "channel_linear"
 
         /// An unknown name is refused with the names a spec may use.
         public init(from decoder: any Decoder) throws {

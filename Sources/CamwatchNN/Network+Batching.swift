@@ -169,7 +169,7 @@ extension Layer {
     var outputStorage: OutputStorage {
         switch self {
         case .identity, .flatten: .input
-        case .batchNorm, .activation, .add: .inputWhenLastReader
+        case .batchNorm, .activation, .add, .layerNorm, .groupNorm, .scalarAffine: .inputWhenLastReader
         default: .new
         }
     }

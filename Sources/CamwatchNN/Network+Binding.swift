@@ -126,6 +126,30 @@ struct Binder {
         }
     }
 
+    /// The `[C]` tensor `key` when the checkpoint has it (a layer norm's optional weight or bias), else `nil`.
+    mutating func optionalVector(_ key: String, count: Int) -> [Float]? {
+        parameters[key] == nil ? nil : take(key, expected: [count > 0 ? count : nil])?.scalars
+    }
+
+    /// The tensor `key` holding one factor per channel in any shape whose other dimensions are 1 (`[C]`,
+    /// `[C, 1, 1]`, `[1, C, 1, 1]`: ConvNeXt's `layer_scale`, Keras `LayerScale`).
+    mutating func takeChannelFactors(_ key: String, count: Int) -> [Float]? {
+        guard let tensor = parameters[key] else {
+            missing.append("'\(key)' (expected [\(count)])")
+            return nil
+        }
+        used.insert(key)
+        let fits = tensor.rank >= 1 && tensor.shape.allSatisfy { $0 > 0 } && tensor.shape.filter { $0 != 1 }.count <= 1
+            && (count <= 0 || tensor.scalarCount == count)
+        guard fits else {
+            mismatched.append("'\(key)' expected \(count) values ([\(count)], [\(count), 1, 1] or [1, \(count), 1, 1]), "
+                + "got \(shapeText(tensor.shape))")
+            return nil
+        }
+        parameterCount = CheckedSize.sum([parameterCount, tensor.scalarCount]) ?? Int.max
+        return tensor.scalars
+    }
+
     /// The features a map flattens to when its spatial size is fixed (`nil` when it depends on the input),
     /// or a vector's features.
     static func features(of x: ShapeInfo, layer name: String) throws -> Int? {
@@ -226,8 +250,17 @@ struct Binder {
             let dilation = spec.op == .maxpool ? (spec.dilation ?? 1) : 1
             var g = WindowGeometry(kernel: (kernel.height, kernel.width), stride: (stride.height, stride.width),
                                    dilation: (dilation.height, dilation.width))
+            let info = ShapeInfo(channels: x.channels)
+            let ceilMode = spec.ceilMode ?? false
             switch spec.padding ?? .symmetric(0) {
-            case .same: throw NetworkError("layer '\(name)': 'same' padding is only supported for conv2d")
+            case .same:
+                // TensorFlow pools have no ceil mode, and its `same` average counts only the real pixels.
+                guard !ceilMode, spec.op == .maxpool || spec.countIncludePad != true else {
+                    throw NetworkError("layer '\(name)' (\(spec.op.rawValue)): padding 'same' takes neither ceil_mode "
+                        + "nor count_include_pad true")
+                }
+                if spec.op == .maxpool { return (.maxPool(g, ceilMode: false, samePadding: true), info) }
+                return (.avgPool(g, ceilMode: false, countIncludePad: false, samePadding: true), info)
             case .explicit(let t, let b, let l, let r): (g.padTop, g.padBottom, g.padLeft, g.padRight) = (t, b, l, r)
             }
             // PyTorch's rule: a window must always cover some input, else a max is −∞ and an average divides
@@ -237,9 +270,8 @@ struct Binder {
             guard max(g.padTop, g.padBottom) <= halfHeight, max(g.padLeft, g.padRight) <= halfWidth else {
                 throw NetworkError("layer '\(name)' (\(spec.op.rawValue)): padding must be at most half the kernel")
             }
-            let info = ShapeInfo(channels: x.channels)
-            if spec.op == .maxpool { return (.maxPool(g, ceilMode: spec.ceilMode ?? false), info) }
-            return (.avgPool(g, ceilMode: spec.ceilMode ?? false, countIncludePad: spec.countIncludePad ?? true), info)
+            if spec.op == .maxpool { return (.maxPool(g, ceilMode: ceilMode), info) }
+            return (.avgPool(g, ceilMode: ceilMode, countIncludePad: spec.countIncludePad ?? true), info)
         case .adaptiveAvgpool:
             try needMap()
             guard let size = spec.outputSize, size.height > 0, size.width > 0 else {
@@ -273,6 +305,78 @@ struct Binder {
                 throw NetworkError("layer '\(name)' (zeropad) needs explicit 'padding'")
             }
             return (.zeroPad(top: t, bottom: b, left: l, right: r), ShapeInfo(channels: x.channels))
+        case .crop:
+            try needMap()
+            guard let cropping = spec.cropping else {
+                throw NetworkError("layer '\(name)' (crop) needs 'cropping' [top, bottom, left, right]")
+            }
+            return (.crop(top: cropping[0], bottom: cropping[1], left: cropping[2], right: cropping[3]),
+                    ShapeInfo(channels: x.channels))
+        case .layernorm, .groupnorm, .scale, .scalarAffine, .sub, .channelShuffle, .slice, .channelLinear:
+            return try bindChannelOp(spec, inputs: inputs)
+        }
+    }
+
+    /// The ops of converted ConvNeXt, ShuffleNet, GroupNorm and Keras 3 graphs that work along the channels
+    /// of a map or the features of a vector.
+    mutating func bindChannelOp(_ spec: LayerSpec, inputs: [ShapeInfo]) throws -> (Layer, ShapeInfo) {
+        let x = inputs[0]
+        let name = spec.name
+        let eps = Float(spec.eps ?? 1e-5)
+        func groups() throws -> Int {
+            guard let groups = spec.groups else { throw NetworkError("layer '\(name)' (\(spec.op.rawValue)) needs 'groups'") }
+            guard x.channels % groups == 0 else {
+                throw NetworkError("layer '\(name)' (\(spec.op.rawValue)): \(x.channels) channels do not split into \(groups) groups")
+            }
+            return groups
+        }
+        switch spec.op {
+        case .layernorm:
+            let norm = LayerNorm(weight: optionalVector(name + ".weight", count: x.channels),
+                                 bias: optionalVector(name + ".bias", count: x.channels), eps: eps)
+            return (.layerNorm(norm), x)
+        case .groupnorm:
+            let norm = GroupNorm(groups: try groups(), weight: optionalVector(name + ".weight", count: x.channels),
+                                 bias: optionalVector(name + ".bias", count: x.channels), eps: eps)
+            return (.groupNorm(norm), x)
+        case .scale:
+            // A per-channel affine map without shift: binds as one, so it folds into a preceding convolution.
+            guard let factors = takeChannelFactors(spec.parameter ?? name + ".weight", count: x.channels) else {
+                return (.identity, x)
+            }
+            return (.batchNorm(BatchNorm(scale: factors, shift: [Float](repeating: 0, count: factors.count))),
+                    ShapeInfo(channels: factors.count, isMap: x.isMap, fixedSpatial: x.fixedSpatial))
+        case .scalarAffine:
+            return (.scalarAffine(multiplier: Float(spec.multiplier ?? 1), offset: Float(spec.offset ?? 0)), x)
+        case .sub:
+            guard inputs.count == 2 else { throw NetworkError("layer '\(name)' (sub) needs exactly two inputs") }
+            guard inputs[1].channels == x.channels || inputs[1].channels == 0 || x.channels == 0 else {
+                throw NetworkError("layer '\(name)' (sub) subtracts \(inputs[1].channels) channels from \(x.channels)")
+            }
+            return (.subtract, inputs.first { $0.fixedSpatial == nil } ?? x)
+        case .channelShuffle:
+            return (.channelShuffle(groups: try groups()), x)
+        case .slice:
+            guard let start = spec.start, let end = spec.end else {
+                throw NetworkError("layer '\(name)' (slice) needs 'start' and 'end'")
+            }
+            guard x.channels == 0 || end <= x.channels else {
+                throw NetworkError("layer '\(name)' (slice): channels \(start)..<\(end) are not within the input's \(x.channels)")
+            }
+            return (.channelSlice(start..<end),
+                    ShapeInfo(channels: end - start, isMap: x.isMap, fixedSpatial: x.fixedSpatial))
+        case .channelLinear:
+            // nn.Linear on each pixel's channel vector is a 1×1 convolution; on a vector it is nn.Linear.
+            let weight = take(name + ".weight", expected: [spec.outFeatures, x.channels > 0 ? x.channels : nil])
+            guard let weight else { return (.identity, ShapeInfo(channels: spec.outFeatures ?? 0, isMap: x.isMap)) }
+            let o = weight.shape[0]
+            let bias = bias(name + ".bias", count: o, wanted: spec.bias)
+            guard x.isMap else { return (.linear(Linear(weight: weight, bias: bias)), ShapeInfo(channels: o, isMap: false)) }
+            let conv = Conv2D(weight: weight.reshaped(to: [o, weight.shape[1], 1, 1]), bias: bias,
+                              geometry: WindowGeometry(kernel: (1, 1)), groups: 1, samePadding: false)
+            return (.conv2d(conv), ShapeInfo(channels: o, fixedSpatial: x.fixedSpatial))
+        default:
+            preconditionFailure("op \(spec.op.rawValue) is bound by bind(_:inputs:)")
         }
     }
 }

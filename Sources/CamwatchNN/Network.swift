@@ -133,7 +133,7 @@ extension Network {
     public func defaultTargetCandidates() -> [Int] {
         candidateTargetIndices().filter { index in
             switch nodes[index].layer {
-            case .maxPool, .avgPool, .zeroPad: false
+            case .maxPool, .avgPool, .zeroPad, .crop: false
             default: true
             }
         }
@@ -213,6 +213,12 @@ extension Network {
             }
             return (x[0], x[1], x[2], x[3])
         }
+        /// A normalization's weights fit the input's channels.
+        func expectChannels(_ count: Int?) throws {
+            guard x.count >= 2, count == nil || count == x[1] else {
+                throw NetworkError("layer '\(node.name)' (\(node.layer.opName)) expects \(count ?? 0) channels, got \(shapeText(x))")
+            }
+        }
         func positive(_ shape: [Int]) throws -> [Int] {
             guard shape.allSatisfy({ $0 > 0 }) else {
                 throw NetworkError("input too small: layer '\(node.name)' (\(node.layer.opName)) would output \(shapeText(shape))")
@@ -240,11 +246,12 @@ extension Network {
                 throw NetworkError("layer '\(node.name)' expects \(bn.scale.count) channels, got \(shapeText(x))")
             }
             return x
-        case .maxPool(let g, let ceilMode), .avgPool(let g, let ceilMode, _):
+        case .maxPool(let g, let ceilMode, let same), .avgPool(let g, let ceilMode, _, let same):
             let (n, c, h, w) = try spatial()
             let isMax: Bool
             if case .maxPool = node.layer { isMax = true } else { isMax = false }
-            let (oh, ow) = Pooling.outputSize(height: h, width: w, geometry: g, ceilMode: ceilMode, dilated: isMax)
+            let (oh, ow) = Pooling.outputSize(height: h, width: w, geometry: Layer.window(g, same: same, input: x),
+                                              ceilMode: ceilMode, dilated: isMax)
             return try positive([n, c, oh, ow])
         case .adaptiveAvgPool(let oh, let ow):
             let (n, c, _, _) = try spatial()
@@ -267,13 +274,14 @@ extension Network {
                 throw NetworkError("layer '\(node.name)' adds different shapes: \(inputs.map(shapeText).joined(separator: ", "))")
             }
             return x
-        case .multiply:
+        case .multiply, .subtract:
             let full = inputs.max { $0.reduce(1, *) < $1.reduce(1, *) } ?? x
             for shape in inputs where shape != full {
                 guard shape.count == 4, full.count == 4, shape[0] == full[0], shape[1] == full[1], shape[2] == 1,
                     shape[3] == 1
                 else {
-                    throw NetworkError("layer '\(node.name)' cannot multiply \(shapeText(shape)) with \(shapeText(full))")
+                    throw NetworkError("layer '\(node.name)' (\(node.layer.opName)) cannot broadcast \(shapeText(shape)) "
+                        + "with \(shapeText(full))")
                 }
             }
             return full
@@ -288,7 +296,32 @@ extension Network {
         case .zeroPad(let t, let b, let l, let r):
             let (n, c, h, w) = try spatial()
             return [n, c, h + t + b, w + l + r]
-        case .activation, .softmax, .identity:
+        case .crop(let t, let b, let l, let r):
+            let (n, c, h, w) = try spatial()
+            return try positive([n, c, h - t - b, w - l - r])
+        case .layerNorm(let norm):
+            try expectChannels(norm.weight?.count)
+            return x
+        case .groupNorm(let norm):
+            try expectChannels(norm.weight?.count)
+            guard x.count >= 2, x[1] % norm.groups == 0 else {
+                throw NetworkError("layer '\(node.name)' (groupnorm): \(shapeText(x)) does not split into \(norm.groups) groups")
+            }
+            return x
+        case .channelShuffle(let groups):
+            guard x.count >= 2, x[1] % groups == 0 else {
+                throw NetworkError("layer '\(node.name)' (channel_shuffle): \(shapeText(x)) does not split into \(groups) groups")
+            }
+            return x
+        case .channelSlice(let range):
+            guard x.count >= 2, range.upperBound <= x[1] else {
+                throw NetworkError("layer '\(node.name)' (slice): channels \(range.lowerBound)..<\(range.upperBound) "
+                    + "are not within \(shapeText(x))")
+            }
+            var shape = x
+            shape[1] = range.count
+            return shape
+        case .activation, .softmax, .identity, .scalarAffine:
             return x
         }
     }

@@ -539,7 +539,8 @@ struct FirstLayerBasis: Sendable {
             switch network.nodes[reader].layer {
             case .identity:
                 source = reader
-            case .maxPool(let g, let ceilMode) where g.dilationHeight == 1 && g.dilationWidth == 1:
+            case .maxPool(var g, let ceilMode, let same) where g.dilationHeight == 1 && g.dilationWidth == 1:
+                if same { g = g.samePadded(height: height, width: width) }
                 let size = Pooling.outputSize(height: height, width: width, geometry: g, ceilMode: ceilMode, dilated: true)
                 return (reader, (g, size.height, size.width))
             default:

@@ -32,10 +32,11 @@ extension Layer {
             return only(Elementwise.channelScaleGradient(outputGradient, scale: bn.scale))
         case .activation(let activation):
             return only(activation.inputGradient(outputGradient, input: x, output: output))
-        case .maxPool(let g, _):
-            return only(Pooling.maxGradient(outputGradient, input: x, geometry: g))
-        case .avgPool(let g, _, let countIncludePad):
-            return only(Pooling.averageGradient(outputGradient, inputShape: x.shape, geometry: g,
+        case .maxPool(let g, _, let same):
+            return only(Pooling.maxGradient(outputGradient, input: x, geometry: Self.window(g, same: same, input: x.shape)))
+        case .avgPool(let g, _, let countIncludePad, let same):
+            return only(Pooling.averageGradient(outputGradient, inputShape: x.shape,
+                                                geometry: Self.window(g, same: same, input: x.shape),
                                                 countIncludePad: countIncludePad))
         case .adaptiveAvgPool:
             return only(Pooling.adaptiveAverageGradient(outputGradient, inputShape: x.shape))
@@ -59,6 +60,23 @@ extension Layer {
             return zip(parts, wanted).map { $1 ? $0 : nil }
         case .zeroPad(let t, let b, let l, let r):
             return only(Elementwise.zeroPadGradient(outputGradient, top: t, bottom: b, left: l, right: r))
+        case .crop(let t, let b, let l, let r):
+            return only(Elementwise.zeroPad(outputGradient, top: t, bottom: b, left: l, right: r))
+        case .layerNorm(let norm):
+            return only(Normalization.layerNormGradient(outputGradient, input: x, weight: norm.weight, eps: norm.eps))
+        case .groupNorm(let norm):
+            return only(Normalization.groupNormGradient(outputGradient, input: x, groups: norm.groups, weight: norm.weight,
+                                                        eps: norm.eps))
+        case .scalarAffine(let multiplier, _):
+            return only(Elementwise.scalarAffine(outputGradient, multiplier: multiplier, offset: 0))
+        case .subtract:
+            return Elementwise.differenceGradients(outputGradient, minuendShape: x.shape, subtrahendShape: inputs[1].shape,
+                                                   wanted: wanted)
+        case .channelShuffle(let groups):
+            // The inverse permutation is the shuffle with the other factor of the channel count.
+            return only(Elementwise.channelShuffle(outputGradient, groups: x.shape[1] / groups))
+        case .channelSlice(let range):
+            return only(Elementwise.channelSliceGradient(outputGradient, channels: x.shape[1], range: range))
         case .softmax:
             return only(Elementwise.softmaxGradient(outputGradient, output: output))
         }

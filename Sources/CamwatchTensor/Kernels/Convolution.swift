@@ -31,6 +31,20 @@ public struct WindowGeometry: Sendable, Equatable, Hashable {
         return (h, w)
     }
 
+    /// This window with TensorFlow `same` padding for an input of `height × width`: along each axis the
+    /// total padding `max((⌈in/s⌉ − 1)·s + (k − 1)·d + 1 − in, 0)`, the odd pixel at the bottom/right, so
+    /// that the output has `⌈in/s⌉` pixels.
+    public func samePadded(height: Int, width: Int) -> WindowGeometry {
+        func amount(_ input: Int, _ kernel: Int, _ stride: Int, _ dilation: Int) -> (Int, Int) {
+            let total = Swift.max(((input + stride - 1) / stride - 1) * stride + (kernel - 1) * dilation + 1 - input, 0)
+            return (total / 2, total - total / 2)
+        }
+        var g = self
+        (g.padTop, g.padBottom) = amount(height, kernelHeight, strideHeight, dilationHeight)
+        (g.padLeft, g.padRight) = amount(width, kernelWidth, strideWidth, dilationWidth)
+        return g
+    }
+
     /// Whether every output pixel reads exactly its own input pixel (a 1×1, stride-1, unpadded window).
     public var isPointwise: Bool {
         kernelHeight == 1 && kernelWidth == 1 && strideHeight == 1 && strideWidth == 1

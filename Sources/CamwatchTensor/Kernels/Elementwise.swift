@@ -37,11 +37,8 @@ public enum Elementwise {
                     if operand.shape == full.shape {
                         for i in dst.indices { dst[i] *= src[i] }
                     } else {
-                        precondition(operand.rank == 4 && full.rank == 4 && operand.shape[0] == full.shape[0]
-                            && operand.shape[1] == full.shape[1] && operand.shape[2] == 1 && operand.shape[3] == 1,
-                            "mul cannot broadcast \(operand.shape) over \(full.shape)")
-                        let plane = full.shape[2] * full.shape[3]
-                        for p in 0..<(full.shape[0] * full.shape[1]) {
+                        let plane = broadcastPlane(operand.shape, over: full.shape)
+                        for p in src.indices {
                             let v = src[p]
                             for j in 0..<plane { dst[p * plane + j] *= v }
                         }

@@ -85,20 +85,36 @@ extension Elementwise {
         var others = inputs
         others.remove(at: index)
         let full = others.isEmpty ? outputGradient : product(others + [outputGradient])
-        let operand = inputs[index]
-        guard operand.shape != full.shape else { return full }
-        // A broadcast gate: its gradient is the sum over each plane.
-        let planes = operand.scalarCount
-        let plane = full.scalarCount / Swift.max(1, planes)
-        var result = [Float](repeating: 0, count: planes)
-        full.scalars.withUnsafeBufferPointer { src in
-            for p in 0..<planes {
+        return broadcastGradient(full, to: inputs[index].shape)
+    }
+
+    /// The gradient of an operand broadcast into `gradient`'s shape: `gradient` itself for equal shapes,
+    /// its sum over each plane for an `[N, C, 1, 1]` operand.
+    static func broadcastGradient(_ gradient: Tensor, to shape: [Int]) -> Tensor {
+        guard shape != gradient.shape else { return gradient }
+        let plane = broadcastPlane(shape, over: gradient.shape)
+        var result = [Float](repeating: 0, count: gradient.scalarCount / plane)
+        gradient.scalars.withUnsafeBufferPointer { src in
+            for p in result.indices {
                 var sum: Float = 0
                 for j in 0..<plane { sum += src[p * plane + j] }
                 result[p] = sum
             }
         }
-        return Tensor(shape: operand.shape, scalars: result)
+        return Tensor(shape: shape, scalars: result)
+    }
+
+    /// The vector-Jacobian products of ``difference(_:_:)``: `dY` for the minuend and `−dY` for the
+    /// subtrahend, each summed over the plane when that operand was broadcast.
+    ///
+    /// - Returns: gradients of the minuend's and the subtrahend's shapes, `nil` where not wanted.
+    public static func differenceGradients(
+        _ outputGradient: Tensor, minuendShape: [Int], subtrahendShape: [Int], wanted: [Bool]
+    ) -> [Tensor?] {
+        let minuend = wanted[0] ? broadcastGradient(outputGradient, to: minuendShape) : nil
+        let subtrahend = wanted[1]
+            ? scalarAffine(broadcastGradient(outputGradient, to: subtrahendShape), multiplier: -1, offset: 0) : nil
+        return [minuend, subtrahend]
     }
 
     /// The vector-Jacobian product of ``concatenateChannels(_:)``: the gradient's channel slices.
@@ -108,20 +124,10 @@ extension Elementwise {
     ///   - channels: each input's `C_i`.
     /// - Returns: one `[N, C_i, ...]` per input.
     public static func concatenationGradients(_ outputGradient: Tensor, channels: [Int]) -> [Tensor] {
-        let n = outputGradient.shape[0], total = outputGradient.shape[1]
-        let inner = outputGradient.scalarCount / Swift.max(1, n * total)
         var offset = 0
         return channels.map { count in
-            var scalars: [Float] = []
-            scalars.reserveCapacity(n * count * inner)
-            for image in 0..<n {
-                let start = (image * total + offset) * inner
-                scalars.append(contentsOf: outputGradient.scalars[start..<(start + count * inner)])
-            }
-            offset += count
-            var shape = outputGradient.shape
-            shape[1] = count
-            return Tensor(shape: shape, scalars: scalars)
+            defer { offset += count }
+            return channelSlice(outputGradient, channels: offset..<(offset + count))
         }
     }
 
@@ -129,17 +135,7 @@ extension Elementwise {
     ///
     /// - Parameter outputGradient: `[N, C, H + top + bottom, W + left + right]`. - Returns: `[N, C, H, W]`.
     public static func zeroPadGradient(_ outputGradient: Tensor, top: Int, bottom: Int, left: Int, right: Int) -> Tensor {
-        let (n, c, oh, ow) = (outputGradient.shape[0], outputGradient.shape[1], outputGradient.shape[2], outputGradient.shape[3])
-        let h = oh - top - bottom, w = ow - left - right
-        var result = [Float](repeating: 0, count: n * c * h * w)
-        for p in 0..<(n * c) {
-            for y in 0..<h {
-                let start = p * oh * ow + (y + top) * ow + left
-                result.replaceSubrange((p * h * w + y * w)..<(p * h * w + (y + 1) * w),
-                                       with: outputGradient.scalars[start..<(start + w)])
-            }
-        }
-        return Tensor(shape: [n, c, h, w], scalars: result)
+        crop(outputGradient, top: top, bottom: bottom, left: left, right: right)
     }
 
     /// The vector-Jacobian product of ``softmax(_:)`` over dimension 1: `dX = y ⊙ (dY − Σ_k dY_k·y_k)`.

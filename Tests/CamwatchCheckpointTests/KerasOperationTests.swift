@@ -56,6 +56,20 @@ import Testing
         #expect(try Self.layer(spec, "res_scale").inputs == ["sum", "res_scale/scale"])
     }
 
+    @Test func flattenOfAOneByOneMapGivesLogits() throws {
+        // MobileNetV3's head: a 1×1 convolution to the classes on the pooled map, then Flatten.
+        let json = """
+            {"class_name": "Sequential", "config": {"name": "head", "layers": [
+              {"class_name": "InputLayer", "config": {"batch_shape": [null, 8, 8, 3], "name": "in"}},
+              {"class_name": "GlobalAveragePooling2D", "config": {"name": "pool", "keepdims": true}},
+              {"class_name": "Conv2D", "config": {"name": "logits", "filters": 5, "kernel_size": [1, 1]}},
+              {"class_name": "Flatten", "config": {"name": "flatten"}}]}}
+            """
+        let spec = try KerasModel(json: json).spec
+        #expect(spec.layers.last?.op == .flatten)
+        #expect(spec.output == "flatten")
+    }
+
     /// A Keras 3 functional config: an 8×8×3 input, a 1×1 convolution `conv`, then `entry`.
     static func config(_ entry: String) -> String {
         """

@@ -318,7 +318,13 @@ struct KerasGraphBuilder {
         case "Reshape":
             return try reshape(here, input: x, shape: shape)
         case "Flatten":
-            guard shape.isMap, shape.height != 1 || shape.width != 1 else { return x }
+            guard shape.isMap else { return x }
+            if shape.height == 1 && shape.width == 1 {
+                // A 1×1 map flattens the same in either layout; the node makes a model ending in a 1×1 convolution
+                // (MobileNetV3's head) output [N, classes].
+                return emit(LayerSpec(name: uniqueName(here), op: .flatten, inputs: [x]),
+                            shape: NodeShape(channels: shape.channels, isMap: false))
+            }
             var layer = LayerSpec(name: uniqueName(here), op: .reshape, inputs: [x])
             layer.targetShape = shape.elements.map { [$0] } ?? [-1]
             return emit(layer, shape: NodeShape(channels: shape.elements ?? 0, isMap: false))

@@ -96,6 +96,11 @@ struct KerasGraphBuilder {
         for entry in entries {
             let className = entry["class_name"] as? String ?? "?"
             let name = Self.name(of: entry)
+            if Self.isOperation(entry) {
+                // Not a layer: it has no weights-file entry, so it takes no key.
+                outputs[name] = try operation(entry, outputs: outputs, location: location)
+                continue
+            }
             let key = keys.key(for: className)
             if className == "InputLayer" {
                 if let input {
@@ -173,7 +178,8 @@ struct KerasGraphBuilder {
         let here = KerasLayerContext(
             name: name, className: className, config: config, isKeras3: isKeras3,
             keras3Path: path, legacyOuter: location.legacyOuter ?? name,
-            legacyInner: location.legacyOuter == nil ? nil : name, scope: location.scope)
+            legacyInner: location.legacyOuter == nil ? nil : name, scope: location.scope,
+            module: entry["module"] as? String)
         let x = inputs[0]
         guard let shape = shapes[x] else { throw here.error("its input is unknown") }
         // Constants below are sized from the input's channels (BatchNormalization without scale, Rescaling).
@@ -245,17 +251,18 @@ struct KerasGraphBuilder {
             record(here, roles: roles)
             return node
         case "Dense":
-            guard !shape.isMap || (shape.height == 1 && shape.width == 1) else {
-                throw here.error("applies to every pixel of a map (a Dense on a 4-D input); camwatch needs a Flatten "
-                    + "or global pooling before it")
-            }
             let units = try here.int("units")
             let final = Self.isLinear(here.config["activation"])
             let node = uniqueName(here, suffix: final ? "" : "/dense")
-            var layer = LayerSpec(name: node, op: .linear, inputs: [x])
+            // A Dense on a 4-D tensor applies to each pixel's channels (ConvNeXt's pointwise layers); a 1×1 map
+            // keeps the vector output it always had here.
+            let perPixel = shape.isMap && !(shape.height == 1 && shape.width == 1)
+            var layer = LayerSpec(name: node, op: perPixel ? .channelLinear : .linear, inputs: [x])
             layer.outFeatures = units
             layer.bias = here.bool("use_bias", default: true)
-            emit(layer, shape: NodeShape(channels: units, isMap: false))
+            var out = NodeShape(channels: units, isMap: false)
+            if perPixel { out = NodeShape(height: shape.height, width: shape.width, channels: units) }
+            emit(layer, shape: out)
             var roles: [KerasModel.Role] = [.denseKernel(node)]
             if here.bool("use_bias", default: true) { roles.append(.vector(node + ".bias")) }
             record(here, roles: roles)
@@ -294,9 +301,11 @@ struct KerasGraphBuilder {
                                                 channels: shape.channels))
         case "Add", "Multiply":
             guard inputs.count >= 2 else { throw here.error("needs two or more inputs") }
-            let widest = inputs.compactMap { shapes[$0] }.max { ($0.elements ?? Int.max) < ($1.elements ?? Int.max) }
             return emit(LayerSpec(name: uniqueName(here), op: className == "Add" ? .add : .mul, inputs: inputs),
-                        shape: widest ?? shape)
+                        shape: widest(inputs) ?? shape)
+        case "Subtract":
+            guard inputs.count == 2 else { throw here.error("needs exactly two inputs") }
+            return emit(LayerSpec(name: uniqueName(here), op: .sub, inputs: inputs), shape: widest(inputs) ?? shape)
         case "Concatenate":
             guard inputs.count >= 2 else { throw here.error("needs two or more inputs") }
             guard Self.isLastAxis(here.config["axis"]) else {
@@ -309,13 +318,61 @@ struct KerasGraphBuilder {
         case "Reshape":
             return try reshape(here, input: x, shape: shape)
         case "Flatten":
-            guard shape.isMap, shape.height != 1 || shape.width != 1 else { return x }
+            guard shape.isMap else { return x }
+            if shape.height == 1 && shape.width == 1 {
+                // A 1×1 map flattens the same in either layout; the node makes a model ending in a 1×1 convolution
+                // (MobileNetV3's head) output [N, classes].
+                return emit(LayerSpec(name: uniqueName(here), op: .flatten, inputs: [x]),
+                            shape: NodeShape(channels: shape.channels, isMap: false))
+            }
             var layer = LayerSpec(name: uniqueName(here), op: .reshape, inputs: [x])
             layer.targetShape = shape.elements.map { [$0] } ?? [-1]
             return emit(layer, shape: NodeShape(channels: shape.elements ?? 0, isMap: false))
         case "Dropout", "SpatialDropout2D", "GaussianDropout", "GaussianNoise", "AlphaDropout", "ActivityRegularization",
             "Identity":
             return x
+        case "StochasticDepth":
+            // Drops whole residual branches in training only. A two-input StochasticDepth (KerasCV's, which also
+            // adds the shortcut) computes something else.
+            guard inputs.count == 1 else { throw here.error("takes \(inputs.count) inputs; camwatch reads the one-input form") }
+            return x
+        case "LayerNormalization":
+            guard Self.isLastAxis(here.config["axis"]) else {
+                throw here.error("normalizes axis \(here.config["axis"].map { "\($0)" } ?? "?"), not the channels (-1)")
+            }
+            guard !here.bool("rms_scaling", default: false) else { throw here.error("uses rms_scaling") }
+            let node = uniqueName(here)
+            var layer = LayerSpec(name: node, op: .layernorm, inputs: [x])
+            layer.eps = here.double("epsilon") ?? 1e-3
+            emit(layer, shape: shape)
+            // An absent gamma or beta is 1 or 0 in the layernorm op.
+            var roles: [KerasModel.Role] = []
+            if here.bool("scale", default: true) { roles.append(.vector(node + ".weight")) }
+            if here.bool("center", default: true) { roles.append(.vector(node + ".bias")) }
+            record(here, roles: roles)
+            return node
+        case "LayerScale" where here.isApplicationLayer("convnext"):
+            let node = emit(LayerSpec(name: uniqueName(here), op: .scale, inputs: [x]), shape: shape)
+            record(here, roles: [.vector(node + ".weight")])
+            return node
+        case "CustomScaleLayer" where here.isApplicationLayer("inception_resnet_v2"):
+            // InceptionResNetV2's residual: `inputs[0] + inputs[1] * scale`.
+            guard inputs.count == 2 else { throw here.error("needs exactly two inputs") }
+            guard let factor = here.double("scale"), factor.isFinite else { throw here.error("has no finite 'scale'") }
+            var scaled = LayerSpec(name: uniqueName(here, suffix: "/scale"), op: .scalarAffine, inputs: [inputs[1]])
+            scaled.multiplier = factor
+            let branch = emit(scaled, shape: shapes[inputs[1]] ?? shape)
+            return emit(LayerSpec(name: uniqueName(here), op: .add, inputs: [x, branch]), shape: shape)
+        case "Cropping2D":
+            try here.requireChannelsLast()
+            let (t, b, l, r) = try here.padding2D(key: "cropping")
+            let height = shape.height.map { $0 - t - b }, width = shape.width.map { $0 - l - r }
+            guard (height ?? 1) > 0, (width ?? 1) > 0 else {
+                throw here.error("crops a \(shape.height ?? 0)×\(shape.width ?? 0) map to nothing")
+            }
+            var layer = LayerSpec(name: uniqueName(here), op: .crop, inputs: [x])
+            layer.cropping = [t, b, l, r]
+            return emit(layer, shape: NodeShape(height: height, width: width, channels: shape.channels))
         case "Rescaling":
             let scale = try here.perChannel("scale", channels: shape.channels, default: 1)
             let offset = try here.perChannel("offset", channels: shape.channels, default: 0)
@@ -338,6 +395,137 @@ struct KerasGraphBuilder {
         default:
             throw here.error("is not a layer camwatch can build")
         }
+    }
+
+    // MARK: - Operation nodes
+
+    /// One argument of a Keras 3 operation node: another node's output or a Python number.
+    enum OperationArgument {
+        case tensor(String)
+        case number(Double)
+    }
+
+    /// Whether a functional entry is a Keras 3 operation node (`x + y`, `x * 0.1`, `ops.relu6(x)` written
+    /// between layers) rather than a layer.
+    static func isOperation(_ entry: [String: Any]) -> Bool {
+        (entry["module"] as? String)?.hasPrefix("keras.src.ops.") == true
+    }
+
+    /// Emits an operation node as the spec op that computes it; returns the node holding its output.
+    ///
+    /// Tensor–tensor arithmetic becomes `add`, `sub`, `mul`; arithmetic with a number becomes `scalar_affine`
+    /// (Keras stores the number in the node's arguments, as written: `x - 1.0`, `1.0 - x`); `ops.relu6` and the
+    /// other activations become the activation op. Anything else is refused naming the node.
+    private mutating func operation(_ entry: [String: Any], outputs: [String: String], location: Location)
+        throws(KerasError) -> String
+    {
+        let className = entry["class_name"] as? String ?? "?"
+        let name = Self.name(of: entry)
+        let here = KerasLayerContext(
+            name: name, className: className, config: entry["config"] as? [String: Any] ?? [:], isKeras3: true,
+            keras3Path: "", legacyOuter: location.legacyOuter ?? name, legacyInner: nil, scope: location.scope,
+            kind: "operation")
+        var arguments: [OperationArgument] = []
+        for argument in try Self.operationArguments(entry, here) {
+            guard case .tensor(let source) = argument else {
+                arguments.append(argument)
+                continue
+            }
+            guard let node = outputs[source] else { throw here.error("reads '\(source)', which is not an earlier layer") }
+            arguments.append(.tensor(node))
+        }
+        let tensors = arguments.compactMap { if case .tensor(let node) = $0 { node } else { nil } }
+        let numbers = arguments.compactMap { if case .number(let value) = $0 { value } else { nil } }
+        guard let x = tensors.first, let shape = shapes[x] else { throw here.error("has no tensor input") }
+        let unary = arguments.count == 1 && tensors.count == 1
+        let binary = arguments.count == 2 && tensors.count == 2
+        // With one number: (tensor first?, the number).
+        let withNumber: (tensorFirst: Bool, value: Double)? =
+            arguments.count == 2 && numbers.count == 1
+            ? (tensorFirst: { if case .tensor = arguments[0] { true } else { false } }(), value: numbers[0]) : nil
+
+        func affine(_ multiplier: Double, _ offset: Double) -> LayerSpec {
+            var layer = LayerSpec(name: uniqueName(here), op: .scalarAffine, inputs: [x])
+            layer.multiplier = multiplier
+            layer.offset = offset
+            return layer
+        }
+        let layer: LayerSpec
+        switch className {
+        case "Add" where binary, "Subtract" where binary, "Multiply" where binary:
+            let op: LayerSpec.Operation = className == "Add" ? .add : className == "Subtract" ? .sub : .mul
+            return emit(LayerSpec(name: uniqueName(here), op: op, inputs: tensors), shape: widest(tensors) ?? shape)
+        case "Add" where withNumber != nil:
+            layer = affine(1, withNumber?.value ?? 0)
+        case "Subtract" where withNumber != nil:
+            let (tensorFirst, value) = (withNumber?.tensorFirst ?? true, withNumber?.value ?? 0)
+            layer = tensorFirst ? affine(1, -value) : affine(-1, value)
+        case "Multiply" where withNumber != nil:
+            layer = affine(withNumber?.value ?? 1, 0)
+        case "TrueDivide" where withNumber?.tensorFirst == true, "Divide" where withNumber?.tensorFirst == true:
+            let value = withNumber?.value ?? 0
+            guard value != 0, (1 / value).isFinite else { throw here.error("divides by \(value)") }
+            layer = affine(1 / value, 0)
+        case "Negative" where unary:
+            layer = affine(-1, 0)
+        case "Relu" where unary, "Relu6" where unary, "Sigmoid" where unary, "Tanh" where unary,
+            "Silu" where unary, "Swish" where unary, "HardSigmoid" where unary, "HardSilu" where unary,
+            "HardSwish" where unary, "Gelu" where unary, "LeakyRelu" where unary:
+            var activation = LayerSpec(name: uniqueName(here), op: .identity, inputs: [x])
+            switch className {
+            case "Relu": activation.op = .relu
+            case "Relu6": activation.op = .relu6
+            case "Sigmoid": activation.op = .sigmoid
+            case "Tanh": activation.op = .tanh
+            case "Silu", "Swish": activation.op = .silu
+            case "HardSigmoid": activation.op = .hardsigmoid
+            case "HardSilu", "HardSwish": activation.op = .hardswish
+            case "Gelu":
+                // ops.gelu defaults to the tanh approximation; the gelu op is the exact (erf) one.
+                guard here.config["approximate"] as? Bool == false else {
+                    throw here.error("uses the tanh approximation of GELU, which camwatch does not build")
+                }
+                activation.op = .gelu
+            default:
+                activation.op = .leakyReLU
+                activation.negativeSlope = here.double("negative_slope") ?? 0.2
+            }
+            layer = activation
+        default:
+            let described = arguments.map { argument -> String in
+                switch argument {
+                case .tensor: "tensor"
+                case .number(let value): "\(value)"
+                }
+            }
+            throw here.error("(\(described.joined(separator: ", "))) is not an operation camwatch can build")
+        }
+        return emit(layer, shape: shape)
+    }
+
+    /// An operation node's positional arguments; keyword arguments and nested lists are refused.
+    static func operationArguments(_ entry: [String: Any], _ here: KerasLayerContext) throws(KerasError)
+        -> [OperationArgument]
+    {
+        guard let nodes = entry["inbound_nodes"] as? [Any], nodes.count == 1, let node = nodes[0] as? [String: Any],
+            let args = node["args"] as? [Any]
+        else { throw here.error("is not called exactly once with positional arguments") }
+        if let kwargs = node["kwargs"] as? [String: Any], !kwargs.isEmpty {
+            throw here.error("has keyword arguments (\(kwargs.keys.sorted().joined(separator: ", "))), which camwatch does not read")
+        }
+        var result: [OperationArgument] = []
+        for arg in args {
+            if let tensor = arg as? [String: Any], let config = tensor["config"] as? [String: Any],
+                let history = config["keras_history"] as? [Any], let source = history.first as? String
+            {
+                result.append(.tensor(source))
+            } else if let number = arg as? NSNumber, number.doubleValue.isFinite {
+                result.append(.number(number.doubleValue))
+            } else {
+                throw here.error("has an argument camwatch cannot read (\(arg))")
+            }
+        }
+        return result
     }
 
     // MARK: - Layer helpers
@@ -380,16 +568,11 @@ struct KerasGraphBuilder {
         layer.stride = IntPair(stride.0, stride.1)
         var out = shape
         if try here.isSamePadding() {
-            // TensorFlow's `same`: the odd pixel of padding goes after; padded positions never win a max and
-            // are not counted in an average.
-            guard let height = shape.height, let width = shape.width else {
-                throw here.error("uses 'same' padding, which camwatch resolves only for a fixed input size")
-            }
-            let padH = Self.samePad(height, kernel.0, stride.0), padW = Self.samePad(width, kernel.1, stride.1)
-            layer.padding = .explicit(top: padH / 2, bottom: padH - padH / 2, left: padW / 2, right: padW - padW / 2)
-            layer.countIncludePad = false
-            out.height = (height + stride.0 - 1) / stride.0
-            out.width = (width + stride.1 - 1) / stride.1
+            // TensorFlow's `same` (the engine's too): the odd pixel of padding goes after; padded positions never
+            // win a max and are not counted in an average, whatever the input size.
+            layer.padding = .same
+            out.height = shape.height.map { ($0 + stride.0 - 1) / stride.0 }
+            out.width = shape.width.map { ($0 + stride.1 - 1) / stride.1 }
         } else {
             layer.padding = .symmetric(0)
             out.height = shape.height.map { ($0 - kernel.0) / stride.0 + 1 }
@@ -398,8 +581,9 @@ struct KerasGraphBuilder {
         return emit(layer, shape: out)
     }
 
-    static func samePad(_ size: Int, _ kernel: Int, _ stride: Int) -> Int {
-        max(((size + stride - 1) / stride - 1) * stride + kernel - size, 0)
+    /// The largest of some nodes' shapes: what `add`, `mul` and `sub` give when one input broadcasts.
+    private func widest(_ inputs: [String]) -> NodeShape? {
+        inputs.compactMap { shapes[$0] }.max { ($0.elements ?? Int.max) < ($1.elements ?? Int.max) }
     }
 
     private mutating func reshape(_ here: KerasLayerContext, input: String, shape: NodeShape) throws(KerasError) -> String {
@@ -594,8 +778,19 @@ struct KerasLayerContext {
     var legacyOuter: String
     var legacyInner: String?
     var scope: String?
+    /// `layer`, or `operation` for a Keras 3 operation node; errors say which.
+    var kind = "layer"
+    /// The Python module of the layer's class (Keras 3 only).
+    var module: String?
 
-    func error(_ what: String) -> KerasError { KerasError("layer '\(name)' (\(className)) \(what)") }
+    func error(_ what: String) -> KerasError { KerasError("\(kind) '\(name)' (\(className)) \(what)") }
+
+    /// Whether the layer is the class a keras.applications family defines (a user's own class of the same name
+    /// may compute something else); files without modules (Keras 2) are taken at their word.
+    func isApplicationLayer(_ family: String) -> Bool {
+        guard let module else { return true }
+        return module == "keras.src.applications." + family || module == "keras.applications." + family
+    }
 
     func nodeName(scopedBy used: Set<String>, suffix: String = "") -> String {
         var candidate = name + suffix
@@ -666,9 +861,9 @@ struct KerasLayerContext {
         }
     }
 
-    /// ZeroPadding2D's `padding`: `p`, `[h, w]` or `[[top, bottom], [left, right]]`.
-    func padding2D() throws(KerasError) -> (Int, Int, Int, Int) {
-        let value = config["padding"]
+    /// ZeroPadding2D's `padding` or Cropping2D's `cropping`: `p`, `[h, w]` or `[[top, bottom], [left, right]]`.
+    func padding2D(key: String = "padding") throws(KerasError) -> (Int, Int, Int, Int) {
+        let value = config[key]
         if let single = (value as? NSNumber)?.intValue, (0...ModelLimits.extent).contains(single) {
             return (single, single, single, single)
         }
@@ -682,7 +877,7 @@ struct KerasLayerContext {
                 return (values[0], values[1], values[2], values[3])
             }
         }
-        throw error("has a padding camwatch cannot read")
+        throw error("has a \(key) camwatch cannot read")
     }
 
     /// A number or a list of one number per channel (Rescaling's scale and offset, Normalization's mean).

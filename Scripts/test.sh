@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 Scripts/install-packages.sh --tests
 # TensorBoard's own event reader, which checks camwatch's event files (PyPI, cached in ~/.cache).
 bash Scripts/tensorboard/make-env.sh
+# The trainer-side Python helper (python/, camwatch_torch): its own pytest suite, in a small venv with the CPU
+# torch wheel (cached in ~/.cache). Skipped when arguments select Swift tests.
+if [ $# -eq 0 ]; then bash Scripts/python-helper/test.sh; fi
 # The systemd unit, checked offline: no `systemd-analyze verify` output, exposure at most 2.0.
 bash deploy/check-unit.sh
 # In parallel: the tests that measure wake-ups and timeouts run off Swift's cooperative pool (`.realTime`,

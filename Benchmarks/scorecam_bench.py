@@ -8,8 +8,9 @@
 
 Run on demand, not in CI (vgg16 alone takes ~4 min per pytorch-grad-cam call on 2 cores). BINARY defaults to
 .build/release/camwatch. Architectures and target layers (all three by default): resnet18 `layer4`, vgg16
-`features.29`, mobilenet_v2 `features.18`; with --arch also efficientnet_b0, convnext_tiny, densenet121 and
-mobilenet_v3_large at `features`, regnet_y_400mf at `trunk_output` (pgc's recommended modules). Weights: torchvision default init (torch.manual_seed(0)) with
+`features.29`, mobilenet_v2 `features.18`; with --arch also efficientnet_b0, convnext_tiny and mobilenet_v3_large
+at `features`, regnet_y_400mf at `trunk_output` (pgc's recommended modules), densenet121 at
+`features.denseblock4` (DenseNet's in-place ReLU after `features` alters what pgc's hooks keep there). Weights: torchvision default init (torch.manual_seed(0)) with
 randomized BN running statistics, exported with h5py. Image: skimage.data.astronaut() saved as a 224x224
 PNG (no resize inside camwatch); class = PyTorch's argmax, passed to all three.
 
@@ -60,7 +61,7 @@ import refcommon  # noqa: E402
 
 LAYERS = {"resnet18": "layer4", "vgg16": "features.29", "mobilenet_v2": "features.18",
           # Families beyond the three defaults, at the module pytorch-grad-cam recommends as the target.
-          "efficientnet_b0": "features", "convnext_tiny": "features", "densenet121": "features",
+          "efficientnet_b0": "features", "convnext_tiny": "features", "densenet121": "features.denseblock4",
           "mobilenet_v3_large": "features", "regnet_y_400mf": "trunk_output"}
 PEERS = ("pgc", "torchcam")
 PGC_METHODS = {"scorecam": "ScoreCAM", "gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM",

@@ -68,9 +68,12 @@ import refcommon  # noqa: E402
 
 MODELS = {"resnet18": "layer4", "mobilenet_v2": "features.18"}
 # One model per other family of torchvision's CNNs (--families), each at the module pytorch-grad-cam's README
-# recommends as the target (camwatch resolves a module path to the module's output).
+# recommends as the target (camwatch resolves a module path to the module's output) — except DenseNet: its
+# forward applies F.relu(inplace=True) to the output of `features`, so pgc's hooks there keep the ReLU'd tensor as
+# the activations while the gradients are those of the tensor before it (r = 0.86 against the module's output, the
+# map camwatch explains); `features.denseblock4`, which nothing modifies in place, is compared instead.
 FAMILIES = {
-    "alexnet": "features", "convnext_tiny": "features", "densenet121": "features", "efficientnet_b0": "features",
+    "alexnet": "features", "convnext_tiny": "features", "densenet121": "features.denseblock4", "efficientnet_b0": "features",
     "efficientnet_v2_s": "features", "googlenet": "inception5b", "inception_v3": "Mixed_7c", "mnasnet1_0": "layers",
     "mobilenet_v3_large": "features", "regnet_y_400mf": "trunk_output", "resnext50_32x4d": "layer4",
     "shufflenet_v2_x1_0": "conv5", "squeezenet1_1": "features", "vgg16_bn": "features", "wide_resnet50_2": "layer4",

@@ -23,7 +23,8 @@ For each architecture of `torchvision.models.list_models(module=torchvision.mode
 4. unless --no-helper, writes the same model with `camwatch_torch.save_checkpoint` (the traced `camwatch_model`
    spec) and runs predict on that file too.
 A check passes when max |camwatch − PyTorch| ≤ 1e-4 · max |PyTorch logit| (--rtol), PyTorch's logits computed in
-float64; each line also shows how far PyTorch's own float32 logits are from those. One line per architecture
+float64 — or, where PyTorch's own float32 logits are further than that from its float64 ones (the deepest nets:
+up to 2.7e-4), within twice PyTorch's own error. Each line shows both. One line per architecture
 and file, a summary, exit status 0 only when every check passes (2 when camwatch cannot run at all).
 """
 
@@ -81,7 +82,10 @@ def compare(binary, arch, weights, pngs, ref, rtol, label, torch_error):
         return False
     scale = float(np.abs(ref).max())
     rel = float(np.abs(got - ref).max()) / max(scale, 1e-12)
-    ok = rel <= rtol
+    # On these weights the deepest nets (resnet152, efficientnet_v2_l) are conditioned so that PyTorch's own float32
+    # logits are up to 2.7e-4 from float64; two float32 implementations summing in different orders then differ by
+    # a small multiple of that, so the bar is rtol or twice PyTorch's own error, whichever is larger.
+    ok = rel <= max(rtol, 2 * torch_error)
     agree = int((got.argmax(1) == ref.argmax(1)).sum())
     print(f"{'ok  ' if ok else 'FAIL'} {arch:22s} {label:7s} max rel error {rel:.1e} (max |logit| {scale:.3f}, "
           f"PyTorch float32 {torch_error:.1e}; argmax agrees {agree}/{len(pngs)}, camwatch {seconds:.1f} s)", flush=True)

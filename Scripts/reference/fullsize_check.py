@@ -283,7 +283,8 @@ def main():
         torch.set_num_threads(args.threads)
     work = args.keep or tempfile.mkdtemp(prefix="camwatch-fullsize-")
     os.makedirs(work, exist_ok=True)
-    extra = ["--threads", str(args.threads)] if args.threads else []
+    # The photos are 224×224; --input-size keeps camwatch there for inception_v3 too, whose default is 299.
+    extra = ["--input-size", "224"] + (["--threads", str(args.threads)] if args.threads else [])
     failures = 0
     try:
         pngs = []

@@ -123,11 +123,12 @@ struct Binder {
         switch wanted {
         case .some(true): return take(key, expected: [count])?.scalars
         case .some(false): return nil
-        case .none: return parameters[key] == nil ? nil : take(key, expected: [count])?.scalars
+        case .none: return optionalVector(key, count: count)
         }
     }
 
-    /// The `[C]` tensor `key` when the checkpoint has it (a layer norm's optional weight or bias), else `nil`.
+    /// The `[C]` tensor `key` when the checkpoint has it (a bias the spec leaves open, a layer norm's optional
+    /// weight or bias), else `nil`; a `count` of 0 (channels unknown until an input size) takes any length.
     mutating func optionalVector(_ key: String, count: Int) -> [Float]? {
         parameters[key] == nil ? nil : take(key, expected: [count > 0 ? count : nil])?.scalars
     }

@@ -63,3 +63,14 @@ def layer(spec, name):
 @pytest.fixture
 def checked():
     return check
+
+
+class ValueBranch(torch.nn.Module):
+    """Python control flow on a tensor's values: neither torch.fx nor torch.export can trace it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        return self.conv(x) if x.sum() > 0 else -self.conv(x)

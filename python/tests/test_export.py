@@ -6,7 +6,7 @@ import torch
 import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import check, ops
+from conftest import ValueBranch, check, ops
 
 import test_mapping
 from camwatch_torch import to_spec
@@ -74,15 +74,6 @@ def test_export_gives_the_fx_spec(build, sizes, monkeypatch):
 
 def _untraceable(model):
     raise torch.fx.proxy.TraceError("symbolically traced variables cannot be used as inputs to control flow")
-
-
-class ValueBranch(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 1)
-
-    def forward(self, x):
-        return self.conv(x) if x.sum() > 0 else -self.conv(x)
 
 
 def test_control_flow_on_values_is_refused_with_both_reasons():

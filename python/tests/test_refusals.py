@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from camwatch_torch import to_spec
+from conftest import ValueBranch
 
 
 class Wrap(nn.Module):
@@ -100,16 +101,8 @@ def test_linear_on_a_map_and_vector_ops():
 
 
 def test_untraceable_model():
-    class Branchy(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(3, 4, 1)
-
-        def forward(self, x):
-            return self.conv(x) if x.sum() > 0 else -self.conv(x)
-
-    with pytest.raises(ValueError, match=r"^Branchy: torch\.fx cannot trace it"):
-        to_spec(Branchy(), input_size=8)
+    with pytest.raises(ValueError, match=r"^ValueBranch: torch\.fx cannot trace it"):
+        to_spec(ValueBranch(), input_size=8)
 
 
 def test_model_that_fails_on_the_example_input():

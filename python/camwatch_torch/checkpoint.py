@@ -39,7 +39,7 @@ def _attribute(value):
     return value
 
 
-def save_checkpoint(model, path, *, input_size, mean=None, std=None, spec=None, **attributes):
+def save_checkpoint(model, path, *, input_size, mean=None, std=None, spec=None, name=None, **attributes):
     """Write `model`'s state_dict to the HDF5 file `path` for camwatch, atomically.
 
     Datasets: every state_dict tensor under its key, float32 (int64 for num_batches_tracked), so that
@@ -49,12 +49,17 @@ def save_checkpoint(model, path, *, input_size, mean=None, std=None, spec=None, 
     multiplied by `scale`), and every extra keyword (`epoch`, `step`, `val_acc`, `scale`,
     `channel_order="bgr"`, …).
 
+    name: the model's name in camwatch's charts, page and logs (the traced spec's `name`); by default the `arch`
+    attribute when one is given, else the model's class name.
+
     The file is written under a temporary name in the same directory and renamed into place, so a watcher
     never sees a partial file (camwatch ignores the temporary name).
     """
     h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     if spec is None:
-        spec = to_spec(_unwrap(model), input_size=(h, w))
+        spec = to_spec(_unwrap(model), input_size=(h, w), name=name or attributes.get("arch"))
+    elif name is not None:
+        spec = {**spec, "name": name}
     for name, value in (("mean", mean), ("std", std)):
         if value is not None and len(value) != 3:
             raise ValueError(f"{name} needs 3 values (one per channel), got {value!r}")

@@ -106,3 +106,18 @@ def test_bad_mean(tmp_path):
     with pytest.raises(ValueError, match="mean needs 3 values"):
         save_checkpoint(Net(), str(tmp_path / "x.h5"), input_size=16, mean=[0.5])
     assert os.listdir(tmp_path) == []
+
+
+def test_name_in_charts(tmp_path):
+    """The spec's name (camwatch's chart titles): `name`, else the `arch` attribute, else the class name."""
+    def spec_name(**kwargs):
+        path = str(tmp_path / "named.h5")
+        save_checkpoint(Net(), path, input_size=16, **kwargs)
+        with h5py.File(path, "r") as f:
+            return json.loads(f.attrs["camwatch_model"])["name"], dict(f.attrs).get("arch")
+    assert spec_name() == ("Net", None)
+    assert spec_name(arch="tinynet") == ("tinynet", "tinynet")
+    assert spec_name(arch="tinynet", name="Tiny net v2") == ("Tiny net v2", "tinynet")
+    traced = to_spec(Net(), input_size=16)
+    assert spec_name(spec=traced, name="given") == ("given", None)
+    assert traced["name"] == "Net"  # the caller's spec is not modified

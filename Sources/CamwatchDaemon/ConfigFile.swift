@@ -1,3 +1,4 @@
+import CamwatchMonitor
 import CamwatchNN
 import Foundation
 import Yams
@@ -184,7 +185,7 @@ public struct ConfigFile: Sendable, Equatable, ConfigSection {
         let text = String(decoding: data, as: UTF8.self)
         do {
             if let unknown = try unknownKeys(in: text).first {
-                throw ConfigurationError(path: path, reason: "unknown key '\(unknown)'")
+                throw ConfigurationError(path: path, reason: "unknown key '\(DisplayText.clipped(unknown))'")
             }
             if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return ConfigFile() }
             return try YAMLDecoder().decode(ConfigFile.self, from: text)
@@ -193,8 +194,9 @@ public struct ConfigFile: Sendable, Equatable, ConfigSection {
         } catch let error as DecodingError {
             throw ConfigurationError(path: path, reason: "invalid config: \(error.summary)")
         } catch {
+            // Yams quotes the offending line, which may be megabytes long.
             let line = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
-            throw ConfigurationError(path: path, reason: "invalid YAML: \(line)")
+            throw ConfigurationError(path: path, reason: "invalid YAML: \(DisplayText.clipped(line, limit: 1000))")
         }
     }
 

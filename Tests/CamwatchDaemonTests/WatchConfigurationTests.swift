@@ -318,6 +318,51 @@ import Testing
         #expect(other.changes(from: old.restart) == ["input_size"], "the input size is named on its own")
     }
 
+    @Test("a megabyte string in any setting: one short line naming the key and the limit, the value not repeated")
+    func hugeStringsAreRefusedWithoutEchoingThem() throws {
+        let huge = String(repeating: "x", count: 1 << 20)
+        let base = "checkpoints: c\nprobes: p\nout: o\n"
+        for (text, key) in [
+            ("job_name: \(huge)", "job_name is 1048576 bytes long; at most 256"),
+            ("layer: \(huge)", "layer (--layer) is 1048576 bytes long; at most 256"),
+            ("pattern: \(huge)", "pattern (--pattern)"), ("arch: \(huge)", "arch (--arch)"),
+            ("tensorboard: /\(huge)", "tensorboard (--tensorboard)"),
+            ("metrics: {textfile_directory: /\(huge)}", "metrics.textfile_directory"),
+            ("alerts: {webhook: {url: 'https://\(huge)'}}", "alerts.webhook.url"),
+            ("alerts: {exec: {command: [/bin/true, \(huge)]}}", "alerts.exec.command"),
+            // Keys and YAML errors are repeated, clipped with their length.
+            ("'\(huge)': 1", "unknown key 'xxxx"), ("job_name: [\(huge)", "invalid YAML"),
+        ] {
+            let path = try file(base + text)
+            do {
+                _ = try WatchConfiguration.resolve(file: path, overrides: WatchConfiguration.Overrides())
+                Issue.record("accepted: \(key)")
+            } catch {
+                #expect(error.description.contains(key), "\(error.description.prefix(300))")
+                #expect(error.description.utf8.count < 6000, "\(key): \(error.description.utf8.count) bytes")
+                #expect(!error.description.contains("\n"))
+            }
+        }
+        // A flag is bounded like its key.
+        var overrides = WatchConfiguration.Overrides()
+        (overrides.checkpoints, overrides.probes, overrides.out) = ("c", "p", "o")
+        overrides.layer = String(repeating: "l", count: 100_000)
+        #expect(throws: ConfigurationError(path: nil, reason: "layer (--layer) is 100000 bytes long; at most 256")) {
+            try WatchConfiguration.resolve(file: nil, overrides: overrides)
+        }
+        #expect(DisplayText.clipped(huge).hasSuffix("… (1048576 bytes)"))
+    }
+
+    @Test("tensorboard: '', job_name: '' and out: '' are refused with the key")
+    func emptyPathsAndNamesAreRefused() throws {
+        for (text, reason) in [
+            ("out: o\ntensorboard: ''", "tensorboard (--tensorboard) is empty"), ("out: o\njob_name: ''", "job_name is empty"),
+            ("out: ''", "out (--out) is empty"),
+        ] {
+            try expectRejected("checkpoints: c\nprobes: p\n" + text, reason: reason)
+        }
+    }
+
     func expectRejected(_ text: String, reason: String) throws {
         let path = try file(text)
         do {

@@ -331,7 +331,9 @@ import Testing
             ("alerts: {webhook: {url: 'https://\(huge)'}}", "alerts.webhook.url"),
             ("alerts: {exec: {command: [/bin/true, \(huge)]}}", "alerts.exec.command"),
             // Keys and YAML errors are repeated, clipped with their length.
-            ("'\(huge)': 1", "unknown key 'xxxx"), ("job_name: [\(huge)", "invalid YAML"),
+            // (YAML keys end at 1024 characters.)
+            ("\(huge.prefix(1000)): 1", "unknown key '\(huge.prefix(200))… (1000 bytes)'"),
+            ("job_name: [\(huge)", "invalid YAML"),
         ] {
             let path = try file(base + text)
             do {

@@ -193,17 +193,17 @@ public struct WatchConfiguration: Sendable, Equatable {
     private var strings: [(key: String, value: String, limit: Int, mayBeEmpty: Bool)] {
         let path = Self.maximumPathLength
         let name = Self.maximumNameLength
-        var architecture: (key: String, value: String)?
+        var architecture: (key: String, value: String, limit: Int)?
         switch self.architecture {
-        case .zoo(let arch): architecture = ("arch (--arch)", arch)
-        case .specFile(let model): architecture = ("model (--model)", model)
+        case .zoo(let arch): architecture = ("arch (--arch)", arch, name)
+        case .specFile(let model): architecture = ("model (--model)", model, path)
         case .automatic: architecture = nil
         }
         let optional: [(String, String?, Int, Bool)] = [
             ("checkpoints", self.checkpoints, path, false), ("probes (--probes)", self.probes, path, false),
             ("out (--out)", self.out, path, false), ("job_name", self.jobName, name, false),
             ("pattern (--pattern)", self.pattern, name, false), ("layer (--layer)", self.layer, name, false),
-            (architecture?.key ?? "arch", architecture?.value, path, false),
+            (architecture?.key ?? "arch", architecture?.value, architecture?.limit ?? name, false),
             ("tensorboard (--tensorboard)", self.tensorboard, path, false),
             ("metrics.textfile_directory", self.textfileDirectory, path, false),
             ("alerts.webhook.url", self.webhookURL, Self.maximumURLLength, false),

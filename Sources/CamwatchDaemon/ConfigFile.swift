@@ -177,8 +177,16 @@ public struct ConfigFile: Sendable, Equatable, ConfigSection {
 
     init() {}
 
+    /// The largest config file camwatch reads: 1 MiB, a hundred times the example with every key. A 10 MB
+    /// file took a minute of YAML parsing (in each of the processes that read it) before any key was checked.
+    public static let maximumSize = 1 << 20
+
     /// Reads and parses a config file; unknown keys are errors (a typo must not be silently ignored).
     public static func read(_ path: String) throws(ConfigurationError) -> ConfigFile {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int ?? 0
+        guard size <= maximumSize else {
+            throw ConfigurationError(path: path, reason: "the config file has \(size) bytes; at most \(maximumSize)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError(path: path, reason: "cannot read the config file")
         }

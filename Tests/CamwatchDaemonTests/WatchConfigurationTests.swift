@@ -318,13 +318,13 @@ import Testing
         #expect(other.changes(from: old.restart) == ["input_size"], "the input size is named on its own")
     }
 
-    @Test("a megabyte string in any setting: one short line naming the key and the limit, the value not repeated")
+    @Test("a 512 KiB string in any setting: one short line naming the key and the limit, the value not repeated")
     func hugeStringsAreRefusedWithoutEchoingThem() throws {
-        let huge = String(repeating: "x", count: 1 << 20)
+        let huge = String(repeating: "x", count: 1 << 19)
         let base = "checkpoints: c\nprobes: p\nout: o\n"
         for (text, key) in [
-            ("job_name: \(huge)", "job_name is 1048576 bytes long; at most 256"),
-            ("layer: \(huge)", "layer (--layer) is 1048576 bytes long; at most 256"),
+            ("job_name: \(huge)", "job_name is 524288 bytes long; at most 256"),
+            ("layer: \(huge)", "layer (--layer) is 524288 bytes long; at most 256"),
             ("pattern: \(huge)", "pattern (--pattern)"), ("arch: \(huge)", "arch (--arch)"),
             ("tensorboard: /\(huge)", "tensorboard (--tensorboard)"),
             ("metrics: {textfile_directory: /\(huge)}", "metrics.textfile_directory"),
@@ -352,7 +352,12 @@ import Testing
         #expect(throws: ConfigurationError(path: nil, reason: "layer (--layer) is 100000 bytes long; at most 256")) {
             try WatchConfiguration.resolve(file: nil, overrides: overrides)
         }
-        #expect(DisplayText.clipped(huge).hasSuffix("… (1048576 bytes)"))
+        #expect(DisplayText.clipped(huge).hasSuffix("… (524288 bytes)"))
+        // A config file over 1 MiB is refused before it is parsed.
+        let big = try file(base + "job_name: \(huge)\(huge)\(huge)")
+        #expect(throws: ConfigurationError(path: big, reason: "the config file has 1572906 bytes; at most 1048576")) {
+            try WatchConfiguration.resolve(file: big, overrides: WatchConfiguration.Overrides())
+        }
     }
 
     @Test("tensorboard: '', job_name: '' and out: '' are refused with the key")

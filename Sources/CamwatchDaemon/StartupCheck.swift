@@ -89,17 +89,20 @@ enum StartupCheck {
 
     /// Loads the first complete checkpoints in the directory (private copies, in a child process), up to
     /// ``attempts``, until one can be analysed, and checks the layer and the input size against it.
+    /// - Parameter recordedFailed: ids the run's report already holds as `failed`: judged, and not tried again
+    ///   at every start.
     /// - Throws: `ConfigurationError` naming the checkpoint and the setting that does not fit it (an unknown
     ///   `--layer`, an `--input-size` the network does not take): wrong for every checkpoint.
     static func checkFirstCheckpoint(
-        _ configuration: WatchConfiguration, watcher: CheckpointWatcher, childCommand: [String]
+        _ configuration: WatchConfiguration, watcher: CheckpointWatcher, childCommand: [String],
+        recordedFailed: Set<String> = []
     ) throws(ConfigurationError) -> Finding {
         let staging = FileManager.default.temporaryDirectory
             .appendingPathComponent(stagingPrefix + "\(ProcessInfo.processInfo.processIdentifier)").path
         defer { try? FileManager.default.removeItem(atPath: staging) }
         let processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
         var unusable: [String] = []
-        for file in watcher.completeFiles(limit: attempts) {
+        for file in watcher.completeFiles(limit: attempts, skipping: recordedFailed) {
             let snapshot: CheckpointSnapshot
             do {
                 snapshot = try CheckpointSnapshot.copy(

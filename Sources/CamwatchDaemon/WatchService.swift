@@ -82,7 +82,12 @@ public final class WatchService: Service, Sendable {
         }
         // The architecture, layer and input size against a real checkpoint, while nothing is written yet.
         var notices: [String] = []
-        switch try StartupCheck.checkFirstCheckpoint(configuration, watcher: watcher, childCommand: childCommand) {
+        // Read only (the lock is not held yet); an unreadable report is dealt with when the session opens it.
+        let earlier = (try? ReportStore.read(directory: configuration.out)) ?? nil
+        let recordedFailed = Set(earlier?.checkpoints.filter { $0.status == .failed }.map(\.id) ?? [])
+        switch try StartupCheck.checkFirstCheckpoint(
+            configuration, watcher: watcher, childCommand: childCommand, recordedFailed: recordedFailed)
+        {
         case .checked(let file, let inputSize):
             logger.debug("start-up check passed on \(file): input \(inputSize.width)×\(inputSize.height)")
         case .unusable(let reasons):

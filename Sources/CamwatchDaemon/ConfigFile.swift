@@ -1,3 +1,4 @@
+import CamwatchMonitor
 import CamwatchNN
 import Foundation
 import Yams
@@ -176,15 +177,23 @@ public struct ConfigFile: Sendable, Equatable, ConfigSection {
 
     init() {}
 
+    /// The largest config file camwatch reads: 1 MiB, a hundred times the example with every key. A 10 MB
+    /// file took a minute of YAML parsing (in each of the processes that read it) before any key was checked.
+    public static let maximumSize = 1 << 20
+
     /// Reads and parses a config file; unknown keys are errors (a typo must not be silently ignored).
     public static func read(_ path: String) throws(ConfigurationError) -> ConfigFile {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int ?? 0
+        guard size <= maximumSize else {
+            throw ConfigurationError(path: path, reason: "the config file has \(size) bytes; at most \(maximumSize)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError(path: path, reason: "cannot read the config file")
         }
         let text = String(decoding: data, as: UTF8.self)
         do {
             if let unknown = try unknownKeys(in: text).first {
-                throw ConfigurationError(path: path, reason: "unknown key '\(unknown)'")
+                throw ConfigurationError(path: path, reason: "unknown key '\(DisplayText.clipped(unknown))'")
             }
             if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return ConfigFile() }
             return try YAMLDecoder().decode(ConfigFile.self, from: text)
@@ -193,8 +202,9 @@ public struct ConfigFile: Sendable, Equatable, ConfigSection {
         } catch let error as DecodingError {
             throw ConfigurationError(path: path, reason: "invalid config: \(error.summary)")
         } catch {
+            // Yams quotes the offending line, which may be megabytes long.
             let line = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
-            throw ConfigurationError(path: path, reason: "invalid YAML: \(line)")
+            throw ConfigurationError(path: path, reason: "invalid YAML: \(DisplayText.clipped(line, limit: 1000))")
         }
     }
 

@@ -5,25 +5,47 @@ import CamwatchSaliency
 import Foundation
 
 /// The start-up checks that need the file system or a checkpoint (docs/architecture.md §6: a bad start exits non-zero
-/// before anything is written): `--out` away from the watched directory, and the architecture, layer and
-/// input size against the first complete checkpoint already in the directory.
+/// before anything is written): `--out` and `--tensorboard` away from the watched directory, and the layer and
+/// input size against the first checkpoint in the directory that can be analysed.
+///
+/// Only what is wrong for every checkpoint stops the start. A checkpoint that cannot be read or bound is data:
+/// it becomes a `failed` entry once the watcher runs. Stopping on it would make a service that restarts on
+/// failure (systemd's `Restart=on-failure`) restart forever without watching anything.
 enum StartupCheck {
     /// The start-up check's private copies go to `<temporary directory>/<prefix><pid>`.
     static let stagingPrefix = "camwatch-startup-"
+    /// How many complete checkpoints the check tries before starting anyway.
+    static let attempts = 3
 
-    /// Refuses an output directory that is the watched directory or inside it: camwatch would find its own
-    /// `heatmaps.h5` there as a checkpoint.
+    /// Refuses an output or TensorBoard directory that is the watched directory or inside it: camwatch would
+    /// write into the trainer's directory and find its own files there as checkpoints.
     static func checkOutput(_ configuration: WatchConfiguration) throws(ConfigurationError) {
+        try refuseInsideWatched(
+            configuration.out, key: "--out", configuration: configuration,
+            consequence: "camwatch would read its own outputs (heatmaps.h5) as checkpoints: give an output directory outside it")
+        try checkTensorBoard(configuration)
+    }
+
+    /// Refuses a TensorBoard directory in the watched directory (also checked on a reload, which may change it).
+    static func checkTensorBoard(_ configuration: WatchConfiguration) throws(ConfigurationError) {
+        guard let tensorboard = configuration.tensorboard else { return }
+        try refuseInsideWatched(
+            tensorboard, key: "tensorboard (--tensorboard)", configuration: configuration,
+            consequence: "camwatch would write its event file into the trainer's directory and watch it there: "
+                + "give a log directory outside it")
+    }
+
+    /// Throws when `path` is the watched directory or inside it, by path or (a bind mount) by device and inode.
+    private static func refuseInsideWatched(
+        _ path: String, key: String, configuration: WatchConfiguration, consequence: String
+    ) throws(ConfigurationError) {
         let watched = resolved(configuration.checkpoints)
-        let out = resolved(configuration.out)
+        let target = resolved(path)
         // Paths can differ for the same directory (a bind mount): compare what the file system says, too.
-        let sameDirectory = out == watched || sameFile(configuration.out, configuration.checkpoints)
-        guard sameDirectory || out.hasPrefix(watched == "/" ? "/" : watched + "/") else { return }
+        let sameDirectory = target == watched || sameFile(path, configuration.checkpoints)
+        guard sameDirectory || target.hasPrefix(watched == "/" ? "/" : watched + "/") else { return }
         let where_ = sameDirectory ? "is the watched directory" : "is inside the watched directory \(configuration.checkpoints)"
-        throw ConfigurationError(
-            path: configuration.out,
-            reason: "--out \(where_); camwatch would read its own outputs (heatmaps.h5) as checkpoints: "
-                + "give an output directory outside it")
+        throw ConfigurationError(path: path, reason: "\(key) \(where_); \(consequence)")
     }
 
     /// Whether both paths exist and name the same file (device and inode).
@@ -47,20 +69,40 @@ enum StartupCheck {
         return base
     }
 
-    /// Loads the first complete checkpoint in the directory (a private copy, in a child process) and checks
-    /// that its architecture resolves, its weights bind, the layer exists and the network accepts the input
-    /// size. A checkpoint that cannot be loaded is not a start-up error (it becomes a `failed` entry); the
-    /// next one is tried, up to 3. Nothing to check when the directory holds no complete checkpoint yet.
-    /// - Returns: the file checked and the input size it gave, for the start-up log line.
-    /// - Throws: `ConfigurationError` naming the checkpoint and what does not fit.
+    /// What the start-up check found.
+    enum Finding {
+        /// The first checkpoint that could be analysed, and the input size it gave.
+        case checked(file: String, inputSize: (height: Int, width: Int))
+        /// The checkpoints tried, none of which could be analysed, each with why: they will be `failed`
+        /// entries, and the watcher starts anyway.
+        case unusable([String])
+        /// No complete checkpoint yet.
+        case nothing
+    }
+
+    /// What a checkpoint says about the configuration.
+    private enum Verdict {
+        case fits(inputSize: (height: Int, width: Int))
+        /// The checkpoint itself is the problem (its architecture, weights or attributes), not the settings.
+        case unusable(String)
+    }
+
+    /// Loads the first complete checkpoints in the directory (private copies, in a child process), up to
+    /// ``attempts``, until one can be analysed, and checks the layer and the input size against it.
+    /// - Parameter recordedFailed: ids the run's report already holds as `failed`: judged, and not tried again
+    ///   at every start.
+    /// - Throws: `ConfigurationError` naming the checkpoint and the setting that does not fit it (an unknown
+    ///   `--layer`, an `--input-size` the network does not take): wrong for every checkpoint.
     static func checkFirstCheckpoint(
-        _ configuration: WatchConfiguration, watcher: CheckpointWatcher, childCommand: [String]
-    ) throws(ConfigurationError) -> (file: String, inputSize: (height: Int, width: Int))? {
+        _ configuration: WatchConfiguration, watcher: CheckpointWatcher, childCommand: [String],
+        recordedFailed: Set<String> = []
+    ) throws(ConfigurationError) -> Finding {
         let staging = FileManager.default.temporaryDirectory
             .appendingPathComponent(stagingPrefix + "\(ProcessInfo.processInfo.processIdentifier)").path
         defer { try? FileManager.default.removeItem(atPath: staging) }
         let processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
-        for file in watcher.completeFiles(limit: 3) {
+        var unusable: [String] = []
+        for file in watcher.completeFiles(limit: attempts, skipping: recordedFailed) {
             let snapshot: CheckpointSnapshot
             do {
                 snapshot = try CheckpointSnapshot.copy(
@@ -68,37 +110,48 @@ enum StartupCheck {
             } catch { continue }
             let pending = processor.load(file, snapshotPath: snapshot.path)
             snapshot.remove()
-            guard case .success(let checkpoint) = pending.loaded else { continue }
-            return try check(checkpoint, file: file, processor: processor)
+            switch pending.loaded {
+            case .failure(let failure): unusable.append(failure.description)
+            case .success(let checkpoint):
+                switch try check(checkpoint, file: file, processor: processor) {
+                case .fits(let inputSize): return .checked(file: file.path, inputSize: inputSize)
+                case .unusable(let reason): unusable.append(reason)
+                }
+            }
         }
-        return nil
+        return unusable.isEmpty ? .nothing : .unusable(unusable)
     }
 
-    static func check(_ checkpoint: Checkpoint, file: CheckpointFile, processor: CheckpointProcessor)
-        throws(ConfigurationError) -> (file: String, inputSize: (height: Int, width: Int))
+    private static func check(_ checkpoint: Checkpoint, file: CheckpointFile, processor: CheckpointProcessor)
+        throws(ConfigurationError) -> Verdict
     {
         let configuration = processor.configuration
         let bound: (network: Network, spec: ModelSpec, source: String)
         do { bound = try configuration.architecture.network(for: checkpoint, path: file.path) } catch {
-            throw ConfigurationError(path: nil, reason: error.description)
+            // No architecture, a broken camwatch_model, weights that do not bind: this file's content.
+            return .unusable(CheckpointFailure.architecture(file: file.path, error).description)
         }
         // An unknown layer first: it is a mistake whatever the input size.
         do {
             _ = try bound.network.camTargetIndex(configuration.layer)
         } catch {
-            throw ConfigurationError(path: file.path, reason: "\(error) (architecture from \(bound.source))")
+            let reason = "\(error) (architecture from \(bound.source))"
+            guard configuration.layer != nil else { return .unusable("\(file.path): \(reason)") }
+            throw ConfigurationError(path: file.path, reason: reason)
         }
         let input: ResolvedPreprocessing
         do { input = try processor.preprocessing(for: checkpoint, spec: bound.spec) } catch {
-            throw ConfigurationError(path: nil, reason: error.description)
+            // The settings were validated before: what fails here is one of the checkpoint's attributes.
+            return .unusable(error.description)
         }
         let preprocessing = input.preprocessing
         do { try bound.network.validate(inputHeight: preprocessing.height, inputWidth: preprocessing.width) } catch {
-            throw ConfigurationError(
-                path: file.path,
-                reason: "the network does not take a \(preprocessing.width)×\(preprocessing.height) input "
-                    + "(input size from \(input.sizeSource)): \(error)")
+            let reason = "the network does not take a \(preprocessing.width)×\(preprocessing.height) input "
+                + "(input size from \(input.sizeSource)): \(error)"
+            // A size the flags or the config file set is wrong for every checkpoint; one from the checkpoint is its own.
+            guard input.size == .flag || input.size == .config else { return .unusable("\(file.path): \(reason)") }
+            throw ConfigurationError(path: file.path, reason: reason)
         }
-        return (file.path, (preprocessing.height, preprocessing.width))
+        return .fits(inputSize: (preprocessing.height, preprocessing.width))
     }
 }

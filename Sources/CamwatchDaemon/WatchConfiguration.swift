@@ -181,9 +181,54 @@ public struct WatchConfiguration: Sendable, Equatable {
     /// (`--interval 1e-300` used most of a core) and a timeout into an immediate failure.
     public static let minimumSeconds = 0.1
 
+    /// The longest path a setting may hold: Linux's PATH_MAX.
+    public static let maximumPathLength = 4096
+    /// The longest name (`job_name`, `layer`, `arch`, `pattern`): a label in every metric and alert, a key in
+    /// every report; 256 bytes is more than any real one (a 10 MB `job_name` made a 367 MB metrics file).
+    public static let maximumNameLength = 256
+    /// The longest webhook URL.
+    public static let maximumURLLength = 2048
+
+    /// Every string setting with its key and its longest length, and whether it may be empty.
+    private var strings: [(key: String, value: String, limit: Int, mayBeEmpty: Bool)] {
+        let path = Self.maximumPathLength
+        let name = Self.maximumNameLength
+        var architecture: (key: String, value: String, limit: Int)?
+        switch self.architecture {
+        case .zoo(let arch): architecture = ("arch (--arch)", arch, name)
+        case .specFile(let model): architecture = ("model (--model)", model, path)
+        case .automatic: architecture = nil
+        }
+        let optional: [(String, String?, Int, Bool)] = [
+            ("checkpoints", self.checkpoints, path, false), ("probes (--probes)", self.probes, path, false),
+            ("out (--out)", self.out, path, false), ("job_name", self.jobName, name, false),
+            ("pattern (--pattern)", self.pattern, name, false), ("layer (--layer)", self.layer, name, false),
+            (architecture?.key ?? "arch", architecture?.value, architecture?.limit ?? name, false),
+            ("tensorboard (--tensorboard)", self.tensorboard, path, false),
+            ("metrics.textfile_directory", self.textfileDirectory, path, false),
+            ("alerts.webhook.url", self.webhookURL, Self.maximumURLLength, false),
+            ("alerts.webhook.url_file", self.webhookURLFile, path, false),
+        ]
+        let command = (self.execCommand ?? []).map { ("alerts.exec.command", Optional($0), path, true) }
+        return (optional + command).compactMap { key, value, limit, mayBeEmpty in
+            value.map { (key, $0, limit, mayBeEmpty) }
+        }
+    }
+
     /// Checks every value in one place, before any is used: ranges, and numbers that must be finite.
     public func validate() throws(ConfigurationError) {
         func bad(_ reason: String) -> ConfigurationError { ConfigurationError(path: nil, reason: reason) }
+        // Lengths first: every later message may repeat a value.
+        for (key, value, limit, mayBeEmpty) in strings {
+            guard value.utf8.count <= limit else {
+                throw bad("\(key) is \(value.utf8.count) bytes long; at most \(limit)")
+            }
+            // An empty path is the current directory, or the watched directory for tensorboard: ''.
+            guard mayBeEmpty || !value.isEmpty else { throw bad("\(key) is empty") }
+        }
+        if let command = self.execCommand, command.count > 256 {
+            throw bad("alerts.exec.command has \(command.count) arguments; at most 256")
+        }
         if let inputSize = self.inputSize, !(1...4096).contains(inputSize) { throw bad("input_size must be in 1...4096") }
         // Every wait becomes a `Duration` or an integer count of nanoseconds, which traps on an infinite,
         // NaN or enormous value: check each here, naming its key, so a bad file is a one-line error at
@@ -236,7 +281,11 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
         self.path = path
         self.reason = reason
     }
-    public var description: String { path.map { "\($0): \(reason)" } ?? reason }
+    /// One line of bounded length, whatever the error repeats (a key, a path, a YAML line).
+    public var description: String {
+        let reason = DisplayText.clipped(reason, limit: 2 * WatchConfiguration.maximumPathLength)
+        return path.map { "\(DisplayText.clipped($0, limit: WatchConfiguration.maximumPathLength)): \(reason)" } ?? reason
+    }
 }
 
 extension WatchConfiguration {

@@ -82,13 +82,24 @@ public final class WatchService: Service, Sendable {
         }
         // The architecture, layer and input size against a real checkpoint, while nothing is written yet.
         var notices: [String] = []
-        if let checked = try StartupCheck.checkFirstCheckpoint(configuration, watcher: watcher, childCommand: childCommand) {
-            logger.debug(
-                "start-up check passed on \(checked.file): input \(checked.inputSize.width)×\(checked.inputSize.height)")
-        } else if !watcher.hasMatchingFiles() {
+        // Read only (the lock is not held yet); an unreadable report is dealt with when the session opens it.
+        let earlier = (try? ReportStore.read(directory: configuration.out)) ?? nil
+        let recordedFailed = Set(earlier?.checkpoints.filter { $0.status == .failed }.map(\.id) ?? [])
+        switch try StartupCheck.checkFirstCheckpoint(
+            configuration, watcher: watcher, childCommand: childCommand, recordedFailed: recordedFailed)
+        {
+        case .checked(let file, let inputSize):
+            logger.debug("start-up check passed on \(file): input \(inputSize.width)×\(inputSize.height)")
+        case .unusable(let reasons):
+            // Each becomes a failed entry with its reason; the settings are checked against the first good one.
+            notices.append(
+                "start-up check: none of the first \(reasons.count) checkpoint(s) can be analysed (\(DisplayText.clipped(reasons[0], limit: 500))); "
+                    + "watching anyway: they are recorded failed")
+        case .nothing where !watcher.hasMatchingFiles():
             let unmatched = watcher.unmatchedNames()
             let seen = unmatched.isEmpty ? "" : "; seen, not watched: " + listed(unmatched)
             notices.append("no file in \(configuration.checkpoints) matches '\(configuration.pattern)' yet\(seen)")
+        case .nothing: break
         }
         let lock = try OutputLock(directory: configuration.out)
         // Only now, holding the lock: no other watcher can be writing these.
@@ -101,7 +112,8 @@ public final class WatchService: Service, Sendable {
         let model = Report.Model(
             arch: architectureName(configuration.architecture, spec: spec), layer: configuration.layer ?? "",
             inputSize: size.map { [$0.0, $0.1] } ?? [], method: configuration.method.rawValue)
-        let fresh = Report(model: model, probes: probes.descriptions, convergence: configuration.tracker)
+        let fresh = Report(
+            model: model, probes: probes.descriptions, convergence: configuration.tracker, run: runIdentity(configuration))
         let session: MonitorSession
         do {
             session = try MonitorSession.open(
@@ -138,6 +150,15 @@ public final class WatchService: Service, Sendable {
             if (try? fm.removeItem(atPath: temporary + "/" + name)) != nil { removed.append(name) }
         }
         return removed
+    }
+
+    /// The run's identity for report.json: the resolved checkpoint directory with its device and inode (the same
+    /// directory renamed or bind-mounted elsewhere is the same run), and the probe directory.
+    static func runIdentity(_ configuration: WatchConfiguration) -> Report.Run {
+        let status = try? WatcherSystemCalls.pathStatus(configuration.checkpoints).get()
+        return Report.Run(
+            checkpoints: StartupCheck.resolved(configuration.checkpoints), device: status?.device, inode: status?.inode,
+            probes: StartupCheck.resolved(configuration.probes))
     }
 
     static func watcher(_ configuration: WatchConfiguration, alreadySeen: Set<String>) throws(ConfigurationError)
@@ -322,7 +343,10 @@ public final class WatchService: Service, Sendable {
             return
         }
         let fresh: WatchConfiguration
-        do { fresh = try WatchConfiguration.resolve(file: configurationPath, overrides: overrides) } catch {
+        do {
+            fresh = try WatchConfiguration.resolve(file: configurationPath, overrides: overrides)
+            try StartupCheck.checkTensorBoard(fresh)
+        } catch {
             logger.error("SIGHUP: \(error); keeping the previous configuration")
             return
         }

@@ -96,3 +96,16 @@ public enum DisplayText {
         return text.unicodeScalars.first
     }
 }
+
+extension DisplayText {
+    /// The longest piece of outside text an error message repeats (``clipped(_:limit:)``).
+    public static let echoLimit = 200
+
+    /// `text` cut to its first `limit` characters, with an ellipsis and the original length, when longer: an
+    /// error message repeats what it was given (a key, a layer name, a path), and a megabyte of it would make a
+    /// "one-line" error a megabyte long.
+    public static func clipped(_ text: String, limit: Int = echoLimit) -> String {
+        guard text.utf8.count > limit else { return text }
+        return "\(text.prefix(limit))… (\(text.utf8.count) bytes)"
+    }
+}

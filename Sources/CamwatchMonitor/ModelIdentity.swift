@@ -24,17 +24,12 @@ public struct ModelIdentity: Sendable, Hashable, Codable {
 
     /// The identity of a checkpoint's tensors under `architecture`.
     public init(architecture: String?, tensors: [String: Tensor]) {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var fingerprint = Fingerprint()
         for name in tensors.keys.sorted() {
             let shape = tensors[name]?.shape.map(String.init).joined(separator: ",") ?? ""
-            for byte in "\(name):\(shape);".utf8 {
-                hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
-            }
+            fingerprint.add("\(name):\(shape);".utf8)
         }
-        let hex = String(hash, radix: 16)
-        self.init(
-            architecture: architecture, parameters: String(repeating: "0", count: 16 - hex.count) + hex,
-            tensorCount: tensors.count)
+        self.init(architecture: architecture, parameters: fingerprint.hex, tensorCount: tensors.count)
     }
 
     /// Why `self` is another model than `previous`, in a few words, or `nil` when it is the same model.

@@ -36,12 +36,21 @@ public struct MonitorSession: Sendable {
     ///     empty layer or input size means "not known yet": the first processed checkpoint sets it.
     ///   - now: Unix seconds, for the names of set-aside files.
     /// - Throws: `MonitorError`: an output file cannot be read or moved aside, or the existing report was made
-    ///   for another layer or input size (its heatmaps could not be compared with new ones).
+    ///   for another layer or input size, or belongs to another run (another checkpoint directory, other probe
+    ///   images): its heatmaps could not be compared with new ones.
     public static func open(directory: String, probes: ProbeSet, fresh: Report, now: Double) throws(MonitorError)
         -> MonitorSession
     {
         var store = try ReportStore.open(directory: directory, fresh: fresh, now: now)
         var recoveries: [CorruptFileRecovery] = store.recovery.map { [$0] } ?? []
+        // Before anything is changed: a refused run leaves the directory as it was.
+        if !store.report.checkpoints.isEmpty, let conflict = store.report.conflict(withRunOf: fresh) {
+            throw MonitorError(
+                .mismatch, path: store.path,
+                reason: "\(conflict); to start afresh give another --out, or remove \(directory)")
+        }
+        // A report from before the run was recorded adopts this one; a renamed directory updates its path.
+        if let run = fresh.run { store.report.run = run }
         let existing = store.report.model
         if !fresh.model.layer.isEmpty, !existing.layer.isEmpty, existing.layer != fresh.model.layer,
             store.report.lastProcessed != nil

@@ -13,7 +13,7 @@ public struct ProbeSet: Sendable {
     /// One probe: its description (as the report stores it) and its decoded image.
     public struct Probe: Sendable {
         public var description: Report.Probe
-        /// The absolute or directory-relative path the image was read from.
+        /// The path the image was read from: inside the probe directory.
         public var path: String
         public var image: RGBImage
     }
@@ -82,11 +82,22 @@ public struct ProbeSet: Sendable {
             guard seen.insert(entry.id).inserted else {
                 throw MonitorError(.corrupt, path: manifestPath ?? directory, reason: "probe id '\(entry.id)' appears twice")
             }
-            let path = entry.file.hasPrefix("/") ? entry.file : base.appendingPathComponent(entry.file).path
+            let path = base.appendingPathComponent(entry.file).path
+            // The manifest's names are relative and free of `..` (readManifest); a symbolic link may still lead out.
+            guard isInside(path, directory: directory) else {
+                throw MonitorError(
+                    .corrupt, path: manifestPath ?? directory,
+                    reason: "probe '\(DisplayText.clipped(entry.id))' (\(DisplayText.clipped(entry.file))) is a symbolic "
+                        + "link leading out of the probe directory: probes must be files inside it")
+            }
             let image: RGBImage
             do { image = try PNGDecoder.decode(path: path) } catch {
                 throw MonitorError(.corrupt, path: path, reason: "unreadable probe image: \(error.reason)")
             }
+            var digest = Fingerprint()
+            digest.add(FileManager.default.contents(atPath: path) ?? Data())
+            var entry = entry
+            entry.digest = digest.hex
             // Each image is at most PNGDecoder.maximumPixels, so the sum cannot overflow.
             totalPixels += image.width * image.height
             guard totalPixels <= pixelLimit else {
@@ -135,6 +146,33 @@ public struct ProbeSet: Sendable {
         var probes: [ManifestEntry]
     }
 
+    /// The longest `id`, `file` or `label` a manifest entry may have: they end up in every report, page and
+    /// metric, and a name longer than a path is a damaged or hostile manifest.
+    public static let maximumNameLength = 1024
+
+    /// What is wrong with an entry's strings, or `nil`: too long, or a file that is not a relative path inside
+    /// the probe directory (an absolute path or a `..` would read any PNG the daemon can, and publish it as a
+    /// probe in the world-readable outputs).
+    private static func problem(with entry: ManifestEntry) -> String? {
+        for (key, value) in [("id", entry.id), ("file", entry.file), ("label", entry.label)] {
+            if let value, value.utf8.count > maximumNameLength {
+                return "\(key) is \(value.utf8.count) bytes long, at most \(maximumNameLength)"
+            }
+        }
+        if entry.file.isEmpty { return "file is empty" }
+        if entry.file.hasPrefix("/") || entry.file.split(separator: "/").contains("..") {
+            return "file must be a path inside the probe directory (no absolute path, no '..')"
+        }
+        return nil
+    }
+
+    /// Whether `path`, with symbolic links resolved, lies inside `directory` (also resolved).
+    private static func isInside(_ path: String, directory: String) -> Bool {
+        let root = URL(fileURLWithPath: directory).resolvingSymlinksInPath().standardizedFileURL.path
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+        return resolved.hasPrefix(root == "/" ? "/" : root + "/")
+    }
+
     private static func readManifest(_ path: String) throws(MonitorError) -> [Report.Probe] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw MonitorError(.io, path: path, reason: "cannot read the probe manifest")
@@ -155,8 +193,11 @@ public struct ProbeSet: Sendable {
         }
         var entries: [Report.Probe] = []
         for (index, entry) in raw.enumerated() {
+            if let problem = problem(with: entry) {
+                throw MonitorError(.corrupt, path: path, reason: "probe \(index) (\(DisplayText.clipped(entry.file))): \(problem)")
+            }
             if let classIndex = entry.classIndex, classIndex < 0 {
-                throw MonitorError(.corrupt, path: path, reason: "probe \(index) (\(entry.file)): negative class \(classIndex)")
+                throw MonitorError(.corrupt, path: path, reason: "probe \(index) (\(DisplayText.clipped(entry.file))): negative class \(classIndex)")
             }
             if let bbox = entry.bbox {
                 // Finite and within ±2^24 pixels: NaN or infinity cannot be written to report.json, and
@@ -166,7 +207,7 @@ public struct ProbeSet: Sendable {
                     bbox[1] < bbox[3]
                 else {
                     throw MonitorError(.corrupt, path: path,
-                                       reason: "probe \(index) (\(entry.file)): bbox must be [x0, y0, x1, y1] with x0 < x1, y0 < y1, finite, within ±2^24")
+                                       reason: "probe \(index) (\(DisplayText.clipped(entry.file))): bbox must be [x0, y0, x1, y1] with x0 < x1, y0 < y1, finite, within ±2^24")
                 }
             }
             let id = entry.id ?? URL(fileURLWithPath: entry.file).deletingPathExtension().lastPathComponent

@@ -22,18 +22,23 @@ public struct Report: Sendable, Equatable, Codable {
     public var checkpoints: [CheckpointEntry]
     /// The convergence state machine, stored whole so a restart resumes it.
     public var convergence: ConvergenceTracker
+    /// The checkpoint directory this report follows; `nil` in reports written before it was recorded (the next
+    /// run adopts them).
+    @ExplicitNull public var run: Run?
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
-        case model, probes, checkpoints, convergence
+        case model, probes, checkpoints, convergence, run
     }
 
     /// Creates an empty report for a new run.
     public init(
         model: Model, probes: [Probe], checkpoints: [CheckpointEntry] = [],
-        convergence: ConvergenceTracker = ConvergenceTracker(), schemaVersion: Int = Report.currentSchemaVersion
+        convergence: ConvergenceTracker = ConvergenceTracker(), schemaVersion: Int = Report.currentSchemaVersion,
+        run: Run? = nil
     ) {
         self.schemaVersion = schemaVersion
+        self.run = run
         self.model = model
         self.probes = probes
         self.checkpoints = checkpoints
@@ -201,13 +206,20 @@ extension Report {
         @ExplicitNull public var label: String?
         /// `[x0, y0, x1, y1]` in image pixels.
         @ExplicitNull public var bbox: [Double]?
+        /// The ``Fingerprint`` of the image file's bytes: a probe whose image changed under the same id
+        /// cannot be compared with its earlier heatmaps. `nil` in reports from before it was recorded.
+        @ExplicitNull public var digest: String?
 
         enum CodingKeys: String, CodingKey {
-            case id, file, label, bbox
+            case id, file, label, bbox, digest
             case classIndex = "class"
         }
 
-        public init(id: String, file: String, classIndex: Int? = nil, label: String? = nil, bbox: [Double]? = nil) {
+        public init(
+            id: String, file: String, classIndex: Int? = nil, label: String? = nil, bbox: [Double]? = nil,
+            digest: String? = nil
+        ) {
+            self.digest = digest
             self.id = id
             self.file = file
             self.classIndex = classIndex

@@ -52,6 +52,13 @@ struct WatchStartupTests {
 
         func remove() { try? FileManager.default.removeItem(at: root) }
 
+        /// Copies one more sample checkpoint into `ckpt/`.
+        func add(_ name: String) throws {
+            try FileManager.default.copyItem(
+                at: WatchStartupTests.sampleCheckpoints.appendingPathComponent(name),
+                to: URL(fileURLWithPath: checkpoints + "/" + name))
+        }
+
         func watch(_ extra: [String] = [], out: String? = nil) throws -> CommandRunner.Result {
             try CommandRunner.run(
                 ["watch", checkpoints, "--probes", probes, "--out", out ?? self.out, "--config", config, "--once"] + extra)
@@ -100,18 +107,155 @@ struct WatchStartupTests {
         #expect(!FileManager.default.fileExists(atPath: scratch.out), "--out must not be created")
     }
 
-    @Test("a checkpoint without arch or camwatch_model: the message names the arch attribute, the path once")
+    @Test("a checkpoint without arch or camwatch_model is a failed entry naming the arch attribute; the start goes on")
     func noArchitectureNamesTheArchAttribute() throws {
         let scratch = try Scratch(["epoch-001.h5"])
         defer { scratch.remove() }
         try scratch.h5py(
             "import h5py, sys\nwith h5py.File(sys.argv[1] + '/epoch-001.h5', 'a') as f:\n    del f.attrs['camwatch_model']\n")
         let run = try scratch.watch()
-        #expect(run.status != 0)
-        #expect(run.stderrLines.count == 1, "\(run.stderr)")
-        #expect(run.stderr.contains("root attribute arch") && run.stderr.contains("--arch"), "\(run.stderr)")
-        #expect(Self.occurrences(scratch.checkpoints + "/epoch-001.h5", in: run.stderr) == 1, "\(run.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: scratch.out))
+        #expect(run.status != 0, "--once: the only checkpoint failed")
+        #expect(run.stderrLines.last?.contains("the only checkpoint failed") == true, "\(run.stderr)")
+        #expect(try Self.statuses(scratch.out) == ["epoch-001.h5": "failed"])
+        let error = try Self.errors(scratch.out)["epoch-001.h5"] ?? ""
+        #expect(error.contains("root attribute arch") && error.contains("--arch"), "\(error)")
+        #expect(Self.occurrences(scratch.checkpoints + "/epoch-001.h5", in: error) == 1, "\(error)")
+    }
+
+    @Test("a kernel of 0 in the oldest checkpoints' camwatch_model: failed entries, the start goes on, and again after a restart")
+    func brokenOldestCheckpointDoesNotStopTheStart() throws {
+        let scratch = try Scratch(["epoch-001.h5"])
+        defer { scratch.remove() }
+        try scratch.h5py(
+            "import h5py, sys\nwith h5py.File(sys.argv[1] + '/epoch-001.h5', 'a') as f:\n"
+                + "    f.attrs['camwatch_model'] = f.attrs['camwatch_model'].replace('\"kernel\":3', '\"kernel\":0', 1)\n")
+        // Three broken files: as many as the start-up check tries.
+        for copy in ["epoch-001-b.h5", "epoch-001-c.h5"] {
+            try FileManager.default.copyItem(atPath: scratch.checkpoints + "/epoch-001.h5", toPath: scratch.checkpoints + "/" + copy)
+        }
+        let broken = ["epoch-001.h5": "failed", "epoch-001-b.h5": "failed", "epoch-001-c.h5": "failed"]
+        let first = try scratch.watch()
+        #expect(first.stderr.contains("start-up check: none of the first 3 checkpoint(s) can be analysed"), "\(first.stderr)")
+        #expect(first.stderrLines.last?.contains("all 3 checkpoints failed") == true, "\(first.stderr)")
+        #expect(try Self.statuses(scratch.out) == broken)
+        #expect(try Self.errors(scratch.out)["epoch-001.h5"]?.contains("kernel = 0") == true)
+
+        // A restart with the broken files recorded failed and a good one beside them: the check skips what the
+        // report already judged and takes the good one.
+        try scratch.add("epoch-002.h5")
+        let second = try scratch.watch()
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(!second.stderr.contains("start-up check: none"), "\(second.stderr)")
+        #expect(try Self.statuses(scratch.out) == broken.merging(["epoch-002.h5": "ok"]) { a, _ in a })
+
+        // A --layer the model lacks is still wrong for every checkpoint: the start stops on the good one.
+        let layer = try scratch.watch(["--layer", "layer5"])
+        #expect(layer.status != 0)
+        #expect(layer.stderrLines.count == 1 && layer.stderr.contains("no layer named 'layer5'"), "\(layer.stderr)")
+    }
+
+    @Test("another checkpoint directory or other probe images into an --out that holds a run: one line naming both, --out untouched")
+    func anotherRunIntoTheSameOutIsRefused() throws {
+        let scratch = try Scratch(["epoch-001.h5"])
+        defer { scratch.remove() }
+        #expect(try scratch.watch().status == 0)
+        let fm = FileManager.default
+        func contents() throws -> [String: Data] {
+            var files: [String: Data] = [:]
+            for name in try fm.contentsOfDirectory(atPath: scratch.out) where name != ".camwatch.lock" {
+                files[name] = try Data(contentsOf: URL(fileURLWithPath: scratch.out + "/" + name))
+            }
+            return files
+        }
+        let before = try contents()
+        let report = try #require(try Self.report(scratch.out))
+        let run = try #require(report["run"] as? [String: Any])
+        #expect(run["checkpoints"] as? String == URL(fileURLWithPath: scratch.checkpoints).resolvingSymlinksInPath().path)
+        #expect((report["probes"] as? [[String: Any]])?.allSatisfy { ($0["digest"] as? String)?.count == 16 } == true)
+
+        // Another checkpoint directory.
+        let other = scratch.root.appendingPathComponent("other").path
+        try fm.createDirectory(atPath: other, withIntermediateDirectories: true)
+        try fm.copyItem(atPath: Self.sampleCheckpoints.appendingPathComponent("epoch-002.h5").path, toPath: other + "/epoch-002.h5")
+        let refused = try CommandRunner.run(
+            ["watch", other, "--probes", scratch.probes, "--out", scratch.out, "--config", scratch.config, "--once"])
+        #expect(refused.status != 0)
+        #expect(refused.stderrLines.count == 1, "\(refused.stderr)")
+        let resolved = { (path: String) in URL(fileURLWithPath: path).resolvingSymlinksInPath().path }
+        #expect(refused.stderr.contains(resolved(scratch.checkpoints)) && refused.stderr.contains(resolved(other)), "\(refused.stderr)")
+        #expect(refused.stderr.contains("another --out") && refused.stderr.contains("remove \(scratch.out)"), "\(refused.stderr)")
+        #expect(try contents() == before, "--out must stay as it was")
+
+        // The same directory, with one probe image replaced by another under the same id.
+        let circle = scratch.probes + "/probe-00-circle.png"
+        let original = try Data(contentsOf: URL(fileURLWithPath: circle))
+        try Data(contentsOf: URL(fileURLWithPath: scratch.probes + "/probe-03-cross.png")).write(to: URL(fileURLWithPath: circle))
+        let probes = try scratch.watch()
+        #expect(probes.status != 0)
+        #expect(probes.stderrLines.count == 1, "\(probes.stderr)")
+        #expect(probes.stderr.contains("probe 'probe-00-circle' is another image"), "\(probes.stderr)")
+        #expect(try contents() == before, "--out must stay as it was")
+        try original.write(to: URL(fileURLWithPath: circle))
+
+        // The directory renamed (same device and inode): the same run, which now records the new path.
+        let renamed = scratch.root.appendingPathComponent("renamed").path
+        try fm.moveItem(atPath: scratch.checkpoints, toPath: renamed)
+        try fm.copyItem(atPath: other + "/epoch-002.h5", toPath: renamed + "/epoch-002.h5")
+        let moved = try CommandRunner.run(
+            ["watch", renamed, "--probes", scratch.probes, "--out", scratch.out, "--config", scratch.config, "--once"])
+        #expect(moved.status == 0, "\(moved.stderr)")
+        #expect(((try Self.report(scratch.out))?["run"] as? [String: Any])?["checkpoints"] as? String == resolved(renamed))
+    }
+
+    @Test("a report.json from before the run was recorded is adopted: the run goes on and records its identity")
+    func anOldReportIsAdopted() throws {
+        let scratch = try Scratch(["epoch-001.h5"])
+        defer { scratch.remove() }
+        #expect(try scratch.watch().status == 0)
+        let path = scratch.out + "/report.json"
+        var report = try #require(try Self.report(scratch.out))
+        report["run"] = nil
+        report["probes"] = (report["probes"] as? [[String: Any]])?.map { $0.filter { $0.key != "digest" } }
+        try JSONSerialization.data(withJSONObject: report).write(to: URL(fileURLWithPath: path))
+        try scratch.add("epoch-002.h5")
+        let run = try scratch.watch()
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try Self.statuses(scratch.out) == ["epoch-001.h5": "ok", "epoch-002.h5": "ok"])
+        #expect(try Self.report(scratch.out)?["run"] is [String: Any])
+    }
+
+    @Test("--tensorboard the watched directory or inside it, and tensorboard: '': refused with one line, nothing written")
+    func tensorBoardInsideTheWatchedDirectory() throws {
+        let scratch = try Scratch(["epoch-001.h5"])
+        defer { scratch.remove() }
+        for directory in [scratch.checkpoints, scratch.checkpoints + "/tb", scratch.checkpoints + "/./"] {
+            let run = try scratch.watch(["--tensorboard", directory])
+            #expect(run.status != 0)
+            #expect(run.stderrLines.count == 1, "\(run.stderr)")
+            #expect(run.stderr.contains("tensorboard (--tensorboard)") && run.stderr.contains("watched directory"), "\(run.stderr)")
+        }
+        try "watch: {interval: 0.5, settle: 0.3}\ntensorboard: ''\n".write(toFile: scratch.config, atomically: true, encoding: .utf8)
+        let empty = try scratch.watch()
+        #expect(empty.status != 0)
+        #expect(empty.stderrLines.count == 1 && empty.stderr.contains("tensorboard (--tensorboard) is empty"), "\(empty.stderr)")
+        let listing = try FileManager.default.contentsOfDirectory(atPath: scratch.checkpoints)
+        #expect(listing == ["epoch-001.h5"], "nothing may be written into the watched directory: \(listing)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.out), "--out must not be created")
+    }
+
+    @Test("a 512 KiB job_name or layer in the config: one short line naming the key and the limit, nothing written")
+    func hugeStringSettings() throws {
+        let scratch = try Scratch(["epoch-001.h5"])
+        defer { scratch.remove() }
+        for key in ["job_name", "layer"] {
+            let huge = String(repeating: "j", count: 512 << 10)
+            try "watch: {interval: 0.5, settle: 0.3}\n\(key): \(huge)\n".write(toFile: scratch.config, atomically: true, encoding: .utf8)
+            let run = try scratch.watch()
+            #expect(run.status != 0)
+            #expect(run.stderrLines.count == 1 && run.stderr.utf8.count < 1000, "\(run.stderr.prefix(500))")
+            #expect(run.stderr.contains("\(key)") && run.stderr.contains("at most 256"), "\(run.stderr.prefix(500))")
+            #expect(!FileManager.default.fileExists(atPath: scratch.out), "--out must not be created")
+        }
     }
 
     @Test("--once with no file matching the pattern: non-zero, naming the files seen but not watched")
@@ -167,13 +311,14 @@ struct WatchStartupTests {
         #expect(warned.stderr.contains("the checkpoint's input_size attribute"), "\(warned.stderr)")
         #expect(Self.occurrences("predicted as another class", in: warned.stderr) == 1, "\(warned.stderr)")
 
-        // A bad input_size attribute is a start-up error naming the file and the attribute.
+        // A bad input_size attribute is the checkpoint's fault: a failed entry naming the file and the attribute.
         let bad = try Scratch(["epoch-024.h5"])
         defer { bad.remove() }
         try bad.h5py("import h5py, sys\nwith h5py.File(sys.argv[1] + '/epoch-024.h5', 'a') as f:\n    f.attrs['input_size'] = 0\n")
         let refused = try bad.watch()
         #expect(refused.status != 0)
-        #expect(refused.stderr.contains("input_size") && refused.stderr.contains("epoch-024.h5"), "\(refused.stderr)")
+        let error = try Self.errors(bad.out)["epoch-024.h5"] ?? ""
+        #expect(error.contains("input_size") && error.contains("epoch-024.h5"), "\(error)")
     }
 
     @Test("settle: .inf in the config, or --interval inf: one line naming the key, non-zero exit, no crash")
@@ -212,6 +357,26 @@ struct WatchStartupTests {
         #expect(status == ["epoch-001.h5": "ok", "epoch-002.h5": "failed"], "\(entries)")
         let error = entries.first { $0["name"] as? String == "epoch-002.h5" }?["error"] as? String ?? ""
         #expect(error.contains("epoch-002.h5") && error.contains("kernel = 1099511627776 is outside 1...4096"), "\(error)")
+    }
+
+    static func report(_ out: String) throws -> [String: Any]? {
+        let data = try Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))
+        return try JSONSerialization.jsonObject(with: data) as? [String: Any]
+    }
+
+    /// Each checkpoint's status in report.json, by file name.
+    static func statuses(_ out: String) throws -> [String: String] {
+        try entries(out).mapValues { $0["status"] as? String ?? "" }
+    }
+
+    /// Each checkpoint's error in report.json, by file name.
+    static func errors(_ out: String) throws -> [String: String] {
+        try entries(out).compactMapValues { $0["error"] as? String }
+    }
+
+    static func entries(_ out: String) throws -> [String: [String: Any]] {
+        let entries = try report(out)?["checkpoints"] as? [[String: Any]] ?? []
+        return Dictionary(entries.map { ($0["name"] as? String ?? "", $0) }) { first, _ in first }
     }
 
     static func inputSize(_ out: String) throws -> [Int]? {

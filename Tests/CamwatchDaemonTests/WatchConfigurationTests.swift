@@ -318,6 +318,58 @@ import Testing
         #expect(other.changes(from: old.restart) == ["input_size"], "the input size is named on its own")
     }
 
+    @Test("a 512 KiB string in any setting: one short line naming the key and the limit, the value not repeated")
+    func hugeStringsAreRefusedWithoutEchoingThem() throws {
+        let huge = String(repeating: "x", count: 1 << 19)
+        let base = "checkpoints: c\nprobes: p\nout: o\n"
+        for (text, key) in [
+            ("job_name: \(huge)", "job_name is 524288 bytes long; at most 256"),
+            ("layer: \(huge)", "layer (--layer) is 524288 bytes long; at most 256"),
+            ("pattern: \(huge)", "pattern (--pattern)"), ("arch: \(huge)", "arch (--arch)"),
+            ("tensorboard: /\(huge)", "tensorboard (--tensorboard)"),
+            ("metrics: {textfile_directory: /\(huge)}", "metrics.textfile_directory"),
+            ("alerts: {webhook: {url: 'https://\(huge)'}}", "alerts.webhook.url"),
+            ("alerts: {exec: {command: [/bin/true, \(huge)]}}", "alerts.exec.command"),
+            // Keys and YAML errors are repeated, clipped with their length.
+            // (YAML keys end at 1024 characters.)
+            ("\(huge.prefix(1000)): 1", "unknown key '\(huge.prefix(200))… (1000 bytes)'"),
+            ("job_name: [\(huge)", "invalid YAML"),
+        ] {
+            let path = try file(base + text)
+            do {
+                _ = try WatchConfiguration.resolve(file: path, overrides: WatchConfiguration.Overrides())
+                Issue.record("accepted: \(key)")
+            } catch {
+                #expect(error.description.contains(key), "\(error.description.prefix(300))")
+                #expect(error.description.utf8.count < 6000, "\(key): \(error.description.utf8.count) bytes")
+                #expect(!error.description.contains("\n"))
+            }
+        }
+        // A flag is bounded like its key.
+        var overrides = WatchConfiguration.Overrides()
+        (overrides.checkpoints, overrides.probes, overrides.out) = ("c", "p", "o")
+        overrides.layer = String(repeating: "l", count: 100_000)
+        #expect(throws: ConfigurationError(path: nil, reason: "layer (--layer) is 100000 bytes long; at most 256")) {
+            try WatchConfiguration.resolve(file: nil, overrides: overrides)
+        }
+        #expect(DisplayText.clipped(huge).hasSuffix("… (524288 bytes)"))
+        // A config file over 1 MiB is refused before it is parsed.
+        let big = try file(base + "job_name: \(huge)\(huge)\(huge)")
+        #expect(throws: ConfigurationError(path: big, reason: "the config file has 1572906 bytes; at most 1048576")) {
+            try WatchConfiguration.resolve(file: big, overrides: WatchConfiguration.Overrides())
+        }
+    }
+
+    @Test("tensorboard: '', job_name: '' and out: '' are refused with the key")
+    func emptyPathsAndNamesAreRefused() throws {
+        for (text, reason) in [
+            ("out: o\ntensorboard: ''", "tensorboard (--tensorboard) is empty"), ("out: o\njob_name: ''", "job_name is empty"),
+            ("out: ''", "out (--out) is empty"),
+        ] {
+            try expectRejected("checkpoints: c\nprobes: p\n" + text, reason: reason)
+        }
+    }
+
     func expectRejected(_ text: String, reason: String) throws {
         let path = try file(text)
         do {

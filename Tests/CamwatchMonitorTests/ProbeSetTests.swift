@@ -145,4 +145,43 @@ import Testing
         #expect(try ProbeSet.load(directory: dir, pixelLimit: 20 * 4096).probes.count == 20)
         #expect(ProbeSet.maximumTotalPixels == 2 * PNGDecoder.maximumPixels)
     }
+
+    @Test("a manifest entry outside the probe directory (../, an absolute path, a symbolic link leading out) is refused")
+    func probesStayInsideTheProbeDirectory() throws {
+        let outside = try directory(["probe-00-circle.png"])
+        defer { removeDirectory(outside) }
+        for file in ["../\(URL(fileURLWithPath: outside).lastPathComponent)/probe-00-circle.png", "\(outside)/probe-00-circle.png",
+                     "sub/../../x.png"] {
+            let dir = try directory([], manifest: #"[{"id": "p", "file": "\#(file)"}]"#)
+            defer { removeDirectory(dir) }
+            #expect {
+                try ProbeSet.load(directory: dir)
+            } throws: { error in
+                let text = "\(error)"
+                return text.hasPrefix("\(dir)/probes.json: probe 0 (\(file)): ") && text.contains("inside the probe directory")
+            }
+        }
+        let linked = try directory(["probe-01-square.png"], manifest: #"[{"id": "p", "file": "link.png"}]"#)
+        defer { removeDirectory(linked) }
+        try FileManager.default.createSymbolicLink(atPath: "\(linked)/link.png", withDestinationPath: "\(outside)/probe-00-circle.png")
+        #expect {
+            try ProbeSet.load(directory: linked)
+        } throws: { error in
+            "\(error)".hasPrefix("\(linked)/probes.json: probe 'p' (link.png) is a symbolic link leading out")
+        }
+        // A link inside the directory is fine.
+        try FileManager.default.removeItem(atPath: "\(linked)/link.png")
+        try FileManager.default.createSymbolicLink(atPath: "\(linked)/link.png", withDestinationPath: "probe-01-square.png")
+        #expect(try ProbeSet.load(directory: linked).probes.count == 1)
+    }
+
+    @Test("every probe's digest is the fingerprint of its file: equal files equal, another image another")
+    func probesCarryTheirDigest() throws {
+        let dir = try directory(
+            ["probe-00-circle.png", "probe-01-square.png"],
+            manifest: #"[{"id": "a", "file": "probe-00-circle.png"}, {"id": "b", "file": "probe-01-square.png"}, {"id": "c", "file": "probe-00-circle.png"}]"#)
+        defer { removeDirectory(dir) }
+        let digests = try ProbeSet.load(directory: dir).descriptions.map { $0.digest ?? "" }
+        #expect(digests[0].count == 16 && digests[0] == digests[2] && digests[0] != digests[1], "\(digests)")
+    }
 }

@@ -203,8 +203,8 @@ public struct CheckpointWatcher: Sendable {
     }
 
     /// Up to `limit` files matching the pattern whose HDF5 header says complete, in natural order (processed
-    /// before or not): what a start-up check can read now.
-    public func completeFiles(limit: Int) -> [CheckpointFile] {
+    /// before or not, except the ids in `skipping`): what a start-up check can read now.
+    public func completeFiles(limit: Int, skipping: Set<String> = []) -> [CheckpointFile] {
         guard case .success(let entries) = WatcherSystemCalls.directoryEntries(directory) else { return [] }
         var found: [CheckpointFile] = []
         let usable = entries.filter { $0.isValidUTF8 && filter.accepts($0.name) }
@@ -214,7 +214,7 @@ public struct CheckpointWatcher: Sendable {
             let file = CheckpointFile(
                 path: path(entry.name), name: entry.name, inode: status.inode, size: status.size,
                 mtimeNanoseconds: status.modificationNanoseconds)
-            guard Self.gate(file) == .passed else { continue }
+            guard !skipping.contains(file.id), Self.gate(file) == .passed else { continue }
             found.append(file)
             if found.count >= limit { break }
         }

@@ -146,7 +146,7 @@ enum StartupCheck {
         }
         let preprocessing = input.preprocessing
         do { try bound.network.validate(inputHeight: preprocessing.height, inputWidth: preprocessing.width) } catch {
-            let reason = "the network does not take a \(preprocessing.width)×\(preprocessing.height) input "
+            let reason = "the network does not take a \(preprocessing.height)×\(preprocessing.width) input "
                 + "(input size from \(input.sizeSource)): \(error)"
             // A size the flags or the config file set is wrong for every checkpoint; one from the checkpoint is its own.
             guard input.size == .flag || input.size == .config else { return .unusable("\(file.path): \(reason)") }

@@ -257,7 +257,7 @@ public struct WatchConfiguration: Sendable, Equatable {
         }
         guard (1...1024).contains(self.batchSize) else { throw bad("score_cam.batch_size must be in 1...1024") }
         if let threads = self.threads, !(1...256).contains(threads) { throw bad("resources.threads must be in 1...256") }
-        guard (1...1_000_000).contains(self.everyNth) else { throw bad("resources.every_nth must be at least 1") }
+        guard (1...1_000_000).contains(self.everyNth) else { throw bad("resources.every_nth must be in 1...1000000") }
         if let topChannels = self.topChannels, topChannels < 1 { throw bad("resources.top_channels must be at least 1") }
         guard (2...1000).contains(self.maxColumns) else { throw bad("timeline.max_columns must be in 2...1000") }
         guard (0...1).contains(self.alpha) else { throw bad("timeline.alpha must be in 0...1") }

@@ -321,7 +321,7 @@ struct WatchStartupTests {
         #expect(error.contains("input_size") && error.contains("epoch-024.h5"), "\(error)")
     }
 
-    @Test("settle: .inf in the config, or --interval inf: one line naming the key, non-zero exit, no crash")
+    @Test("settle: .inf in the config, or --interval inf / 0 / -1 / 0.05: one line naming the key and bounds, non-zero exit")
     func infiniteDurationsAreOneLine() throws {
         let scratch = try Scratch(["epoch-001.h5"])
         defer { scratch.remove() }
@@ -335,10 +335,14 @@ struct WatchStartupTests {
         #expect(!FileManager.default.fileExists(atPath: scratch.out), "--out must not be created")
 
         try "watch: {settle: 0.3}\n".write(toFile: scratch.config, atomically: true, encoding: .utf8)
-        let interval = try scratch.watch(["--interval", "inf"])
-        #expect(interval.status == 1 || interval.status == 64, "status \(interval.status): \(interval.stderr)")
-        #expect(interval.stderrLines.count == 1, "\(interval.stderr)")
-        #expect(interval.stderr.contains("watch.interval (--interval)"), "\(interval.stderr)")
+        // One rule for every value, whichever side of it: 0 and -1 get the bounds too (no separate "positive" check).
+        for value in ["inf", "0", "-1", "0.05"] {
+            let interval = try scratch.watch(["--interval=\(value)"])
+            #expect(interval.status == 1 || interval.status == 64, "status \(interval.status): \(interval.stderr)")
+            #expect(interval.stderrLines.count == 1, "\(interval.stderr)")
+            #expect(interval.stderr.contains("watch.interval (--interval) must be a number of seconds, at least 0.1"),
+                    "\(interval.stderr)")
+        }
     }
 
     @Test("a checkpoint whose camwatch_model has a kernel of 2^40 is a failed entry naming the key; the run goes on")

@@ -161,7 +161,7 @@ import Testing
         ("out: o\ncheckpoints: c", "no probe directory"),
         ("probes: p\nout: o\ncheckpoints: c\nresources: {priority: lowest}", "resources.priority must be idle, low or normal"),
         ("probes: p\nout: o\ncheckpoints: c\nlog_level: loud", "log_level must be one of trace, debug, info"),
-        ("probes: p\nout: o\ncheckpoints: c\nresources: {every_nth: 0}", "resources.every_nth must be at least 1"),
+        ("probes: p\nout: o\ncheckpoints: c\nresources: {every_nth: 0}", "resources.every_nth must be in 1...1000000"),
         ("probes: p\nout: o\ncheckpoints: c\nresources: {threads: 0}", "resources.threads must be in 1...256"),
         ("probes: p\nout: o\ncheckpoints: c\nresources: {top_channels: 0}", "resources.top_channels must be at least 1"),
         ("probes: p\nout: o\ncheckpoints: c\nresources: {nice: 3}", "unknown key 'resources.nice'"),

@@ -55,10 +55,6 @@ extension Camwatch {
         @Option(name: .long, help: "CPU and I/O priority of the analysis: idle (default; only cores the trainer leaves free), low, normal.")
         var priority: ComputePriority?
 
-        func validate() throws {
-            if let interval, interval <= 0 { throw ValidationError("--interval must be positive") }
-        }
-
         /// The flags, as the configuration's overrides.
         var overrides: WatchConfiguration.Overrides {
             var overrides = WatchConfiguration.Overrides()

@@ -278,3 +278,45 @@ import Testing
         await dispatcher.run()
     }
 }
+
+/// The throttle's rules with time passed in: no waiting.
+@Suite struct FailureThrottleTests {
+    static func failure(_ index: Int) -> Alert {
+        AlertDispatcherTests.alert(index, event: .failed)
+    }
+
+    @Test("a burst is one alert after the gather time; later failures wait out the interval; a recovery resets it")
+    func burstIntervalAndRecovery() throws {
+        var throttle = FailureThrottle(gather: .seconds(5), interval: .seconds(600))
+        let start = ContinuousClock.now
+        func at(_ seconds: Int) -> ContinuousClock.Instant { start + .seconds(seconds) }
+        var decisions = [throttle.hold(Self.failure(1), now: at(0)), throttle.hold(Self.failure(2), now: at(1))]
+        #expect(decisions == [.heldFirst, .held])
+        let early = throttle.release(now: at(4))
+        #expect(early == nil)
+        let burst = throttle.release(now: at(5))
+        #expect(burst?.count == 2 && burst?.checkpoint == "epoch-1.h5")
+
+        // The next failure waits for the interval since the last alert, not for the gather time.
+        decisions = [throttle.hold(Self.failure(3), now: at(60))]
+        #expect(decisions == [.heldFirst] && throttle.due == at(605))
+        let waiting = throttle.release(now: at(120))
+        #expect(waiting == nil)
+        // One failure alone goes out as it was raised.
+        let alone = throttle.release(now: at(605))
+        #expect(alone == Self.failure(3))
+
+        // A recovery sends what is held at once and starts over: the next failure waits the gather time only.
+        _ = throttle.hold(Self.failure(4), now: at(700))
+        let recovered = throttle.recover(now: at(701))
+        #expect(recovered == Self.failure(4))
+        decisions = [throttle.hold(Self.failure(5), now: at(710))]
+        #expect(decisions == [.heldFirst] && throttle.due == at(715))
+
+        // Closed: held failures come out, later ones are not held.
+        let closing = throttle.close(now: at(711))
+        #expect(closing == Self.failure(5))
+        decisions = [throttle.hold(Self.failure(6), now: at(712))]
+        #expect(decisions == [.deliver])
+    }
+}

@@ -89,6 +89,7 @@ public final class AlertDispatcher: Service, Sendable {
     public func submit(_ alert: Alert) {
         logger.log(
             level: alert.event == .failed ? .warning : .notice, "\(alert.message)", metadata: Self.metadata(alert))
+        if alert.event == .recovered, let held = failures.withLock({ $0.recover(now: .now) }) { enqueue(held) }
         guard alert.event == .failed else { return enqueue(alert) }
         switch failures.withLock({ $0.hold(alert, now: .now) }) {
         case .heldFirst: failureWakeup.yield()

@@ -1,8 +1,8 @@
 import CamwatchMonitor
 
 /// Turns a flood of `failed` alerts into a few: the hooks get one alert per burst of failures, and at most
-/// one per `interval`; failures in between are counted into the next one (`Alert.count`, the first few
-/// names in its message). Only `failed` alerts pass through here: a state change (`stable`, `changing`,
+/// one per `interval` until a checkpoint is processed again (`recovered`); failures in between are counted into
+/// the next one (`Alert.count`, the first few names in its message). Only `failed` alerts pass through here: a state change (`stable`, `changing`,
 /// `collapsed`, `diverged`, …) goes to the hooks at once, and every failure still has its own log line.
 ///
 /// Without it, 200 junk files dropped beside the checkpoints made 200 webhook posts and exec-hook runs.
@@ -61,6 +61,14 @@ struct FailureThrottle: Sendable {
         self.due = nil
         lastSent = now
         return alert
+    }
+
+    /// A checkpoint was processed again: the failures held go out now (before the `recovered` alert that ends
+    /// them), and the next failure is a new incident, due after `gather` alone.
+    mutating func recover(now: ContinuousClock.Instant) -> Alert? {
+        let held = release(now: now, force: true)
+        lastSent = nil
+        return held
     }
 
     /// Releases everything held and holds nothing more (shutdown).

@@ -13,15 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/// A decoded image: 3 samples (R, G, B) per pixel, rows top to bottom, `bit_depth` 8 or 16 (16-bit
-/// samples in host byte order). Free `pixels` with `cpng_free`.
-typedef struct {
-    uint32_t width;
-    uint32_t height;
-    int bit_depth;
-    unsigned char *pixels;
-} cpng_rgb_image;
-
 /// Everything a decode or encode owns, kept in memory (not registers) so that it is still valid after
 /// libpng longjmps back into the function that called setjmp.
 typedef struct {
@@ -76,49 +67,92 @@ static inline void cpng_release_(cpng_state_ *state, int reading) {
     free(state);
 }
 
-/// Decodes the PNG at `path` to RGB: palette expanded, gray (any depth) expanded and replicated, alpha
-/// and tRNS transparency dropped (colours as stored, like PIL's `convert("RGB")`), no gamma or colour-space
-/// conversion, 16 bits kept. An image of more than `max_pixels` pixels is refused from its header, before
-/// anything is allocated for it. Returns NULL on success, else the reason.
-static inline const char *cpng_read_rgb(const char *path, uint64_t max_pixels, cpng_rgb_image *out) {
-    memset(out, 0, sizeof *out);
+/// The size of a PNG as its header declares it, and how its rows come out of `cpng_reader_next_row`.
+typedef struct {
+    uint32_t width;
+    uint32_t height;
+    /// 8 or 16: bits per sample of the RGB rows the reader hands out (16-bit samples big-endian, as stored).
+    int bit_depth;
+    int interlaced;
+} cpng_header;
+
+/// An open PNG being decoded row by row: RGB rows top to bottom, so a caller can reduce or convert each
+/// row as it arrives and never hold the whole image. Close it with `cpng_reader_close`.
+typedef struct {
+    cpng_state_ *state;
+    cpng_header header;
+    size_t row_bytes;
+    uint32_t next_row;
+} cpng_reader;
+
+static inline const char *cpng_decode_failure_(cpng_state_ *state) {
+    char *failure = cpng_message_buffer_();
+    if (state->warning[0] != '\0') {
+        snprintf(failure, 256, "cannot decode PNG: %s (%s)", state->message, state->warning);
+    } else {
+        snprintf(failure, 256, "cannot decode PNG: %s", state->message);
+    }
+    return failure;
+}
+
+/// Closes a reader from `cpng_reader_open` (any state, also after a failure).
+static inline void cpng_reader_close(cpng_reader *reader) {
+    if (reader == NULL) return;
+    if (reader->state != NULL) {
+        free(reader->state->pixels);
+        cpng_release_(reader->state, 1);
+    }
+    free(reader);
+}
+
+/// Opens the PNG at `path` and reads its header, set up to hand out RGB rows: palette expanded, gray (any
+/// depth) expanded and replicated, alpha and tRNS transparency dropped (colours as stored, like PIL's
+/// `convert("RGB")`), no gamma or colour-space conversion, 16 bits kept. An image of more than
+/// `max_pixels` pixels is refused from its header, before anything is allocated for it. 16-bit samples
+/// stay big-endian, as PNG stores them. With
+/// `header_only` the reader stops after the header (`*out` is still set; rows may not be read). Returns
+/// NULL on success with `*out` set, else the reason (and `*out` is NULL).
+static inline const char *cpng_reader_open(const char *path, uint64_t max_pixels, int header_only,
+                                           cpng_reader **out) {
+    *out = NULL;
+    cpng_reader *reader = (cpng_reader *)calloc(1, sizeof(cpng_reader));
     // On the heap: the C standard leaves locals changed after setjmp indeterminate after the longjmp.
     cpng_state_ *state = (cpng_state_ *)calloc(1, sizeof(cpng_state_));
-    if (state == NULL) return cpng_fail_("out of memory", "");
+    if (reader == NULL || state == NULL) {
+        free(reader);
+        free(state);
+        return cpng_fail_("out of memory", "");
+    }
+    reader->state = state;
     state->file = fopen(path, "rb");
     if (state->file == NULL) {
-        free(state);
-        return cpng_fail_("cannot open file: ", strerror(errno));
+        const char *failure = cpng_fail_("cannot open file: ", strerror(errno));
+        cpng_reader_close(reader);
+        return failure;
     }
     unsigned char signature[8];
     size_t got = fread(signature, 1, 8, state->file);
     if (got == 0) {
-        cpng_release_(state, 1);
+        cpng_reader_close(reader);
         return cpng_fail_("empty file (0 bytes)", ", not a PNG image");
     }
     if (got < 8 || png_sig_cmp(signature, 0, 8) != 0) {
-        cpng_release_(state, 1);
+        cpng_reader_close(reader);
         return cpng_fail_("not a PNG image", " (no PNG signature)");
     }
     state->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, state, cpng_error_, cpng_warning_);
     if (state->png == NULL) {
-        cpng_release_(state, 1);
+        cpng_reader_close(reader);
         return cpng_fail_("libpng: ", "cannot create read struct");
     }
     state->info = png_create_info_struct(state->png);
     if (state->info == NULL) {
-        cpng_release_(state, 1);
+        cpng_reader_close(reader);
         return cpng_fail_("libpng: ", "cannot create info struct");
     }
     if (setjmp(png_jmpbuf(state->png))) {
-        char *failure = cpng_message_buffer_();
-        if (state->warning[0] != '\0') {
-            snprintf(failure, 256, "cannot decode PNG: %s (%s)", state->message, state->warning);
-        } else {
-            snprintf(failure, 256, "cannot decode PNG: %s", state->message);
-        }
-        free(state->pixels);
-        cpng_release_(state, 1);
+        const char *failure = cpng_decode_failure_(state);
+        cpng_reader_close(reader);
         return failure;
     }
     png_set_read_fn(state->png, state, cpng_read_data_);
@@ -128,8 +162,8 @@ static inline const char *cpng_read_rgb(const char *path, uint64_t max_pixels, c
     png_read_info(state->png, state->info);
 
     png_uint_32 width = 0, height = 0;
-    int depth = 0, color = 0;
-    png_get_IHDR(state->png, state->info, &width, &height, &depth, &color, NULL, NULL, NULL);
+    int depth = 0, color = 0, interlace = 0;
+    png_get_IHDR(state->png, state->info, &width, &height, &depth, &color, &interlace, NULL, NULL);
     if ((uint64_t)width * (uint64_t)height > max_pixels) {
         char reason[160];
         snprintf(reason, sizeof reason, "the header declares %lux%lu = %llu pixels, more than the limit of %llu",
@@ -137,15 +171,20 @@ static inline const char *cpng_read_rgb(const char *path, uint64_t max_pixels, c
                  (unsigned long long)max_pixels);
         png_error(state->png, reason);
     }
+    reader->header.width = width;
+    reader->header.height = height;
+    reader->header.bit_depth = depth == 16 ? 16 : 8;
+    reader->header.interlaced = interlace != PNG_INTERLACE_NONE;
+    if (header_only) {
+        *out = reader;
+        return NULL;
+    }
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(state->png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(state->png);
     if ((color & PNG_COLOR_MASK_ALPHA) != 0 || png_get_valid(state->png, state->info, PNG_INFO_tRNS) != 0) {
         png_set_strip_alpha(state->png);
     }
     if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(state->png);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (depth == 16) png_set_swap(state->png);
-#endif
     (void)png_set_interlace_handling(state->png);
     png_read_update_info(state->png, state->info);
 
@@ -156,24 +195,40 @@ static inline const char *cpng_read_rgb(const char *path, uint64_t max_pixels, c
         row_bytes != (size_t)width * 3u * (size_t)(out_depth / 8)) {
         png_error(state->png, "unsupported PNG layout after conversion to RGB");
     }
-    if (height != 0 && row_bytes > SIZE_MAX / height) png_error(state->png, "image too large");
-    state->pixels = (unsigned char *)malloc(row_bytes * height);
-    state->rows = (png_bytep *)malloc(sizeof(png_bytep) * height);
-    if (state->pixels == NULL || state->rows == NULL) png_error(state->png, "out of memory");
-    for (png_uint_32 y = 0; y < height; y++) state->rows[y] = state->pixels + (size_t)y * row_bytes;
-    png_read_image(state->png, state->rows);
-    png_read_end(state->png, NULL);
-
-    out->width = width;
-    out->height = height;
-    out->bit_depth = out_depth;
-    out->pixels = state->pixels;
-    state->pixels = NULL;
-    cpng_release_(state, 1);
+    reader->header.bit_depth = out_depth;
+    reader->row_bytes = row_bytes;
+    if (reader->header.interlaced) {
+        // Adam7 completes a row only in the last pass that touches it, so an interlaced image is decoded
+        // whole here (at most max_pixels × 6 bytes) and handed out row by row from memory.
+        if (height != 0 && row_bytes > SIZE_MAX / height) png_error(state->png, "image too large");
+        state->pixels = (unsigned char *)malloc(row_bytes * height);
+        state->rows = (png_bytep *)malloc(sizeof(png_bytep) * height);
+        if (state->pixels == NULL || state->rows == NULL) png_error(state->png, "out of memory");
+        for (png_uint_32 y = 0; y < height; y++) state->rows[y] = state->pixels + (size_t)y * row_bytes;
+        png_read_image(state->png, state->rows);
+    }
+    *out = reader;
     return NULL;
 }
 
-/// Frees memory returned by `cpng_read_rgb`.
+/// Copies the next RGB row (`header.width × 3` samples of `header.bit_depth` bits) into `row`; after the
+/// last row, checks the rest of the file. Returns NULL on success, else the reason (then only
+/// `cpng_reader_close` may follow).
+static inline const char *cpng_reader_next_row(cpng_reader *reader, unsigned char *row) {
+    cpng_state_ *state = reader->state;
+    if (reader->next_row >= reader->header.height) return cpng_fail_("libpng: ", "read past the last row");
+    if (setjmp(png_jmpbuf(state->png))) return cpng_decode_failure_(state);
+    if (reader->header.interlaced) {
+        memcpy(row, state->rows[reader->next_row], reader->row_bytes);
+    } else {
+        png_read_row(state->png, row, NULL);
+    }
+    reader->next_row += 1;
+    if (reader->next_row == reader->header.height) png_read_end(state->png, NULL);
+    return NULL;
+}
+
+/// Frees memory returned by `cpng_encode_8bit`.
 static inline void cpng_free(void *pointer) { free(pointer); }
 
 // Encodes 8-bit RGB/RGBA rows into `state->file` (already open); NULL on success, else the reason. The

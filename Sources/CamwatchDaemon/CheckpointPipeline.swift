@@ -365,9 +365,9 @@ final class CheckpointPipeline: Sendable {
             return !s.probeSizeChecked
         }
         if firstLook, size.count == 2 {
-            let other = probes.probes.filter { $0.image.height != size[0] || $0.image.width != size[1] }
+            let other = probes.probes.filter { $0.fileHeight != size[0] || $0.fileWidth != size[1] }
             if let example = other.first {
-                let own = "\(example.image.width)×\(example.image.height)"
+                let own = "\(example.fileWidth)×\(example.fileHeight)"
                 let names = WatchService.listed(other.map { URL(fileURLWithPath: $0.path).lastPathComponent })
                 logger.warning(
                     """

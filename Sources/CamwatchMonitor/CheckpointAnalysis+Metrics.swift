@@ -36,7 +36,7 @@ extension CheckpointAnalysis {
         options: ScoreCAM.Options
     ) throws(SaliencyError) -> Report.ProbeMetrics? {
         let box = probe.description.bbox.flatMap(BoundingBox.init)?.scaled(
-            fromWidth: probe.image.width, height: probe.image.height, toWidth: map.width, height: map.height)
+            fromWidth: probe.fileWidth, height: probe.fileHeight, toWidth: map.width, height: map.height)
         var wanted = settings.metrics
         if box == nil { wanted.remove(.energy) }
         guard !wanted.isEmpty else { return nil }

@@ -15,7 +15,12 @@ public struct ProbeSet: Sendable {
         public var description: Report.Probe
         /// The path the image was read from: inside the probe directory.
         public var path: String
+        /// The image as decoded: the file's pixels, or a copy reduced to at most ``ProbeSet/maximumSide`` on its
+        /// long side.
         public var image: RGBImage
+        /// The image's size in the file: the pixels a `bbox` is given in.
+        public var fileWidth: Int
+        public var fileHeight: Int
     }
 
     /// The manifest file names looked for, in order.
@@ -28,6 +33,11 @@ public struct ProbeSet: Sendable {
     /// images at ``PNGDecoder/maximumPixels``. Without it a manifest naming one large file a thousand times
     /// would decode it a thousand times.
     public static let maximumTotalPixels = 1 << 27
+    /// The longest side a probe image is kept at. Every use of a probe resizes it to the model input (224 to a
+    /// few hundred pixels) or smaller, so a larger photograph is reduced while it is decoded (area averaging
+    /// by a whole factor, `PNGDecoder.decode(path:maximumSide:)`): two 8192×8192 probes then hold 24 MiB
+    /// instead of 1.5 GiB for the daemon's life. The bilinear resize to the input starts from that copy.
+    public static let maximumSide = 1024
 
     public var directory: String
     public var probes: [Probe]
@@ -76,8 +86,9 @@ public struct ProbeSet: Sendable {
                                reason: "\(entries.count) probes, more than the limit of \(maximumCount)")
         }
         var seen: Set<String> = []
-        var probes: [Probe] = []
+        var files: [(entry: Report.Probe, path: String, header: PNGDecoder.Header)] = []
         var totalPixels = 0
+        // Every header first: the total is known before any pixel is decoded.
         for entry in entries {
             guard seen.insert(entry.id).inserted else {
                 throw MonitorError(.corrupt, path: manifestPath ?? directory, reason: "probe id '\(entry.id)' appears twice")
@@ -90,8 +101,8 @@ public struct ProbeSet: Sendable {
                     reason: "probe '\(DisplayText.clipped(entry.id))' (\(DisplayText.clipped(entry.file))) is a symbolic "
                         + "link leading out of the probe directory: probes must be files inside it")
             }
-            let image: RGBImage
-            do { image = try PNGDecoder.decode(path: path) } catch {
+            let header: PNGDecoder.Header
+            do { header = try PNGDecoder.header(path: path) } catch {
                 throw MonitorError(.corrupt, path: path, reason: "unreadable probe image: \(error.reason)")
             }
             var digest = Fingerprint()
@@ -99,11 +110,20 @@ public struct ProbeSet: Sendable {
             var entry = entry
             entry.digest = digest.hex
             // Each image is at most PNGDecoder.maximumPixels, so the sum cannot overflow.
-            totalPixels += image.width * image.height
+            totalPixels += header.pixels
             guard totalPixels <= pixelLimit else {
                 throw MonitorError(.corrupt, path: path, reason: "the probe images hold more than \(pixelLimit) pixels together")
             }
-            probes.append(Probe(description: entry, path: path, image: image))
+            files.append((entry, path, header))
+        }
+        var probes: [Probe] = []
+        for file in files {
+            let image: RGBImage
+            do { image = try PNGDecoder.decode(path: file.path, maximumSide: maximumSide) } catch {
+                throw MonitorError(.corrupt, path: file.path, reason: "unreadable probe image: \(error.reason)")
+            }
+            probes.append(Probe(description: file.entry, path: file.path, image: image, fileWidth: file.header.width,
+                                fileHeight: file.header.height))
         }
         return ProbeSet(directory: directory, probes: probes, manifestPath: manifestPath)
     }

@@ -1,4 +1,4 @@
-import CamwatchCheckpoint
+@testable import CamwatchCheckpoint
 import CamwatchHDF5
 import CamwatchNN
 import CamwatchTensor
@@ -171,6 +171,57 @@ import Testing
             _ = try ArchitectureSource.automatic.network(for: checkpoint, path: "mnist.h5")
         }
         #expect(error?.description.hasPrefix("mnist.h5: the model takes 1 input channels; camwatch feeds RGB images") == true)
+    }
+
+    /// A Sequential config of `count` ReLU layers, each `{"class_name": "Activation", …}`.
+    static func sequential(layers count: Int) -> String {
+        let input = #"{"class_name": "InputLayer", "config": {"batch_shape": [null, 8, 8, 3], "name": "in"}}"#
+        let layers = (0..<count).map {
+            #"{"class_name": "Activation", "config": {"name": "a\#($0)", "activation": "relu"}}"#
+        }
+        return #"{"class_name": "Sequential", "config": {"name": "s", "layers": ["#
+            + ([input] + layers).joined(separator: ", ") + "]}}"
+    }
+
+    @Test("a config past 10,000 layers or 2^18 JSON containers is refused before it is parsed")
+    func oversizedConfigsAreRefused() throws {
+        let many = #expect(throws: KerasError.self) { _ = try KerasModel(json: Self.sequential(layers: 10_000)) }
+        #expect(many?.description == "the Keras model config lists more than 10000 layers")
+        // Layers of nested models count too; names that merely contain "layers" do not.
+        let nested = #"{"class_name": "Functional", "config": {"layers": [{"class_name": "Functional", "config": {"#
+            + #""name": "layers", "layers": [{}, {}, {}]}}, {"config": {"not_layers": [{}, {}]}}]}}"#
+        #expect(KerasConfigSize(counting: nested).layers == 5)
+        #expect(KerasConfigSize(counting: #"{"a": "\"layers\": [{}]", "layers": [{"x": "[{"}, {}]}"#).layers == 2)
+        // One layer holding a quarter million empty objects: few layers, still a parser's worth of memory.
+        let junk = #"{"class_name": "Sequential", "config": {"name": "s", "layers": [{"class_name": "InputLayer", "#
+            + #""config": {"junk": ["# + Array(repeating: "{}", count: 1 << 18).joined(separator: ",") + "]}}]}}"
+        let containers = #expect(throws: KerasError.self) { _ = try KerasModel(json: junk) }
+        #expect(containers?.description == "the Keras model config holds more than 262144 JSON objects and arrays")
+        // Within the limits, the check costs nothing a real config notices.
+        #expect(KerasConfigSize(counting: Self.sequential(layers: 9_999)).problem == nil)
+    }
+
+    @Test("a legacy .h5 whose model_config lists 40,000 layers fails in one line naming the file, before parsing it")
+    func legacyFileWithHugeConfig() throws {
+        let directory = try Fixtures.temporaryDirectory("camwatch-keras-layers")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("huge_config.h5").path
+        let script = """
+            import h5py, json, sys
+            layer = {"class_name": "Activation", "config": {"activation": "relu"}}
+            layers = [dict(layer, config=dict(layer["config"], name=f"a{i}")) for i in range(40000)]
+            config = {"class_name": "Sequential", "config": {"name": "s", "layers": layers}}
+            with h5py.File(sys.argv[1], "w") as f:
+                f.attrs["model_config"] = json.dumps(config)
+                f.create_group("model_weights")
+                f["model_weights/dense/kernel"] = [[0.0]]
+            """
+        let run = try ExternalTools.run("/usr/bin/python3", ["-c", script, path])
+        try #require(run.status == 0, "\(run.stderr)")
+        let started = ContinuousClock.now
+        let error = try #require(throws: CheckpointError.self) { _ = try CheckpointLoader.load(path: path) }
+        #expect(error.description == "\(path): Keras model: the Keras model config lists more than 10000 layers")
+        #expect(ContinuousClock.now - started < .seconds(10))
     }
 
     /// Numbers a hostile config may hold where Keras has sizes: each is one error, never an overflow trap or a

@@ -88,6 +88,62 @@ import Testing
         #expect(!recorder.entries.contains { $0.message.contains("not delivered") })
     }
 
+    /// Waits up to 5 s until `server` has `count` requests.
+    static func await(_ count: Int, requestsAt server: LoopbackHTTPServer) async {
+        for _ in 0..<500 where server.requests.count < count { try? await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    @Test("200 failures are one post with their count; state changes go out at once; later failures wait")
+    func failuresAreCoalescedAndRateLimited() async throws {
+        let server = try LoopbackHTTPServer(replies: [])
+        defer { server.stop() }
+        let recorder = LogRecorder()
+        let dispatcher = AlertDispatcher(
+            webhook: Webhook(.init(url: server.url("/hook"), retries: 0)), logger: recorder.logger,
+            failureGather: .milliseconds(300), failureInterval: .seconds(600))
+        let (shutdown, trigger) = Self.shutdownTrigger()
+        func posted() -> [(event: String?, count: Int?, text: String?)] {
+            server.requests.map { request in
+                let object = request.jsonObject()
+                let alert = object?["camwatch"] as? [String: Any]
+                return (alert?["event"] as? String, alert?["count"] as? Int, object?["text"] as? String)
+            }
+        }
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await dispatcher.run(untilShutdown: shutdown) }
+            for index in 1...200 { dispatcher.submit(Self.alert(index, event: .failed)) }
+            dispatcher.submit(Self.alert(201, event: .diverged))
+            // The state change does not wait for the failures gathered before it.
+            await Self.await(1, requestsAt: server)
+            #expect(posted().map(\.event) == ["diverged"])
+            await Self.await(2, requestsAt: server)
+            let burst = posted().last
+            #expect(burst?.event == "failed" && burst?.count == 200)
+            #expect(burst?.text == "run7: 200 checkpoints failed (epoch-1.h5, epoch-2.h5, epoch-3.h5, epoch-4.h5, "
+                + "epoch-5.h5 and 195 more); the first: alert 1")
+
+            // Within the interval, failures wait and are counted; a state change still goes out at once.
+            for index in 202...204 { dispatcher.submit(Self.alert(index, event: .failed)) }
+            dispatcher.submit(Self.alert(205, event: .stable))
+            await Self.await(3, requestsAt: server)
+            try? await Task.sleep(for: .milliseconds(600))
+            #expect(posted().map(\.event) == ["diverged", "failed", "stable"])
+
+            // Shutdown sends what is held.
+            trigger.finish()
+            await group.waitForAll()
+        }
+        let all = posted()
+        #expect(all.count == 4)
+        #expect(all.last?.event == "failed" && all.last?.count == 3)
+        // Every failure still has its own log line.
+        let failureLines = recorder.entries.filter {
+            $0.metadata["alert.event"] == "failed" && $0.message.hasPrefix("run7: alert")
+        }
+        #expect(failureLines.count == 203)
+    }
+
     @Test func submitNeverWaitsForAHungReceiver() async throws {
         let server = try LoopbackHTTPServer(replies: [], fallback: .hang)
         defer { server.stop() }
@@ -220,5 +276,47 @@ import Testing
         #expect(dropped.map { $0.metadata["alert.checkpoint"] } == ["epoch-3.h5"])
         dispatcher.finish()
         await dispatcher.run()
+    }
+}
+
+/// The throttle's rules with time passed in: no waiting.
+@Suite struct FailureThrottleTests {
+    static func failure(_ index: Int) -> Alert {
+        AlertDispatcherTests.alert(index, event: .failed)
+    }
+
+    @Test("a burst is one alert after the gather time; later failures wait out the interval; a recovery resets it")
+    func burstIntervalAndRecovery() throws {
+        var throttle = FailureThrottle(gather: .seconds(5), interval: .seconds(600))
+        let start = ContinuousClock.now
+        func at(_ seconds: Int) -> ContinuousClock.Instant { start + .seconds(seconds) }
+        var decisions = [throttle.hold(Self.failure(1), now: at(0)), throttle.hold(Self.failure(2), now: at(1))]
+        #expect(decisions == [.heldFirst, .held])
+        let early = throttle.release(now: at(4))
+        #expect(early == nil)
+        let burst = throttle.release(now: at(5))
+        #expect(burst?.count == 2 && burst?.checkpoint == "epoch-1.h5")
+
+        // The next failure waits for the interval since the last alert, not for the gather time.
+        decisions = [throttle.hold(Self.failure(3), now: at(60))]
+        #expect(decisions == [.heldFirst] && throttle.due == at(605))
+        let waiting = throttle.release(now: at(120))
+        #expect(waiting == nil)
+        // One failure alone goes out as it was raised.
+        let alone = throttle.release(now: at(605))
+        #expect(alone == Self.failure(3))
+
+        // A recovery sends what is held at once and starts over: the next failure waits the gather time only.
+        _ = throttle.hold(Self.failure(4), now: at(700))
+        let recovered = throttle.recover(now: at(701))
+        #expect(recovered == Self.failure(4))
+        decisions = [throttle.hold(Self.failure(5), now: at(710))]
+        #expect(decisions == [.heldFirst] && throttle.due == at(715))
+
+        // Closed: held failures come out, later ones are not held.
+        let closing = throttle.close(now: at(711))
+        #expect(closing == Self.failure(5))
+        decisions = [throttle.hold(Self.failure(6), now: at(712))]
+        #expect(decisions == [.deliver])
     }
 }

@@ -34,7 +34,7 @@ extension Alert {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(alert.jsonBytes())) as? [String: Any])
         #expect(
             Set(object.keys) == [
-                "event", "job", "checkpoint", "checkpoint_id", "step", "epoch", "drift", "state", "message",
+                "event", "job", "checkpoint", "checkpoint_id", "step", "epoch", "drift", "state", "message", "count",
                 "report_path", "time",
             ])
         #expect(object["step"] is NSNull)

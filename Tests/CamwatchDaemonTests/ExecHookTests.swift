@@ -150,7 +150,8 @@ import Testing
         alert.epoch = nil
         alert.drift = 1e-05
         let environment = ExecHook.environment(for: alert)
-        #expect(environment.count == 10)
+        #expect(environment.count == 11)
+        #expect(environment["CAMWATCH_COUNT"] == "1")
         #expect(environment["CAMWATCH_EPOCH"] == "")
         #expect(environment["CAMWATCH_STEP"] == "21000")
         #expect(environment["CAMWATCH_DRIFT"] == "1e-05")

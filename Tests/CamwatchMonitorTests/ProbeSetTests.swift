@@ -184,4 +184,36 @@ import Testing
         let digests = try ProbeSet.load(directory: dir).descriptions.map { $0.digest ?? "" }
         #expect(digests[0].count == 16 && digests[0] == digests[2] && digests[0] != digests[1], "\(digests)")
     }
+
+    @Test("the total is taken from every header before any image is decoded")
+    func totalPixelsBeforeDecoding() throws {
+        // The 2nd image is cut off inside its pixel data (its header says 64×64), the 3rd passes the total:
+        // the total speaks first, so nothing was decoded.
+        let manifest = #"[{"file": "a.png"}, {"file": "cut.png"}, {"file": "c.png"}]"#
+        let dir = try directory([], manifest: manifest)
+        defer { removeDirectory(dir) }
+        let png = try Data(contentsOf: URL(fileURLWithPath: "\(Self.sampleProbes)/probe-00-circle.png"))
+        try png.write(to: URL(fileURLWithPath: "\(dir)/a.png"))
+        try png.prefix(png.count - 30).write(to: URL(fileURLWithPath: "\(dir)/cut.png"))  // cut inside IDAT
+        try png.write(to: URL(fileURLWithPath: "\(dir)/c.png"))
+        let error = try #require(throws: MonitorError.self) { try ProbeSet.load(directory: dir, pixelLimit: 2 * 4096) }
+        #expect(error.description == "\(dir)/c.png: the probe images hold more than 8192 pixels together", "\(error)")
+        let cut = try #require(throws: MonitorError.self) { try ProbeSet.load(directory: dir, pixelLimit: 3 * 4096) }
+        #expect(cut.description.hasPrefix("\(dir)/cut.png: unreadable probe image: "), "\(cut)")
+    }
+
+    @Test("a probe larger than the bound is kept reduced; its bbox stays in the file's pixels")
+    func largeProbeIsKeptReduced() throws {
+        let (width, height) = (2100, 1400)
+        let bytes = (0..<(width * height * 3)).map { UInt8($0 % 251) }
+        let dir = try directory([], manifest: #"[{"id": "big", "file": "big.png", "bbox": [0, 0, 1050, 700]}]"#)
+        defer { removeDirectory(dir) }
+        try PNGEncoder.writeRGB8(path: "\(dir)/big.png", width: width, height: height, pixels: bytes)
+        let probe = try #require(try ProbeSet.load(directory: dir).probes.first)
+        // Factor 3 brings 2100 within 1024: 700×467, about 1/9 of the pixels, never the full image.
+        #expect(probe.image.width == 700 && probe.image.height == 467)
+        #expect(max(probe.image.width, probe.image.height) <= ProbeSet.maximumSide)
+        #expect(probe.fileWidth == width && probe.fileHeight == height)
+        #expect(probe.description.bbox == [0, 0, 1050, 700])
+    }
 }

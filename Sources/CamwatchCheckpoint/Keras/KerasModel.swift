@@ -65,8 +65,10 @@ public struct KerasModel: Sendable {
     /// - Parameters:
     ///   - json: the config text, `{"class_name": "Functional"|"Sequential"|"Model", "config": {…}}`.
     ///   - name: the model name to use when the config has none.
-    /// - Throws: ``KerasError`` naming the first layer camwatch cannot build, with its class.
+    /// - Throws: ``KerasError`` naming the first layer camwatch cannot build, with its class, or for a config
+    ///   too large to parse (``KerasConfigSize``).
     public init(json: String, name: String = "keras") throws(KerasError) {
+        if let problem = KerasConfigSize(counting: json).problem { throw KerasError(problem) }
         guard let data = json.data(using: .utf8), let root = try? JSONSerialization.jsonObject(with: data),
             let object = root as? [String: Any]
         else { throw KerasError("the Keras model config is not a JSON object") }

@@ -46,9 +46,12 @@ public struct Alert: Sendable, Equatable, Codable {
     public var reportPath: String
     /// When the alert was raised, Unix seconds.
     public var time: Double
+    /// How many events of its kind the alert stands for: 1, or for `failed` the checkpoints that failed since
+    /// the last `failed` alert (`FailureThrottle`); `checkpoint` is then the first of them.
+    public var count = 1
 
     enum CodingKeys: String, CodingKey {
-        case event, job, checkpoint, step, epoch, drift, state, message, time
+        case event, job, checkpoint, step, epoch, drift, state, message, time, count
         case checkpointID = "checkpoint_id"
         case reportPath = "report_path"
     }
@@ -179,6 +182,25 @@ extension Alert {
             event: .failed, job: job, checkpoint: entry.name, checkpointID: entry.id, step: entry.step,
             epoch: entry.epoch, drift: nil, state: entry.state,
             message: "\(job): checkpoint \(entry.name) failed\(reason)", reportPath: reportPath, time: time)
+    }
+
+    /// The one `failed` alert for `count` failures, of which `first` are the first few (in order; at least
+    /// one): it names those checkpoints and says how many more failed, and carries the first one's reason;
+    /// `state` is the last one's.
+    init(failures first: [Alert], count: Int, state: ConvergenceState) {
+        precondition(!first.isEmpty && count >= first.count, "\(first.count) of \(count) failures")
+        let head = first[0]
+        let names = first.map(\.checkpoint).joined(separator: ", ")
+        let more = count > first.count ? " and \(count - first.count) more" : ""
+        // The first failure's own line without its job prefix: `checkpoint a.h5 failed: reason`.
+        let prefix = "\(head.job): "
+        let reason = head.message.hasPrefix(prefix) ? String(head.message.dropFirst(prefix.count)) : head.message
+        self.init(
+            event: .failed, job: head.job, checkpoint: head.checkpoint, checkpointID: head.checkpointID,
+            step: head.step, epoch: head.epoch, drift: nil, state: state,
+            message: "\(head.job): \(count) checkpoints failed (\(names)\(more)); the first: \(reason)",
+            reportPath: head.reportPath, time: head.time)
+        self.count = count
     }
 
     /// The `recovered` alert for a checkpoint processed after `failures` failed ones in a row.

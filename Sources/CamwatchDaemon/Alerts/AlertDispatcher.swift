@@ -17,11 +17,19 @@ import Synchronization
 /// number of alerts left undelivered is logged. In a `ServiceGroup`, list the dispatcher *before* the
 /// watcher: services shut down in reverse order, so the watcher's last alerts are queued before the
 /// dispatcher drains. Without a service group, call `finish()` and await `run()`.
+///
+/// `failed` alerts reach the hooks through a `FailureThrottle`: one alert per burst of failures, at most one per
+/// `failureInterval`, with the count and the first names; `finish()` sends what it holds. Every other alert is
+/// queued at once.
 public final class AlertDispatcher: Service, Sendable {
     /// Alerts queued beyond this are logged but not handed to the hooks.
     public static let defaultCapacity = 256
     /// How long graceful shutdown waits for queued alerts by default.
     public static let defaultShutdownTimeout: Duration = .seconds(5)
+    /// How long failures are gathered into one alert by default.
+    public static let defaultFailureGather: Duration = .seconds(5)
+    /// The least time between two `failed` alerts by default.
+    public static let defaultFailureInterval: Duration = .seconds(600)
 
     /// The hooks alerts are delivered to; `configure` replaces them (SIGHUP).
     let hooks: Mutex<Hooks>
@@ -31,6 +39,11 @@ public final class AlertDispatcher: Service, Sendable {
     let queue: AsyncStream<Alert>.Continuation
     /// Alerts accepted into the queue and not yet delivered.
     let pending = Mutex(0)
+    /// `failed` alerts waiting to be sent as one.
+    let failures: Mutex<FailureThrottle>
+    /// Wakes the task that releases held failures when a new burst begins.
+    let failureWakeups: AsyncStream<Void>
+    let failureWakeup: AsyncStream<Void>.Continuation
 
     /// - Parameters:
     ///   - execHook: the program to run per alert, if configured.
@@ -39,14 +52,19 @@ public final class AlertDispatcher: Service, Sendable {
     ///     `webhook.*`).
     ///   - capacity: alerts that may wait for delivery; more are logged as not delivered.
     ///   - shutdownTimeout: how long graceful shutdown waits for the queue to drain.
+    ///   - failureGather: how long failures after the first of a burst are gathered into its alert.
+    ///   - failureInterval: the least time between two `failed` alerts to the hooks.
     public init(
         execHook: ExecHook? = nil, webhook: Webhook? = nil, logger: Logger, capacity: Int = defaultCapacity,
-        shutdownTimeout: Duration = defaultShutdownTimeout
+        shutdownTimeout: Duration = defaultShutdownTimeout, failureGather: Duration = defaultFailureGather,
+        failureInterval: Duration = defaultFailureInterval
     ) {
         hooks = Mutex(Hooks(exec: execHook, webhook: webhook))
         self.logger = logger
         self.shutdownTimeout = shutdownTimeout
         (alerts, queue) = AsyncStream.makeStream(of: Alert.self, bufferingPolicy: .bufferingOldest(max(1, capacity)))
+        failures = Mutex(FailureThrottle(gather: failureGather, interval: failureInterval))
+        (failureWakeups, failureWakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     struct Hooks: Sendable {
@@ -67,10 +85,22 @@ public final class AlertDispatcher: Service, Sendable {
         }
     }
 
-    /// Logs `alert` and queues it for the hooks; never blocks.
+    /// Logs `alert` and queues it for the hooks (a `failed` one through the throttle); never blocks.
     public func submit(_ alert: Alert) {
+        logger.log(
+            level: alert.event == .failed ? .warning : .notice, "\(alert.message)", metadata: Self.metadata(alert))
+        if alert.event == .recovered, let held = failures.withLock({ $0.recover(now: .now) }) { enqueue(held) }
+        guard alert.event == .failed else { return enqueue(alert) }
+        switch failures.withLock({ $0.hold(alert, now: .now) }) {
+        case .heldFirst: failureWakeup.yield()
+        case .held: break
+        case .deliver: enqueue(alert)
+        }
+    }
+
+    /// Queues `alert` for the hooks.
+    private func enqueue(_ alert: Alert) {
         let metadata = Self.metadata(alert)
-        logger.log(level: alert.event == .failed ? .warning : .notice, "\(alert.message)", metadata: metadata)
         pending.withLock { $0 += 1 }
         switch queue.yield(alert) {
         case .enqueued:
@@ -86,9 +116,12 @@ public final class AlertDispatcher: Service, Sendable {
         }
     }
 
-    /// Takes no more alerts: `run()` returns once the queued ones are delivered.
+    /// Takes no more alerts: `run()` returns once the queued ones are delivered (failures still held among
+    /// them, as one alert).
     public func finish() {
+        if let held = failures.withLock({ $0.close(now: .now) }) { enqueue(held) }
         queue.finish()
+        failureWakeup.finish()
     }
 
     /// Delivers queued alerts until `finish()` or graceful shutdown (then drains within the bound), or
@@ -121,7 +154,26 @@ public final class AlertDispatcher: Service, Sendable {
         }
     }
 
+    /// Delivers queued alerts, and releases held failures when they are due, until the queue is finished.
     func drain() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.releaseFailures() }
+            await deliverQueued()
+            group.cancelAll()
+        }
+    }
+
+    /// Queues each burst of held failures as one alert when it is due.
+    func releaseFailures() async {
+        for await _ in failureWakeups {
+            while let due = failures.withLock({ $0.due }) {
+                do { try await Task.sleep(until: due, clock: .continuous) } catch { return }
+                if let alert = failures.withLock({ $0.release(now: .now) }) { enqueue(alert) }
+            }
+        }
+    }
+
+    private func deliverQueued() async {
         for await alert in alerts {
             await deliver(alert)
             // An alert whose delivery was cut short by cancellation stays counted as undelivered.

@@ -79,6 +79,7 @@ public struct ExecHook: Sendable {
             "CAMWATCH_STATE": alert.state.rawValue,
             "CAMWATCH_MESSAGE": alert.message,
             "CAMWATCH_REPORT": alert.reportPath,
+            "CAMWATCH_COUNT": String(alert.count),
         ]
     }
 

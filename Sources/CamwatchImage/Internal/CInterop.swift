@@ -3,42 +3,50 @@ internal import CPNG
 // Every libpng call of CamwatchImage goes through this file. The C side (Sources/CPNG/shim.h) keeps
 // setjmp/longjmp to itself and reports failures as a message string.
 
-/// A decoded PNG as libpng produced it: 3 samples per pixel, 8 or 16 bits.
-struct DecodedPNG {
-    var width: Int
-    var height: Int
-    var bitDepth: Int
-    /// Samples on the 0…255 scale, interleaved RGB.
-    var samples: [Float]
+/// A PNG opened for decoding row by row (`cpng_reader`): the header is read on creation, then
+/// `nextRow(into:)` hands out RGB rows top to bottom, so no more than a row need be held. `@safe`: the reader
+/// pointer never leaves the class and lives exactly as long as it; every row is copied into a buffer checked
+/// to hold it.
+@safe final class PNGRowReader {
+    let width: Int
+    let height: Int
+    /// 8 or 16: the bits of each sample `nextRow(into:)` writes (16-bit samples big-endian, as PNG stores them).
+    let bitDepth: Int
+    private let reader: UnsafeMutablePointer<cpng_reader>
+
+    /// Opens `path` and reads its header; with `headerOnly` nothing past the header is read (and
+    /// `nextRow(into:)` must not be called).
+    /// - Throws: libpng's (or the shim's) reason, among them an image of more than `maximumPixels` pixels,
+    ///   refused from its header.
+    init(path: String, maximumPixels: Int, headerOnly: Bool = false) throws(DecodeFailure) {
+        var opened: UnsafeMutablePointer<cpng_reader>? = nil
+        if let message = unsafe cpng_reader_open(path, UInt64(max(0, maximumPixels)), headerOnly ? 1 : 0, &opened) {
+            throw DecodeFailure(message: unsafe String(cString: message))
+        }
+        guard let opened = unsafe opened else { throw DecodeFailure(message: "libpng: no reader") }
+        unsafe reader = opened
+        width = unsafe Int(opened.pointee.header.width)
+        height = unsafe Int(opened.pointee.header.height)
+        bitDepth = unsafe Int(opened.pointee.header.bit_depth)
+    }
+
+    deinit { unsafe cpng_reader_close(reader) }
+
+    /// The bytes of one RGB row: `width × 3` samples of `bitDepth` bits.
+    var rowBytes: Int { width * 3 * bitDepth / 8 }
+
+    /// Reads the next row into `row` (at least `rowBytes` long); after the last row, the rest of the file
+    /// is checked too.
+    func nextRow(into row: inout [UInt8]) throws(DecodeFailure) {
+        precondition(row.count >= rowBytes, "a row buffer of \(row.count) bytes for \(rowBytes)")
+        let message = unsafe row.withUnsafeMutableBufferPointer { buffer in
+            unsafe cpng_reader_next_row(reader, buffer.baseAddress)
+        }
+        if let message = unsafe message { throw DecodeFailure(message: unsafe String(cString: message)) }
+    }
 }
 
 enum LibPNG {
-    /// Decodes the file at `path` to RGB samples, or returns libpng's (or the shim's) reason for failing
-    /// (among them an image of more than `maximumPixels` pixels, refused from its header).
-    static func readRGB(_ path: String, maximumPixels: Int) -> Result<DecodedPNG, DecodeFailure> {
-        var image = unsafe cpng_rgb_image()
-        if let message = unsafe cpng_read_rgb(path, UInt64(max(0, maximumPixels)), &image) {
-            return .failure(DecodeFailure(message: unsafe String(cString: message)))
-        }
-        defer { unsafe cpng_free(image.pixels) }
-        let width = unsafe Int(image.width)
-        let height = unsafe Int(image.height)
-        let bitDepth = unsafe Int(image.bit_depth)
-        let count = width * height * 3
-        var samples = [Float](repeating: 0, count: count)
-        if let base = unsafe image.pixels, count > 0 {
-            if bitDepth == 16 {
-                let scale = Float(255) / Float(65535)
-                unsafe base.withMemoryRebound(to: UInt16.self, capacity: count) { words in
-                    for i in 0..<count { samples[i] = Float(unsafe words[i]) * scale }
-                }
-            } else {
-                for i in 0..<count { samples[i] = Float(unsafe base[i]) }
-            }
-        }
-        return .success(DecodedPNG(width: width, height: height, bitDepth: bitDepth, samples: samples))
-    }
-
     /// Writes 8-bit RGB or RGBA pixels to `path` and fsyncs it; returns the reason on failure.
     static func write8Bit(_ path: String, width: Int, height: Int, channels: Int, pixels: [UInt8]) -> String? {
         let message = unsafe pixels.withUnsafeBufferPointer { buffer in

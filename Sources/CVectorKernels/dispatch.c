@@ -83,3 +83,21 @@ void cw_depthwise(CWKernelLevel level, const float *src, long planes, long chann
     CW_DISPATCH(level, cw_depthwise, src, planes, channels, height, width, weight, kernelHeight, kernelWidth, stride,
                 padTop, padLeft, outputHeight, outputWidth, bias, clampLow, clampHigh, scratch, dst)
 }
+
+long cw_grouped_scratch(long inputsPerGroup, long outputHeight, long outputWidth, long kernelHeight, long kernelWidth,
+                        long stride) {
+    return inputsPerGroup * cw_depthwise_scratch(outputHeight, outputWidth, kernelHeight, kernelWidth, stride);
+}
+
+void cw_grouped(CWKernelLevel level, const float *src, long images, long channels, long groups, long height,
+                long width, const float *weight, long outputs, long kernelHeight, long kernelWidth, long stride,
+                long padTop, long padLeft, long outputHeight, long outputWidth, const float *bias, float clampLow,
+                float clampHigh, float *scratch, float *dst) {
+    CW_DISPATCH(level, cw_grouped, src, images, channels, groups, height, width, weight, outputs, kernelHeight,
+                kernelWidth, stride, padTop, padLeft, outputHeight, outputWidth, bias, clampLow, clampHigh, scratch,
+                dst)
+}
+
+void cw_sigmoid(CWKernelLevel level, float *values, long count, float shift, int silu) {
+    CW_DISPATCH(level, cw_sigmoid, values, count, shift, silu)
+}

@@ -15,6 +15,7 @@ typedef float VEC __attribute__((vector_size(32)));
 #define EVEN_LANES 0, 2, 4, 6, 8, 10, 12, 14
 #define ODD_LANES 1, 3, 5, 7, 9, 11, 13, 15
 #include "depthwise_body.h"
+#include "activation_body.h"
 
 #pragma clang attribute pop
 #endif

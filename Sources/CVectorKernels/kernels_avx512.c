@@ -16,6 +16,7 @@ typedef float VEC __attribute__((vector_size(64)));
 #define EVEN_LANES 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
 #define ODD_LANES 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
 #include "depthwise_body.h"
+#include "activation_body.h"
 
 #pragma clang attribute pop
 #endif

@@ -10,3 +10,4 @@ typedef float VEC __attribute__((vector_size(16)));
 #define EVEN_LANES 0, 2, 4, 6
 #define ODD_LANES 1, 3, 5, 7
 #include "depthwise_body.h"
+#include "activation_body.h"

@@ -20,7 +20,11 @@
                                       long panel, float *u);                                                     \
     void cw_depthwise_##suffix(const float *src, long planes, long channels, long h, long w, const float *weight, \
                                long kh, long kw, long stride, long padTop, long padLeft, long oh, long ow,        \
-                               const float *bias, float clampLow, float clampHigh, float *scratch, float *dst);
+                               const float *bias, float clampLow, float clampHigh, float *scratch, float *dst); \
+    void cw_grouped_##suffix(const float *src, long n, long c, long groups, long h, long w, const float *weight,  \
+                             long o, long kh, long kw, long stride, long padTop, long padLeft, long oh, long ow,  \
+                             const float *bias, float clampLow, float clampHigh, float *scratch, float *dst);  \
+    void cw_sigmoid_##suffix(float *values, long count, float shift, int silu);
 
 CW_DECLARE_LEVEL(sse)
 #if defined(__x86_64__)

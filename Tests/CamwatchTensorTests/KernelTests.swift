@@ -254,6 +254,34 @@ import Testing
         }
     }
 
+    /// Grouped convolutions (the direct kernel for a few channels per group) at every width: square and
+    /// asymmetric kernels, stride 1 and 2, TF-style bottom/right padding, 15 outputs per group (blocks of 8, 4, 2
+    /// and 1), rows narrower and wider than the lanes, fused ReLU and a non-fused SiLU, with and without bias.
+    @Test(arguments: [
+        (3, 3, 1, 1, 1, 9, 40, 3, 8, 8), (3, 3, 2, 1, 1, 11, 33, 2, 3, 15), (5, 5, 1, 2, 2, 7, 5, 2, 2, 3),
+        (1, 3, 2, 0, 1, 8, 17, 4, 1, 2), (3, 1, 1, 1, 1, 6, 20, 2, 5, 1), (3, 3, 2, 0, 1, 8, 18, 2, 4, 24),
+    ])
+    func groupedAtEveryWidthMatchesTheDefinition(
+        kernelHeight: Int, kernelWidth: Int, stride: Int, padTop: Int, padBottom: Int, height: Int, width: Int,
+        groups: Int, inputsPerGroup: Int, outputsPerGroup: Int
+    ) {
+        let x = KernelTests.random([2, groups * inputsPerGroup, height, width], seed: 61)
+        let w = KernelTests.random([groups * outputsPerGroup, inputsPerGroup, kernelHeight, kernelWidth], seed: 62)
+        let g = WindowGeometry(kernel: (kernelHeight, kernelWidth), stride: (stride, stride),
+                               padding: (padTop, padBottom, padTop, padBottom))
+        for (activation, bias) in [(Activation.relu, KernelTests.random([groups * outputsPerGroup], seed: 63).scalars),
+                                   (.silu, nil)] {
+            var reference = KernelTests.naiveConvolution(x, w, bias, g, groups: groups)
+            activation.apply(to: &reference.scalars)
+            for level in Self.runnable {
+                let ours = Convolution.forward(x, weight: w, bias: bias, geometry: g, groups: groups,
+                                               activation: activation, kernels: level)
+                #expect(ours.shape == reference.shape)
+                #expect(maxAbsoluteDifference(ours.scalars, reference.scalars) < 1e-5, "\(level) \(activation)")
+            }
+        }
+    }
+
     @Test func theProcessRunsTheWidestLevelTheCPUHas() {
         #expect(KernelLevel(for: CPUDescription(model: "x", vendor: "GenuineIntel", flags: ["sse2"])) == .sse)
         #expect(KernelLevel(for: CPUDescription(model: "x", vendor: "AuthenticAMD", flags: ["avx", "avx2", "fma"])) == .avx2)

@@ -67,4 +67,22 @@ void cw_depthwise(CWKernelLevel level, const float *src, long planes, long chann
                   long outputHeight, long outputWidth, const float *bias, float clampLow, float clampHigh,
                   float *scratch, float *dst);
 
+/// Floats of scratch `cw_grouped` needs: one group's zero-bordered input planes.
+long cw_grouped_scratch(long inputsPerGroup, long outputHeight, long outputWidth, long kernelHeight, long kernelWidth,
+                        long stride);
+
+/// Grouped convolution of `[images, channels, height, width]` with `[outputs, channels / groups, kernelHeight,
+/// kernelWidth]` filters in `groups` groups, stride 1 or 2, undilated, zero padding as `cw_depthwise`, plus `bias`
+/// (may be NULL), clamped to `[clampLow, clampHigh]`, into `dst` (`[images, outputs, outputHeight, outputWidth]`).
+/// Meant for a few channels per group (RegNet's and ResNeXt's), where im2col feeds sgemm products too thin
+/// to run at its speed.
+void cw_grouped(CWKernelLevel level, const float *src, long images, long channels, long groups, long height,
+                long width, const float *weight, long outputs, long kernelHeight, long kernelWidth, long stride,
+                long padTop, long padLeft, long outputHeight, long outputWidth, const float *bias, float clampLow,
+                float clampHigh, float *scratch, float *dst);
+
+/// Replaces each of `count` values `v` by `x / (1 + e⁻ˣ)` (SiLU, `silu` nonzero) or `1 / (1 + e⁻ˣ)` (sigmoid) of
+/// `x = v + shift`, with the same vectorizable eˣ as Swift's `Activation.exp`, bit for bit.
+void cw_sigmoid(CWKernelLevel level, float *values, long count, float shift, int silu);
+
 #endif

@@ -60,6 +60,11 @@ public enum Convolution {
     /// The fewest output columns per matrix product, so that sgemm's packing stays a small part of its work.
     static let minimumColumns = 512
 
+    /// The most output channels per group that the direct grouped kernel takes: up to here im2col's products
+    /// have so few rows that sgemm runs at a fraction of its speed (RegNet's groups of 8 at 89 against 199
+    /// GFLOP/s), while the direct kernel multiplies each loaded input vector into 8 outputs at a time.
+    static let maximumDirectGroupOutputs = 32
+
     /// Cross-correlates `input` with `weight`, as `torch.nn.functional.conv2d`.
     ///
     /// - Parameters:
@@ -96,6 +101,11 @@ public enum Convolution {
         } else if isDepthwise {
             depthwise(input, weight: weight, bias: bias, geometry: g, activation: activation, into: &output,
                       outputSize: (oh, ow))
+        } else if groups > 1, og <= maximumDirectGroupOutputs, g.dilationHeight == 1, g.dilationWidth == 1,
+            g.strideHeight == g.strideWidth, g.strideWidth == 1 || g.strideWidth == 2
+        {
+            vectorGrouped(input, weight: weight, bias: bias, geometry: g, groups: groups, activation: activation,
+                          into: &output, outputSize: (oh, ow), kernels: kernels)
         } else if let winograd, Winograd.supports(g, groups: groups) {
             Winograd.forward(input, filters: winograd, geometry: g, bias: bias, activation: activation, into: &output,
                              outputSize: (oh, ow))
@@ -115,8 +125,8 @@ public enum Convolution {
     ) {
         let (low, high, rest) = Activation.storeClamp(activation)
         if let rest {
-            for i in 0..<count { destination[i] = source[i] + bias }
-            rest.apply(to: UnsafeMutableBufferPointer(start: destination, count: count))
+            if source != UnsafePointer(destination) { destination.update(from: source, count: count) }
+            rest.apply(to: UnsafeMutableBufferPointer(start: destination, count: count), adding: bias)
             return
         }
         // Selects, not branches, so the loop vectorizes.
@@ -293,21 +303,67 @@ public enum Convolution {
         _ input: Tensor, weight: Tensor, bias: [Float]?, geometry g: WindowGeometry, activation: Activation?,
         into output: inout [Float], outputSize: (Int, Int), kernels: KernelLevel
     ) {
-        let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let (c, h, w) = (input.shape[1], input.shape[2], input.shape[3])
         let (oh, ow) = outputSize
         let (kh, kw, s) = (g.kernelHeight, g.kernelWidth, g.strideWidth)
+        directPerImage(input, weight: weight, bias: bias, activation: activation, into: &output,
+                       outputPerImage: c * oh * ow, scratch: cw_depthwise_scratch(oh, ow, kh, kw, s)) {
+            image, filters, shift, clamp, scratch, planes in
+            cw_depthwise(kernels.c, image, c, c, h, w, filters, kh, kw, s, g.padTop, g.padLeft, oh, ow, shift,
+                         clamp.low, clamp.high, scratch, planes)
+        }
+    }
+
+    /// Grouped convolution with stride 1 or 2 and no dilation in the C kernels of `kernels`' width, for groups of
+    /// a few channels: each group's input planes are padded once, then every output vector of 8 channels at a
+    /// time accumulates all its taps in registers. ReLU and ReLU6 are applied on the way out, other activations
+    /// on the planes after.
+    static func vectorGrouped(
+        _ input: Tensor, weight: Tensor, bias: [Float]?, geometry g: WindowGeometry, groups: Int,
+        activation: Activation?, into output: inout [Float], outputSize: (Int, Int), kernels: KernelLevel
+    ) {
+        let (c, h, w) = (input.shape[1], input.shape[2], input.shape[3])
+        let o = weight.shape[0]
+        let (oh, ow) = outputSize
+        let (kh, kw, s) = (g.kernelHeight, g.kernelWidth, g.strideWidth)
+        directPerImage(input, weight: weight, bias: bias, activation: activation, into: &output,
+                       outputPerImage: o * oh * ow, scratch: cw_grouped_scratch(c / groups, oh, ow, kh, kw, s)) {
+            image, filters, shift, clamp, scratch, planes in
+            cw_grouped(kernels.c, image, 1, c, groups, h, w, filters, o, kh, kw, s, g.padTop, g.padLeft, oh, ow,
+                       shift, clamp.low, clamp.high, scratch, planes)
+        }
+    }
+
+    /// Runs a direct C convolution kernel an image at a time: `kernel` gets the image's input `[C, H, W]`, the
+    /// filters, the bias (or `nil`), the clamp that stands for ReLU/ReLU6, `scratch` floats of scratch and the
+    /// image's `outputPerImage` output floats; any other activation is applied to those right after, while they
+    /// are warm (EfficientNet's SiLU after its depthwise layers).
+    static func directPerImage(
+        _ input: Tensor, weight: Tensor, bias: [Float]?, activation: Activation?, into output: inout [Float],
+        outputPerImage: Int, scratch scratchCount: Int,
+        kernel: (
+            _ image: UnsafePointer<Float>, _ filters: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+            _ clamp: (low: Float, high: Float), _ scratch: UnsafeMutablePointer<Float>,
+            _ planes: UnsafeMutablePointer<Float>
+        ) -> Void
+    ) {
+        let n = input.shape[0], inputPerImage = input.scalarCount / Swift.max(1, n)
         let (clampLow, clampHigh, rest) = Activation.storeClamp(activation)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: cw_depthwise_scratch(oh, ow, kh, kw, s))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
         defer { scratch.deallocate() }
         let biasStorage = bias ?? []
         input.scalars.withUnsafeBufferPointer { src in
             weight.scalars.withUnsafeBufferPointer { wgt in
                 biasStorage.withUnsafeBufferPointer { biasBuffer in
                     output.withUnsafeMutableBufferPointer { out in
-                        cw_depthwise(kernels.c, src.baseAddress!, n * c, c, h, w, wgt.baseAddress!, kh, kw, s, g.padTop,
-                                     g.padLeft, oh, ow, bias == nil ? nil : biasBuffer.baseAddress, clampLow, clampHigh,
-                                     scratch, out.baseAddress!)
-                        rest?.apply(to: out)
+                        for image in 0..<n {
+                            let planes = UnsafeMutableBufferPointer(
+                                rebasing: out[(image * outputPerImage)..<((image + 1) * outputPerImage)])
+                            kernel(src.baseAddress! + image * inputPerImage, wgt.baseAddress!,
+                                   bias == nil ? nil : biasBuffer.baseAddress, (clampLow, clampHigh), scratch,
+                                   planes.baseAddress!)
+                            rest?.apply(to: planes)
+                        }
                     }
                 }
             }

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// Kernels that combine tensors or rearrange channels.
 public enum Elementwise {
     /// The elementwise sum of tensors of one shape.
@@ -29,9 +23,12 @@ public enum Elementwise {
     /// The elementwise product; a `[N, C, 1, 1]` operand is broadcast over `[N, C, H, W]`.
     public static func product(_ inputs: [Tensor]) -> Tensor {
         precondition(!inputs.isEmpty, "mul needs inputs")
-        let full = inputs.max { $0.scalarCount < $1.scalarCount } ?? inputs[0]
-        var result = [Float](repeating: 1, count: full.scalarCount)
-        for operand in inputs {
+        // The result starts as a copy of the largest operand rather than as ones: one pass over the planes less
+        // (squeeze-and-excitation's gate multiplies every expanded activation).
+        let fullIndex = inputs.indices.max { inputs[$0].scalarCount < inputs[$1].scalarCount } ?? 0
+        let full = inputs[fullIndex]
+        var result = full.scalars
+        for (index, operand) in inputs.enumerated() where index != fullIndex {
             operand.scalars.withUnsafeBufferPointer { src in
                 result.withUnsafeMutableBufferPointer { dst in
                     if operand.shape == full.shape {
@@ -106,7 +103,7 @@ public enum Elementwise {
     /// Softmax of one vector (max-subtracted, float32 as PyTorch computes it).
     public static func softmax(_ row: [Float]) -> [Float] {
         let peak = row.max() ?? 0
-        let exps = row.map { expf($0 - peak) }
+        let exps = row.map { Activation.exp($0 - peak) }
         let total = exps.reduce(0, +)
         return exps.map { $0 / total }
     }
@@ -123,7 +120,7 @@ public enum Elementwise {
                 for i in 0..<k { peak = max(peak, result[base + i * inner]) }
                 var total: Float = 0
                 for i in 0..<k {
-                    let e = expf(result[base + i * inner] - peak)
+                    let e = Activation.exp(result[base + i * inner] - peak)
                     result[base + i * inner] = e
                     total += e
                 }

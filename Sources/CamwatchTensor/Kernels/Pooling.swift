@@ -240,6 +240,24 @@ public enum Pooling {
         return Tensor(shape: [n, c, oh, ow], scalars: out)
     }
 
+    /// The sum of `values` in eight interleaved partial sums: a single running sum is one dependent addition
+    /// per element, which the compiler may not reorder into vector lanes (squeeze-and-excitation takes the
+    /// mean of every expanded plane).
+    static func sum(_ values: UnsafeBufferPointer<Float>) -> Float {
+        var partial = SIMD8<Float>()
+        var j = 0
+        while j + 8 <= values.count {
+            partial += UnsafeRawPointer(values.baseAddress! + j).loadUnaligned(as: SIMD8<Float>.self)
+            j += 8
+        }
+        var total = partial.sum()
+        while j < values.count {
+            total += values[j]
+            j += 1
+        }
+        return total
+    }
+
     /// Mean (or maximum) over each channel's plane: `[N, C, H, W]` → `[N, C, 1, 1]`.
     public static func global(_ input: Tensor, maximum: Bool) -> Tensor {
         let (n, c) = (input.shape[0], input.shape[1])
@@ -253,9 +271,7 @@ public enum Pooling {
                     for j in 0..<plane where src[base + j] > best || src[base + j].isNaN { best = src[base + j] }
                     out[i] = best
                 } else {
-                    var sum: Float = 0
-                    for j in 0..<plane { sum += src[base + j] }
-                    out[i] = sum / Float(plane)
+                    out[i] = Self.sum(UnsafeBufferPointer(rebasing: src[base..<(base + plane)])) / Float(plane)
                 }
             }
         }

@@ -277,7 +277,7 @@ final class LayerProfile: Sendable {
             if case .conv2d(let conv) = node.layer {
                 let g = conv.geometry
                 let path = conv.groups > 1 && conv.groups == conv.weight.shape[0] ? "depthwise"
-                    : conv.winograd != nil ? "winograd" : g.isPointwise ? "1x1" : "im2col"
+                    : conv.groups > 1 ? "grouped" : conv.winograd != nil ? "winograd" : g.isPointwise ? "1x1" : "im2col"
                 kind = "conv \(g.kernelHeight)x\(g.kernelWidth)/\(g.strideHeight) \(path)"
             }
             byKind[kind, default: 0] += t[index]

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 extension Activation {
     /// Whether the derivative needs the activation's input; for the others it follows from the output.
     public var gradientNeedsInput: Bool {
@@ -43,7 +37,7 @@ extension Activation {
                     for i in g.indices { g[i] = y[i] > 0 && y[i] < 1 ? g[i] / 6 : 0 }
                 case .silu:
                     for i in g.indices {
-                        let s = 1 / (1 + expf(-x[i]))
+                        let s = 1 / (1 + Self.exp(-x[i]))
                         g[i] *= s * (1 + x[i] * (1 - s))
                     }
                 case .hardswish:
@@ -57,7 +51,7 @@ extension Activation {
                     let invSqrt2: Float = 0.7071067811865476, invSqrt2Pi: Float = 0.3989422804014327
                     for i in g.indices {
                         let v = x[i]
-                        g[i] *= 0.5 * (1 + erff(v * invSqrt2)) + v * invSqrt2Pi * expf(-0.5 * v * v)
+                        g[i] *= 0.5 * (1 + Self.erf(v * invSqrt2)) + v * invSqrt2Pi * Self.exp(-0.5 * v * v)
                     }
                 case .kerasReLU(let slope, let threshold, let maxValue):
                     // 1 where the kept value x lies strictly inside the clip range, plus the slope below the

@@ -22,10 +22,13 @@ public struct Report: Sendable, Equatable, Codable {
     public var checkpoints: [CheckpointEntry]
     /// The convergence state machine, stored whole so a restart resumes it.
     public var convergence: ConvergenceTracker
+    /// Checkpoints camwatch's own reader failed on, to be read again (`[]` when none; `nil` in reports from
+    /// before it existed). They are not in `checkpoints`: there is no verdict on them yet.
+    @ExplicitNull public var retrying: [RetryingCheckpoint]?
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
-        case model, probes, checkpoints, convergence
+        case model, probes, checkpoints, convergence, retrying
     }
 
     /// Creates an empty report for a new run.
@@ -38,6 +41,7 @@ public struct Report: Sendable, Equatable, Codable {
         self.probes = probes
         self.checkpoints = checkpoints
         self.convergence = convergence
+        self.retrying = []
     }
 
     /// The entry with this checkpoint id, if any.

@@ -35,6 +35,23 @@ import Testing
         #expect(watcher.scan(now: at(20)).pending.isEmpty)
     }
 
+    @Test("a file offered again later (its reader failed) is a candidate once the instant has passed, and only then")
+    func retryLaterOffersTheFileAgain() throws {
+        let scratch = try CheckpointWatcherScratch()
+        defer { scratch.remove() }
+        try scratch.write(CheckpointWatcherScratch.completeV0(), to: "epoch-1.h5")
+        var watcher = try CheckpointWatcher(directory: scratch.directory)
+        _ = watcher.scan(now: at(0))
+        let file = try #require(watcher.scan(now: at(2)).ready.first)
+        watcher.retryLater(file, at: at(30))
+        #expect(watcher.nextDecision() == at(30), "the loop wakes for it")
+        let waiting = watcher.scan(now: at(29))
+        #expect(waiting.events.isEmpty && waiting.pending.isEmpty)
+        #expect(watcher.scan(now: at(30)).events.isEmpty, "a candidate again: it settles first")
+        #expect(watcher.scan(now: at(32)).ready == [file])
+        #expect(watcher.scan(now: at(40)).events.isEmpty, "reported once again, not twice")
+    }
+
     @Test func firstSightingNeverDecidesEvenWithoutSettleInterval() throws {
         let scratch = try CheckpointWatcherScratch()
         defer { scratch.remove() }

@@ -149,7 +149,9 @@ import Testing
         var prepared = try scratch.prepare(childCommand: ReaderRetryTests.flakyReader(killed: 5, in: scratch.root))
         prepared.readerRetryPause = Self.pause
         let service = scratch.service(prepared)
-        let running = Task { try await service.run() }
+        // An unstructured task does not inherit the suite's executor: ask for it, or the service's pings wait
+        // behind the numeric tests on the cooperative pool.
+        let running = Task(executorPreference: RealTimeExecutor.shared) { try await service.run() }
         defer { running.cancel() }
         let processed = BackgroundProcess.eventually(timeout: 300) {
             scratch.entries("checkpoints").contains { $0["status"] as? String == "ok" }

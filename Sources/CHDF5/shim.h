@@ -70,6 +70,21 @@ static inline hid_t chdf5_fapl_unlocked(void) {
     return fapl;
 }
 
+/// A file-access property list for a file that lives in memory only (the core driver without a backing
+/// store): opening reads an existing file whole, and closing writes nothing. camwatch writes its HDF5 outputs
+/// this way and the bytes itself: libhdf5 1.10 cannot recover from a failed write at close (a full disk), it
+/// leaves the half-closed file registered, and its exit handler then crashes on it.
+static inline hid_t chdf5_fapl_memory(void) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return -1;
+    if (H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0 || H5Pset_file_locking(fapl, 0, 1) < 0
+        || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+        H5Pclose(fapl);
+        return -1;
+    }
+    return fapl;
+}
+
 /// A link-creation property list that creates missing intermediate groups ("a/b/c").
 static inline hid_t chdf5_lcpl_intermediate(void) {
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);

@@ -23,8 +23,11 @@ final class CheckpointPipeline: Sendable {
         var alert: @Sendable (Alert) -> Void
         /// systemd's `STATUS=` line after each checkpoint.
         var status: @Sendable (String) -> Void
-        /// Called every few seconds while a child process reads or Score-CAM runs.
+        /// Called whenever the pipeline advances (`WatchdogHeartbeat`): a Score-CAM batch, a checkpoint
+        /// copied, an output written, each second of waiting for the reader child.
         var heartbeat: @Sendable () -> Void
+        /// Test seam: runs before the derived outputs are written.
+        var beforeOutputs: (@Sendable () -> Void)?
     }
 
     /// At most this many ready checkpoints are loaded and ordered together (bounds memory at start-up,
@@ -33,6 +36,7 @@ final class CheckpointPipeline: Sendable {
 
     private let state: Mutex<State>
     private let childCommand: [String]
+    private let readerRetryPause: Duration
     private let logger: Logger
     private let events: Events
     /// index.html and the TensorBoard events, written off the pipeline after each commit.
@@ -86,6 +90,10 @@ final class CheckpointPipeline: Sendable {
             return "\(c.checkpoints): \(unreadable.count) checkpoint(s) left unprocessed, camwatch may not read them "
                 + "(permissions): " + WatchService.listed(unreadable.map(\.name))
         }
+        if s.outcome.unread > 0 {
+            return "\(c.checkpoints): \(s.outcome.unread) checkpoint(s) left unread: camwatch's checkpoint reader failed "
+                + "on them (see the lines above); they are read again at the next start"
+        }
         if !s.watcher.hasMatchingFiles() {
             let unmatched = s.watcher.unmatchedNames()
             let seen = unmatched.isEmpty
@@ -102,8 +110,9 @@ final class CheckpointPipeline: Sendable {
 
     init(
         configuration: WatchConfiguration, session: MonitorSession, watcher: CheckpointWatcher, childCommand: [String],
-        events: Events, logger: Logger
+        readerRetryPause: Duration = .seconds(5), events: Events, logger: Logger
     ) {
+        self.readerRetryPause = readerRetryPause
         state = Mutex(State(configuration: configuration, session: session, watcher: watcher))
         self.childCommand = childCommand
         self.events = events
@@ -179,7 +188,8 @@ final class CheckpointPipeline: Sendable {
         let configuration = state.withLock { $0.configuration }
         let staging = WatchService.stagingDirectory(configuration.out)
         try? FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        let processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
+        var processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
+        processor.retryPause = readerRetryPause
         var pending: [PendingCheckpoint] = []
         for file in files {
             do {
@@ -191,10 +201,12 @@ final class CheckpointPipeline: Sendable {
                     }
                 }
                 let snapshot = try copied.get()
-                // The reader may take minutes at idle priority: ping from its wait too, and retry a failed reader.
+                // The reader may take minutes at idle priority: beat from its wait too, and retry a failed reader.
+                let attemptsBefore = state.withLock { $0.session.readerAttempts(id: file.id) }
                 pending.append(
                     processor.load(
-                        file, snapshotPath: snapshot.path, heartbeat: { self.events.heartbeat() }, isCancelled: { stop.isSet }
+                        file, snapshotPath: snapshot.path, heartbeat: { self.events.heartbeat() },
+                        attemptsBefore: attemptsBefore, isCancelled: { stop.isSet }
                     ) { self.logger.warning("\($0)") })
                 snapshot.remove()
             } catch where error.kind == .stagingFailed {
@@ -213,6 +225,9 @@ final class CheckpointPipeline: Sendable {
         for item in CheckpointProcessor.ordered(pending) {
             if stop.isSet { return }
             switch item.loaded {
+            case .failure(let failure) where failure.isReaderFailure:
+                readLater(item, failure: failure, processor: processor)
+                uncommitted = true
             case .failure(let failure):
                 recordFailure(
                     item.file, reason: failure.description, checkpoint: nil, seconds: item.loadSeconds, commit: false,
@@ -227,6 +242,25 @@ final class CheckpointPipeline: Sendable {
                 analyze(item, checkpoint: checkpoint, processor: processor, readyAt: readyAt, stop: stop)
             }
         }
+    }
+
+    /// camwatch's own reader failed on a checkpoint (killed, crashed, could not start): no verdict on the file,
+    /// so no `failed` entry. It is recorded in `retrying` and the daemon reads it again after a pause that grows
+    /// with the attempts; `--once` leaves it for the next start and exits non-zero.
+    private func readLater(_ item: PendingCheckpoint, failure: CheckpointFailure, processor: CheckpointProcessor) {
+        guard case .unreadable(_, let attempts) = failure else { return }
+        let made = attempts ?? 1
+        let pause = processor.pause(after: made)
+        let once = state.withLock { s in
+            let once = s.configuration.once
+            s.session.recordRetrying(
+                label: item.label, attempts: made, reason: failure.description,
+                nextAttemptAt: Date().timeIntervalSince1970 + (once ? 0 : pause.seconds))
+            if once { s.outcome.unread += 1 } else { s.watcher.retryLater(item.file, at: .now + pause) }
+            return once
+        }
+        let when = once ? "at the next start" : "in \(Int(pause.seconds)) s"
+        logger.warning("\(failure); camwatch's own reader failed, not the file: it is read again \(when)")
     }
 
     /// Why `resources.every_nth` leaves this checkpoint out, or `nil` to analyse it: the checkpoint's epoch
@@ -441,6 +475,7 @@ final class CheckpointPipeline: Sendable {
         do throws(MonitorError) {
             if writeArchive { try session.save() } else { try session.saveReport() }
             if writeArchive { state.withLock { $0.archiveDirty = false } }
+            events.heartbeat()
         } catch {
             state.withLock { $0.commitPending = true }
             outputFailed("cannot save the run's state: \(error)")
@@ -480,7 +515,9 @@ final class CheckpointPipeline: Sendable {
     /// index.html and TensorBoard, which only ever show a committed report.
     func writeOutputs(charts: Bool = true) {
         let (session, configuration) = state.withLock { ($0.session, $0.configuration) }
-        RunOutputs(configuration: configuration).write(session: session, charts: charts, logger: logger)
+        events.beforeOutputs?()
+        RunOutputs(configuration: configuration).write(
+            session: session, charts: charts, logger: logger, progress: events.heartbeat)
         publisher.submit(
             Publisher.Snapshot(report: session.report, archive: session.archive, probeImages: session.probes.images),
             Publisher.Settings(configuration))
@@ -551,4 +588,6 @@ struct RunOutcome: Sendable {
     var analysed = 0
     var failed = 0
     var skipped = 0
+    /// Checkpoints left to read again because camwatch's reader failed on them.
+    var unread = 0
 }

@@ -29,6 +29,13 @@ enum CheckpointFailure: Error, Sendable, CustomStringConvertible {
     /// The CAM method or a probe failed on it.
     case analysis(file: String, AnalysisError)
 
+    /// Whether camwatch's own reader failed (killed, crashed, timed out, could not start): no verdict on the
+    /// file, which is read again later (`Report.retrying`) instead of becoming a `failed` entry.
+    var isReaderFailure: Bool {
+        if case .unreadable(let error, _) = self { return error.isTransient }
+        return false
+    }
+
     /// Whether the checkpoint was read and holds NaN or infinite weights: training diverged.
     var isDivergence: Bool {
         if case .unreadable(let error, _) = self { return error.kind == .nonFinite }
@@ -53,21 +60,34 @@ struct CheckpointProcessor: Sendable {
     var childCommand: [String]
     var configuration: WatchConfiguration
 
-    /// Attempts at one checkpoint when the reader itself fails (killed, crashed, timed out: `.readerFailed`),
-    /// before it becomes a `failed` entry. A reader killed by memory pressure beside a trainer is no verdict on
-    /// the file; a file that kills the reader every time is failed after the third.
+    /// Attempts at one checkpoint, one right after the other, when the reader itself fails (killed, crashed,
+    /// timed out: `.readerFailed`). A reader killed by memory pressure beside a trainer is no verdict on the
+    /// file: after these the daemon reads it again later, at growing intervals (`pause(after:)`), and `--once`
+    /// reports it unread.
     static let readerAttempts = 3
-    /// The pause before a retry, times the attempts made (the moment of memory pressure may pass).
+    /// The first pause after a failed reader; each later one doubles it (the moment of memory pressure may pass).
     var retryPause: Duration = .seconds(5)
+    /// The longest pause between two attempts: a reader that keeps failing is tried every 10 minutes for as
+    /// long as the daemon runs (one child process each time, which costs little), so a good checkpoint caught
+    /// in a long stretch of memory pressure is never given up on.
+    static let longestPause: Duration = .seconds(600)
+
+    /// The pause after `attempts` failed reader attempts before the next: 5 s, 10 s, 20 s, … up to 10 minutes.
+    func pause(after attempts: Int) -> Duration {
+        let doublings = min(max(attempts - 1, 0), 20)
+        return min(retryPause * (1 << doublings), Self.longestPause)
+    }
 
     /// Parses a private copy in the child, retrying a failed reader; errors name the trainer's file.
     ///
     /// - Parameters:
-    ///   - heartbeat: called every few seconds while the child reads (the caller pings the watchdog).
+    ///   - heartbeat: called every second while the child reads (the watchdog's heartbeat).
+    ///   - attemptsBefore: reader attempts made at this checkpoint earlier (a later round counts on from
+    ///     them and makes one attempt: the pause before it was the long one).
     ///   - isCancelled: when true, a failed reader is not tried again (shutdown).
     ///   - retrying: told, in one line, about each failed attempt that is retried.
     func load(
-        _ file: CheckpointFile, snapshotPath: String, heartbeat: (@Sendable () -> Void)? = nil,
+        _ file: CheckpointFile, snapshotPath: String, heartbeat: (@Sendable () -> Void)? = nil, attemptsBefore: Int = 0,
         isCancelled: () -> Bool = { false }, retrying: ((String) -> Void)? = nil
     ) -> PendingCheckpoint {
         let start = ContinuousClock.now
@@ -78,11 +98,13 @@ struct CheckpointProcessor: Sendable {
             return error
         }
         var loaded: Result<Checkpoint, CheckpointFailure>
-        var attempt = 1
+        var attempt = attemptsBefore + 1
         while true {
             do throws(CheckpointError) {
+                // A beat every second: the watchdog's period may be as short as 2 s.
                 var checkpoint = try CheckpointSubprocess.load(
-                    path: snapshotPath, command: childCommand, priority: configuration.priority, heartbeat: heartbeat)
+                    path: snapshotPath, command: childCommand, priority: configuration.priority,
+                    heartbeatInterval: .seconds(1), heartbeat: heartbeat)
                 // What is found wrong with it later (its input attributes) names the trainer's file too.
                 checkpoint.path = file.path
                 // Keras files carry no learning rate or validation metrics; a CSVLogger file beside them does.
@@ -92,7 +114,7 @@ struct CheckpointProcessor: Sendable {
                 break
             } catch where error.isTransient && attempt < Self.readerAttempts && !isCancelled() {
                 retrying?("\(named(error)); trying again (attempt \(attempt + 1) of \(Self.readerAttempts))")
-                Thread.sleep(forTimeInterval: (retryPause * attempt).seconds)
+                Thread.sleep(forTimeInterval: pause(after: attempt).seconds)
                 attempt += 1
             } catch {
                 loaded = .failure(.unreadable(named(error), attempts: error.isTransient ? attempt : nil))

@@ -13,8 +13,10 @@ struct RunOutputs: Sendable {
 
     var configuration: WatchConfiguration
 
-    /// - Parameter charts: also draw the pictures (skipped when only failures were added: they cost the most).
-    func write(session: MonitorSession, charts: Bool = true, logger: Logger) {
+    /// - Parameters:
+    ///   - charts: also draw the pictures (skipped when only failures were added: they cost the most).
+    ///   - progress: called after each file (the watchdog's heartbeat).
+    func write(session: MonitorSession, charts: Bool = true, logger: Logger, progress: () -> Void = {}) {
         let report = session.report
         let out = configuration.out
         do {
@@ -27,6 +29,7 @@ struct RunOutputs: Sendable {
         } catch {
             logger.warning("cannot write metrics: \(error)")
         }
+        progress()
         guard charts else { return }
         let timeline = TimelineChart.Options(
             maxColumns: configuration.maxColumns, colormap: configuration.colormap, alpha: configuration.alpha)
@@ -37,11 +40,13 @@ struct RunOutputs: Sendable {
         } catch {
             logger.warning("cannot draw \(Self.timelineName): \(error)")
         }
+        progress()
         do {
             try DriftChart.write(report: report, to: path(Self.driftName))
         } catch {
             logger.warning("cannot draw \(Self.driftName): \(error)")
         }
+        progress()
     }
 
     private func path(_ name: String) -> String {

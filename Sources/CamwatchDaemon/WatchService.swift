@@ -30,6 +30,11 @@ public final class WatchService: Service, Sendable {
         public var childCommand: [String]
         /// Lines for the log once start-up has succeeded (a failed start prints only its error).
         public var notices: [String] = []
+        /// Test seam: runs on the pipeline's thread before the derived outputs are written (a test stalls it to
+        /// play an output write that never returns).
+        var beforeOutputs: (@Sendable () -> Void)?
+        /// The first pause after a failed reader child (`CheckpointProcessor.retryPause`); tests shorten it.
+        var readerRetryPause: Duration = .seconds(5)
     }
 
     private let pipeline: CheckpointPipeline
@@ -39,6 +44,7 @@ public final class WatchService: Service, Sendable {
     private let overrides: WatchConfiguration.Overrides
     private let logger: Logger
     private let notifier: SystemdNotifier
+    private let heartbeat: WatchdogHeartbeat
     private let alerts: AlertDispatcher
 
     /// Why a finished `--once` run failed (every checkpoint failed, or no file matched the pattern); `nil`
@@ -200,11 +206,14 @@ public final class WatchService: Service, Sendable {
         self.notifier = notifier
         self.logger = logger
         let heartbeat = WatchdogHeartbeat(notifier: notifier)
-        let events = CheckpointPipeline.Events(
+        self.heartbeat = heartbeat
+        var events = CheckpointPipeline.Events(
             alert: { alerts.submit($0) }, status: { _ = notifier.status($0) }, heartbeat: { heartbeat.beat() })
+        events.beforeOutputs = prepared.beforeOutputs
         pipeline = CheckpointPipeline(
             configuration: prepared.configuration, session: prepared.session, watcher: prepared.watcher,
-            childCommand: prepared.childCommand, events: events, logger: logger)
+            childCommand: prepared.childCommand, readerRetryPause: prepared.readerRetryPause, events: events,
+            logger: logger)
     }
 
     // MARK: - The loop
@@ -245,7 +254,8 @@ public final class WatchService: Service, Sendable {
                         self.pipeline.retryFailedCommit()
                         self.pipeline.handle(scan, stop: stop)
                     }
-                    self.pingWatchdog()
+                    // The pipeline has returned: waiting for files now, which is no hang.
+                    self.heartbeat.pingIdle()
                     if Task.isCancelled { break }
                     let current = self.pipeline.configuration
                     if current.once, self.onceIsOver(scan: scan, since: started, settle: current.settle) { break }
@@ -286,28 +296,25 @@ public final class WatchService: Service, Sendable {
         return min(wait, interval)
     }
 
-    private func pingWatchdog() {
-        if notifier.watchdogInterval != nil { _ = notifier.watchdog() }
-    }
-
     /// Where private copies of checkpoints are parsed: `<out>/.staging`.
     static func stagingDirectory(_ out: String) -> String {
         URL(fileURLWithPath: out).appendingPathComponent(".staging").path
     }
 
     /// Runs `body` — pipeline work: file copies, a child process, Score-CAM, commits — on a thread of its
-    /// own, off Swift's cooperative pool (a checkpoint takes seconds to minutes), while this task keeps the
-    /// systemd watchdog fed however long a busy trainer leaves the work waiting, and turns cancellation
-    /// (shutdown) into the stop signal `body` polls between probes.
+    /// own, off Swift's cooperative pool (a checkpoint takes seconds to minutes), while this task feeds the
+    /// systemd watchdog for as long as the pipeline's heartbeat advances (`WatchdogHeartbeat`), and turns
+    /// cancellation (shutdown) into the stop signal `body` polls between probes.
     private func onPipelineThread(_ body: @escaping @Sendable (StopSignal) -> Void) async {
         let stop = StopSignal()
+        heartbeat.beat()
         await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { group in
                 if let interval = notifier.watchdogInterval {
                     group.addTask {
                         while !Task.isCancelled {
                             try? await Task.sleep(for: interval / 2)
-                            if !Task.isCancelled { _ = self.notifier.watchdog() }
+                            if !Task.isCancelled { self.heartbeat.pingIfProgressing() }
                         }
                     }
                 }
@@ -369,21 +376,61 @@ public final class WatchService: Service, Sendable {
     func statusLine() -> String { pipeline.statusLine() }
 }
 
-/// Passes the pipeline's heartbeats (one per Score-CAM batch: often) on to the systemd watchdog at half its
-/// interval.
+/// Feeds the systemd watchdog from the pipeline's progress, not from a timer: a stage stuck forever (a
+/// Score-CAM that never returns, an output write on a hung mount) stops the pings, and systemd restarts the
+/// service (`WatchdogSec=`).
+///
+/// The pipeline beats as it advances: after each Score-CAM batch, each checkpoint copied, each output file
+/// written, and every second while it waits for the reader child (that wait is bounded by the reader's own
+/// timeout, after which the child is killed). While the pipeline works, `WATCHDOG=1` goes out only when
+/// the last beat is at most one watchdog period (`WATCHDOG_USEC`) old, or when camwatch's threads spent most of
+/// the time since the last look waiting for a CPU (`RunQueueDelay`): at `priority: idle` a trainer that keeps
+/// every core busy may hold a Score-CAM batch for longer than the period, and that is starvation, not a hang.
+/// The idle loop, waiting for files, pings unconditionally.
 final class WatchdogHeartbeat: Sendable {
+    private struct State {
+        var lastBeat = ContinuousClock.now
+        /// When the ping task last looked, and the run-queue delay it read then.
+        var lookedAt = ContinuousClock.now
+        var delay: UInt64?
+    }
+
     private let notifier: SystemdNotifier
-    private let last = Mutex(ContinuousClock.now)
+    private let runQueueDelay: @Sendable () -> UInt64?
+    private let state = Mutex(State())
 
-    init(notifier: SystemdNotifier) { self.notifier = notifier }
+    /// - Parameter runQueueDelay: the process's summed run-queue delay in nanoseconds (`RunQueueDelay.total`;
+    ///   tests pass their own).
+    init(notifier: SystemdNotifier, runQueueDelay: @escaping @Sendable () -> UInt64? = { RunQueueDelay.total() }) {
+        self.notifier = notifier
+        self.runQueueDelay = runQueueDelay
+    }
 
+    /// The pipeline advanced.
     func beat() {
+        state.withLock { $0.lastBeat = .now }
+    }
+
+    /// `WATCHDOG=1` if the pipeline advanced within the watchdog period or was starved of CPU since the last
+    /// look; nothing otherwise.
+    func pingIfProgressing() {
+        // `watchdogInterval` is half of WATCHDOG_USEC: the period is twice that.
         guard let interval = notifier.watchdogInterval else { return }
-        let due = last.withLock { last in
-            guard ContinuousClock.now - last >= interval / 2 else { return false }
-            last = .now
-            return true
+        let delay = runQueueDelay()
+        let now = ContinuousClock.now
+        let alive = state.withLock { state in
+            defer { (state.lookedAt, state.delay) = (now, delay) }
+            if now - state.lastBeat <= interval * 2 { return true }
+            guard let delay, let before = state.delay, delay >= before else { return false }
+            let waited = Duration.nanoseconds(Int64(clamping: delay - before))
+            // Several threads wait at once, so the sum may exceed the elapsed time; half of it is "most".
+            return waited * 2 >= now - state.lookedAt
         }
-        if due { _ = notifier.watchdog() }
+        if alive { _ = notifier.watchdog() }
+    }
+
+    /// `WATCHDOG=1` from the idle loop.
+    func pingIdle() {
+        if notifier.watchdogInterval != nil { _ = notifier.watchdog() }
     }
 }

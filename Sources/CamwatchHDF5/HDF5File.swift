@@ -67,15 +67,17 @@ public final class HDF5File: Sendable {
     ///
     /// For files camwatch wrote itself and owns (an output copied to a temporary name first, so a crash
     /// while adding never damages the published file); never for a trainer's checkpoint.
+    /// - Parameter inMemory: read the file whole into memory and add to it there; the file on disk is never
+    ///   written, `image()` returns the result (see `createInMemory(for:)` for why).
     /// - Throws: `HDF5Error`.
-    public static func openForAppending(_ path: String) throws(HDF5Error) -> HDF5File {
+    public static func openForAppending(_ path: String, inMemory: Bool = false) throws(HDF5Error) -> HDF5File {
         let superblock = try HDF5Superblock.inspect(path)
         guard superblock.status == .complete else {
             throw HDF5Error(path: path, reason: "cannot add to an HDF5 file that is not complete (\(superblock.status))")
         }
         let id = try HDF5Library.serialized { () throws(HDF5Error) -> hid_t in
             do throws(HDF5CallFailure) {
-                return try H5.openFile(path, writable: true)
+                return try H5.openFile(path, writable: true, inMemory: inMemory)
             } catch {
                 throw HDF5Error(
                     path: path, reason: "cannot open HDF5 file for writing: \(error.message(or: "libhdf5 gave no reason"))",
@@ -100,6 +102,39 @@ public final class HDF5File: Sendable {
         return HDF5File(path: path, id: id, isWritable: true)
     }
 
+    /// Creates a new, empty file that lives in memory only; `image()` returns its bytes for the caller to write.
+    ///
+    /// For outputs: libhdf5 1.10 cannot recover from a write that fails while a file closes (a full disk): it
+    /// leaves the half-closed file registered with freed internals, and its exit handler crashes on them. A
+    /// file in memory never writes, so it always closes; the caller's own write fails cleanly instead.
+    /// - Parameter path: where the bytes are meant to go; only names the file in errors.
+    /// - Throws: `HDF5Error`.
+    public static func createInMemory(for path: String) throws(HDF5Error) -> HDF5File {
+        // A name no other open file has: libhdf5 refuses to create a file it considers already open.
+        let name = path + "#memory-\(UInt64.random(in: 0...UInt64.max))"
+        let id = try HDF5Library.serialized { () throws(HDF5Error) -> hid_t in
+            do throws(HDF5CallFailure) {
+                return try H5.createFile(name, inMemory: true)
+            } catch {
+                throw HDF5Error(
+                    path: path, reason: "cannot create HDF5 file in memory: \(error.message(or: "libhdf5 gave no reason"))",
+                    call: error.call)
+            }
+        }
+        return HDF5File(path: path, id: id, isWritable: true)
+    }
+
+    /// The file's bytes as they would be on disk, everything written so far included.
+    /// - Throws: `HDF5Error`.
+    public func image() throws(HDF5Error) -> [UInt8] {
+        try withFile { file throws(HDF5Error) in
+            try step("cannot take the file's image", nil) { () throws(HDF5CallFailure) in
+                try H5.flushFile(file)
+                return try H5.fileImage(file)
+            }
+        }
+    }
+
     /// Flushes (when writable) and closes the file; later calls on this value throw.
     /// - Throws: `HDF5Error` when libhdf5 cannot write out the file.
     public func close() throws(HDF5Error) {
@@ -107,6 +142,8 @@ public final class HDF5File: Sendable {
             try handle.withLock { id throws(HDF5Error) in
                 guard id >= 0 else { return }
                 let file = id
+                // Whatever H5Fclose returns, the identifier is done with: after a failed close libhdf5 may have
+                // freed the file's internals, so neither `deinit` nor a flush may pass it back.
                 id = -1
                 do throws(HDF5CallFailure) {
                     try H5.closeFile(file)

@@ -151,46 +151,46 @@ public struct HeatmapArchive: Sendable, Equatable {
 
     /// Writes the archive to `directory/heatmaps.h5` atomically.
     ///
-    /// - Parameter ledger: when it says the file holds a prefix of `entries`, only the rest is written (onto
-    ///   a copy of the file); otherwise, and always without a ledger, the whole archive is written anew.
+    /// The HDF5 file is built in memory and written by `AtomicFile`, never by libhdf5: a full disk then fails
+    /// one `write(2)` of camwatch's own, which leaves nothing behind, instead of a libhdf5 close that fails
+    /// (libhdf5 1.10 does not survive that; see `HDF5File.createInMemory(for:)`).
+    /// - Parameter ledger: when it says the file holds a prefix of `entries`, only the rest is added (to the
+    ///   file read into memory); otherwise, and always without a ledger, the whole archive is written anew.
     /// - Throws: `MonitorError` naming the failing step; the previous file is then untouched.
     public func save(directory: String, ledger: Ledger? = nil) throws(MonitorError) {
         let path = Self.path(in: directory)
+        var image: [UInt8]?
         if let saved = ledger?.entries, saved.count <= entries.count, entries.starts(with: saved) {
             if saved.count == entries.count, MonitorSystemCalls.isReachable(path) { return }
-            do throws(MonitorError) {
-                try AtomicFile.replace(
-                    path,
-                    creatingWith: { (temporary: String) throws(MonitorError) in
-                        try AtomicFile.copy(path, to: temporary)
-                        do throws(HDF5Error) {
-                            let file = try HDF5File.openForAppending(temporary)
-                            try Self.write(entries[saved.count...], startingAt: saved.count, to: file)
-                            try file.close()
-                        } catch {
-                            throw MonitorError(.io, path: temporary, reason: error.reason)
-                        }
-                    })
-                ledger?.record(entries)
-                return
-            } catch {
-                // The file went missing or cannot be added to: write it whole, below.
-                ledger?.record(nil)
-            }
+            // A file gone missing or that cannot be added to is written whole, below.
+            image = try? Self.image(of: entries[saved.count...], startingAt: saved.count, for: path, adding: true)
         }
-        try AtomicFile.replace(
-            path,
-            creatingWith: { (temporary: String) throws(MonitorError) in
-                do throws(HDF5Error) {
-                    let file = try HDF5File.create(temporary)
-                    try file.setAttribute("schema_version", to: .int(Self.schemaVersion))
-                    try Self.write(entries[...], startingAt: 0, to: file)
-                    try file.close()
-                } catch {
-                    throw MonitorError(.io, path: temporary, reason: error.reason)
-                }
-            })
+        do throws(HDF5Error) {
+            if image == nil { image = try Self.image(of: entries[...], startingAt: 0, for: path, adding: false) }
+        } catch {
+            throw MonitorError(.io, path: path, reason: error.reason)
+        }
+        // A failed write leaves the file as it was, and what the ledger says of it stays true.
+        try AtomicFile.replace(path, with: image ?? [])
         ledger?.record(entries)
+    }
+
+    /// The bytes of an HDF5 file holding `entries`: with `adding`, the file at `path` read into memory with
+    /// them added; else a new file with the schema version.
+    private static func image(
+        of entries: ArraySlice<Entry>, startingAt first: Int, for path: String, adding: Bool
+    ) throws(HDF5Error) -> [UInt8] {
+        let file: HDF5File
+        if adding {
+            file = try HDF5File.openForAppending(path, inMemory: true)
+        } else {
+            file = try HDF5File.createInMemory(for: path)
+            try file.setAttribute("schema_version", to: .int(schemaVersion))
+        }
+        try write(entries, startingAt: first, to: file)
+        let bytes = try file.image()
+        try file.close()
+        return bytes
     }
 
     // MARK: - HDF5 layout

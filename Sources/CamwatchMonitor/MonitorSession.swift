@@ -42,6 +42,8 @@ public struct MonitorSession: Sendable {
         -> MonitorSession
     {
         var store = try ReportStore.open(directory: directory, fresh: fresh, now: now)
+        // Checkpoints an earlier camwatch gave up on because its reader failed are read again.
+        store.report.releaseReaderFailures(now: now)
         var recoveries: [CorruptFileRecovery] = store.recovery.map { [$0] } ?? []
         // Before anything is changed: a refused run leaves the directory as it was.
         if !store.report.checkpoints.isEmpty, let conflict = store.report.conflict(withRunOf: fresh) {
@@ -93,8 +95,23 @@ public struct MonitorSession: Sendable {
         self.probes = probes
     }
 
-    /// Checkpoint ids already in the report (processed or failed): a watcher skips them.
+    /// Checkpoint ids already in the report (processed or failed): a watcher skips them. Those still to be
+    /// read again (`Report.retrying`) are not among them.
     public var knownIDs: Set<String> { Set(report.checkpoints.map(\.id)) }
+
+    /// Records that camwatch's reader failed on a checkpoint and it is to be read again at `nextAttemptAt`.
+    public mutating func recordRetrying(
+        label: CheckpointLabel, attempts: Int, reason: String, nextAttemptAt: Double
+    ) {
+        store.report.recordRetrying(
+            Report.RetryingCheckpoint(
+                name: label.name, id: label.id, attempts: attempts, error: reason, nextAttemptAt: nextAttemptAt))
+    }
+
+    /// Reader attempts made so far at the checkpoint with this id (0 when none failed).
+    public func readerAttempts(id: String) -> Int {
+        report.retrying?.first { $0.id == id }?.attempts ?? 0
+    }
 
     /// Records a processed checkpoint: drift against the last processed one, weight and statistics drift,
     /// signs of collapse, the convergence update, and the entry. A checkpoint of another model than the last
@@ -161,6 +178,7 @@ public struct MonitorSession: Sendable {
             statisticsDrift: statisticsDrift, statisticsTrend: statisticsTrend, collapse: analysis.collapse,
             model: identity, newModel: newModel)
         archive.record(HeatmapArchive.Entry(checkpoint: label, heatmaps: analysis.heatmaps))
+        store.report.stopRetrying(id: label.id)
         store.record(entry)
         previousWeights = (label.id, checkpoint.tensors)
         previousStatisticsStep = statisticsStep.map { (label.id, $0) }
@@ -179,6 +197,7 @@ public struct MonitorSession: Sendable {
             name: label.name, id: label.id, step: step, epoch: epoch, status: .failed, error: reason, seconds: seconds,
             processedAt: now, state: report.convergence.state,
             attributes: Report.CheckpointEntry.reportedAttributes(attributes), diverged: diverged ? true : nil)
+        store.report.stopRetrying(id: label.id)
         store.record(entry)
         return (entry, events)
     }

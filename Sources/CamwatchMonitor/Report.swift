@@ -25,10 +25,13 @@ public struct Report: Sendable, Equatable, Codable {
     /// The checkpoint directory this report follows; `nil` in reports written before it was recorded (the next
     /// run adopts them).
     @ExplicitNull public var run: Run?
+    /// Checkpoints camwatch's own reader failed on, to be read again (`[]` when none; `nil` in reports from
+    /// before it existed). They are not in `checkpoints`: there is no verdict on them yet.
+    @ExplicitNull public var retrying: [RetryingCheckpoint]?
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
-        case model, probes, checkpoints, convergence, run
+        case model, probes, checkpoints, convergence, run, retrying
     }
 
     /// Creates an empty report for a new run.
@@ -43,6 +46,7 @@ public struct Report: Sendable, Equatable, Codable {
         self.probes = probes
         self.checkpoints = checkpoints
         self.convergence = convergence
+        self.retrying = []
     }
 
     /// The entry with this checkpoint id, if any.

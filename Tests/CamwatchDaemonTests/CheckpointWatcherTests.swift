@@ -35,6 +35,20 @@ import Testing
         #expect(watcher.scan(now: at(20)).pending.isEmpty)
     }
 
+    @Test("a file offered again later (its reader failed) is a candidate once the instant has passed, and only then")
+    func retryLaterOffersTheFileAgain() throws {
+        let scratch = try CheckpointWatcherScratch()
+        defer { scratch.remove() }
+        var (watcher, file) = try readyAfterSettling("epoch-1.h5", in: scratch)
+        watcher.retryLater(file, at: at(30))
+        #expect(watcher.nextDecision() == at(30), "the loop wakes for it")
+        let waiting = watcher.scan(now: at(29))
+        #expect(waiting.events.isEmpty && waiting.pending.isEmpty)
+        #expect(watcher.scan(now: at(30)).events.isEmpty, "a candidate again: it settles first")
+        #expect(watcher.scan(now: at(32)).ready == [file])
+        #expect(watcher.scan(now: at(40)).events.isEmpty, "reported once again, not twice")
+    }
+
     @Test func firstSightingNeverDecidesEvenWithoutSettleInterval() throws {
         let scratch = try CheckpointWatcherScratch()
         defer { scratch.remove() }
@@ -169,10 +183,7 @@ import Testing
     @Test func reusedNameWithNewContentIsANewCheckpoint() throws {
         let scratch = try CheckpointWatcherScratch()
         defer { scratch.remove() }
-        try scratch.write(CheckpointWatcherScratch.completeV0(), to: "last.h5")
-        var watcher = try CheckpointWatcher(directory: scratch.directory)
-        _ = watcher.scan(now: at(0))
-        let first = try #require(watcher.scan(now: at(2)).ready.first)
+        var (watcher, first) = try readyAfterSettling("last.h5", in: scratch)
 
         try scratch.replace("last.h5", with: CheckpointWatcherScratch.completeV3())
         #expect(watcher.scan(now: at(3)).events.isEmpty)
@@ -302,5 +313,16 @@ import Testing
         #expect(watcher.suggestedWait(upTo: .seconds(10), now: at(5)) == .zero)
         _ = watcher.scan(now: at(3))  // settled; the header says "still writing": next decision is incomplete-after
         #expect(watcher.nextDecision() == at(301))
+    }
+
+    /// A watcher of `scratch` with one complete file `name`, scanned at 0 s and 2 s: the file is ready.
+    private func readyAfterSettling(_ name: String, in scratch: CheckpointWatcherScratch) throws
+        -> (CheckpointWatcher, CheckpointFile)
+    {
+        try scratch.write(CheckpointWatcherScratch.completeV0(), to: name)
+        var watcher = try CheckpointWatcher(directory: scratch.directory)
+        _ = watcher.scan(now: at(0))
+        let file = try #require(watcher.scan(now: at(2)).ready.first)
+        return (watcher, file)
     }
 }

@@ -108,3 +108,31 @@ import Testing
         }, throws: { "\($0)".contains("no layer named 'nope'") })
     }
 }
+
+/// Reports written by camwatch versions that gave up on a checkpoint after three failed reader children
+/// (`failed … (3 attempts)`): opening them moves those entries to `retrying`, so the checkpoint is read again;
+/// a verdict on a file stays `failed`.
+@Suite struct ReaderFailureReleaseTests {
+    @Test("an old reader failure is released to retrying at start; a file's own failure stays failed")
+    func oldReaderFailuresAreReadAgain() throws {
+        let out = try temporaryDirectory()
+        defer { removeDirectory(out) }
+        let probes = try MonitorSessionTests.probes()
+        var old = try MonitorSession.open(directory: out, probes: probes, fresh: MonitorSessionTests.fresh(probes), now: 0)
+        let killed = "/run/epoch-004.h5: the checkpoint reader was killed (signal 9, SIGKILL: out of memory, or killed "
+            + "from outside) (3 attempts)"
+        _ = old.recordFailure(label: label(4), reason: killed, seconds: 16, now: 1)
+        _ = old.recordFailure(label: label(5), reason: "/run/epoch-005.h5: not an HDF5 file", seconds: 0, now: 2)
+        try old.saveReport()
+
+        let session = try MonitorSession.open(
+            directory: out, probes: probes, fresh: MonitorSessionTests.fresh(probes), now: 50)
+        #expect(session.report.checkpoints.map(\.id) == [label(5).id])
+        #expect(session.knownIDs == [label(5).id], "the reader failure is offered to the watcher again")
+        let retrying = try #require(session.report.retrying?.first)
+        #expect(session.report.retrying?.count == 1)
+        #expect(retrying.id == label(4).id && retrying.name == label(4).name && retrying.error == killed)
+        #expect(retrying.attempts == 3 && retrying.nextAttemptAt == 50)
+        #expect(session.readerAttempts(id: label(4).id) == 3)
+    }
+}

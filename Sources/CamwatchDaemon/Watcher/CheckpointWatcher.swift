@@ -82,6 +82,8 @@ public struct CheckpointWatcher: Sendable {
     private var reported: Set<String> = []
     /// Undecided files, by name.
     private var candidates: [String: Candidate] = [:]
+    /// Files to be offered again no earlier than the instant, by id (`retryLater`).
+    private var deferred: [String: ContinuousClock.Instant] = [:]
     /// Failed snapshots of unchanged files, by id.
     private var copyFailures: [String: CopyFailure] = [:]
     /// Test seam: runs between the copy and the re-stat of the source in `snapshot(_:into:)`.
@@ -140,6 +142,13 @@ public struct CheckpointWatcher: Sendable {
         alreadySeen.formUnion(ids)
     }
 
+    /// Offers a reported file again, as a new candidate, once `instant` has passed (camwatch's reader failed
+    /// on it: no verdict on the file). A new version of the file is a new candidate anyway.
+    public mutating func retryLater(_ file: CheckpointFile, at instant: ContinuousClock.Instant) {
+        reported.remove(file.id)
+        deferred[file.id] = instant
+    }
+
     // MARK: - Scanning
 
     /// Lists the directory once and returns the decisions that became due at `now`.
@@ -157,6 +166,7 @@ public struct CheckpointWatcher: Sendable {
         var events: [CheckpointEvent] = []
         var notices: [String] = []
         var present: Set<String> = []
+        var stillDeferred: Set<String> = []
         for entry in entries where filter.accepts(entry.name) {
             let name = entry.name
             guard case .success(let status) = WatcherSystemCalls.linkStatus(entry, in: directory), status.isRegularFile
@@ -165,6 +175,14 @@ public struct CheckpointWatcher: Sendable {
                 path: path(name), name: name, inode: status.inode, size: status.size,
                 mtimeNanoseconds: status.modificationNanoseconds)
             if alreadySeen.contains(file.id) || reported.contains(file.id) { continue }
+            if let due = deferred[file.id] {
+                guard now >= due else {
+                    stillDeferred.insert(file.id)
+                    continue
+                }
+                // Due: a candidate like any new file from here on.
+                deferred[file.id] = nil
+            }
             present.insert(name)
             var candidate = Candidate(file: file, firstSeen: now, unusableName: !entry.isValidUTF8)
             if let known = candidates[name], known.file.sameIdentity(as: file) {
@@ -185,6 +203,8 @@ public struct CheckpointWatcher: Sendable {
             }
         }
         candidates = candidates.filter { present.contains($0.key) }
+        // A deferred file that is gone, or became another version, is no longer waited for.
+        deferred = deferred.filter { stillDeferred.contains($0.key) }
         events.sort { CheckpointFile.naturalOrder($0.file, $1.file) }
         var scan = WatchScan(events: events, pending: pending)
         scan.notices = notices
@@ -250,9 +270,10 @@ public struct CheckpointWatcher: Sendable {
     public func nextDecision() -> ContinuousClock.Instant? {
         // A file camwatch may not read has no deadline: a change of its mode wakes the loop (inotify), or the
         // polling interval passes.
-        candidates.values.filter { !$0.denied }.map { candidate in
+        let candidates = candidates.values.filter { !$0.denied }.map { candidate in
             candidate.firstSeen + (candidate.waitingReason == nil ? settleInterval : incompleteAfter)
-        }.min()
+        }
+        return (candidates + deferred.values).min()
     }
 
     /// How long to wait for events before the next scan: `interval`, or less when a decision is due sooner.

@@ -106,18 +106,39 @@ enum H5 {
 
     // MARK: - Files
 
+    /// The file-access list: no file lock; `inMemory`: the core driver without a backing store.
+    private static func accessList(inMemory: Bool) throws(HDF5CallFailure) -> H5Handle {
+        let id = inMemory ? chdf5_fapl_memory() : chdf5_fapl_unlocked()
+        return H5Handle(try checkID(id, inMemory ? "H5Pset_fapl_core" : "H5Pset_file_locking"), .propertyList)
+    }
+
     /// Opens `path` read-only (or read-write) without taking a file lock (`H5Fopen` with a locking-off access list).
-    static func openFile(_ path: String, writable: Bool = false) throws(HDF5CallFailure) -> hid_t {
-        let fapl = H5Handle(try checkID(chdf5_fapl_unlocked(), "H5Pset_file_locking"), .propertyList)
+    /// `inMemory`: the file is read whole into memory and changes stay there (`fileImage` returns them).
+    static func openFile(_ path: String, writable: Bool = false, inMemory: Bool = false) throws(HDF5CallFailure) -> hid_t {
+        let fapl = try accessList(inMemory: inMemory)
         let mode = writable ? chdf5_f_acc_rdwr() : chdf5_f_acc_rdonly()
         return try checkID(unsafe H5Fopen(path, mode, fapl.id), "H5Fopen")
     }
 
-    /// Creates (or truncates) `path` for writing, without a file lock (`H5Fcreate`).
-    static func createFile(_ path: String) throws(HDF5CallFailure) -> hid_t {
-        let fapl = H5Handle(try checkID(chdf5_fapl_unlocked(), "H5Pset_file_locking"), .propertyList)
+    /// Creates (or truncates) `path` for writing, without a file lock (`H5Fcreate`). `inMemory`: nothing is
+    /// written to `path`, which only names the file.
+    static func createFile(_ path: String, inMemory: Bool = false) throws(HDF5CallFailure) -> hid_t {
+        let fapl = try accessList(inMemory: inMemory)
         return try checkID(
             unsafe H5Fcreate(path, chdf5_f_acc_trunc(), chdf5_p_default(), fapl.id), "H5Fcreate")
+    }
+
+    /// The bytes of an open file as they would be on disk (`H5Fget_file_image`).
+    static func fileImage(_ file: hid_t) throws(HDF5CallFailure) -> [UInt8] {
+        let size = H5Fget_file_image(file, nil, 0)
+        guard size >= 0 else { throw HDF5CallFailure("H5Fget_file_image") }
+        var copied = -1
+        let bytes = unsafe [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            copied = unsafe H5Fget_file_image(file, buffer.baseAddress, buffer.count)
+            initialized = copied == size ? size : 0
+        }
+        guard copied == size else { throw HDF5CallFailure("H5Fget_file_image") }
+        return bytes
     }
 
     static func closeFile(_ file: hid_t) throws(HDF5CallFailure) {

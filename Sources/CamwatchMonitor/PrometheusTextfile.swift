@@ -21,6 +21,8 @@
 /// - `camwatch_convergence_streak{job_name}` (gauge): consecutive settled checkpoints so far;
 /// - `camwatch_checkpoints_processed_total{job_name}` (counter): checkpoints handled, failed ones included;
 /// - `camwatch_checkpoints_failed_total{job_name}` (counter): checkpoints that failed;
+/// - `camwatch_checkpoints_retrying{job_name}` (gauge): checkpoints waiting in report.json's `retrying` list
+///   (camwatch's own reader child failed on them; they are read again later, not failed);
 /// - `camwatch_last_checkpoint_timestamp_seconds{job_name}` (gauge): Unix time at which the last
 ///   checkpoint, of any status, was handled;
 /// - `camwatch_scorecam_seconds{job_name}` (gauge): wall time of the last processed checkpoint;
@@ -128,6 +130,10 @@ public enum PrometheusTextfile {
         family(
             "camwatch_checkpoints_failed_total", "counter", "Checkpoints that could not be processed.",
             [(labels: job, value: "\(report.checkpoints.filter { $0.status == .failed }.count)")])
+        family(
+            "camwatch_checkpoints_retrying", "gauge",
+            "Checkpoints camwatch's own reader failed on (killed, crashed), waiting to be read again.",
+            [(labels: job, value: "\((report.retrying ?? []).count)")])
         if let last = report.checkpoints.last {
             family(
                 "camwatch_last_checkpoint_timestamp_seconds", "gauge",

@@ -12,6 +12,10 @@ extension Report {
         /// Unix seconds of the next attempt (a restart tries at once).
         public var nextAttemptAt: Double
 
+        public init(name: String, id: String, attempts: Int, error: String, nextAttemptAt: Double) {
+            (self.name, self.id, self.attempts, self.error, self.nextAttemptAt) = (name, id, attempts, error, nextAttemptAt)
+        }
+
         enum CodingKeys: String, CodingKey {
             case name, id, attempts, error
             case nextAttemptAt = "next_attempt_at"

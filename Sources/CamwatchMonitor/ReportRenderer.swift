@@ -103,6 +103,11 @@ public enum ReportRenderer {
         if let last = report.checkpoints.last, last.status == .failed {
             line += " Last checkpoint \(last.name) failed: \(last.error ?? "no reason recorded")."
         }
+        if let waiting = report.retrying, !waiting.isEmpty {
+            let shown = waiting.prefix(3).map(\.name).joined(separator: ", ") + (waiting.count > 3 ? ", …" : "")
+            line += " \(waiting.count) checkpoint\(waiting.count == 1 ? "" : "s") to be read again (camwatch's reader "
+                + "failed on \(waiting.count == 1 ? "it" : "them"), not the file): \(shown)."
+        }
         return line
     }
 

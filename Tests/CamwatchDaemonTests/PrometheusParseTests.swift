@@ -135,7 +135,7 @@ import Testing
                 "camwatch_saliency_converged", "camwatch_convergence_state", "camwatch_checkpoints_processed",
                 "camwatch_checkpoints_failed", "camwatch_last_checkpoint_timestamp_seconds",
                 "camwatch_scorecam_seconds", "camwatch_convergence_streak", "camwatch_saliency_method_info",
-                "camwatch_model_collapsed",
+                "camwatch_model_collapsed", "camwatch_checkpoints_retrying",
             ])
 
         func value(_ family: String, _ labels: [String: String] = [:]) -> Double? {

@@ -62,6 +62,9 @@ import Testing
             # HELP camwatch_checkpoints_failed_total Checkpoints that could not be processed.
             # TYPE camwatch_checkpoints_failed_total counter
             camwatch_checkpoints_failed_total{job_name="resnet-a"} 1
+            # HELP camwatch_checkpoints_retrying Checkpoints camwatch's own reader failed on (killed, crashed), waiting to be read again.
+            # TYPE camwatch_checkpoints_retrying gauge
+            camwatch_checkpoints_retrying{job_name="resnet-a"} 0
             # HELP camwatch_last_checkpoint_timestamp_seconds Unix time at which the last checkpoint was handled.
             # TYPE camwatch_last_checkpoint_timestamp_seconds gauge
             camwatch_last_checkpoint_timestamp_seconds{job_name="resnet-a"} 1700000200.0
@@ -92,6 +95,17 @@ import Testing
         #expect(stable.contains("camwatch_saliency_converged{job_name=\"j\"} 1\n"))
         #expect(stable.contains("camwatch_convergence_state{job_name=\"j\",state=\"stable\"} 1\n"))
         #expect(stable.contains("camwatch_convergence_state{job_name=\"j\",state=\"changing\"} 0\n"))
+    }
+
+    @Test("checkpoints waiting to be read again are counted, not failed")
+    func retryingIsAGauge() {
+        var report = Self.report()
+        report.retrying = ["x.h5", "y.h5"].map {
+            Report.RetryingCheckpoint(name: $0, id: "id-\($0)", attempts: 3, error: "\($0): killed", nextAttemptAt: 0)
+        }
+        let text = PrometheusTextfile.render(report, jobName: "j")
+        #expect(text.contains("camwatch_checkpoints_retrying{job_name=\"j\"} 2\n"), "\(text)")
+        #expect(text.contains("camwatch_checkpoints_failed_total{job_name=\"j\"} 1\n"), "\(text)")
     }
 
     @Test func labelValuesAreEscaped() {

@@ -43,6 +43,20 @@ import Testing
         )
     }
 
+    @Test("checkpoints waiting to be read again are named after the verdict")
+    func verdictNamesRetryingCheckpoints() {
+        var report = sampleReport(drifts: [nil])
+        report.retrying = ["a.h5", "b.h5", "c.h5", "d.h5"].map {
+            Report.RetryingCheckpoint(name: $0, id: "id-\($0)", attempts: 3, error: "\($0): killed", nextAttemptAt: 0)
+        }
+        #expect(
+            ReportRenderer.verdict(for: report)
+                == "Verdict: warming up: 1 checkpoint processed, drift needs 2. 4 checkpoints to be read again "
+                + "(camwatch's reader failed on them, not the file): a.h5, b.h5, c.h5, ….")
+        report.retrying = Array(report.retrying!.prefix(1))
+        #expect(ReportRenderer.verdict(for: report).hasSuffix(" 1 checkpoint to be read again (camwatch's reader failed on it, not the file): a.h5."))
+    }
+
     /// The relative rule's verdict, computed by hand: the saliency reference is the highest median of 3 among
     /// (0.5, 0.2, 0.2, 0.2) = 0.2, the weight reference 0.1; checkpoints 5 and 6 are settled (0.04 / 0.2 = 0.2 and
     /// 0.03 / 0.2 = 0.15 < 0.35; weights 0.01 / 0.1 = 0.1 < 0.15), so the run is stable since checkpoint 6.

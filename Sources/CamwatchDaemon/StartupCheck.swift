@@ -1,5 +1,6 @@
 import CamwatchCheckpoint
 import CamwatchImage
+import CamwatchMonitor
 import CamwatchNN
 import CamwatchSaliency
 import Foundation
@@ -43,7 +44,7 @@ enum StartupCheck {
         let target = resolved(path)
         // Paths can differ for the same directory (a bind mount): compare what the file system says, too.
         let sameDirectory = target == watched || sameFile(path, configuration.checkpoints)
-        guard sameDirectory || target.hasPrefix(watched == "/" ? "/" : watched + "/") else { return }
+        guard sameDirectory || ResolvedPath.isResolved(target, inside: watched) else { return }
         let where_ = sameDirectory ? "is the watched directory" : "is inside the watched directory \(configuration.checkpoints)"
         throw ConfigurationError(path: path, reason: "\(key) \(where_); \(consequence)")
     }
@@ -56,18 +57,8 @@ enum StartupCheck {
         return first.device == second.device && first.inode == second.inode
     }
 
-    /// The absolute path with symbolic links resolved, as far as it exists (an `--out` may not yet).
-    static func resolved(_ path: String) -> String {
-        var url = URL(fileURLWithPath: path).standardizedFileURL
-        var missing: [String] = []
-        while !FileManager.default.fileExists(atPath: url.path), url.path != "/" {
-            missing.insert(url.lastPathComponent, at: 0)
-            url.deleteLastPathComponent()
-        }
-        var base = url.resolvingSymlinksInPath().path
-        for component in missing { base = (base as NSString).appendingPathComponent(component) }
-        return base
-    }
+    /// The absolute path with symbolic links resolved, as far as it exists (`ResolvedPath.of`).
+    static func resolved(_ path: String) -> String { ResolvedPath.of(path) }
 
     /// What the start-up check found.
     enum Finding {

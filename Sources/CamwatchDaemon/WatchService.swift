@@ -95,7 +95,7 @@ public final class WatchService: Service, Sendable {
             configuration, watcher: watcher, childCommand: childCommand, recordedFailed: recordedFailed)
         {
         case .checked(let file, let inputSize):
-            logger.debug("start-up check passed on \(file): input \(inputSize.width)×\(inputSize.height)")
+            logger.debug("start-up check passed on \(file): input \(inputSize.height)×\(inputSize.width)")
         case .unusable(let reasons):
             // Each becomes a failed entry with its reason; the settings are checked against the first good one.
             notices.append(

@@ -95,7 +95,7 @@ public struct ProbeSet: Sendable {
             }
             let path = base.appendingPathComponent(entry.file).path
             // The manifest's names are relative and free of `..` (readManifest); a symbolic link may still lead out.
-            guard isInside(path, directory: directory) else {
+            guard ResolvedPath.isInside(path, directory: directory) else {
                 throw MonitorError(
                     .corrupt, path: manifestPath ?? directory,
                     reason: "probe '\(DisplayText.clipped(entry.id))' (\(DisplayText.clipped(entry.file))) is a symbolic "
@@ -184,13 +184,6 @@ public struct ProbeSet: Sendable {
             return "file must be a path inside the probe directory (no absolute path, no '..')"
         }
         return nil
-    }
-
-    /// Whether `path`, with symbolic links resolved, lies inside `directory` (also resolved).
-    private static func isInside(_ path: String, directory: String) -> Bool {
-        let root = URL(fileURLWithPath: directory).resolvingSymlinksInPath().standardizedFileURL.path
-        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
-        return resolved.hasPrefix(root == "/" ? "/" : root + "/")
     }
 
     private static func readManifest(_ path: String) throws(MonitorError) -> [Report.Probe] {

@@ -1,6 +1,6 @@
 /*
  * oneDNN convolution timings for every convolution of torchvision resnet18, mobilenet_v2 and vgg16 at 224x224,
- * for issue 12 (oneDNN as camwatch's convolution backend?). Not part of camwatch: a stand-alone C program.
+ * to decide whether oneDNN should be camwatch's convolution backend. Not part of camwatch: a stand-alone C program.
  *
  *   Benchmarks/onednn/build.sh                       # cc -O2 ... -ldnnl (Debian libdnnl-dev 2.6.3)
  *   OMP_NUM_THREADS=2 Benchmarks/onednn/conv_bench [--arch resnet18 ...] [--batch 16] [--reps 5]

@@ -2,7 +2,7 @@ import CamwatchTestSupport
 import Foundation
 import Testing
 
-/// Issue 18 end to end: the real binary against hostile names, a directory of junk, an output directory it
+/// End to end: the real binary against hostile names, a directory of junk, an output directory it
 /// cannot write, leftovers of a killed run, a bind-mounted `--out`, and a killed parent of the reader child.
 @Suite(.serialized)
 struct WatchHostileInputTests {

@@ -2,7 +2,7 @@ import CamwatchTestSupport
 import Foundation
 import Testing
 
-/// `camwatch watch` failing loudly at start-up (issue 19): the output directory, the architecture, layer and
+/// `camwatch watch` failing loudly at start-up (docs/architecture.md §6): the output directory, the architecture, layer and
 /// input size checked against the first checkpoint before anything is written, `--once`'s exit status, and
 /// the input size and class warnings. Each case runs the real binary on copies of sample checkpoints.
 @Suite(.serialized)

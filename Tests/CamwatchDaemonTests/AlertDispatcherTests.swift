@@ -219,7 +219,7 @@ import Testing
         #expect(recorder.entries.last?.metadata["alert.undelivered"] == "2")
     }
 
-    /// Issue 18: systemd and people wait for a stopping daemon; queued alerts get at most 5 s by default,
+    /// systemd and people wait for a stopping daemon; queued alerts get at most 5 s by default,
     /// and what could not be delivered is counted in the log, never dropped silently.
     @Test func shutdownByDefaultWaitsAtMostFiveSecondsAndCountsWhatIsLeft() async throws {
         let server = try LoopbackHTTPServer(replies: [], fallback: .hang)

@@ -7,7 +7,7 @@ import Testing
 
 @testable import CamwatchDaemon
 
-/// Issue 18: names and files a hostile or broken environment hands the daemon — names that are not UTF-8 or
+/// Names and files a hostile or broken environment hands the daemon — names that are not UTF-8 or
 /// are as long as the file system allows, terminal escapes in names, unreadable checkpoints, leftovers of a
 /// killed run, a planted lock file — each handled without a crash, a silent drop or damage elsewhere.
 @Suite struct HostileInputTests {

@@ -189,7 +189,7 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(5))
     }
 
-    /// Numbers that would trap when converted to a `Duration` or an integer (issue 18), or poison every
+    /// Numbers that would trap when converted to a `Duration` or an integer (README "Reliability"), or poison every
     /// input, each refused with one line naming its key.
     @Test(arguments: [
         ("watch: {settle: .inf}", "watch.settle must be a number of seconds, at least 0 and at most 86400 (1 day); got inf"),
@@ -253,7 +253,7 @@ import Testing
             prepared, alerts: AlertDispatcher(execHook: nil, webhook: nil, logger: recorder.logger),
             notifier: SystemdNotifier(environment: [:]), logger: recorder.logger)
         try "watch: {interval: 0.5, settle: .inf}\n".write(toFile: config, atomically: true, encoding: .utf8)
-        // Before issue 18 this trapped converting settle to a Duration, taking the daemon down.
+        // Before the range checks this trapped converting settle to a Duration, taking the daemon down.
         await service.reload()
         let errors = recorder.entries.filter { $0.level >= .error }.map(\.message)
         #expect(errors.count == 1, "\(errors)")

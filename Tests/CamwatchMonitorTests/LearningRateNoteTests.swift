@@ -2,7 +2,7 @@ import CamwatchMonitor
 import Foundation
 import Testing
 
-/// The verdict's note when "stable" coincides with a learning-rate drop (issue 19).
+/// The verdict's note when "stable" coincides with a learning-rate drop.
 @Suite struct LearningRateNoteTests {
     /// A relative-rule run: drift high for five checkpoints, then halving until it settles; `lr` per checkpoint.
     static func report(lr: [Double?]) -> Report {

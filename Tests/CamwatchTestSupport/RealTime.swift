@@ -1,4 +1,4 @@
-import Dispatch
+import Foundation
 public import Testing
 
 /// `@Suite(.realTime)`: the suite's tests run on threads of their own instead of Swift's cooperative pool.
@@ -25,14 +25,16 @@ extension Trait where Self == RealTimeTrait {
     public static var realTime: Self { RealTimeTrait() }
 }
 
-/// A task executor on a concurrent dispatch queue: dispatch adds a thread whenever the running ones block,
-/// so a job of this executor starts at once however busy the cooperative pool is.
+/// A task executor that starts a thread of its own for every job, so a job starts at once however many of
+/// its earlier jobs block (a test polling a socket for seconds, a semaphore held by a stalled pipeline). A
+/// concurrent dispatch queue did not guarantee that on Linux: with two cores, two blocked jobs held back every
+/// other real-time test's wake-ups by more than a second.
 public final class RealTimeExecutor: TaskExecutor {
     public static let shared = RealTimeExecutor()
-    private let queue = DispatchQueue(label: "camwatch.tests.real-time", attributes: .concurrent)
 
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        let thread = Thread { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        thread.start()
     }
 }

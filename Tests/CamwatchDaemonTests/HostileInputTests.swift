@@ -167,7 +167,7 @@ import Testing
             ownGroup: false
         ).get()
         #expect(child.wait(within: .seconds(10)) == .exited(0))
-        #expect(WatcherSystemCalls.processIsGone(child.pid) && !WatcherSystemCalls.processIsGone(getpid()))
+        #expect(DaemonSystemCalls.processIsGone(child.pid) && !DaemonSystemCalls.processIsGone(getpid()))
         // A temporary directory of this test's own: the real one is shared with tests running in parallel.
         let root = try Fixtures.temporaryDirectory("camwatch-startup-leftovers")
         defer { try? FileManager.default.removeItem(at: root) }

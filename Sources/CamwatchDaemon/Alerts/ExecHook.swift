@@ -163,7 +163,7 @@ public struct ExecHook: Sendable {
         }
         for directory in (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
             let candidate = directory + "/" + program
-            if case .success(let info) = WatcherSystemCalls.pathStatus(candidate), info.isRegularFile,
+            if case .success(let info) = DaemonSystemCalls.pathStatus(candidate), info.isRegularFile,
                 ChildProcess.isExecutable(candidate)
             {
                 return candidate

@@ -71,7 +71,7 @@ public struct SystemdNotifier: Sendable {
             else { continue }
             payload += key + "=" + Self.oneLine(value) + "\n"
         }
-        if let failure = WatcherSystemCalls.sendDatagram(Array(payload.utf8), to: address) {
+        if let failure = DaemonSystemCalls.sendDatagram(Array(payload.utf8), to: address) {
             logger?.warning(
                 "cannot notify systemd: \(failure)",
                 metadata: ["systemd.notify_socket": "\(socket ?? "")"])
@@ -112,7 +112,7 @@ public struct SystemdNotifier: Sendable {
     /// when it is done.
     @discardableResult
     public func reloading() -> Outcome {
-        send(["RELOADING": "1", "MONOTONIC_USEC": "\(WatcherSystemCalls.monotonicMicroseconds())"])
+        send(["RELOADING": "1", "MONOTONIC_USEC": "\(DaemonSystemCalls.monotonicMicroseconds())"])
     }
 
     // MARK: - Parsing
@@ -124,9 +124,9 @@ public struct SystemdNotifier: Sendable {
         switch bytes.first {
         case UInt8(ascii: "/"):
             // A path needs its terminating NUL inside sun_path.
-            guard !bytes.contains(0), bytes.count < WatcherSystemCalls.socketPathCapacity else { return nil }
+            guard !bytes.contains(0), bytes.count < DaemonSystemCalls.socketPathCapacity else { return nil }
         case UInt8(ascii: "@"):
-            guard bytes.count > 1, bytes.count <= WatcherSystemCalls.socketPathCapacity else { return nil }
+            guard bytes.count > 1, bytes.count <= DaemonSystemCalls.socketPathCapacity else { return nil }
             bytes[0] = 0
         default:
             return nil

@@ -14,7 +14,7 @@ public struct CheckpointNameFilter: Sendable, Equatable {
 
     /// Whether `name` is a candidate checkpoint: not a temporary name, and matching the pattern.
     public func accepts(_ name: String) -> Bool {
-        !Self.isTemporary(name) && WatcherSystemCalls.matches(name, pattern: pattern)
+        !Self.isTemporary(name) && DaemonSystemCalls.matches(name, pattern: pattern)
     }
 
     /// Whether `name` looks like a file still being written under a temporary name.

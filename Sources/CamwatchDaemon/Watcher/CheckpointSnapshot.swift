@@ -16,7 +16,7 @@ public struct CheckpointSnapshot: Sendable, Hashable {
 
     /// Deletes the private copy; a copy that is already gone is fine.
     public func remove() {
-        WatcherSystemCalls.remove(path)
+        DaemonSystemCalls.remove(path)
     }
 
     /// Copies `file` with plain reads (or a reflink), then checks that the source did not change meanwhile and
@@ -25,11 +25,11 @@ public struct CheckpointSnapshot: Sendable, Hashable {
         _ file: CheckpointFile, into staging: String, watchedDirectory: String, synchronize: Bool,
         afterCopy: (@Sendable (CheckpointFile) -> Void)?
     ) throws(WatcherError) -> CheckpointSnapshot {
-        if let failure = WatcherSystemCalls.makeDirectory(staging) {
+        if let failure = DaemonSystemCalls.makeDirectory(staging) {
             throw failure.error(.stagingFailed, staging, "cannot create the staging directory")
         }
-        if case .success(let stagingStatus) = WatcherSystemCalls.pathStatus(staging),
-            case .success(let watchedStatus) = WatcherSystemCalls.pathStatus(watchedDirectory),
+        if case .success(let stagingStatus) = DaemonSystemCalls.pathStatus(staging),
+            case .success(let watchedStatus) = DaemonSystemCalls.pathStatus(watchedDirectory),
             stagingStatus.device == watchedStatus.device && stagingStatus.inode == watchedStatus.inode
         {
             // The copies would match the glob and be found as new checkpoints, forever.
@@ -37,53 +37,53 @@ public struct CheckpointSnapshot: Sendable, Hashable {
         }
 
         let source: Int32
-        switch WatcherSystemCalls.openForReading(file.path) {
+        switch DaemonSystemCalls.openForReading(file.path) {
         case .success(let descriptor): source = descriptor
         case .failure(let failure):
             if failure.isNotFound { throw failure.error(.fileVanished, file.path, "disappeared before it was copied") }
             if failure.isPermissionDenied { throw failure.error(.permissionDenied, file.path, "cannot open the checkpoint") }
             throw failure.error(.io, file.path, "cannot open the checkpoint")
         }
-        defer { WatcherSystemCalls.closeDescriptor(source) }
-        if case .success(let opened) = WatcherSystemCalls.status(of: source), !Self.matches(opened, file) {
+        defer { DaemonSystemCalls.closeDescriptor(source) }
+        if case .success(let opened) = DaemonSystemCalls.status(of: source), !Self.matches(opened, file) {
             throw WatcherError(
                 .changedDuringCopy, path: file.path,
                 reason: "changed after it was found ready (\(Self.describe(opened)) instead of \(file.id))")
         }
 
         let target = staging + "/" + stagingName(for: file)
-        WatcherSystemCalls.remove(target)  // a copy left behind by a crash
+        DaemonSystemCalls.remove(target)  // a copy left behind by a crash
         let copy: Int32
-        switch WatcherSystemCalls.createExclusive(target) {
+        switch DaemonSystemCalls.createExclusive(target) {
         case .success(let descriptor): copy = descriptor
         case .failure(let failure): throw failure.error(.stagingFailed, target, "cannot create the private copy")
         }
         do throws(WatcherError) {
             try fill(copy, from: source, file: file, target: target, synchronize: synchronize)
-            WatcherSystemCalls.closeDescriptor(copy)
+            DaemonSystemCalls.closeDescriptor(copy)
         } catch {
-            WatcherSystemCalls.closeDescriptor(copy)
-            WatcherSystemCalls.remove(target)
+            DaemonSystemCalls.closeDescriptor(copy)
+            DaemonSystemCalls.remove(target)
             throw error
         }
         afterCopy?(file)
 
         let after: FileStatus
-        switch WatcherSystemCalls.status(of: source) {
+        switch DaemonSystemCalls.status(of: source) {
         case .success(let status): after = status
         case .failure(let failure):
-            WatcherSystemCalls.remove(target)
+            DaemonSystemCalls.remove(target)
             throw failure.error(.io, file.path, "cannot stat the checkpoint after copying it")
         }
         guard Self.matches(after, file) else {
-            WatcherSystemCalls.remove(target)
+            DaemonSystemCalls.remove(target)
             throw WatcherError(
                 .changedDuringCopy, path: file.path,
                 reason: "changed while it was copied (\(file.id) became \(Self.describe(after))); will retry")
         }
         // Judge the copy by its own size, so a damaged copy gets the gate's words (e.g. "truncated").
         var copied = file
-        if case .success(let status) = WatcherSystemCalls.linkStatus(target) { copied.size = status.size }
+        if case .success(let status) = DaemonSystemCalls.linkStatus(target) { copied.size = status.size }
         let why: String?
         switch CheckpointWatcher.gate(copied, at: target) {
         case .passed: why = copied.size == file.size ? nil : "it has \(copied.size) bytes instead of \(file.size)"
@@ -91,7 +91,7 @@ public struct CheckpointSnapshot: Sendable, Hashable {
         case .changed: why = "it changed while it was checked"
         }
         if let why {
-            WatcherSystemCalls.remove(target)
+            DaemonSystemCalls.remove(target)
             throw WatcherError(
                 .incompleteCopy, path: target, reason: "the private copy of \(file.name) fails the HDF5 check: \(why)")
         }
@@ -117,7 +117,7 @@ public struct CheckpointSnapshot: Sendable, Hashable {
     private static func fill(
         _ copy: Int32, from source: Int32, file: CheckpointFile, target: String, synchronize: Bool
     ) throws(WatcherError) {
-        switch WatcherSystemCalls.copyContents(from: source, to: copy) {
+        switch DaemonSystemCalls.copyContents(from: source, to: copy) {
         case .success(let count):
             guard count == file.size else {
                 throw WatcherError(
@@ -129,7 +129,7 @@ public struct CheckpointSnapshot: Sendable, Hashable {
         case .failure(let failure):
             throw failure.error(.stagingFailed, target, "cannot write the private copy")
         }
-        if synchronize, let failure = WatcherSystemCalls.synchronize(copy) {
+        if synchronize, let failure = DaemonSystemCalls.synchronize(copy) {
             throw failure.error(.stagingFailed, target, "cannot flush the private copy")
         }
     }

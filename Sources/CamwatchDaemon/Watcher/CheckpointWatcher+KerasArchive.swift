@@ -7,7 +7,7 @@ extension CheckpointWatcher {
     /// without that record is still being written (or was cut off) and waits like a half-written HDF5 file.
     static func archiveGate(_ file: CheckpointFile, at path: String) -> GateVerdict? {
         guard KerasArchive.isArchive(path) else { return nil }
-        guard case .success(let status) = WatcherSystemCalls.linkStatus(path), status.size == file.size else {
+        guard case .success(let status) = DaemonSystemCalls.linkStatus(path), status.size == file.size else {
             return .changed
         }
         return KerasArchive.isComplete(path)

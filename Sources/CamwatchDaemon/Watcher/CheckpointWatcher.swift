@@ -132,7 +132,7 @@ public struct CheckpointWatcher: Sendable {
         self.settleInterval = settleInterval
         self.incompleteAfter = incompleteAfter
         self.alreadySeen = alreadySeen
-        if case .failure(let failure) = WatcherSystemCalls.directoryEntries(trimmed) {
+        if case .failure(let failure) = DaemonSystemCalls.directoryEntries(trimmed) {
             throw failure.error(.directoryUnavailable, trimmed, "cannot watch the checkpoint directory")
         }
     }
@@ -157,7 +157,7 @@ public struct CheckpointWatcher: Sendable {
     /// says when the next decision is due. Files that vanish are forgotten silently.
     public mutating func scan(now: ContinuousClock.Instant = .now) -> WatchScan {
         let entries: [DirectoryEntry]
-        switch WatcherSystemCalls.directoryEntries(directory) {
+        switch DaemonSystemCalls.directoryEntries(directory) {
         case .success(let listed): entries = listed
         case .failure(let failure):
             let problem = failure.error(.directoryUnavailable, directory, "cannot list the checkpoint directory")
@@ -169,7 +169,7 @@ public struct CheckpointWatcher: Sendable {
         var stillDeferred: Set<String> = []
         for entry in entries where filter.accepts(entry.name) {
             let name = entry.name
-            guard case .success(let status) = WatcherSystemCalls.linkStatus(entry, in: directory), status.isRegularFile
+            guard case .success(let status) = DaemonSystemCalls.linkStatus(entry, in: directory), status.isRegularFile
             else { continue }
             let file = CheckpointFile(
                 path: path(name), name: name, inode: status.inode, size: status.size,
@@ -214,10 +214,10 @@ public struct CheckpointWatcher: Sendable {
     /// Regular files in the directory whose names the pattern does not take (temporary names left out), in
     /// natural order: what a user may have expected to be watched (`model.keras` under `*.h5`).
     public func unmatchedNames() -> [String] {
-        guard case .success(let entries) = WatcherSystemCalls.directoryEntries(directory) else { return [] }
+        guard case .success(let entries) = DaemonSystemCalls.directoryEntries(directory) else { return [] }
         return entries.filter { entry in
             guard !filter.accepts(entry.name), !CheckpointNameFilter.isTemporary(entry.name) else { return false }
-            guard case .success(let status) = WatcherSystemCalls.linkStatus(entry, in: directory) else { return false }
+            guard case .success(let status) = DaemonSystemCalls.linkStatus(entry, in: directory) else { return false }
             return status.isRegularFile
         }.map { DisplayText.escaped($0.name) }.sorted { CheckpointFile.naturalOrder($0, $1) }
     }
@@ -225,11 +225,11 @@ public struct CheckpointWatcher: Sendable {
     /// Up to `limit` files matching the pattern whose HDF5 header says complete, in natural order (processed
     /// before or not, except the ids in `skipping`): what a start-up check can read now.
     public func completeFiles(limit: Int, skipping: Set<String> = []) -> [CheckpointFile] {
-        guard case .success(let entries) = WatcherSystemCalls.directoryEntries(directory) else { return [] }
+        guard case .success(let entries) = DaemonSystemCalls.directoryEntries(directory) else { return [] }
         var found: [CheckpointFile] = []
         let usable = entries.filter { $0.isValidUTF8 && filter.accepts($0.name) }
         for entry in usable.sorted(by: { CheckpointFile.naturalOrder($0.name, $1.name) }) {
-            guard case .success(let status) = WatcherSystemCalls.linkStatus(entry, in: directory), status.isRegularFile
+            guard case .success(let status) = DaemonSystemCalls.linkStatus(entry, in: directory), status.isRegularFile
             else { continue }
             let file = CheckpointFile(
                 path: path(entry.name), name: entry.name, inode: status.inode, size: status.size,
@@ -243,10 +243,10 @@ public struct CheckpointWatcher: Sendable {
 
     /// Whether any regular file in the directory matches the pattern (processed before or not).
     public func hasMatchingFiles() -> Bool {
-        guard case .success(let entries) = WatcherSystemCalls.directoryEntries(directory) else { return false }
+        guard case .success(let entries) = DaemonSystemCalls.directoryEntries(directory) else { return false }
         return entries.contains { entry in
             guard filter.accepts(entry.name) else { return false }
-            guard case .success(let status) = WatcherSystemCalls.linkStatus(entry, in: directory) else { return false }
+            guard case .success(let status) = DaemonSystemCalls.linkStatus(entry, in: directory) else { return false }
             return status.isRegularFile
         }
     }
@@ -341,8 +341,8 @@ public struct CheckpointWatcher: Sendable {
         do {
             superblock = try HDF5Superblock.inspect(path)
         } catch {
-            if case .failure(let failure) = WatcherSystemCalls.linkStatus(path), failure.isNotFound { return .changed }
-            if case .failure(let failure) = WatcherSystemCalls.openForReading(path).map(WatcherSystemCalls.closeDescriptor),
+            if case .failure(let failure) = DaemonSystemCalls.linkStatus(path), failure.isNotFound { return .changed }
+            if case .failure(let failure) = DaemonSystemCalls.openForReading(path).map(DaemonSystemCalls.closeDescriptor),
                 failure.isPermissionDenied
             {
                 return .denied("cannot be read: \(failure.message)")

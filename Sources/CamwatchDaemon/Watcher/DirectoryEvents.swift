@@ -75,24 +75,24 @@ public final class DirectoryEvents: Sendable {
     /// Opens the inotify descriptor and the cancellation pipe and adds the watch; polling when any of it fails.
     private static func setUp(_ directory: String) -> Setup {
         let descriptor: Int32
-        switch WatcherSystemCalls.inotifyDescriptor() {
+        switch DaemonSystemCalls.inotifyDescriptor() {
         case .success(let fd): descriptor = fd
         case .failure(let failure):
             return Setup(mode: .polling(reason: "inotify unavailable: \(failure.message) (\(failure.call))"))
         }
         let pipe: (read: Int32, write: Int32)
-        switch WatcherSystemCalls.nonBlockingPipe() {
+        switch DaemonSystemCalls.nonBlockingPipe() {
         case .success(let ends): pipe = ends
         case .failure(let failure):
-            WatcherSystemCalls.closeDescriptor(descriptor)
+            DaemonSystemCalls.closeDescriptor(descriptor)
             return Setup(mode: .polling(reason: "inotify unavailable: \(failure.message) (\(failure.call))"))
         }
         var setup = Setup(mode: .inotify, inotify: descriptor, cancelRead: pipe.read, cancelWrite: pipe.write)
-        switch WatcherSystemCalls.addWatch(descriptor, directory: directory) {
+        switch DaemonSystemCalls.addWatch(descriptor, directory: directory) {
         case .success: setup.installed = true
         case .failure(let failure) where failure.isNotFound: break  // watched once it exists
         case .failure(let failure):
-            [descriptor, pipe.read, pipe.write].forEach(WatcherSystemCalls.closeDescriptor)
+            [descriptor, pipe.read, pipe.write].forEach(DaemonSystemCalls.closeDescriptor)
             return Setup(mode: .polling(reason: "cannot watch \(directory): \(failure.message) (\(failure.call))"))
         }
         return setup
@@ -100,7 +100,7 @@ public final class DirectoryEvents: Sendable {
 
     deinit {
         for descriptor in [inotify, cancelRead, cancelWrite] where descriptor >= 0 {
-            WatcherSystemCalls.closeDescriptor(descriptor)
+            DaemonSystemCalls.closeDescriptor(descriptor)
         }
     }
 
@@ -124,7 +124,7 @@ public final class DirectoryEvents: Sendable {
                 queue.async { continuation.resume(returning: self.blockingWait(timeout)) }
             }
         } onCancel: {
-            WatcherSystemCalls.signal(cancelWrite)
+            DaemonSystemCalls.signal(cancelWrite)
         }
         if Task.isCancelled { return .cancelled }
         // A cancellation signal left by an earlier, already finished wait: harmless, scan once more.
@@ -134,7 +134,7 @@ public final class DirectoryEvents: Sendable {
     /// Blocks in `poll` on the inotify descriptor and the cancellation pipe.
     private func blockingWait(_ timeout: Duration) -> Wake {
         watching.withLock { installed in
-            if !installed, case .success = WatcherSystemCalls.addWatch(inotify, directory: directory) {
+            if !installed, case .success = DaemonSystemCalls.addWatch(inotify, directory: directory) {
                 installed = true
             }
         }
@@ -142,20 +142,20 @@ public final class DirectoryEvents: Sendable {
         let deadline = clock.now + timeout
         while true {
             let remaining = clock.now.duration(to: deadline)
-            switch WatcherSystemCalls.waitReadable([cancelRead, inotify], milliseconds: Self.milliseconds(remaining)) {
+            switch DaemonSystemCalls.waitReadable([cancelRead, inotify], milliseconds: Self.milliseconds(remaining)) {
             case .failure:
                 return .changed
             case .success(let readable) where readable[0]:
-                WatcherSystemCalls.drain(cancelRead)
+                DaemonSystemCalls.drain(cancelRead)
                 return .cancelled
             case .success(let readable) where readable[1]:
-                var removed = WatcherSystemCalls.drainInotify(inotify)
-                let quiet = WatcherSystemCalls.waitReadable(
+                var removed = DaemonSystemCalls.drainInotify(inotify)
+                let quiet = DaemonSystemCalls.waitReadable(
                     [cancelRead], milliseconds: Self.milliseconds(min(coalescing, remaining)))
-                removed = WatcherSystemCalls.drainInotify(inotify) || removed
+                removed = DaemonSystemCalls.drainInotify(inotify) || removed
                 if removed { watching.withLock { $0 = false } }
                 if case .success(let cancel) = quiet, cancel[0] {
-                    WatcherSystemCalls.drain(cancelRead)
+                    DaemonSystemCalls.drain(cancelRead)
                     return .cancelled
                 }
                 return .changed

@@ -151,7 +151,7 @@ public final class WatchService: Service, Sendable {
             if (try? fm.removeItem(atPath: staging + "/" + name)) != nil { removed.append(".staging/" + name) }
         }
         for name in (try? fm.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(StartupCheck.stagingPrefix) {
-            guard let pid = Int32(name.dropFirst(StartupCheck.stagingPrefix.count)), WatcherSystemCalls.processIsGone(pid)
+            guard let pid = Int32(name.dropFirst(StartupCheck.stagingPrefix.count)), DaemonSystemCalls.processIsGone(pid)
             else { continue }
             if (try? fm.removeItem(atPath: temporary + "/" + name)) != nil { removed.append(name) }
         }
@@ -161,7 +161,7 @@ public final class WatchService: Service, Sendable {
     /// The run's identity for report.json: the resolved checkpoint directory with its device and inode (the same
     /// directory renamed or bind-mounted elsewhere is the same run), and the probe directory.
     static func runIdentity(_ configuration: WatchConfiguration) -> Report.Run {
-        let status = try? WatcherSystemCalls.pathStatus(configuration.checkpoints).get()
+        let status = try? DaemonSystemCalls.pathStatus(configuration.checkpoints).get()
         return Report.Run(
             checkpoints: StartupCheck.resolved(configuration.checkpoints), device: status?.device, inode: status?.inode,
             probes: StartupCheck.resolved(configuration.probes))

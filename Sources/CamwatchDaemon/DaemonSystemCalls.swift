@@ -79,7 +79,7 @@ struct DirectoryEntry: Sendable, Equatable {
     }
 }
 
-enum WatcherSystemCalls {
+enum DaemonSystemCalls {
     // MARK: - Files and directories
 
     /// `lstat(path)`: the link itself, never its target.

@@ -51,8 +51,8 @@ enum StartupCheck {
 
     /// Whether both paths exist and name the same file (device and inode).
     static func sameFile(_ a: String, _ b: String) -> Bool {
-        guard case .success(let first) = WatcherSystemCalls.pathStatus(a),
-            case .success(let second) = WatcherSystemCalls.pathStatus(b)
+        guard case .success(let first) = DaemonSystemCalls.pathStatus(a),
+            case .success(let second) = DaemonSystemCalls.pathStatus(b)
         else { return false }
         return first.device == second.device && first.inode == second.inode
     }

@@ -15,13 +15,18 @@ let package = Package(
         // For the fuzz targets in Fuzz/, a package of its own that depends on this one by path.
         .library(name: "CamwatchFuzzable", targets: ["CamwatchNN", "CamwatchImage", "CamwatchMonitor", "CamwatchDaemon"]),
     ],
+    // Exact versions, so every build (a release build on a fresh clone included) resolves the same code:
+    // Package.resolved stays out of git, because CI resolves from a local mirror on fresh clones. The last
+    // two are swift-service-lifecycle's own dependencies, pinned here for the same reason (no target names them).
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", exact: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-collections.git", exact: "1.6.0"),
     ],
     targets: [
         // MARK: - C libraries (headers and link flags only; each owned by exactly one Swift module)

@@ -10,8 +10,9 @@ packages=(pkg-config libhdf5-dev libpng-dev libopenblas-dev libcairo2-dev fonts-
 if [ "${1:-}" = "--tests" ]; then
     # Testing: hdf5-tools (h5dump checks written files); Debian's python3 with h5py (the simulated trainer of
     # the end-to-end tests) and prometheus-client (parses camwatch.prom); systemd (the offline unit checks);
-    # chromium renders index.html in a test; python3-venv builds TensorBoard's reader (Scripts/tensorboard).
-    packages+=(hdf5-tools python3 python3-h5py python3-prometheus-client systemd chromium python3-venv)
+    # chromium renders index.html in a test; python3-venv builds TensorBoard's reader (Scripts/tensorboard);
+    # groff-base formats the generated manual page in a test.
+    packages+=(hdf5-tools python3 python3-h5py python3-prometheus-client systemd chromium python3-venv groff-base)
 fi
 
 missing=()

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs camwatch as a systemd service:
 #   $PREFIX/bin/camwatch                       the release build (PREFIX defaults to /usr/local)
+#   $PREFIX/share/man/man1/camwatch.1          the manual page, made from the binary's own help (deploy/manpage.py)
+#   $PREFIX/share/{bash-completion/completions/camwatch, zsh/site-functions/_camwatch,
+#                  fish/vendor_completions.d/camwatch.fish}    shell completions, made by the binary itself
 #   /etc/systemd/system/camwatch@.service      the template unit, one instance per training job
 #   /etc/camwatch/camwatch.example.yaml        every configuration option, commented (kept if present)
 #   system user `camwatch`                     created if missing
@@ -58,6 +61,36 @@ elif [[ -n $destdir ]]; then
 else
     echo "install.sh: no camwatch binary at $binary (build it, or drop --no-build)" >&2
     exit 1
+fi
+
+# The manual page and the shell completions, generated from the binary's argument parser, so they always
+# describe the commands and options of the binary installed beside them. The directories are where man-db,
+# bash-completion, zsh and fish look under /usr/local (and under any prefix whose bin/ is on the PATH).
+# generate FILE COMMAND...: COMMAND's output into FILE through a temporary name, so a failed generation
+# leaves no half-written file behind.
+generate() {
+    local file=$1
+    shift
+    install -d -m 0755 "$(dirname "$file")"
+    if ! "$@" > "$file.tmp"; then
+        rm -f "$file.tmp"
+        echo "install.sh: could not generate $file" >&2
+        exit 1
+    fi
+    chmod 0644 "$file.tmp"
+    mv "$file.tmp" "$file"
+    say "installed $file"
+}
+if [[ -x $binary ]]; then
+    sharedir="$destdir$prefix/share"
+    if command -v python3 >/dev/null; then
+        generate "$sharedir/man/man1/camwatch.1" python3 "$here/manpage.py" "$binary"
+    else
+        say "python3 not found: skipped the manual page (camwatch --help has the same text)"
+    fi
+    generate "$sharedir/bash-completion/completions/camwatch" "$binary" --generate-completion-script bash
+    generate "$sharedir/zsh/site-functions/_camwatch" "$binary" --generate-completion-script zsh
+    generate "$sharedir/fish/vendor_completions.d/camwatch.fish" "$binary" --generate-completion-script fish
 fi
 
 # The unit, with ExecStart pointing at the installed binary.

@@ -8,8 +8,8 @@
 BINARY defaults to .build/release/camwatch. The trainer is the job of the report that asked for this
 measurement: torchvision resnet18, 10 classes, 48x48 inputs (a synthetic task: a coloured square whose
 colour and position give the class, on noise), SGD, batch 32, torch on every core, data in memory (no
-loader processes). After every epoch it saves a checkpoint exactly as the README's `save_checkpoint`
-snippet does (state_dict datasets; root attributes epoch, step, val_acc, lr, arch, input_size, mean, std),
+loader processes). After every epoch it saves a checkpoint exactly as the `save_checkpoint`
+snippet of docs/formats.md does (state_dict datasets; root attributes epoch, step, val_acc, lr, arch, input_size, mean, std),
 written to a temporary name and renamed. 8 probes (48x48 PNGs of the same task) with a probes.json.
 
 camwatch runs as `camwatch watch CKPT --probes PROBES --out OUT` for the whole run (with a config file
@@ -81,7 +81,7 @@ def to_tensor(images):
 
 
 def save_checkpoint(model, path, epoch, step, val_acc, lr):
-    """The README's snippet."""
+    """The snippet of docs/formats.md, "PyTorch checkpoints"."""
     tmp = path + ".tmp"
     with h5py.File(tmp, "w") as f:
         for name, tensor in model.state_dict().items():

@@ -11,6 +11,8 @@ bash Scripts/tensorboard/make-env.sh
 if [ $# -eq 0 ]; then bash Scripts/python-helper/test.sh; fi
 # The systemd unit, checked offline: no `systemd-analyze verify` output, exposure at most 2.0.
 bash deploy/check-unit.sh
+# The documentation: every relative link and anchor resolves, no tracker issue is cited (a second).
+python3 Scripts/testing/check_docs.py
 # In parallel: the tests that measure wake-ups and timeouts run off Swift's cooperative pool (`.realTime`,
 # Tests/CamwatchTestSupport/RealTime.swift), so numeric tests occupying the pool cannot delay them.
 swift test --parallel "$@"

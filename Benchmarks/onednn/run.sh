@@ -1,5 +1,5 @@
 #!/bin/sh
-# One sweep of the issue-12 oneDNN comparison; every output file goes to OUT (default /tmp/onednn-runs).
+# One sweep of the oneDNN comparison (Benchmarks/README.md, "oneDNN as a convolution backend"); every output file goes to OUT (default /tmp/onednn-runs).
 #
 #   Benchmarks/onednn/build.sh
 #   swift build -c release --product camwatch

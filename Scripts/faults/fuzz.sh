@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of camwatch's parsers of untrusted input (libFuzzer; README "Reliability"):
+# Coverage-guided fuzzing of camwatch's parsers of untrusted input (libFuzzer; docs/reliability.md):
 #   FuzzModelSpec  model spec text (a checkpoint's camwatch_model) → parse → bind → shapes → small forward pass
 #   FuzzPNG        bytes → PNG decoder
 #   FuzzConfig     camwatch.yaml → resolved, validated configuration; probes.json/yaml → probe set

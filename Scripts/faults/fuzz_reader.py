@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bounded fuzz of camwatch's checkpoint reader (README "Reliability"): damaged copies of good and hostile checkpoints
+"""Bounded fuzz of camwatch's checkpoint reader (docs/reliability.md): damaged copies of good and hostile checkpoints
 go through `camwatch inspect` (which parses in the reader child), and every run must end as a verdict.
 
     Scripts/faults/fuzz_reader.py [--camwatch .build/debug/camwatch] [--runs 200] [--seed 1]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Python environment the TensorBoard tests use: TensorBoard's own event reader
-# (EventAccumulator) and, for the README screenshot, its summary writer and server.
+# (EventAccumulator) and, for the screenshot in docs/formats.md, its summary writer and server.
 #
 #   Scripts/tensorboard/make-env.sh            # → ~/.cache/camwatch-tensorboard
 #   CAMWATCH_TENSORBOARD_ENV=/some/dir Scripts/tensorboard/make-env.sh

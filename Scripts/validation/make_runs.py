@@ -28,7 +28,7 @@ learnable parameters (batch-norm running statistics and counters excluded: they 
 the optimiser, and their scale — running variances — would dominate the norm). A run is cut into segments at
 its warm restarts. In each segment the level E is the highest median of 3 consecutive w's (the moving level;
 for most runs the median of its first 3 w's); the segment's settle checkpoint is the first one from which w stays below F·E until the
-segment ends (F = SETTLE_FRACTION, see README). Constant-LR runs are "never" settling by construction (their
+segment ends (F = SETTLE_FRACTION, see docs/convergence.md "Validation"). Constant-LR runs are "never" settling by construction (their
 schedule never decays); the script still reports their w ratio. The restart checkpoints — the first checkpoint
 trained after each restart — are the "moves", where a monitor must go back to `changing`.
 

@@ -2,8 +2,8 @@ import CamwatchHDF5
 import CamwatchImage
 
 extension Checkpoint {
-    /// How the model wants its input, as the checkpoint's root attributes say (the README's
-    /// `save_checkpoint` stores them): `input_size` (N, or [H, W], or [C, H, W]), `mean` and `std` (3 values
+    /// How the model wants its input, as the checkpoint's root attributes say (`save_checkpoint`
+    /// stores them, docs/formats.md "PyTorch checkpoints"): `input_size` (N, or [H, W], or [C, H, W]), `mean` and `std` (3 values
     /// each, in channel order), `scale` (the factor applied to 0…255 pixel values) and `channel_order`
     /// (`rgb` or `bgr`). Read by ``inputAttributes()``; ``PreprocessingResolver`` ranks them after the command line and the
     /// config file, before the model spec and the default.

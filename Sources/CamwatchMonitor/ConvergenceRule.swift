@@ -45,8 +45,8 @@ public struct ConvergenceRule: Sendable, Hashable, Codable {
     /// dies is named at its second dead checkpoint.
     public static let collapsePatience = 2
 
-    /// Defaults of the relative rule, chosen on the validation suite (Scripts/validation, README
-    /// "Convergence"): 8 runs over 3 architectures and 4 learning-rate schedules, held-out runs checked after.
+    /// Defaults of the relative rule, chosen on the validation suite (Scripts/validation, docs/convergence.md
+    /// "Validation"): 8 runs over 3 architectures and 4 learning-rate schedules, held-out runs checked after.
     public static let defaultSettleRatio = 0.35
     public static let defaultWeightSettleRatio = 0.15
     public static let defaultRelativePatience = 2

@@ -99,7 +99,7 @@ extension ComputeThreads {
         return failures.isEmpty ? nil : failures.joined(separator: "; ")
     }
 
-    /// What lowering camwatch's CPU share between sessions takes (docs/architecture.md §6, README "Priority").
+    /// What lowering camwatch's CPU share between sessions takes (docs/architecture.md §6, docs/configuration.md "Watching without disturbing the trainer").
     ///
     /// With `sched_autogroup_enabled` (the default of most distributions' kernels), Linux first shares CPU
     /// time fairly between sessions (autogroups), and only then between threads inside one: a `SCHED_IDLE`

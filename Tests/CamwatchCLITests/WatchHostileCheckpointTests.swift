@@ -2,7 +2,7 @@ import CamwatchTestSupport
 import Foundation
 import Testing
 
-/// `camwatch watch --once` over a directory of hostile checkpoints (README "Reliability") beside a good one: the good one
+/// `camwatch watch --once` over a directory of hostile checkpoints (docs/reliability.md) beside a good one: the good one
 /// is analysed, every hostile one is one `failed` entry with its reason, a NaN metric attribute reaches
 /// report.json, and the secret the files point at appears in no output.
 @Suite(.serialized)

@@ -5,7 +5,7 @@ import CamwatchTestSupport
 import Foundation
 import Testing
 
-/// Hostile checkpoints (README "Reliability"), written by h5py at test time (`HostileCheckpoints`): none reads a byte
+/// Hostile checkpoints (docs/reliability.md), written by h5py at test time (`HostileCheckpoints`): none reads a byte
 /// outside its file, none makes the reader allocate what the file does not hold, none parses for minutes;
 /// each fails with one line naming the file, the dataset and the reason.
 @Suite struct CheckpointHostileFileTests {

@@ -2,7 +2,7 @@ import CamwatchCheckpoint
 import CamwatchHDF5
 import Testing
 
-/// `input_size`, `mean`, `std`, `scale` root attributes as the README's save_checkpoint stores them.
+/// `input_size`, `mean`, `std`, `scale` root attributes as docs/formats.md's save_checkpoint stores them.
 @Suite struct CheckpointInputAttributesTests {
     func checkpoint(_ attributes: [String: CheckpointAttribute]) -> Checkpoint {
         Checkpoint(path: "/run/epoch-003.h5", format: "pytorch", tensors: [:], attributes: attributes)

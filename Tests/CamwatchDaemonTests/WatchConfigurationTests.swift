@@ -189,7 +189,7 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(5))
     }
 
-    /// Numbers that would trap when converted to a `Duration` or an integer (README "Reliability"), or poison every
+    /// Numbers that would trap when converted to a `Duration` or an integer (docs/reliability.md), or poison every
     /// input, each refused with one line naming its key.
     @Test(arguments: [
         ("watch: {settle: .inf}", "watch.settle must be a number of seconds, at least 0 and at most 86400 (1 day); got inf"),

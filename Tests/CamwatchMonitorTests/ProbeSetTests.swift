@@ -98,7 +98,7 @@ import Testing
         }
     }
 
-    /// A manifest is untrusted text (README "Reliability"): absurd boxes, counts and sizes are refused by name.
+    /// A manifest is untrusted text (docs/reliability.md): absurd boxes, counts and sizes are refused by name.
     @Test func absurdManifestsAreRefused() throws {
         let tooMany = "[" + (0...ProbeSet.maximumCount).map { #"{"id": "p\#($0)", "file": "probe-00-circle.png"}"# }
             .joined(separator: ", ") + "]"

@@ -5,7 +5,7 @@ import CamwatchTestSupport
 import Foundation
 import Testing
 
-/// A checkpoint's `camwatch_model` attribute is untrusted input bound inside the daemon (README "Reliability"): every
+/// A checkpoint's `camwatch_model` attribute is untrusted input bound inside the daemon (docs/reliability.md): every
 /// damaged spec must bind or throw, never trap. A trap kills the test process, which is the failure signal
 /// of the sweeps below; they also check that both outcomes occur, so they cannot pass vacuously.
 @Suite struct ModelSpecHostileTests {

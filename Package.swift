@@ -44,7 +44,8 @@ let package = Package(
         // Hot loops compiled for SSE, AVX2 and AVX-512 in one binary; CamwatchTensor picks the level at run time.
         .target(name: "CVectorKernels"),
         .target(name: "CamwatchTensor", dependencies: ["CBLAS", "CScheduling", "CVectorKernels"]),
-        .target(name: "CamwatchHDF5", dependencies: ["CHDF5"], swiftSettings: strictC),
+        // CamwatchTensor for the one-line fold every error description shares (`String.oneLine`).
+        .target(name: "CamwatchHDF5", dependencies: ["CHDF5", "CamwatchTensor"], swiftSettings: strictC),
         .target(name: "CamwatchImage", dependencies: ["CPNG", "CamwatchTensor"], swiftSettings: strictC),
 
         // MARK: - Model: network graph and zoo; checkpoint file → named tensors → bound network
@@ -66,7 +67,9 @@ let package = Package(
         ),
 
         // MARK: - Pictures: timeline.png and drift.png drawn with cairo from the report and the heatmap archive
-        .target(name: "CamwatchCharts", dependencies: ["CCairo", "CamwatchMonitor", "CamwatchImage"], swiftSettings: strictC),
+        .target(
+            name: "CamwatchCharts", dependencies: ["CCairo", "CamwatchMonitor", "CamwatchImage", "CamwatchTensor"],
+            swiftSettings: strictC),
 
         // MARK: - Publishing: TensorBoard event files and the self-contained HTML page, from the report and the archive
         .target(
@@ -134,7 +137,7 @@ let package = Package(
                            "CamwatchTensor", "CamwatchPublish", "CamwatchTestSupport",
                            .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "CamwatchCLITests", dependencies: ["CamwatchTestSupport", "CamwatchHDF5"]),
+        .testTarget(name: "CamwatchCLITests", dependencies: ["CamwatchTestSupport", "CamwatchHDF5", "CamwatchTensor"]),
     ],
     swiftLanguageModes: [.v6]
 )

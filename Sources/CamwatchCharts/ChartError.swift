@@ -1,3 +1,5 @@
+import CamwatchTensor
+
 /// A failure to draw or write a chart: which file, and why.
 ///
 /// `description` is one line, `"<file>: <reason>"` (or just the reason when no file is concerned), e.g.
@@ -15,7 +17,7 @@ public struct ChartError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        let line = reason.split(whereSeparator: \.isNewline).joined(separator: " ")
+        let line = reason.oneLine
         return path.map { "\($0): \(line)" } ?? line
     }
 }

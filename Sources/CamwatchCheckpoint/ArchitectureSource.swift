@@ -36,7 +36,7 @@ public enum ArchitectureSource: Sendable, Equatable {
         switch self {
         case .zoo(let name):
             guard let spec = ModelZoo.spec(named: name) else {
-                throw ArchitectureError(Self.unknownArchitecture(name))
+                throw ArchitectureError(path: nil, .unknownArchitecture(name))
             }
             return spec
         case .specFile(let path):
@@ -57,7 +57,7 @@ public enum ArchitectureSource: Sendable, Equatable {
         case .automatic:
             if let text = checkpoint?.modelSpec {
                 do { return (try ModelSpec.parse(text), "its camwatch_model attribute") } catch {
-                    throw ArchitectureError("\(path): attribute camwatch_model: \(error)")
+                    throw ArchitectureError(path: path, .invalidSpecAttribute(error))
                 }
             }
             if let arch = checkpoint?.arch, let spec = ModelZoo.spec(named: arch) {
@@ -65,17 +65,12 @@ public enum ArchitectureSource: Sendable, Equatable {
             }
             if let (spec, file) = try Self.specBeside(path) { return (spec, file) }
             if let checkpoint, KerasVariables.isUntranslated(checkpoint) {
-                throw ArchitectureError("\(path): \(KerasVariables.modelHint)")
+                throw ArchitectureError(path: path, .kerasModelMissing)
             }
             if let arch = checkpoint?.arch {
-                throw ArchitectureError(
-                    "\(path): root attribute arch: \(Self.unknownArchitecture(arch)); store a camwatch_model spec "
-                        + "instead (camwatch_torch.save_checkpoint writes one for any nn.Module), or pass --model FILE")
+                throw ArchitectureError(path: path, .unknownArchAttribute(arch))
             }
-            throw ArchitectureError(
-                "\(path): no architecture: the checkpoint has no root attribute arch (a built-in name, as the "
-                    + "README's save_checkpoint writes: f.attrs[\"arch\"] = \"resnet18\") and no camwatch_model "
-                    + "(a model spec); pass --arch NAME or --model FILE, or put a model.json beside the checkpoint")
+            throw ArchitectureError(path: path, .noArchitecture)
         }
     }
 
@@ -94,13 +89,13 @@ public enum ArchitectureSource: Sendable, Equatable {
         do {
             if let keras = try KerasModel.described(by: path) { return keras.spec }
         } catch {
-            throw ArchitectureError("\(path): \(error)")
+            throw ArchitectureError(path: path, .invalidKerasModel(error))
         }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ArchitectureError("\(path): cannot read the model spec")
+            throw ArchitectureError(path: path, .unreadableSpec)
         }
         do { return try ModelSpec.parse(String(decoding: data, as: UTF8.self)) } catch {
-            throw ArchitectureError("\(path): \(error)")
+            throw ArchitectureError(path: path, .invalidSpec(error))
         }
     }
 
@@ -113,22 +108,102 @@ public enum ArchitectureSource: Sendable, Equatable {
         let parameters = try parameters(for: checkpoint, path: path)
         // Probes are decoded to RGB: a model that takes another number of channels (a grayscale Keras model,
         // a spec's input_channels) would get tensors of the wrong shape, so it is refused here, in words.
-        guard (spec.inputChannels ?? 3) == 3 else {
-            throw ArchitectureError("\(path): the model takes \(spec.inputChannels ?? 3) input channels; camwatch feeds "
-                + "RGB images (3 channels) (architecture from \(source))")
+        if let channels = spec.inputChannels, channels != 3 {
+            throw ArchitectureError(path: path, .notRGB(channels: channels, source: source))
         }
         do {
             return (try Network(spec: spec, parameters: parameters), spec, source)
         } catch {
-            throw ArchitectureError("\(path): \(error) (architecture from \(source))")
+            throw ArchitectureError(path: path, .unbound(error, source: source))
         }
     }
 }
 
-/// No usable architecture for a checkpoint; the message is one line and names the file.
+/// No usable architecture for a checkpoint: the file concerned, what is wrong with it, and the error underneath
+/// when another library's error is the reason.
+///
+/// `description` is one line, `"<file>: <problem>"` (just the problem when no file is concerned), built here
+/// and nowhere else.
 public struct ArchitectureError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+    /// What is wrong, with the values the message names.
+    public enum Problem: Sendable, CustomStringConvertible {
+        /// `--arch` names no built-in architecture.
+        case unknownArchitecture(String)
+        /// The checkpoint's `camwatch_model` attribute is not a valid model spec.
+        case invalidSpecAttribute(any Error)
+        /// A weights-only Keras file, and no Keras model to go by.
+        case kerasModelMissing
+        /// The checkpoint's root attribute `arch` names no built-in architecture.
+        case unknownArchAttribute(String)
+        /// Nothing in or beside the checkpoint says what the network is.
+        case noArchitecture
+        /// The spec file cannot be read.
+        case unreadableSpec
+        /// The spec file is a Keras config camwatch cannot read or build.
+        case invalidKerasModel(KerasError)
+        /// The spec file is not a valid model spec.
+        case invalidSpec(any Error)
+        /// `file`, given as the Keras model of a weights-only Keras checkpoint, is no Keras model config.
+        case notKerasModel(file: String)
+        /// The Keras model in `file` cannot be built, or does not fit the checkpoint's variables.
+        case kerasModel(KerasError, file: String)
+        /// The model takes `channels` input channels; probes are RGB.
+        case notRGB(channels: Int, source: String)
+        /// The checkpoint's tensors do not bind to the architecture from `source`.
+        case unbound(any Error, source: String)
+
+        public var description: String {
+            switch self {
+            case .unknownArchitecture(let name): ArchitectureSource.unknownArchitecture(name)
+            case .invalidSpecAttribute(let error): "attribute camwatch_model: \(error)"
+            case .kerasModelMissing: KerasVariables.modelHint
+            case .unknownArchAttribute(let arch):
+                "root attribute arch: \(ArchitectureSource.unknownArchitecture(arch)); store a camwatch_model spec "
+                    + "instead (camwatch_torch.save_checkpoint writes one for any nn.Module), or pass --model FILE"
+            case .noArchitecture:
+                "no architecture: the checkpoint has no root attribute arch (a built-in name, as the README's "
+                    + "save_checkpoint writes: f.attrs[\"arch\"] = \"resnet18\") and no camwatch_model (a model spec); "
+                    + "pass --arch NAME or --model FILE, or put a model.json beside the checkpoint"
+            case .unreadableSpec: "cannot read the model spec"
+            case .invalidKerasModel(let error): error.description
+            case .invalidSpec(let error): "\(error)"
+            case .notKerasModel(let file): "\(file) is not a Keras model config; \(KerasVariables.modelHint)"
+            case .kerasModel(let error, let file): "\(error) (Keras model from \(file))"
+            case .notRGB(let channels, let source):
+                "the model takes \(channels) input channels; camwatch feeds RGB images (3 channels) (architecture "
+                    + "from \(source))"
+            case .unbound(let error, let source): "\(error) (architecture from \(source))"
+            }
+        }
+
+        /// The error underneath, when another library's error is the reason.
+        public var cause: (any Error)? {
+            switch self {
+            case .invalidSpecAttribute(let error), .invalidSpec(let error), .unbound(let error, _): error
+            case .invalidKerasModel(let error), .kerasModel(let error, _): error
+            default: nil
+            }
+        }
+    }
+
+    /// The file the message is about: the checkpoint, or the spec file it was read with; `nil` when no file is
+    /// concerned (an unknown `--arch`).
+    public var path: String?
+    /// What is wrong.
+    public var problem: Problem
+
+    public init(path: String?, _ problem: Problem) {
+        self.path = path
+        self.problem = problem
+    }
+
+    public var description: String { path.map { "\($0): \(problem)" } ?? problem.description }
+
+    /// Two errors are the same when they name the same file and say the same: the causes (a parser's error, a
+    /// `NetworkError`) are compared by what they say.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.path == rhs.path && lhs.description == rhs.description
+    }
 }
 
 extension ModelSpec {

@@ -1,3 +1,5 @@
+import CamwatchTensor
+
 /// A checkpoint that cannot be loaded: which file, which tensor or attribute, and why.
 ///
 /// `description` is one line, `"<file>: <reason>"`, e.g.
@@ -49,6 +51,6 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
     }
 
     public var description: String {
-        "\(path): " + reason.split(whereSeparator: \.isNewline).joined(separator: " ")
+        "\(path): " + reason.oneLine
     }
 }

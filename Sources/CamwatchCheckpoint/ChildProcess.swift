@@ -1,4 +1,5 @@
 internal import CSystemCalls
+import CamwatchTensor
 import Foundation
 #if canImport(Glibc)
     import Glibc
@@ -116,14 +117,10 @@ public struct ChildProcess: Sendable {
     /// Reaps the program if it has ended; `nil` while it runs.
     public func poll() -> Termination? {
         var status: Int32 = 0
-        while true {
-            let result = waitpid(pid, &status, WNOHANG)
-            if result == 0 { return nil }
-            if result == pid { break }
-            if errno == EINTR { continue }
-            // ECHILD: someone else reaped it (SIGCHLD ignored); it has ended, how is unknown.
-            return .exited(-1)
-        }
+        let result = retryingAfterInterrupts { waitpid(pid, &status, WNOHANG) }
+        if result == 0 { return nil }
+        // ECHILD: someone else reaped it (SIGCHLD ignored); it has ended, how is unknown.
+        guard result == pid else { return .exited(-1) }
         let signal = status & 0x7f
         return signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
     }
@@ -182,11 +179,7 @@ public struct ChildProcess: Sendable {
     /// (or on an error other than an interruption).
     public static func read(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
         guard buffer.count > 0 else { return 0 }
-        while true {
-            let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
-            if count < 0, errno == EINTR { continue }
-            return max(0, count)
-        }
+        return max(0, retryingAfterInterrupts { Glibc.read(descriptor, buffer.baseAddress, buffer.count) })
     }
 
     /// Reads and drops everything up to the end.
@@ -221,8 +214,9 @@ public struct ChildProcess: Sendable {
         }
         var written = 0
         while written < bytes.count {
-            let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + written }, bytes.count - written) }
-            if count < 0, errno == EINTR { continue }
+            let count = retryingAfterInterrupts {
+                bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + written }, bytes.count - written) }
+            }
             guard count > 0 else { break }
             written += count
         }

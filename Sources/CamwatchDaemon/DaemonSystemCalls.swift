@@ -1,5 +1,6 @@
 import CSystemCalls
 import CamwatchMonitor
+import CamwatchTensor
 import Glibc
 
 // Every C call of the daemon goes through this file: the watcher's directory listing, stat, copying, inotify and
@@ -7,6 +8,7 @@ import Glibc
 // test for a live process. (Child processes are `ChildProcess`, in CamwatchCheckpoint.)
 // Linux only (inotify, FICLONE).
 // Failures come back as `SystemCallFailure` (the call and errno); callers add the path and the context.
+// A call a signal interrupts (`EINTR`) is made again through `retryingAfterInterrupts`, never by a loop of its own.
 
 /// A C call that failed, with the `errno` it left.
 struct SystemCallFailure: Error, Sendable, Equatable, CustomStringConvertible {
@@ -219,21 +221,17 @@ enum DaemonSystemCalls {
         var buffer = [UInt8](repeating: 0, count: chunk)
         var total: Int64 = 0
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, chunk) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return .failure(SystemCallFailure("read"))
+            let count = retryingAfterInterrupts {
+                buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, chunk) }
             }
+            if count < 0 { return .failure(SystemCallFailure("read")) }
             if count == 0 { return .success(total) }
             var offset = 0
             while offset < count {
-                let written = buffer.withUnsafeBytes { raw in
-                    write(target, raw.baseAddress.map { $0 + offset }, count - offset)
+                let written = retryingAfterInterrupts {
+                    buffer.withUnsafeBytes { raw in write(target, raw.baseAddress.map { $0 + offset }, count - offset) }
                 }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return .failure(SystemCallFailure("write"))
-                }
+                if written < 0 { return .failure(SystemCallFailure("write")) }
                 offset += written
             }
             total += Int64(count)
@@ -269,8 +267,9 @@ enum DaemonSystemCalls {
         let headerSize = MemoryLayout<inotify_event>.size
         let removal = UInt32(IN_IGNORED) | UInt32(IN_DELETE_SELF) | UInt32(IN_MOVE_SELF)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, capacity) }
-            if count < 0 && errno == EINTR { continue }
+            let count = retryingAfterInterrupts {
+                buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, capacity) }
+            }
             if count <= 0 { return watchRemoved }
             var offset = 0
             while offset + headerSize <= count {
@@ -309,8 +308,9 @@ enum DaemonSystemCalls {
     static func drain(_ descriptor: Int32) {
         var buffer = [UInt8](repeating: 0, count: 256)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
+            let count = retryingAfterInterrupts {
+                buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            }
             if count <= 0 { return }
         }
     }
@@ -319,14 +319,9 @@ enum DaemonSystemCalls {
     /// A negative descriptor is ignored, as `poll` itself does.
     static func waitReadable(_ descriptors: [Int32], milliseconds: Int32) -> Result<[Bool], SystemCallFailure> {
         var entries = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-        while true {
-            let count = poll(&entries, nfds_t(entries.count), milliseconds)
-            if count < 0 {
-                if errno == EINTR { continue }
-                return .failure(SystemCallFailure("poll"))
-            }
-            return .success(entries.map { $0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 })
-        }
+        let count = retryingAfterInterrupts { poll(&entries, nfds_t(entries.count), milliseconds) }
+        guard count >= 0 else { return .failure(SystemCallFailure("poll")) }
+        return .success(entries.map { $0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 })
     }
 
     // MARK: - systemd's notification socket, the clock, processes
@@ -352,8 +347,8 @@ enum DaemonSystemCalls {
         // Abstract names are exactly as long as given; paths include their terminating NUL.
         let pathOffset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path) ?? 2
         let length = pathOffset + address.count + (address.first == 0 ? 0 : 1)
-        while true {
-            let sent = payload.withUnsafeBytes { bytes in
+        let sent = retryingAfterInterrupts {
+            payload.withUnsafeBytes { bytes in
                 withUnsafePointer(to: &storage) { pointer in
                     pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
                         sendto(
@@ -362,11 +357,10 @@ enum DaemonSystemCalls {
                     }
                 }
             }
-            if sent >= 0 { return nil }
-            if errno == EINTR { continue }
-            let name = String(decoding: address.map { $0 == 0 ? UInt8(ascii: "@") : $0 }, as: UTF8.self)
-            return SystemCallFailure("sendto(\(name))")
         }
+        if sent >= 0 { return nil }
+        let name = String(decoding: address.map { $0 == 0 ? UInt8(ascii: "@") : $0 }, as: UTF8.self)
+        return SystemCallFailure("sendto(\(name))")
     }
 
     /// Whether a process with this id is known to be gone (`kill(pid, 0)` says `ESRCH`); a process of another

@@ -1,3 +1,5 @@
+import CamwatchTensor
+
 /// The value of an HDF5 attribute, as h5py, Keras and camwatch write them.
 ///
 /// A scalar dataspace gives the singular cases, a 1-D (or any simple) dataspace the plural ones, even
@@ -59,7 +61,7 @@ public enum HDF5Attribute: Sendable, Hashable, Codable, CustomStringConvertible 
     public var description: String {
         func quoted(_ string: String) -> String {
             let short = string.count > 60 ? String(string.prefix(57)) + "..." : string
-            return "\"" + short.split(whereSeparator: \.isNewline).joined(separator: " ") + "\""
+            return "\"" + short.oneLine + "\""
         }
         switch self {
         case .string(let value): return quoted(value)

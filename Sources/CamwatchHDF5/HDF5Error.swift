@@ -1,3 +1,5 @@
+import CamwatchTensor
+
 /// A failure to read or write an HDF5 file: which file, which object, and why.
 ///
 /// `description` is one line, `"<file>: <reason>"`, ready for a log or stderr, e.g.
@@ -22,7 +24,7 @@ public struct HDF5Error: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         // One line, whatever libhdf5 put into its message.
-        let line = reason.split(whereSeparator: \.isNewline).joined(separator: " ")
+        let line = reason.oneLine
         return "\(path): \(line)"
     }
 }

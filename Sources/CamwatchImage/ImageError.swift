@@ -1,3 +1,5 @@
+import CamwatchTensor
+
 /// A failure to read or write an image: which file and why.
 ///
 /// `description` is one line, `"<file>: <reason>"`, e.g. `/probes/cat.png: not a PNG image (no PNG signature)`.
@@ -17,6 +19,6 @@ public struct ImageError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(path): " + reason.split(whereSeparator: \.isNewline).joined(separator: " ")
+        "\(path): " + reason.oneLine
     }
 }

@@ -1,3 +1,5 @@
+import CamwatchTensor
+
 /// A failure in drift, convergence or output handling: which file, and why.
 ///
 /// `description` is one line, `"<file>: <reason>"` (or just the reason when no file is concerned), e.g.
@@ -33,7 +35,7 @@ public struct MonitorError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var description: String {
         // One line, whatever a decoder or the C library put into the reason.
-        let line = reason.split(whereSeparator: \.isNewline).joined(separator: " ")
+        let line = reason.oneLine
         return path.map { "\($0): \(line)" } ?? line
     }
 }

@@ -1,4 +1,5 @@
 import CSystemCalls
+import CamwatchTensor
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -48,11 +49,11 @@ enum MonitorSystemCalls {
 
     /// Reads up to `buffer.count` bytes, resuming after interruptions; 0 at the end of the file.
     static func readChunk(_ descriptor: Int32, into buffer: inout [UInt8], path: String) throws(MonitorError) -> Int {
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count >= 0 { return count }
-            if errno != EINTR { throw failure("read", path) }
+        let count = retryingAfterInterrupts {
+            buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
         }
+        guard count >= 0 else { throw failure("read", path) }
+        return count
     }
 
     /// Writes all of `bytes`, resuming after short writes and interruptions; the error, if any (a value, not a
@@ -60,11 +61,10 @@ enum MonitorSystemCalls {
     static func writeAll(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32, path: String) -> MonitorError? {
         var offset = 0
         while offset < bytes.count {
-            let written = write(descriptor, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                return failure("write", path)
+            let written = retryingAfterInterrupts {
+                write(descriptor, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
             }
+            if written < 0 { return failure("write", path) }
             offset += written
         }
         return nil

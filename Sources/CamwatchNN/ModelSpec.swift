@@ -1,3 +1,4 @@
+import CamwatchTensor
 import Foundation
 import Yams
 
@@ -62,7 +63,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
             throw NetworkError("invalid model spec: \(error.summary)")
         } catch {
             // Parser messages may span lines; the error is one line.
-            throw NetworkError("invalid model spec: " + "\(error)".split(whereSeparator: \.isNewline).joined(separator: " "))
+            throw NetworkError("invalid model spec: " + "\(error)".oneLine)
         }
         try spec.validate()
         return spec

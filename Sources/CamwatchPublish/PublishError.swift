@@ -1,3 +1,5 @@
+import CamwatchTensor
+
 /// A failure to write a published output (a TensorBoard event file, the HTML page): which file and why.
 ///
 /// `description` is one line, `"<file>: <reason>"`.
@@ -13,6 +15,6 @@ public struct PublishError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     public var description: String {
-        "\(path): " + reason.split(whereSeparator: \.isNewline).joined(separator: " ")
+        "\(path): " + reason.oneLine
     }
 }

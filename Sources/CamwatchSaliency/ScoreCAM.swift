@@ -249,9 +249,39 @@ public struct SaliencyMap: Sendable {
 
 /// Why Score-CAM cannot run; the description is one line.
 public struct SaliencyError: Error, Sendable, CustomStringConvertible, Equatable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+    /// What is wrong.
+    public enum Reason: Sendable {
+        /// A saliency method's own finding, in words (an unknown layer, non-finite logits, a class out of range).
+        case message(String)
+        /// The network cannot score batches of this input size: the network's error.
+        case scoringPlan(any Error)
+    }
+
+    public var reason: Reason
+
+    public init(_ message: String) { reason = .message(message) }
+
+    /// A failure to plan the scoring batches, keeping the network's error.
+    public init(scoringPlan error: any Error) { reason = .scoringPlan(error) }
+
+    /// The error underneath, when the network's error is the reason.
+    public var cause: (any Error)? {
+        if case .scoringPlan(let error) = reason { return error }
+        return nil
+    }
+
+    /// The message: the same as `description`.
+    public var message: String { description }
+
+    public var description: String {
+        switch reason {
+        case .message(let message): message
+        case .scoringPlan(let error): "\(error)"
+        }
+    }
+
+    /// Two errors are the same when they say the same (a cause is compared by what it says).
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.description == rhs.description }
 }
 
 extension Network {
@@ -263,7 +293,7 @@ extension Network {
         do {
             return try batchPlan(start: start, inputHeight: height, inputWidth: width, batch: batch,
                                  memoryBytes: memoryBytes)
-        } catch { throw SaliencyError("\(error)") }
+        } catch { throw SaliencyError(scoringPlan: error) }
     }
 }
 

@@ -1,4 +1,5 @@
 import CamwatchMonitor
+import CamwatchTensor
 import Foundation
 import Logging
 
@@ -35,7 +36,7 @@ struct LineLogHandler: LogHandler {
         }
         // One event, one line, whatever the message holds; file names may carry terminal escapes, which must
         // not reach an operator's terminal or fake a line of their own.
-        line = DisplayText.escaped(line.split(whereSeparator: \.isNewline).joined(separator: " ")) + "\n"
+        line = DisplayText.escaped(line.oneLine) + "\n"
         FileHandle.standardError.write(Data(line.utf8))
     }
 

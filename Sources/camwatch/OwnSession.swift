@@ -51,9 +51,7 @@ enum OwnSession {
             }
         }
         var status: Int32 = 0
-        while waitpid(process.pid, &status, 0) < 0 {
-            guard errno == EINTR else { exit(EXIT_FAILURE) }
-        }
+        guard retryingAfterInterrupts({ waitpid(process.pid, &status, 0) }) >= 0 else { exit(EXIT_FAILURE) }
         let signal = status & 0x7f
         if signal == 0 { exit((status >> 8) & 0xff) }
         // Ended by a signal: end the same way, so the shell sees what happened.

@@ -227,7 +227,26 @@ struct WatchHostileInputTests {
         #expect(!FileManager.default.fileExists(atPath: staging.appendingPathComponent("1-2-3-epoch-9.h5").path))
     }
 
-    @Test("--out bind-mounted onto the watched directory is refused (compared by device and inode)")
+    /// Whether this machine gives a process a private mount namespace in which it may bind-mount
+    /// (`unshare -rm`): containers and hardened kernels often refuse, and then a bind mount cannot be built.
+    static let canBindMountPrivately: Bool = {
+        guard let root = try? Fixtures.temporaryDirectory("camwatch-unshare-probe") else { return false }
+        defer { try? FileManager.default.removeItem(at: root) }
+        let source = root.appendingPathComponent("source"), target = root.appendingPathComponent("target")
+        for directory in [source, target] {
+            guard (try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)) != nil
+            else { return false }
+        }
+        let probe = try? BackgroundProcess(
+            ["-rm", "mount", "--bind", source.path, target.path], executable: URL(fileURLWithPath: "/usr/bin/unshare"))
+        return probe?.wait(timeout: 30) == 0
+    }()
+
+    @Test(
+        "--out bind-mounted onto the watched directory is refused (compared by device and inode)",
+        .enabled(
+            if: WatchHostileInputTests.canBindMountPrivately,
+            "no private mount namespace here (unshare -rm): a bind mount cannot be built"))
     func bindMountedOutput() throws {
         let scratch = try Scratch("camwatch-bind", samples: ["epoch-001.h5"])
         defer { scratch.remove() }
@@ -241,7 +260,8 @@ struct WatchHostileInputTests {
             ["-rm", "sh", "-c", script, "sh", scratch.checkpoints.path, bound.path, CommandRunner.binary.path] + arguments,
             executable: URL(fileURLWithPath: "/usr/bin/unshare"))
         let status = run.wait(timeout: 120)
-        guard status != 77, !run.stderr.contains("unshare:") else { return }  // no namespaces here: cannot be built
+        // The probe could bind-mount: a failure to do so now is a failure of the test, not a reason to pass.
+        try #require(status != 77 && !run.stderr.contains("unshare:"), "the bind mount failed: \(run.stderr)")
         #expect(status != 0, "\(run.stderr)")
         #expect(run.stderr.contains("is the watched directory"), "\(run.stderr)")
         let listing = try FileManager.default.contentsOfDirectory(atPath: scratch.checkpoints.path)

@@ -121,6 +121,17 @@ import Testing
         return (c.network, c.input)
     }
 
+    @Test func anInputTheNetworkCannotPlanForKeepsTheNetworksError() throws {
+        let (network, _) = try Self.plain()
+        let error = try #require(throws: SaliencyError.self) {
+            _ = try network.scoringPlan(height: 0, width: 8, batch: 1, memoryBytes: 1 << 20)
+        }
+        let cause = try #require(error.cause as? NetworkError)
+        #expect(cause.message.contains("input size 0×8 is outside"))
+        #expect(error.description == cause.description && error.message == cause.message)
+        #expect(SaliencyError("the network outputs non-finite logits").cause == nil)
+    }
+
     @Test func unknownLayerListsTheCandidates() throws {
         let (network, _) = try Self.plain()
         let error = try #require(throws: SaliencyError.self) { try ScoreCAM(network: network, targetLayer: "layer9") }

@@ -9,11 +9,9 @@ extension KerasModel {
     public static func described(by path: String) throws(KerasError) -> KerasModel? {
         let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         if KerasArchive.isArchive(path) {
-            do { return try KerasModel(json: try KerasArchive.config(at: path), name: name) } catch let error as KerasError {
-                throw error
-            } catch {
-                throw KerasError("\(error)")
-            }
+            let config: String
+            do { config = try KerasArchive.config(at: path) } catch { throw KerasError(unreadableArchive: error) }
+            return try KerasModel(json: config, name: name)
         }
         guard let data = FileManager.default.contents(atPath: path),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -48,17 +46,14 @@ extension ArchitectureSource {
     /// - Throws: `ArchitectureError` naming the file when a Keras weights-only file has no Keras model to go by.
     public func parameters(for checkpoint: Checkpoint, path: String) throws(ArchitectureError) -> [String: Tensor] {
         guard KerasVariables.isUntranslated(checkpoint) else { return checkpoint.tensors }
-        let hint = KerasVariables.modelHint
-        guard let file = kerasModelFile(besides: path) else { throw ArchitectureError("\(path): \(hint)") }
-        do {
-            guard let model = try KerasModel.described(by: file) else {
-                throw ArchitectureError("\(path): \(file) is not a Keras model config; \(hint)")
-            }
-            return try KerasVariables.parameters(of: checkpoint, for: model)
-        } catch let error as ArchitectureError {
-            throw error
-        } catch {
-            throw ArchitectureError("\(path): \(error) (Keras model from \(file))")
+        guard let file = kerasModelFile(besides: path) else { throw ArchitectureError(path: path, .kerasModelMissing) }
+        let model: KerasModel?
+        do { model = try KerasModel.described(by: file) } catch {
+            throw ArchitectureError(path: path, .kerasModel(error, file: file))
+        }
+        guard let model else { throw ArchitectureError(path: path, .notKerasModel(file: file)) }
+        do { return try KerasVariables.parameters(of: checkpoint, for: model) } catch {
+            throw ArchitectureError(path: path, .kerasModel(error, file: file))
         }
     }
 }

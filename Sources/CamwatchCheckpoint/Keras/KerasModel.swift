@@ -170,6 +170,26 @@ public struct KerasModel: Sendable {
 
 /// Why a Keras model cannot be read or built; one line naming the layer and its class where there is one.
 public struct KerasError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+    /// What is wrong.
+    public enum Reason: Sendable, Equatable {
+        /// The config describes something camwatch cannot build, in words.
+        case config(String)
+        /// The `.keras` archive holding the config cannot be read; the archive's own error, which names the file.
+        case unreadableArchive(CheckpointError)
+    }
+
+    public var reason: Reason
+
+    /// A config camwatch cannot build; `description` should name the layer and its class where there is one.
+    public init(_ description: String) { reason = .config(description) }
+
+    /// A `.keras` archive whose config cannot be read.
+    public init(unreadableArchive error: CheckpointError) { reason = .unreadableArchive(error) }
+
+    public var description: String {
+        switch reason {
+        case .config(let message): message
+        case .unreadableArchive(let error): error.description
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import CamwatchMonitor
 import CamwatchNN
+import CamwatchTensor
 import Foundation
 import Yams
 
@@ -203,7 +204,7 @@ public struct ConfigFile: Sendable, Equatable, ConfigSection {
             throw ConfigurationError(path: path, reason: "invalid config: \(error.summary)")
         } catch {
             // Yams quotes the offending line, which may be megabytes long.
-            let line = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+            let line = "\(error)".oneLine
             throw ConfigurationError(path: path, reason: "invalid YAML: \(DisplayText.clipped(line, limit: 1000))")
         }
     }

@@ -22,7 +22,8 @@ struct PendingCheckpoint: Sendable {
 enum CheckpointFailure: Error, Sendable, CustomStringConvertible {
     /// The reader's verdict on the file, or the reader's own failure after `attempts` tries (`.readerFailed`).
     case unreadable(CheckpointError, attempts: Int?)
-    /// No architecture fits it. The error names the file it read: the checkpoint, or a model spec beside it.
+    /// No architecture fits it. The error names the file it read (`ArchitectureError.path`): the checkpoint, or a
+    /// model spec beside it; the checkpoint is named first when it is not that file.
     case architecture(file: String, ArchitectureError)
     /// An input attribute of the checkpoint (`input_size`, `mean`, `std`, `scale`) cannot be used.
     case inputAttributes(CheckpointError)
@@ -46,7 +47,7 @@ enum CheckpointFailure: Error, Sendable, CustomStringConvertible {
         switch self {
         case .unreadable(let error, let attempts): attempts.map { "\(error) (\($0) attempts)" } ?? error.description
         case .architecture(let file, let error):
-            error.description.hasPrefix(file + ":") ? error.description : "\(file): \(error)"
+            error.path == file ? error.description : "\(file): \(error)"
         case .inputAttributes(let error): error.description
         case .analysis(let file, let error): "\(file): \(error)"
         }

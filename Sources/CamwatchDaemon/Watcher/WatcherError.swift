@@ -1,3 +1,5 @@
+import CamwatchTensor
+
 /// A failure of the checkpoint watcher: which path, what went wrong, and the system call that failed.
 ///
 /// `description` is one line, `"<path>: <reason> (<call>)"`, e.g.
@@ -40,7 +42,7 @@ public struct WatcherError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     public var description: String {
-        let line = reason.split(whereSeparator: \.isNewline).joined(separator: " ")
+        let line = reason.oneLine
         return call.map { "\(path): \(line) (\($0))" } ?? "\(path): \(line)"
     }
 }

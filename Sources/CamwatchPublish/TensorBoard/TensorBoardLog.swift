@@ -1,3 +1,4 @@
+import CamwatchTensor
 import Foundation
 import SwiftProtobuf
 
@@ -99,11 +100,10 @@ public struct TensorBoardLog: Sendable {
         do throws(PublishError) {
             var offset = 0
             while offset < bytes.count {
-                let written = bytes.withUnsafeBytes { raw in write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset) }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw Self.systemError("write", path)
+                let written = retryingAfterInterrupts {
+                    bytes.withUnsafeBytes { raw in write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset) }
                 }
+                if written < 0 { throw Self.systemError("write", path) }
                 offset += written
             }
             guard fsync(fd) == 0 else { throw Self.systemError("fsync", path) }

@@ -44,7 +44,7 @@ let package = Package(
         // Hot loops compiled for SSE, AVX2 and AVX-512 in one binary; CamwatchTensor picks the level at run time.
         .target(name: "CVectorKernels"),
         .target(name: "CamwatchTensor", dependencies: ["CBLAS", "CScheduling", "CVectorKernels"]),
-        // CamwatchTensor for the one-line fold every error description shares (`String.oneLine`).
+        // CamwatchTensor for what every error type shares: the one-line fold (`String.oneLine`) and `ErrorCause`.
         .target(name: "CamwatchHDF5", dependencies: ["CHDF5", "CamwatchTensor"], swiftSettings: strictC),
         .target(name: "CamwatchImage", dependencies: ["CPNG", "CamwatchTensor"], swiftSettings: strictC),
 

@@ -126,11 +126,11 @@ public enum ArchitectureSource: Sendable, Equatable {
 /// and nowhere else.
 public struct ArchitectureError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What is wrong, with the values the message names.
-    public enum Problem: Sendable, CustomStringConvertible {
+    public enum Problem: Sendable, Equatable, CustomStringConvertible {
         /// `--arch` names no built-in architecture.
         case unknownArchitecture(String)
         /// The checkpoint's `camwatch_model` attribute is not a valid model spec.
-        case invalidSpecAttribute(any Error)
+        case invalidSpecAttribute(NetworkError)
         /// A weights-only Keras file, and no Keras model to go by.
         case kerasModelMissing
         /// The checkpoint's root attribute `arch` names no built-in architecture.
@@ -142,7 +142,7 @@ public struct ArchitectureError: Error, Sendable, Equatable, CustomStringConvert
         /// The spec file is a Keras config camwatch cannot read or build.
         case invalidKerasModel(KerasError)
         /// The spec file is not a valid model spec.
-        case invalidSpec(any Error)
+        case invalidSpec(NetworkError)
         /// `file`, given as the Keras model of a weights-only Keras checkpoint, is no Keras model config.
         case notKerasModel(file: String)
         /// The Keras model in `file` cannot be built, or does not fit the checkpoint's variables.
@@ -150,7 +150,7 @@ public struct ArchitectureError: Error, Sendable, Equatable, CustomStringConvert
         /// The model takes `channels` input channels; probes are RGB.
         case notRGB(channels: Int, source: String)
         /// The checkpoint's tensors do not bind to the architecture from `source`.
-        case unbound(any Error, source: String)
+        case unbound(NetworkError, source: String)
 
         public var description: String {
             switch self {
@@ -198,12 +198,6 @@ public struct ArchitectureError: Error, Sendable, Equatable, CustomStringConvert
     }
 
     public var description: String { path.map { "\($0): \(problem)" } ?? problem.description }
-
-    /// Two errors are the same when they name the same file and say the same: the causes (a parser's error, a
-    /// `NetworkError`) are compared by what they say.
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.path == rhs.path && lhs.description == rhs.description
-    }
 }
 
 extension ModelSpec {

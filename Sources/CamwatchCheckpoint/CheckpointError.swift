@@ -1,4 +1,4 @@
-import CamwatchTensor
+public import CamwatchTensor
 
 /// A checkpoint that cannot be loaded: which file, which tensor or attribute, and why.
 ///
@@ -39,18 +39,36 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
     public var path: String
     /// The tensor, dataset or attribute concerned, when there is one.
     public var object: String?
-    /// What went wrong, in words; includes the object name when there is one.
-    public var reason: String
+    /// What went wrong in camwatch's words, before the cause's; includes the object name when there is one.
+    public var context: String
+    /// The error of another library (the zip reader, the Keras builder) this one comes from, when there is one.
+    /// It is words only once the error has crossed from the reader process (`CheckpointSubprocess`).
+    public var cause: ErrorCause?
+
+    /// What went wrong, in words: `context`, then the cause's words.
+    public var reason: String { cause?.following(context) ?? context }
 
     /// Creates an error; `reason` should read well after `"<path>: "`.
     public init(_ kind: Kind, path: String, object: String? = nil, reason: String) {
         self.kind = kind
         self.path = path
         self.object = object
-        self.reason = reason
+        self.context = reason
+    }
+
+    /// Creates an error that comes from `cause`; `context` (may be empty) reads before its words.
+    public init(_ kind: Kind, path: String, object: String? = nil, context: String, cause: ErrorCause) {
+        self.init(kind, path: path, object: object, reason: context)
+        self.cause = cause
     }
 
     public var description: String {
         "\(path): " + reason.oneLine
+    }
+
+    /// Two errors are the same when they are of the same kind and say the same about the same file and object:
+    /// a cause is compared by its words, which is all of it that crosses from the reader process.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.kind == rhs.kind && lhs.path == rhs.path && lhs.object == rhs.object && lhs.reason == rhs.reason
     }
 }

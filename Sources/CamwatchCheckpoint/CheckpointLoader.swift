@@ -192,7 +192,7 @@ public enum CheckpointLoader {
         switch error {
         case let error as CheckpointError: error
         case let error as HDF5Error: CheckpointError(.damaged, path: path, object: error.object, reason: error.reason)
-        default: CheckpointError(.damaged, path: path, reason: "\(error)")
+        default: CheckpointError(.damaged, path: path, context: "", cause: ErrorCause(error))
         }
     }
 

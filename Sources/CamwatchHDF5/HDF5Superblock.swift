@@ -1,3 +1,4 @@
+import CamwatchTensor
 import Foundation
 
 /// The HDF5 superblock of a file, read without libhdf5: is this a complete, closed HDF5 file?
@@ -290,7 +291,8 @@ struct FileReader {
             size = Int64(try handle.seekToEnd())
         } catch {
             try? handle.close()
-            throw HDF5Error(path: path, reason: "cannot determine file size: \(error.localizedDescription)")
+            throw HDF5Error(
+                path: path, context: "cannot determine file size", cause: ErrorCause(error, wording: .localized))
         }
     }
 
@@ -299,7 +301,7 @@ struct FileReader {
             try handle.seek(toOffset: UInt64(offset))
             return [UInt8](try handle.read(upToCount: count) ?? Data())
         } catch {
-            throw HDF5Error(path: path, reason: "cannot read file: \(error.localizedDescription)")
+            throw HDF5Error(path: path, context: "cannot read file", cause: ErrorCause(error, wording: .localized))
         }
     }
 

@@ -119,7 +119,7 @@ public struct HeatmapArchive: Sendable, Equatable {
         } catch let error as MonitorError {
             throw error
         } catch {
-            throw MonitorError(.corrupt, path: path, reason: "\(error)")
+            throw MonitorError(.corrupt, path: path, context: "", cause: ErrorCause(error))
         }
     }
 

@@ -1,4 +1,4 @@
-import CamwatchTensor
+public import CamwatchTensor
 
 /// A failure in drift, convergence or output handling: which file, and why.
 ///
@@ -23,14 +23,25 @@ public struct MonitorError: Error, Sendable, Equatable, CustomStringConvertible 
     public var kind: Kind
     /// The file concerned, when there is one.
     public var path: String?
-    /// What went wrong, in words.
-    public var reason: String
+    /// What went wrong in camwatch's words, before the cause's.
+    public var context: String
+    /// The error of another library (a JSON or YAML decoder's) this one comes from, when there is one.
+    public var cause: ErrorCause?
+
+    /// What went wrong, in words: `context`, then the cause's words.
+    public var reason: String { cause?.following(context) ?? context }
 
     /// Creates an error; `reason` should read well after `"<path>: "`.
     public init(_ kind: Kind, path: String? = nil, reason: String) {
         self.kind = kind
         self.path = path
-        self.reason = reason
+        self.context = reason
+    }
+
+    /// Creates an error that comes from `cause`; `context` (may be empty) reads before its words.
+    public init(_ kind: Kind, path: String? = nil, context: String, cause: ErrorCause) {
+        self.init(kind, path: path, reason: context)
+        self.cause = cause
     }
 
     public var description: String {

@@ -1,5 +1,6 @@
 public import CamwatchImage
 import CamwatchNN
+import CamwatchTensor
 import Foundation
 import Yams
 
@@ -202,7 +203,7 @@ public struct ProbeSet: Sendable {
         } catch let error as DecodingError {
             throw MonitorError(.corrupt, path: path, reason: "invalid probe manifest: \(error.summary)")
         } catch {
-            throw MonitorError(.corrupt, path: path, reason: "invalid probe manifest: \(error)")
+            throw MonitorError(.corrupt, path: path, context: "invalid probe manifest", cause: ErrorCause(error))
         }
         var entries: [Report.Probe] = []
         for (index, entry) in raw.enumerated() {

@@ -1,5 +1,6 @@
 public import CamwatchCheckpoint
 public import CamwatchHDF5
+import CamwatchTensor
 import Foundation
 
 /// The run's `report.json` (docs/architecture.md §7): model, probes, one entry per checkpoint, convergence.
@@ -98,7 +99,7 @@ public struct Report: Sendable, Equatable, Codable {
         do {
             return Array(try Self.encoder().encode(self)) + [0x0A]
         } catch {
-            throw MonitorError(.corrupt, reason: "cannot encode the report: \(error)")
+            throw MonitorError(.corrupt, context: "cannot encode the report", cause: ErrorCause(error))
         }
     }
 
@@ -130,7 +131,7 @@ public struct Report: Sendable, Equatable, Codable {
         } catch let error as DecodingError {
             throw MonitorError(.corrupt, path: path, reason: describe(error))
         } catch {
-            throw MonitorError(.corrupt, path: path, reason: "cannot read the report: \(error)")
+            throw MonitorError(.corrupt, path: path, context: "cannot read the report", cause: ErrorCause(error))
         }
     }
 

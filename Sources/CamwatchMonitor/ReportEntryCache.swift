@@ -1,3 +1,4 @@
+import CamwatchTensor
 import Foundation
 import Synchronization
 
@@ -59,7 +60,7 @@ extension Report {
             head = Array(try Self.encoder().encode(skeleton))
             entries = try cache.json(of: checkpoints)
         } catch {
-            throw MonitorError(.corrupt, reason: "cannot encode the report: \(error)")
+            throw MonitorError(.corrupt, context: "cannot encode the report", cause: ErrorCause(error))
         }
         let emptyArray = Array("\n  \"checkpoints\" : [\n\n  ]".utf8)
         guard !entries.isEmpty, let range = Self.firstRange(of: emptyArray, in: head) else {

@@ -50,7 +50,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// (``validate()``).
     ///
     /// - Throws: ``NetworkError`` naming what is wrong in the text.
-    public static func parse(_ text: String) throws -> ModelSpec {
+    public static func parse(_ text: String) throws(NetworkError) -> ModelSpec {
         let trimmed = text.drop { $0.isWhitespace }
         let spec: ModelSpec
         do {
@@ -62,8 +62,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         } catch let error as DecodingError {
             throw NetworkError("invalid model spec: \(error.summary)")
         } catch {
-            // Parser messages may span lines; the error is one line.
-            throw NetworkError("invalid model spec: " + "\(error)".oneLine)
+            // Parser messages may span lines; `NetworkError` folds them to one.
+            throw NetworkError("invalid model spec", cause: ErrorCause(error))
         }
         try spec.validate()
         return spec

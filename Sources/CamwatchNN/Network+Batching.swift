@@ -102,7 +102,7 @@ extension Network {
     /// - Throws: ``NetworkError`` when the input does not flow through the network (``shapes(inputHeight:inputWidth:batch:)``).
     public func batchPlan(
         start: Int = Network.inputIndex, inputHeight: Int, inputWidth: Int, batch: Int, memoryBytes: Int
-    ) throws -> BatchPlan {
+    ) throws(NetworkError) -> BatchPlan {
         precondition(batch >= 1, "a batch of \(batch) images")
         precondition(start == Self.inputIndex || cuts(after: start - 1).first == start, "node \(start) is not a cut")
         let shapes = try shapes(inputHeight: inputHeight, inputWidth: inputWidth)

@@ -10,7 +10,7 @@ extension Network {
     ///
     /// - Throws: ``NetworkError`` naming every missing, unexpected or mis-shaped tensor (expected and
     ///   actual shape), unknown ops, inputs that do not exist, and values outside ``ModelLimits``.
-    public init(spec: ModelSpec, parameters: [String: Tensor]) throws {
+    public init(spec: ModelSpec, parameters: [String: Tensor]) throws(NetworkError) {
         try spec.validate()
         var binder = Binder(parameters: parameters.filter { !spec.ignores($0.key) })
         let inputChannels = spec.inputChannels ?? 3
@@ -23,7 +23,7 @@ extension Network {
             guard !name.isEmpty, name != "input" else { throw NetworkError("layer \(position) has a reserved or empty name '\(name)'") }
             guard indexByName[name] == nil else { throw NetworkError("layer name '\(name)' is used twice") }
             let sourceNames = layerSpec.inputs ?? [position == 0 ? "input" : spec.layers[position - 1].name]
-            let sources = try sourceNames.map { source -> Int in
+            let sources = try sourceNames.map { source throws(NetworkError) -> Int in
                 if source == "input" { return Self.inputIndex }
                 guard let index = indexByName[source] else {
                     throw NetworkError("layer '\(name)' reads '\(source)', which is not an earlier layer")
@@ -79,7 +79,7 @@ struct Binder {
     init(parameters: [String: Tensor]) { self.parameters = parameters }
 
     /// Throws one error listing all recorded problems and every tensor no layer used.
-    func finish() throws {
+    func finish() throws(NetworkError) {
         let unexpected = parameters.keys
             .filter { !used.contains($0) && !$0.hasSuffix("num_batches_tracked") }
             .sorted()
@@ -154,7 +154,7 @@ struct Binder {
 
     /// The features a map flattens to when its spatial size is fixed (`nil` when it depends on the input),
     /// or a vector's features.
-    static func features(of x: ShapeInfo, layer name: String) throws -> Int? {
+    static func features(of x: ShapeInfo, layer name: String) throws(NetworkError) -> Int? {
         guard x.isMap else { return x.channels }
         guard let (height, width) = x.fixedSpatial else { return nil }
         guard let features = CheckedSize.product([x.channels, height, width]), features <= ModelLimits.features else {
@@ -163,10 +163,10 @@ struct Binder {
         return features
     }
 
-    mutating func bind(_ spec: LayerSpec, inputs: [ShapeInfo]) throws -> (Layer, ShapeInfo) {
+    mutating func bind(_ spec: LayerSpec, inputs: [ShapeInfo]) throws(NetworkError) -> (Layer, ShapeInfo) {
         let x = inputs[0]
         let name = spec.name
-        func needMap() throws {
+        func needMap() throws(NetworkError) {
             guard x.isMap else { throw NetworkError("layer '\(name)' (\(spec.op.rawValue)) needs a [N, C, H, W] input, got a flat vector") }
         }
         switch spec.op {
@@ -321,11 +321,11 @@ struct Binder {
 
     /// The ops of converted ConvNeXt, ShuffleNet, GroupNorm and Keras 3 graphs that work along the channels
     /// of a map or the features of a vector.
-    mutating func bindChannelOp(_ spec: LayerSpec, inputs: [ShapeInfo]) throws -> (Layer, ShapeInfo) {
+    mutating func bindChannelOp(_ spec: LayerSpec, inputs: [ShapeInfo]) throws(NetworkError) -> (Layer, ShapeInfo) {
         let x = inputs[0]
         let name = spec.name
         let eps = Float(spec.eps ?? 1e-5)
-        func groups() throws -> Int {
+        func groups() throws(NetworkError) -> Int {
             guard let groups = spec.groups else { throw NetworkError("layer '\(name)' (\(spec.op.rawValue)) needs 'groups'") }
             guard x.channels % groups == 0 else {
                 throw NetworkError("layer '\(name)' (\(spec.op.rawValue)): \(x.channels) channels do not split into \(groups) groups")

@@ -112,7 +112,7 @@ extension Network {
     /// The node index for a layer name, or for a module prefix (`layer4` = the last node named `layer4.…`).
     ///
     /// - Throws: ``NetworkError`` listing the conv-like layers when nothing matches.
-    public func nodeIndex(named name: String) throws -> Int {
+    public func nodeIndex(named name: String) throws(NetworkError) -> Int {
         if let exact = nodes.lastIndex(where: { $0.name == name }) { return exact }
         if let prefixed = nodes.lastIndex(where: { $0.name.hasPrefix(name + ".") }) { return prefixed }
         throw NetworkError("no layer named '\(name)'; candidate layers: \(candidateTargetNames().joined(separator: ", "))")
@@ -164,7 +164,7 @@ extension Network {
     ///   weights expect another number of features, or an input smaller than a kernel), when the input
     ///   size is outside 1...``ModelLimits/extent``, or when the outputs for one image exceed the memory
     ///   budget (``ModelLimits/activationElements``, ``ModelLimits/totalActivationElements``).
-    public func shapes(inputHeight: Int, inputWidth: Int, batch: Int = 1) throws -> [[Int]] {
+    public func shapes(inputHeight: Int, inputWidth: Int, batch: Int = 1) throws(NetworkError) -> [[Int]] {
         let extent = 1...ModelLimits.extent
         guard extent.contains(inputHeight), extent.contains(inputWidth) else {
             throw NetworkError("input size \(inputHeight)×\(inputWidth) is outside 1...\(ModelLimits.extent)")
@@ -201,12 +201,14 @@ extension Network {
     /// Checks that an input of this size flows through every layer.
     ///
     /// - Throws: ``NetworkError`` naming the first layer that cannot take its input.
-    public func validate(inputHeight: Int, inputWidth: Int) throws {
+    public func validate(inputHeight: Int, inputWidth: Int) throws(NetworkError) {
         _ = try shapes(inputHeight: inputHeight, inputWidth: inputWidth)
     }
 
     /// `x` when it is `[N, C, ...]` with `C` the number of per-channel weights (if any) and a multiple of `groups`.
-    static func channelGroups(_ x: [Int], weights: Int?, groups: Int, layer name: String, op: String) throws -> [Int] {
+    static func channelGroups(
+        _ x: [Int], weights: Int?, groups: Int, layer name: String, op: String
+    ) throws(NetworkError) -> [Int] {
         guard x.count >= 2, weights == nil || weights == x[1] else {
             throw NetworkError("layer '\(name)' (\(op)) expects \(weights ?? 0) channels, got \(shapeText(x))")
         }
@@ -216,15 +218,15 @@ extension Network {
         return x
     }
 
-    static func outputShape(of node: Node, inputs: [[Int]]) throws -> [Int] {
+    static func outputShape(of node: Node, inputs: [[Int]]) throws(NetworkError) -> [Int] {
         let x = inputs[0]
-        func spatial() throws -> (Int, Int, Int, Int) {
+        func spatial() throws(NetworkError) -> (Int, Int, Int, Int) {
             guard x.count == 4 else {
                 throw NetworkError("layer '\(node.name)' (\(node.layer.opName)) needs a [N, C, H, W] input, got \(shapeText(x))")
             }
             return (x[0], x[1], x[2], x[3])
         }
-        func positive(_ shape: [Int]) throws -> [Int] {
+        func positive(_ shape: [Int]) throws(NetworkError) -> [Int] {
             guard shape.allSatisfy({ $0 > 0 }) else {
                 throw NetworkError("input too small: layer '\(node.name)' (\(node.layer.opName)) would output \(shapeText(shape))")
             }

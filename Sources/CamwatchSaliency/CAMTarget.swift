@@ -33,8 +33,8 @@ extension Network {
     ///   does not take an input of that size.
     public func camTarget(_ layer: String?, inputHeight: Int, inputWidth: Int) throws -> CAMTarget {
         let shapes: [[Int]]
-        do { shapes = try self.shapes(inputHeight: inputHeight, inputWidth: inputWidth) } catch let error as NetworkError {
-            throw SaliencyError(error.message)
+        do { shapes = try self.shapes(inputHeight: inputHeight, inputWidth: inputWidth) } catch {
+            throw SaliencyError(network: error)
         }
         func map(_ index: Int) -> (height: Int, width: Int) {
             let shape = shapes[index]
@@ -83,8 +83,8 @@ extension Network {
             return fallback
         }
         let index: Int
-        do { index = try nodeIndex(named: targetLayer) } catch let error as NetworkError {
-            throw SaliencyError(error.message)
+        do { index = try nodeIndex(named: targetLayer) } catch {
+            throw SaliencyError(network: error)
         }
         guard candidateTargetNames().contains(nodes[index].name) else {
             throw SaliencyError("layer '\(targetLayer)' (\(nodes[index].layer.opName)) has no spatial output; "

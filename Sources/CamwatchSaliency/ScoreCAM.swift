@@ -250,23 +250,23 @@ public struct SaliencyMap: Sendable {
 /// Why Score-CAM cannot run; the description is one line.
 public struct SaliencyError: Error, Sendable, CustomStringConvertible, Equatable {
     /// What is wrong.
-    public enum Reason: Sendable {
+    public enum Reason: Sendable, Equatable {
         /// A saliency method's own finding, in words (an unknown layer, non-finite logits, a class out of range).
         case message(String)
-        /// The network cannot score batches of this input size: the network's error.
-        case scoringPlan(any Error)
+        /// The network's own error: an input size it cannot take, a layer name it does not have.
+        case network(NetworkError)
     }
 
     public var reason: Reason
 
     public init(_ message: String) { reason = .message(message) }
 
-    /// A failure to plan the scoring batches, keeping the network's error.
-    public init(scoringPlan error: any Error) { reason = .scoringPlan(error) }
+    /// A failure the network reported, kept as it was thrown.
+    public init(network error: NetworkError) { reason = .network(error) }
 
     /// The error underneath, when the network's error is the reason.
-    public var cause: (any Error)? {
-        if case .scoringPlan(let error) = reason { return error }
+    public var cause: NetworkError? {
+        if case .network(let error) = reason { return error }
         return nil
     }
 
@@ -276,12 +276,9 @@ public struct SaliencyError: Error, Sendable, CustomStringConvertible, Equatable
     public var description: String {
         switch reason {
         case .message(let message): message
-        case .scoringPlan(let error): "\(error)"
+        case .network(let error): error.description
         }
     }
-
-    /// Two errors are the same when they say the same (a cause is compared by what it says).
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.description == rhs.description }
 }
 
 extension Network {
@@ -293,7 +290,7 @@ extension Network {
         do {
             return try batchPlan(start: start, inputHeight: height, inputWidth: width, batch: batch,
                                  memoryBytes: memoryBytes)
-        } catch { throw SaliencyError(scoringPlan: error) }
+        } catch { throw SaliencyError(network: error) }
     }
 }
 

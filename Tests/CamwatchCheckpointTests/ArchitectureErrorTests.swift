@@ -1,5 +1,6 @@
 import CamwatchCheckpoint
 import CamwatchNN
+import CamwatchTensor
 import CamwatchTestSupport
 import Foundation
 import Testing
@@ -11,13 +12,23 @@ import Testing
         let directory = try Fixtures.temporaryDirectory("architecture-error")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("model.yaml").path
-        try Data("name: broken\nlayers: [\n".utf8).write(to: URL(fileURLWithPath: path))
+        try Data("name: broken\n\tlayers: []\n".utf8).write(to: URL(fileURLWithPath: path))
         let error = try #require(throws: ArchitectureError.self) { _ = try ArchitectureSource.readSpec(at: path) }
         #expect(error.path == path)
         let cause = try #require(error.problem.cause as? NetworkError)
         #expect(cause.message.hasPrefix("invalid model spec: "))
         #expect(error.description == "\(path): \(cause.message)")
         #expect(!error.description.contains("\n"))
+    }
+
+    @Test func aNetworkErrorKeepsAParsersErrorAndFoldsItsWords() {
+        struct ParserError: Error, CustomStringConvertible {
+            var description = "mapping values are not allowed\n  here"
+        }
+        let error = NetworkError("invalid model spec", cause: ErrorCause(ParserError()))
+        #expect(error.message == "invalid model spec: mapping values are not allowed   here")
+        #expect(error.description == error.message && error.cause?.error is ParserError)
+        #expect(NetworkError("layer 'a' has no inputs").cause == nil)
     }
 
     @Test func anUnknownZooNameConcernsNoFile() throws {
@@ -41,6 +52,8 @@ import Testing
             return
         }
         #expect(archive.path == path && archive.kind == .damaged)
+        // The zip reader's own error, kept under the archive's, in parentheses after camwatch's words.
+        #expect(archive.context == "not a readable zip archive" && archive.cause?.placement == .inParentheses)
         #expect(error.description == "\(path): \(archive)")
     }
 

@@ -126,7 +126,7 @@ import Testing
         let error = try #require(throws: SaliencyError.self) {
             _ = try network.scoringPlan(height: 0, width: 8, batch: 1, memoryBytes: 1 << 20)
         }
-        let cause = try #require(error.cause as? NetworkError)
+        let cause = try #require(error.cause)
         #expect(cause.message.contains("input size 0×8 is outside"))
         #expect(error.description == cause.description && error.message == cause.message)
         #expect(SaliencyError("the network outputs non-finite logits").cause == nil)

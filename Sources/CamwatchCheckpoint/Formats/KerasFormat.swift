@@ -74,7 +74,7 @@ public enum KerasFormat: CheckpointFormat {
             model = try KerasModel(json: modelConfig)
             tensors = try model.parameters(from: KerasVariables.grouped(raw, legacy: legacy), legacy: legacy)
         } catch {
-            throw CheckpointError(.unsupported, path: path, reason: "Keras model: \(error)")
+            throw CheckpointError(.unsupported, path: path, context: "Keras model", cause: ErrorCause(error))
         }
         attributes["camwatch_model"] = .string(model.spec.jsonString())
         return Checkpoint(path: path, format: formatName, tensors: tensors, storedTypes: [:], attributes: attributes,

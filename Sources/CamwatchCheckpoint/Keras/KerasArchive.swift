@@ -1,3 +1,4 @@
+import CamwatchTensor
 import Foundation
 import ZIPFoundation
 
@@ -63,15 +64,16 @@ public enum KerasArchive {
                                                     attributes: [.posixPermissions: 0o700])
         } catch {
             throw CheckpointError(
-                .unreadable, path: path,
-                reason: "cannot create a private directory to read the archive: \(error.localizedDescription)")
+                .unreadable, path: path, context: "cannot create a private directory to read the archive",
+                cause: ErrorCause(error, wording: .localized))
         }
         defer { try? FileManager.default.removeItem(at: directory) }
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
         let (config, weights) = try extract(path, into: directory, archiveSize: size)
         // A config camwatch cannot build is the archive's problem, named as config.json's.
         do { _ = try KerasModel(json: config) } catch {
-            throw CheckpointError(.unsupported, path: path, object: "config.json", reason: "config.json: \(error)")
+            throw CheckpointError(
+                .unsupported, path: path, object: "config.json", context: "config.json", cause: ErrorCause(error))
         }
         var checkpoint: Checkpoint
         do {
@@ -133,7 +135,9 @@ public enum KerasArchive {
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
         } catch {
-            throw CheckpointError(.damaged, path: path, reason: "not a readable zip archive (\(error))")
+            throw CheckpointError(
+                .damaged, path: path, context: "not a readable zip archive",
+                cause: ErrorCause(error, placement: .inParentheses))
         }
         var configEntry: Entry?
         var weightsEntry: Entry?
@@ -183,7 +187,9 @@ public enum KerasArchive {
             throw CheckpointError(.unsupported, path: path, object: entry.path,
                                   reason: "\(entry.path) inflates to more than \(limit) bytes (a zip bomb?)")
         } catch {
-            throw CheckpointError(.damaged, path: path, object: entry.path, reason: "\(entry.path) cannot be read (\(error))")
+            throw CheckpointError(
+                .damaged, path: path, object: entry.path, context: "\(entry.path) cannot be read",
+                cause: ErrorCause(error, placement: .inParentheses))
         }
         return collected
     }

@@ -122,7 +122,7 @@ public struct TensorBoardLog: Sendable {
     /// `event` as one TFRecord.
     static func record(_ event: Tensorboard_Event, path: String) throws(PublishError) -> [UInt8] {
         do { return TFRecord.frame(try event.serializedBytes()) } catch {
-            throw PublishError(path: path, reason: "cannot encode an event: \(error)")
+            throw PublishError(path: path, context: "cannot encode an event", cause: ErrorCause(error))
         }
     }
 
@@ -132,7 +132,7 @@ public struct TensorBoardLog: Sendable {
         var events: [Tensorboard_Event] = []
         for record in TFRecord.records(in: try read(path)).records {
             do { events.append(try Tensorboard_Event(serializedBytes: Array(record.data))) } catch {
-                throw PublishError(path: path, reason: "a record is not an Event: \(error)")
+                throw PublishError(path: path, context: "a record is not an Event", cause: ErrorCause(error))
             }
         }
         return events

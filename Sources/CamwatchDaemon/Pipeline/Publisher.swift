@@ -88,11 +88,12 @@ public final class Publisher: Sendable {
     }
 
     /// Publishes submitted snapshots until `finish()` (or cancellation). Call it once.
+    ///
+    /// Each publication (PNG encoding, the page, TensorBoard records, fsync) runs on a thread of its own, like the
+    /// pipeline's analysis: a slow disk or a large run holds that thread, never one of the cooperative pool's.
     public func run() async {
         for await (snapshot, settings) in jobs {
-            _ = publish(snapshot, settings)
-            // Pictures and PNG encoding are CPU work: let the watcher's tasks in between.
-            await Task.yield()
+            _ = await OwnThread.run { self.publish(snapshot, settings) }
         }
     }
 

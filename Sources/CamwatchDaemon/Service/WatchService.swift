@@ -318,12 +318,7 @@ public final class WatchService: Service, Sendable {
                         }
                     }
                 }
-                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                    ComputeThreads.detach {
-                        body(stop)
-                        done.resume()
-                    }
-                }
+                await OwnThread.run { body(stop) }
                 group.cancelAll()
             }
         } onCancel: {
@@ -363,10 +358,8 @@ public final class WatchService: Service, Sendable {
             logger.error("SIGHUP: \(error); keeping the previous configuration")
             return
         }
-        let restartOnly = await withCheckedContinuation { (done: CheckedContinuation<[String], Never>) in
-            // The outputs are redrawn with the new settings: file writes, off the cooperative pool.
-            ComputeThreads.detach { done.resume(returning: self.pipeline.reconfigure(fresh)) }
-        }
+        // The outputs are redrawn with the new settings: file writes, off the cooperative pool.
+        let restartOnly = await OwnThread.run { self.pipeline.reconfigure(fresh) }
         alerts.configure(exec: fresh.execHook, webhook: webhook)
         var line = "SIGHUP: reloaded \(configurationPath)"
         if !restartOnly.isEmpty { line += "; needs a restart to change: " + restartOnly.joined(separator: ", ") }

@@ -151,7 +151,7 @@ import Testing
         try touch(textfiles + "/.camwatch-run7.prom.tmp-4242-7")
         try touch(textfiles + "/.node.prom.tmp-4242-7")
 
-        let removed = WatchService.removeLeftovers(out: out, textfiles: textfiles, temporary: root.path)
+        let removed = RunStartup.removeLeftovers(out: out, textfiles: textfiles, temporary: root.path)
         #expect(Set(removed) == Set(ours + [".camwatch-run7.prom.tmp-4242-7", ".staging/1-2-3-epoch-1.h5"]))
         #expect(Set(try fm.contentsOfDirectory(atPath: out)) == Set(theirs + [".staging"]))
         #expect(try fm.contentsOfDirectory(atPath: out + "/.staging").isEmpty)
@@ -177,7 +177,7 @@ import Testing
         for directory in [dead, alive] { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         let out = root.appendingPathComponent("out")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        let removed = WatchService.removeLeftovers(out: out.path, textfiles: nil, temporary: root.path)
+        let removed = RunStartup.removeLeftovers(out: out.path, textfiles: nil, temporary: root.path)
         #expect(removed.contains(StartupCheck.stagingPrefix + "\(child.pid)"))
         #expect(!FileManager.default.fileExists(atPath: dead) && FileManager.default.fileExists(atPath: alive))
     }

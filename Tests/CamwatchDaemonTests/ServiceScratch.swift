@@ -35,20 +35,20 @@ struct ServiceScratch {
 
     /// Start-up as `camwatch watch` does it (the start-up check reads with the real reader); `childCommand`
     /// then replaces the reader the pipeline uses.
-    func prepare(once: Bool = false, childCommand: [String] = Self.reader) throws -> WatchService.Prepared {
+    func prepare(once: Bool = false, childCommand: [String] = Self.reader) throws -> RunStartup.Prepared {
         var overrides = WatchConfiguration.Overrides()
         overrides.checkpoints = checkpoints.path
         overrides.probes = root.appendingPathComponent("probes").path
         overrides.out = out.path
         overrides.once = once
-        var prepared = try WatchService.prepare(
+        var prepared = try RunStartup.prepare(
             configurationPath: root.appendingPathComponent("camwatch.yaml").path, overrides: overrides,
             childCommand: Self.reader, logger: recorder.logger)
         prepared.childCommand = childCommand
         return prepared
     }
 
-    func service(_ prepared: WatchService.Prepared, notifier: SystemdNotifier = SystemdNotifier(environment: [:]))
+    func service(_ prepared: RunStartup.Prepared, notifier: SystemdNotifier = SystemdNotifier(environment: [:]))
         -> WatchService
     {
         WatchService(

@@ -247,7 +247,7 @@ import Testing
         overrides.probes = root.appendingPathComponent("probes").path
         overrides.out = root.appendingPathComponent("out").path
         let recorder = LogRecorder()
-        let prepared = try WatchService.prepare(
+        let prepared = try RunStartup.prepare(
             configurationPath: config, overrides: overrides, childCommand: [], logger: recorder.logger)
         let service = WatchService(
             prepared, alerts: AlertDispatcher(execHook: nil, webhook: nil, logger: recorder.logger),

@@ -11,7 +11,7 @@ import Synchronization
 /// The checkpoint pipeline of `camwatch watch`: scan → private copy → load (child process) → order →
 /// analyse → record → commit → outputs, for one scan at a time, synchronously.
 ///
-/// It runs on a thread of its own (`WatchService` starts one per scan), never on Swift's cooperative
+/// It runs on a thread of its own (the service starts one per scan), never on Swift's cooperative
 /// pool: loading waits for a child process for up to minutes and Score-CAM keeps every core busy. What the
 /// service needs to hear goes out through `Events`: alerts, the systemd status line, and heartbeats while
 /// a long step runs. The service itself only waits for wake-ups, hands scans over, feeds the watchdog and
@@ -88,7 +88,7 @@ final class CheckpointPipeline: Sendable {
         if !unreadable.isEmpty {
             // Asked to process what is there, and some of it could not even be read: not a success.
             return "\(c.checkpoints): \(unreadable.count) checkpoint(s) left unprocessed, camwatch may not read them "
-                + "(permissions): " + WatchService.listed(unreadable.map(\.name))
+                + "(permissions): " + NameList.summary(unreadable.map(\.name))
         }
         if s.outcome.unread > 0 {
             return "\(c.checkpoints): \(s.outcome.unread) checkpoint(s) left unread: camwatch's checkpoint reader failed "
@@ -98,7 +98,7 @@ final class CheckpointPipeline: Sendable {
             let unmatched = s.watcher.unmatchedNames()
             let seen = unmatched.isEmpty
                 ? "the directory holds no other files either"
-                : "seen, not watched: " + WatchService.listed(unmatched)
+                : "seen, not watched: " + NameList.summary(unmatched)
             return "\(c.checkpoints): no file matches the pattern '\(c.pattern)' (\(seen))"
         }
         if s.outcome.failed > 0, s.outcome.analysed == 0, s.outcome.skipped == 0 {
@@ -186,7 +186,7 @@ final class CheckpointPipeline: Sendable {
 
     private func process(_ files: [CheckpointFile], readyAt: ContinuousClock.Instant, stop: StopSignal) {
         let configuration = state.withLock { $0.configuration }
-        let staging = WatchService.stagingDirectory(configuration.out)
+        let staging = RunOutputs.stagingDirectory(configuration.out)
         try? FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         var processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
         processor.retryPause = readerRetryPause
@@ -402,7 +402,7 @@ final class CheckpointPipeline: Sendable {
             let other = probes.probes.filter { $0.fileHeight != size[0] || $0.fileWidth != size[1] }
             if let example = other.first {
                 let own = "\(example.fileWidth)×\(example.fileHeight)"
-                let names = WatchService.listed(other.map { URL(fileURLWithPath: $0.path).lastPathComponent })
+                let names = NameList.summary(other.map { URL(fileURLWithPath: $0.path).lastPathComponent })
                 logger.warning(
                     """
                     probes of another size than the model's input: \(other.count) of \(probes.probes.count) \
@@ -543,7 +543,7 @@ final class CheckpointPipeline: Sendable {
             let old = s.configuration
             let (applied, changed) = fresh.keepingRestartOnly(from: old)
             if applied.pattern != old.pattern || applied.settle != old.settle || applied.incompleteAfter != old.incompleteAfter,
-                let watcher = try? WatchService.watcher(applied, alreadySeen: s.session.knownIDs)
+                let watcher = try? CheckpointWatcher(configuration: applied, alreadySeen: s.session.knownIDs)
             {
                 s.watcher = watcher
             }

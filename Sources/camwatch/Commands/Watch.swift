@@ -86,9 +86,9 @@ extension Camwatch {
             var logger = Logger(label: "camwatch")
             // Before the start-up check loads a checkpoint: from here on camwatch yields to the trainer.
             let lowered = ComputeThreads.lowerSessionShare(for: priorityBeforeStart)
-            let prepared: WatchService.Prepared
+            let prepared: RunStartup.Prepared
             do {
-                prepared = try WatchService.prepare(
+                prepared = try RunStartup.prepare(
                     configurationPath: config, overrides: overrides,
                     childCommand: [Runtime.executablePath, LoadCheckpointChild.name], logger: logger)
             } catch { throw CLIError("\(error)") }

@@ -13,6 +13,12 @@ struct RunOutputs: Sendable {
 
     var configuration: WatchConfiguration
 
+    /// Where private copies of checkpoints are parsed: `<out>/.staging` (on the output's file system, so a copy
+    /// never fills the trainer's; emptied at start-up and removed on the way out).
+    static func stagingDirectory(_ out: String) -> String {
+        URL(fileURLWithPath: out).appendingPathComponent(".staging").path
+    }
+
     /// - Parameters:
     ///   - charts: also draw the pictures (skipped when only failures were added: they cost the most).
     ///   - progress: called after each file (the watchdog's heartbeat).

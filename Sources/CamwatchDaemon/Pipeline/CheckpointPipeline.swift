@@ -35,7 +35,8 @@ final class CheckpointPipeline: Sendable {
     static let batchLimit = 8
 
     private let state: Mutex<State>
-    private let childCommand: [String]
+    private let reader: SnapshotReader
+    private let clock: any PipelineClock
     private let readerRetryPause: Duration
     private let logger: Logger
     private let events: Events
@@ -109,12 +110,14 @@ final class CheckpointPipeline: Sendable {
     }
 
     init(
-        configuration: WatchConfiguration, session: MonitorSession, watcher: CheckpointWatcher, childCommand: [String],
-        readerRetryPause: Duration = .seconds(5), events: Events, logger: Logger
+        configuration: WatchConfiguration, session: MonitorSession, watcher: CheckpointWatcher, reader: SnapshotReader,
+        clock: any PipelineClock = SystemPipelineClock(), readerRetryPause: Duration = .seconds(5), events: Events,
+        logger: Logger
     ) {
         self.readerRetryPause = readerRetryPause
         state = Mutex(State(configuration: configuration, session: session, watcher: watcher))
-        self.childCommand = childCommand
+        self.reader = reader
+        self.clock = clock
         self.events = events
         self.logger = logger
         publisher = Publisher(logger: logger)
@@ -129,10 +132,16 @@ final class CheckpointPipeline: Sendable {
     var outputsFailing: Bool { state.withLock { $0.outputFailure != nil } }
 
     /// Lists the directory: what is ready, what failed, what still waits.
-    func scan() -> WatchScan { state.withLock { $0.watcher.scan() } }
+    func scan() -> WatchScan {
+        let now = clock.now
+        return state.withLock { $0.watcher.scan(now: now) }
+    }
 
     /// How long the watcher may sleep before its next decision is due, at most `limit`.
-    func suggestedWait(upTo limit: Duration) -> Duration { state.withLock { $0.watcher.suggestedWait(upTo: limit) } }
+    func suggestedWait(upTo limit: Duration) -> Duration {
+        let now = clock.now
+        return state.withLock { $0.watcher.suggestedWait(upTo: limit, now: now) }
+    }
 
     /// Pending files that are still being written (not those camwatch may not read), for `--once`.
     var stillWriting: [CheckpointFile]? {
@@ -161,7 +170,7 @@ final class CheckpointPipeline: Sendable {
         }
         if failures > 0 { save(processed: false) }
         var ready = scan.ready
-        let readyAt = ContinuousClock.now
+        let readyAt = clock.now
         while !ready.isEmpty && !stop.isSet {
             if state.withLock({ $0.configuration.once && $0.outputFailure != nil }) { break }
             let batch = Array(ready.prefix(Self.batchLimit))
@@ -188,7 +197,7 @@ final class CheckpointPipeline: Sendable {
         let configuration = state.withLock { $0.configuration }
         let staging = RunOutputs.stagingDirectory(configuration.out)
         try? FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        var processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
+        var processor = CheckpointProcessor(reader: reader, configuration: configuration, clock: clock)
         processor.retryPause = readerRetryPause
         var pending: [PendingCheckpoint] = []
         for file in files {
@@ -255,8 +264,8 @@ final class CheckpointPipeline: Sendable {
             let once = s.configuration.once
             s.session.recordRetrying(
                 label: item.label, attempts: made, reason: failure.description,
-                nextAttemptAt: Date().timeIntervalSince1970 + (once ? 0 : pause.seconds))
-            if once { s.outcome.unread += 1 } else { s.watcher.retryLater(item.file, at: .now + pause) }
+                nextAttemptAt: clock.wallSeconds + (once ? 0 : pause.seconds))
+            if once { s.outcome.unread += 1 } else { s.watcher.retryLater(item.file, at: clock.now + pause) }
             return once
         }
         let when = once ? "at the next start" : "in \(Int(pause.seconds)) s"
@@ -284,7 +293,7 @@ final class CheckpointPipeline: Sendable {
         _ item: PendingCheckpoint, checkpoint: Checkpoint, processor: CheckpointProcessor,
         readyAt: ContinuousClock.Instant, stop: StopSignal
     ) {
-        let start = ContinuousClock.now
+        let start = clock.now
         let cpuAtStart = ComputeThreads.processCPUSeconds
         let (probes, runLayer, runModel) = state.withLock { s in
             (
@@ -315,7 +324,7 @@ final class CheckpointPipeline: Sendable {
             // named here.
             let reason = (error as? CheckpointFailure)?.description ?? "\(item.file.path): \(error)"
             recordFailure(item.file, reason: reason, checkpoint: checkpoint,
-                          seconds: item.loadSeconds + (ContinuousClock.now - start).seconds)
+                          seconds: item.loadSeconds + (clock.now - start).seconds)
             return
         }
         if stop.isSet {
@@ -326,11 +335,11 @@ final class CheckpointPipeline: Sendable {
         sayHowItIsAnalysed(analysed, checkpoint: item.file.name)
         sayOnce(checkpoint.notes, about: item.file.path)
         warnAboutInput(analysis, probes: probes, sizeSource: analysed.input.sizeSource, checkpoint: item.file.name)
-        let seconds = item.loadSeconds + (ContinuousClock.now - start).seconds
+        let seconds = item.loadSeconds + (clock.now - start).seconds
         let cost = CheckpointCost(
-            queued: max(0, (start - readyAt).seconds - item.loadSeconds), wall: (ContinuousClock.now - start).seconds,
+            queued: max(0, (start - readyAt).seconds - item.loadSeconds), wall: (clock.now - start).seconds,
             cpu: ComputeThreads.processCPUSeconds - cpuAtStart, threads: processor.configuration.scoreCAMOptions.threads)
-        let now = Date().timeIntervalSince1970
+        let now = clock.wallSeconds
         let (entry, transitions, failures, configuration, tracker) = state.withLock { s in
             let (entry, transitions) = s.session.recordProcessed(
                 label: item.label, checkpoint: checkpoint, analysis: analysis, seconds: seconds, now: now)
@@ -442,7 +451,7 @@ final class CheckpointPipeline: Sendable {
         _ file: CheckpointFile, reason: String, checkpoint: Checkpoint?, seconds: Double, commit: Bool = true,
         diverged: Bool = false
     ) {
-        let now = Date().timeIntervalSince1970
+        let now = clock.wallSeconds
         let (entry, transitions, configuration, tracker) = state.withLock { s in
             s.failuresInARow += 1
             s.outcome.failed += 1

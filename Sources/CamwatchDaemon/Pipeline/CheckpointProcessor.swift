@@ -54,12 +54,42 @@ enum CheckpointFailure: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Loads, orders and analyses checkpoints; records each in the session.
-struct CheckpointProcessor: Sendable {
+/// How the pipeline reads a private copy of a checkpoint: in the daemon, camwatch's reader child; in tests of
+/// the pipeline, a stub in this process.
+struct SnapshotReader: Sendable {
+    /// Reads the copy at `path` at `priority`, calling `heartbeat` every second while it waits.
+    /// - Throws: the reader's verdict on the file, or `.readerFailed` when the reader itself failed.
+    var read: @Sendable (_ path: String, _ priority: ComputePriority, _ heartbeat: (@Sendable () -> Void)?)
+        throws(CheckpointError) -> Checkpoint
+
     /// The child process that parses checkpoints (`camwatch load-checkpoint-child`): libhdf5 can crash on
     /// damaged files, and that must cost one failed entry, not the daemon.
-    var childCommand: [String]
+    static func child(_ command: [String]) -> SnapshotReader {
+        SnapshotReader { path, priority, heartbeat throws(CheckpointError) in
+            // A beat every second: the watchdog's period may be as short as 2 s.
+            try CheckpointSubprocess.load(
+                path: path, command: command, priority: priority, heartbeatInterval: .seconds(1), heartbeat: heartbeat)
+        }
+    }
+}
+
+/// Loads, orders and analyses checkpoints; records each in the session.
+struct CheckpointProcessor: Sendable {
+    var reader: SnapshotReader
     var configuration: WatchConfiguration
+    /// Measures load times and waits between reader attempts.
+    var clock: any PipelineClock
+
+    init(reader: SnapshotReader, configuration: WatchConfiguration, clock: any PipelineClock = SystemPipelineClock()) {
+        self.reader = reader
+        self.configuration = configuration
+        self.clock = clock
+    }
+
+    /// A processor reading with camwatch's reader child `childCommand`.
+    init(childCommand: [String], configuration: WatchConfiguration) {
+        self.init(reader: .child(childCommand), configuration: configuration)
+    }
 
     /// Attempts at one checkpoint, one right after the other, when the reader itself fails (killed, crashed,
     /// timed out: `.readerFailed`). A reader killed by memory pressure beside a trainer is no verdict on the
@@ -91,7 +121,7 @@ struct CheckpointProcessor: Sendable {
         _ file: CheckpointFile, snapshotPath: String, heartbeat: (@Sendable () -> Void)? = nil, attemptsBefore: Int = 0,
         isCancelled: () -> Bool = { false }, retrying: ((String) -> Void)? = nil
     ) -> PendingCheckpoint {
-        let start = ContinuousClock.now
+        let start = clock.now
         // The child read the private copy; what it says is about the trainer's file.
         func named(_ error: CheckpointError) -> CheckpointError {
             var error = error
@@ -102,10 +132,7 @@ struct CheckpointProcessor: Sendable {
         var attempt = attemptsBefore + 1
         while true {
             do throws(CheckpointError) {
-                // A beat every second: the watchdog's period may be as short as 2 s.
-                var checkpoint = try CheckpointSubprocess.load(
-                    path: snapshotPath, command: childCommand, priority: configuration.priority,
-                    heartbeatInterval: .seconds(1), heartbeat: heartbeat)
+                var checkpoint = try reader.read(snapshotPath, configuration.priority, heartbeat)
                 // What is found wrong with it later (its input attributes) names the trainer's file too.
                 checkpoint.path = file.path
                 // Keras files carry no learning rate or validation metrics; a CSVLogger file beside them does.
@@ -115,7 +142,7 @@ struct CheckpointProcessor: Sendable {
                 break
             } catch where error.isTransient && attempt < Self.readerAttempts && !isCancelled() {
                 retrying?("\(named(error)); trying again (attempt \(attempt + 1) of \(Self.readerAttempts))")
-                Thread.sleep(forTimeInterval: pause(after: attempt).seconds)
+                clock.sleep(for: pause(after: attempt))
                 attempt += 1
             } catch {
                 loaded = .failure(.unreadable(named(error), attempts: error.isTransient ? attempt : nil))
@@ -123,7 +150,7 @@ struct CheckpointProcessor: Sendable {
             }
         }
         return PendingCheckpoint(file: file, snapshotPath: snapshotPath, loaded: loaded,
-                                 loadSeconds: (ContinuousClock.now - start).seconds)
+                                 loadSeconds: (clock.now - start).seconds)
     }
 
     /// Processing order within a batch (docs/architecture.md §6): by `step`, else `epoch`, else natural name order,

@@ -38,6 +38,16 @@ public enum RunStartup {
         configurationPath: String?, overrides: WatchConfiguration.Overrides, childCommand: [String],
         logger: Logger
     ) throws(ConfigurationError) -> Prepared {
+        try prepare(
+            configurationPath: configurationPath, overrides: overrides, childCommand: childCommand,
+            reader: .child(childCommand), logger: logger)
+    }
+
+    /// `prepare` with the start-up check reading through `reader` (tests pass a reader in this process).
+    static func prepare(
+        configurationPath: String?, overrides: WatchConfiguration.Overrides, childCommand: [String],
+        reader: SnapshotReader, logger: Logger
+    ) throws(ConfigurationError) -> Prepared {
         let configuration = try WatchConfiguration.resolve(file: configurationPath, overrides: overrides)
         try StartupCheck.checkOutput(configuration)
         let probes: ProbeSet
@@ -59,7 +69,7 @@ public enum RunStartup {
         let earlier = (try? ReportStore.read(directory: configuration.out)) ?? nil
         let recordedFailed = Set(earlier?.checkpoints.filter { $0.status == .failed }.map(\.id) ?? [])
         switch try StartupCheck.checkFirstCheckpoint(
-            configuration, watcher: watcher, childCommand: childCommand, recordedFailed: recordedFailed)
+            configuration, watcher: watcher, reader: reader, recordedFailed: recordedFailed)
         {
         case .checked(let file, let inputSize):
             logger.debug("start-up check passed on \(file): input \(inputSize.height)×\(inputSize.width)")
@@ -80,7 +90,7 @@ public enum RunStartup {
         if !leftovers.isEmpty {
             notices.append("removed \(leftovers.count) temporary file(s) left by a camwatch that was killed: \(NameList.summary(leftovers))")
         }
-        let processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
+        let processor = CheckpointProcessor(reader: reader, configuration: configuration)
         let size = spec.map { processor.inputSize(spec: $0) } ?? configuration.inputSize.map { ($0, $0) }
         let model = Report.Model(
             arch: architectureName(configuration.architecture, spec: spec), layer: configuration.layer ?? "",

@@ -85,13 +85,13 @@ enum StartupCheck {
     /// - Throws: `ConfigurationError` naming the checkpoint and the setting that does not fit it (an unknown
     ///   `--layer`, an `--input-size` the network does not take): wrong for every checkpoint.
     static func checkFirstCheckpoint(
-        _ configuration: WatchConfiguration, watcher: CheckpointWatcher, childCommand: [String],
+        _ configuration: WatchConfiguration, watcher: CheckpointWatcher, reader: SnapshotReader,
         recordedFailed: Set<String> = []
     ) throws(ConfigurationError) -> Finding {
         let staging = FileManager.default.temporaryDirectory
             .appendingPathComponent(stagingPrefix + "\(ProcessInfo.processInfo.processIdentifier)").path
         defer { try? FileManager.default.removeItem(atPath: staging) }
-        let processor = CheckpointProcessor(childCommand: childCommand, configuration: configuration)
+        let processor = CheckpointProcessor(reader: reader, configuration: configuration)
         var unusable: [String] = []
         for file in watcher.completeFiles(limit: attempts, skipping: recordedFailed) {
             let snapshot: CheckpointSnapshot

@@ -46,7 +46,7 @@ public final class WatchService: Service, Sendable {
         events.beforeOutputs = prepared.beforeOutputs
         pipeline = CheckpointPipeline(
             configuration: prepared.configuration, session: prepared.session, watcher: prepared.watcher,
-            childCommand: prepared.childCommand, readerRetryPause: prepared.readerRetryPause, events: events,
+            reader: .child(prepared.childCommand), readerRetryPause: prepared.readerRetryPause, events: events,
             logger: logger)
     }
 

@@ -3,6 +3,7 @@ import CamwatchCheckpoint
 import CamwatchMonitor
 import CamwatchTensor
 import CamwatchTestSupport
+import Dispatch
 import Foundation
 import Synchronization
 import Testing
@@ -130,6 +131,7 @@ import Testing
         #expect(failed.status == .failed)
         #expect(failed.error == run.scratch.checkpoints.appendingPathComponent("b.h5").path + ": stub says damaged")
         #expect(run.alerts.values.contains { $0.event == .failed })
+        #expect(run.pipeline.status.checkpoints == 2)
         #expect(run.pipeline.statusLine().hasPrefix("2 checkpoints; state "))
         // Nothing was written by a real clock: the report's times come from the injected one.
         #expect(processed.processedAt >= 1_800_000_000)
@@ -165,5 +167,34 @@ import Testing
         #expect(stub.calls("c.h5") == 4)
         #expect(run.entry("c.h5")?.status == .ok)
         #expect(run.pipeline.report.retrying?.isEmpty ?? true)
+    }
+
+    @Test("the status value is read while a checkpoint is being copied, without waiting for the copy")
+    func statusDuringCopy() throws {
+        let sample = try #require(Self.sample)
+        let stub = StubReader(["d.h5": [.success(sample)]])
+        let pipelineBox = Mutex<CheckpointPipeline?>(nil)
+        let readInTime = Recorded<Bool>()
+        let run = try Run("pipeline-status", reader: stub.reader) { watcher in
+            watcher.afterCopy = { _ in
+                // In the middle of the copy: another thread asks for the status.
+                guard let pipeline = pipelineBox.withLock({ $0 }) else { return }
+                let answered = DispatchSemaphore(value: 0)
+                Thread.detachNewThread {
+                    _ = pipeline.status
+                    answered.signal()
+                }
+                let inTime = answered.wait(timeout: .now() + 2) == .success
+                readInTime.append(inTime)
+            }
+        }
+        defer { run.scratch.remove() }
+        pipelineBox.withLock { $0 = run.pipeline }
+        try run.write("d.h5")
+        #expect(run.pipeline.status.checkpoints == 0)
+        run.pipeline.handle(run.settledScan(), stop: StopSignal())
+        #expect(readInTime.values == [true])
+        #expect(run.pipeline.status.lastName == "d.h5")
+        #expect(run.pipeline.statusLine().hasSuffix("; last d.h5 ok"))
     }
 }

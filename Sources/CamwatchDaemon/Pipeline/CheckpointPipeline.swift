@@ -35,6 +35,8 @@ final class CheckpointPipeline: Sendable {
     static let batchLimit = 8
 
     private let state: Mutex<State>
+    /// What the status line says, kept apart from `state` so that reading it never waits for the pipeline.
+    private let statusValue: Mutex<PipelineStatus>
     private let reader: SnapshotReader
     private let clock: any PipelineClock
     private let readerRetryPause: Duration
@@ -116,6 +118,7 @@ final class CheckpointPipeline: Sendable {
     ) {
         self.readerRetryPause = readerRetryPause
         state = Mutex(State(configuration: configuration, session: session, watcher: watcher))
+        statusValue = Mutex(PipelineStatus(session.report))
         self.reader = reader
         self.clock = clock
         self.events = events
@@ -202,13 +205,10 @@ final class CheckpointPipeline: Sendable {
         var pending: [PendingCheckpoint] = []
         for file in files {
             do {
-                let copied = lowered {
-                    Result { () throws(WatcherError) in
-                        try self.state.withLock { (s: inout State) throws(WatcherError) in
-                            try s.watcher.snapshot(file, into: staging)
-                        }
-                    }
-                }
+                // The copy runs outside the lock (it may take seconds): the status line and a reload do not wait.
+                let watcher = state.withLock { $0.watcher }
+                let copied = lowered { watcher.copy(file, into: staging) }
+                state.withLock { $0.watcher.noteCopy(of: file, copied) }
                 let snapshot = try copied.get()
                 // The reader may take minutes at idle priority: beat from its wait too, and retry a failed reader.
                 let attemptsBefore = state.withLock { $0.session.readerAttempts(id: file.id) }
@@ -266,6 +266,7 @@ final class CheckpointPipeline: Sendable {
                 label: item.label, attempts: made, reason: failure.description,
                 nextAttemptAt: clock.wallSeconds + (once ? 0 : pause.seconds))
             if once { s.outcome.unread += 1 } else { s.watcher.retryLater(item.file, at: clock.now + pause) }
+            refreshStatus(s.session.report)
             return once
         }
         let when = once ? "at the next start" : "in \(Int(pause.seconds)) s"
@@ -343,6 +344,7 @@ final class CheckpointPipeline: Sendable {
         let (entry, transitions, failures, configuration, tracker) = state.withLock { s in
             let (entry, transitions) = s.session.recordProcessed(
                 label: item.label, checkpoint: checkpoint, analysis: analysis, seconds: seconds, now: now)
+            refreshStatus(s.session.report)
             let failures = s.failuresInARow
             s.failuresInARow = 0
             s.outcome.analysed += 1
@@ -458,6 +460,7 @@ final class CheckpointPipeline: Sendable {
             let (entry, transitions) = s.session.recordFailure(
                 label: CheckpointLabel(id: file.id, name: file.name), step: checkpoint?.step, epoch: checkpoint?.epoch,
                 reason: reason, seconds: seconds, now: now, attributes: checkpoint?.attributes ?? [:], diverged: diverged)
+            refreshStatus(s.session.report)
             return (entry, transitions, s.configuration, s.session.report.convergence)
         }
         if commit { save(processed: false) }
@@ -532,15 +535,16 @@ final class CheckpointPipeline: Sendable {
             Publisher.Settings(configuration))
     }
 
+    /// The run as the status line tells it; never waits for a copy, the reader or an analysis.
+    var status: PipelineStatus { statusValue.withLock { $0 } }
+
     /// `STATUS=` for systemd: checkpoints, the last one, its drift, the state.
-    func statusLine() -> String {
-        let report = state.withLock { $0.session.report }
-        var line = "\(report.checkpoints.count) checkpoints; state \(report.convergence.state.rawValue)"
-        if let last = report.checkpoints.last {
-            line += "; last \(last.name) \(last.status.rawValue)"
-            if let drift = last.drift { line += String(format: ", drift %.4f", drift.mean) }
-        }
-        return line
+    func statusLine() -> String { status.line }
+
+    /// Called with the state's lock held, after each change to the session's report.
+    private func refreshStatus(_ report: Report) {
+        let fresh = PipelineStatus(report)
+        statusValue.withLock { $0 = fresh }
     }
 
     // MARK: - Reload
@@ -564,6 +568,34 @@ final class CheckpointPipeline: Sendable {
     }
 }
 
+
+/// What the systemd status line says about the run: a value copied out of the report after each change, so the
+/// status line (after each checkpoint, on SIGHUP, at shutdown) is read without waiting for the pipeline.
+struct PipelineStatus: Sendable, Equatable {
+    var checkpoints: Int
+    var state: ConvergenceState
+    /// The last checkpoint recorded: its name, status and mean drift.
+    var lastName: String?
+    var lastStatus: CheckpointStatus?
+    var lastDrift: Double?
+
+    init(_ report: Report) {
+        checkpoints = report.checkpoints.count
+        state = report.convergence.state
+        let last = report.checkpoints.last
+        (lastName, lastStatus, lastDrift) = (last?.name, last?.status, last?.drift?.mean)
+    }
+
+    /// `STATUS=` for systemd: checkpoints, the last one, its drift, the state.
+    var line: String {
+        var line = "\(checkpoints) checkpoints; state \(state.rawValue)"
+        if let lastName, let lastStatus {
+            line += "; last \(lastName) \(lastStatus.rawValue)"
+            if let lastDrift { line += String(format: ", drift %.4f", lastDrift) }
+        }
+        return line
+    }
+}
 
 /// A flag the compute thread polls between probes; set when the service is cancelled (shutdown).
 final class StopSignal: Sendable {

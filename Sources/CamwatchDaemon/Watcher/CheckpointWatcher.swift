@@ -374,13 +374,27 @@ public struct CheckpointWatcher: Sendable {
     public mutating func snapshot(_ file: CheckpointFile, into stagingDirectory: String) throws(WatcherError)
         -> CheckpointSnapshot
     {
-        do {
-            let snapshot = try CheckpointSnapshot.copy(
+        let copied = copy(file, into: stagingDirectory)
+        noteCopy(of: file, copied)
+        return try copied.get()
+    }
+
+    /// The copy half of ``snapshot(_:into:)``: reads nothing the watcher changes, so a caller that shares the
+    /// watcher behind a lock copies outside it (a copy of a large checkpoint takes seconds) and hands the
+    /// result to ``noteCopy(of:_:)`` under the lock.
+    public func copy(_ file: CheckpointFile, into stagingDirectory: String) -> Result<CheckpointSnapshot, WatcherError> {
+        Result { () throws(WatcherError) in
+            try CheckpointSnapshot.copy(
                 file, into: stagingDirectory, watchedDirectory: directory, synchronize: synchronizesSnapshots,
                 afterCopy: afterCopy)
-            copyFailures[file.id] = nil
-            return snapshot
-        } catch {
+        }
+    }
+
+    /// The bookkeeping half of ``snapshot(_:into:)``: what a copy's outcome means for the file's next scans.
+    public mutating func noteCopy(of file: CheckpointFile, _ copied: Result<CheckpointSnapshot, WatcherError>) {
+        switch copied {
+        case .success: copyFailures[file.id] = nil
+        case .failure(let error):
             switch error.kind {
             case .changedDuringCopy, .stagingFailed, .permissionDenied:
                 reported.remove(file.id)
@@ -391,7 +405,6 @@ public struct CheckpointWatcher: Sendable {
             case .fileVanished, .directoryUnavailable:
                 break
             }
-            throw error
         }
     }
 }

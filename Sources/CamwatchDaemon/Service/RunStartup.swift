@@ -127,9 +127,8 @@ public enum RunStartup {
         for name in (try? fm.contentsOfDirectory(atPath: staging)) ?? [] {
             if (try? fm.removeItem(atPath: staging + "/" + name)) != nil { removed.append(".staging/" + name) }
         }
-        for name in (try? fm.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(StartupCheck.stagingPrefix) {
-            guard let pid = Int32(name.dropFirst(StartupCheck.stagingPrefix.count)), DaemonSystemCalls.processIsGone(pid)
-            else { continue }
+        for name in (try? fm.contentsOfDirectory(atPath: temporary)) ?? [] {
+            guard let pid = StartupCheck.stagingProcess(name), DaemonSystemCalls.processIsGone(pid) else { continue }
             if (try? fm.removeItem(atPath: temporary + "/" + name)) != nil { removed.append(name) }
         }
         return removed

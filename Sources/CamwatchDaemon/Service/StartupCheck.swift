@@ -4,6 +4,7 @@ import CamwatchMonitor
 import CamwatchNN
 import CamwatchSaliency
 import Foundation
+import Synchronization
 
 /// The start-up checks that need the file system or a checkpoint (docs/architecture.md §6: a bad start exits non-zero
 /// before anything is written): `--out` and `--tensorboard` away from the watched directory, and the layer and
@@ -13,8 +14,20 @@ import Foundation
 /// it becomes a `failed` entry once the watcher runs. Stopping on it would make a service that restarts on
 /// failure (systemd's `Restart=on-failure`) restart forever without watching anything.
 enum StartupCheck {
-    /// The start-up check's private copies go to `<temporary directory>/<prefix><pid>`.
+    /// The start-up check's private copies go to `<temporary directory>/<prefix><pid>-<n>`, `n` counting the checks
+    /// of this process: two checks at once (tests run them in parallel) must not remove each other's copies.
     static let stagingPrefix = "camwatch-startup-"
+    private static let checksStarted = Atomic<Int>(0)
+
+    /// The process id in a start-up staging directory's name (`<prefix><pid>` or `<prefix><pid>-<n>`, nothing
+    /// else: other programs' and tests' directories may start with the prefix too), if it is one.
+    static func stagingProcess(_ name: String) -> Int32? {
+        guard name.hasPrefix(stagingPrefix) else { return nil }
+        let numbers = name.dropFirst(stagingPrefix.count).split(separator: "-", omittingEmptySubsequences: false)
+        guard numbers.count <= 2, numbers.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } })
+        else { return nil }
+        return Int32(numbers[0])
+    }
     /// How many complete checkpoints the check tries before starting anyway.
     static let attempts = 3
 
@@ -88,8 +101,9 @@ enum StartupCheck {
         _ configuration: WatchConfiguration, watcher: CheckpointWatcher, reader: SnapshotReader,
         recordedFailed: Set<String> = []
     ) throws(ConfigurationError) -> Finding {
+        let checkNumber = Self.checksStarted.add(1, ordering: .relaxed).newValue
         let staging = FileManager.default.temporaryDirectory
-            .appendingPathComponent(stagingPrefix + "\(ProcessInfo.processInfo.processIdentifier)").path
+            .appendingPathComponent(stagingPrefix + "\(ProcessInfo.processInfo.processIdentifier)-\(checkNumber)").path
         defer { try? FileManager.default.removeItem(atPath: staging) }
         let processor = CheckpointProcessor(reader: reader, configuration: configuration)
         var unusable: [String] = []

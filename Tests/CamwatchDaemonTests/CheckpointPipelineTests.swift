@@ -1,4 +1,5 @@
 import CamwatchCheckpoint
+import CamwatchHDF5
 @testable import CamwatchDaemon
 import CamwatchMonitor
 import CamwatchTensor
@@ -67,8 +68,15 @@ import Testing
         /// The alerts the pipeline sent.
         let alerts: Recorded<Alert>
 
-        init(_ label: String, reader: SnapshotReader, watcher adjust: (inout CheckpointWatcher) -> Void = { _ in }) throws {
+        /// - Parameters:
+        ///   - files: written into the watched directory before start-up (the start-up check reads them).
+        ///   - layer: `--layer`.
+        init(
+            _ label: String, reader: SnapshotReader, files: [String] = [], layer: String? = nil,
+            watcher adjust: (inout CheckpointWatcher) -> Void = { _ in }
+        ) throws {
             scratch = try ServiceScratch(label, samples: [])
+            for name in files { try Self.write(name, into: scratch) }
             // Score-CAM on the 4 strongest channels only: the test is about the pipeline, not the heatmaps.
             try "watch: {interval: 0.5, settle: 0.2}\nresources: {priority: normal, top_channels: 4}\n"
                 .write(to: scratch.root.appendingPathComponent("camwatch.yaml"), atomically: true, encoding: .utf8)
@@ -76,6 +84,7 @@ import Testing
             overrides.checkpoints = scratch.checkpoints.path
             overrides.probes = scratch.root.appendingPathComponent("probes").path
             overrides.out = scratch.out.path
+            overrides.layer = layer
             var prepared = try RunStartup.prepare(
                 configurationPath: scratch.root.appendingPathComponent("camwatch.yaml").path, overrides: overrides,
                 childCommand: [], reader: reader, logger: scratch.recorder.logger)
@@ -91,7 +100,9 @@ import Testing
         }
 
         /// Writes the sample checkpoint's bytes as `name` in the watched directory.
-        func write(_ name: String) throws {
+        func write(_ name: String) throws { try Self.write(name, into: scratch) }
+
+        static func write(_ name: String, into scratch: ServiceScratch) throws {
             try FileManager.default.copyItem(
                 at: Fixtures.packageRoot.appendingPathComponent("Checkpoints/epoch-001.h5"),
                 to: scratch.checkpoints.appendingPathComponent(name))
@@ -196,5 +207,36 @@ import Testing
         #expect(readInTime.values == [true])
         #expect(run.pipeline.status.lastName == "d.h5")
         #expect(run.pipeline.statusLine().hasSuffix("; last d.h5 ok"))
+    }
+
+    @Test("the start-up check binds through the pipeline's path: a checkpoint's own bad attribute is the same reason in both")
+    func startupCheckAndPipelineAgree() throws {
+        var sample = try #require(Self.sample)
+        sample.attributes["mean"] = .doubles([0.5, 0.5])
+        let stub = StubReader(["bad.h5": [.success(sample)]])
+        let run = try Run("pipeline-startup-agrees", reader: stub.reader, files: ["bad.h5"])
+        defer { run.scratch.remove() }
+        // The start-up check read it through the same reader, found it unusable and starts anyway.
+        #expect(stub.calls("bad.h5") == 1)
+        let notice = try #require(run.prepared.notices.first { $0.hasPrefix("start-up check: none of the first 1") })
+        run.pipeline.handle(run.settledScan(), stop: StopSignal())
+        let failed = try #require(run.entry("bad.h5"))
+        #expect(failed.status == .failed)
+        let reason = try #require(failed.error)
+        #expect(reason.contains("mean"), "\(reason)")
+        #expect(notice.contains("(\(reason))"), "start-up: \(notice)\npipeline: \(reason)")
+    }
+
+    @Test("a --layer the checkpoint's network lacks stops the start, found by the pipeline's bind")
+    func startupCheckRefusesUnknownLayer() throws {
+        let sample = try #require(Self.sample)
+        let stub = StubReader(["e.h5": [.success(sample)]])
+        #expect {
+            _ = try Run("pipeline-startup-layer", reader: stub.reader, files: ["e.h5"], layer: "nope")
+        } throws: { error in
+            let line = "\(error)"
+            return line.contains("'nope'") && line.contains("(architecture from ") && line.contains("e.h5")
+        }
+        #expect(stub.calls("e.h5") == 1)
     }
 }

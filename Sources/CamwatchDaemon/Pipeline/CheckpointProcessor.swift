@@ -177,7 +177,84 @@ struct CheckpointProcessor: Sendable {
         var target: CAMTarget
     }
 
-    /// Builds the network and runs the configured CAM method on every probe.
+    /// A checkpoint's network ready for the CAM method: bound to an architecture, its input resolved and taken
+    /// by the network, the layer to explain chosen at that input size.
+    struct Binding {
+        var network: Network
+        var spec: ModelSpec
+        /// Where the architecture came from (`--arch`, a model.json beside it, the checkpoint's attribute …).
+        var source: String
+        var input: ResolvedPreprocessing
+        var target: CAMTarget
+    }
+
+    /// The step of ``bind(_:path:layer:)`` that failed, with its cause. The pipeline records any of them as the
+    /// checkpoint's failure (`failure(path:)`); the start-up check stops the start on those the settings cause
+    /// (a `--layer` the network lacks, an input size set by the flags or the config file).
+    enum BindFailure: Error {
+        /// No architecture fits the checkpoint, or its weights do not bind.
+        case architecture(ArchitectureError)
+        /// The named layer does not exist or has no spatial output: wrong at any input size, so checked first.
+        case layer(any Error, source: String)
+        /// An input attribute of the checkpoint (`input_size`, `mean`, `std`, `scale`) cannot be used.
+        case inputAttributes(CheckpointFailure)
+        /// The network does not take an input of the resolved size.
+        case inputSize(ResolvedPreprocessing, any Error)
+        /// No layer to explain at that size (the default has no spatial output there).
+        case target(any Error, source: String)
+
+        /// The checkpoint's `failed` entry: one line naming `path`.
+        func failure(path: String) -> CheckpointFailure {
+            switch self {
+            case .architecture(let error): .architecture(file: path, error)
+            case .layer(let error, _), .target(let error, _): .analysis(file: path, .method(error))
+            case .inputAttributes(let failure): failure
+            case .inputSize(let input, let error):
+                .analysis(
+                    file: path,
+                    .inputSize(height: input.preprocessing.height, width: input.preprocessing.width, error))
+            }
+        }
+    }
+
+    /// Binds `checkpoint` to its architecture, resolves its input and chooses the layer to explain: the path
+    /// every checkpoint takes before its CAM method runs, in the pipeline and in the start-up check.
+    /// - Parameter choose: the layer to explain (a name or module prefix) once the architecture is known, from
+    ///   its name; `nil` for the default at the input size.
+    func bind(_ checkpoint: Checkpoint, path: String, layer choose: (_ architecture: String) -> String?)
+        throws(BindFailure) -> Binding
+    {
+        let bound: (network: Network, spec: ModelSpec, source: String)
+        do { bound = try configuration.architecture.network(for: checkpoint, path: path) } catch {
+            throw .architecture(error)
+        }
+        let layer = choose(bound.spec.name)
+        if let layer {
+            do { _ = try bound.network.camTargetIndex(layer) } catch { throw .layer(error, source: bound.source) }
+        }
+        let input: ResolvedPreprocessing
+        do { input = try preprocessing(for: checkpoint, spec: bound.spec) } catch { throw .inputAttributes(error) }
+        let (height, width) = (input.preprocessing.height, input.preprocessing.width)
+        do { try bound.network.validate(inputHeight: height, inputWidth: width) } catch {
+            throw .inputSize(input, error)
+        }
+        let target: CAMTarget
+        do { target = try bound.network.camTarget(layer, inputHeight: height, inputWidth: width) } catch {
+            throw .target(error, source: bound.source)
+        }
+        return Binding(network: bound.network, spec: bound.spec, source: bound.source, input: input, target: target)
+    }
+
+    /// The configured CAM method set up on `binding`'s network at its target layer: what the analysis explains
+    /// every probe with, and what the start-up check builds to know that it can.
+    func explainer(for binding: Binding) throws -> CAMExplainer {
+        var options = configuration.methodOptions
+        options.scoreCAM = configuration.scoreCAMOptions
+        return try CAMExplainer(
+            method: configuration.method, network: binding.network, targetLayer: binding.target.name, options: options)
+    }
+
+    /// Binds the checkpoint and runs the configured CAM method on every probe.
     /// - Parameters:
     ///   - runLayer: the layer the run's earlier checkpoints were explained at, when no layer is configured: a
     ///     resumed run keeps it (its heatmaps stay comparable), whatever the default is now.
@@ -188,31 +265,24 @@ struct CheckpointProcessor: Sendable {
         _ checkpoint: Checkpoint, path: String, probes: ProbeSet, runLayer: String? = nil,
         runModel: ModelIdentity? = nil, isCancelled: @escaping @Sendable () -> Bool, progress: (@Sendable (Int, Int, Int) -> Void)?
     ) throws -> Analysed {
-        let bound: (network: Network, spec: ModelSpec, source: String)
-        do { bound = try configuration.architecture.network(for: checkpoint, path: path) } catch {
-            throw CheckpointFailure.architecture(file: path, error)
-        }
-        let input = try self.preprocessing(for: checkpoint, spec: bound.spec)
-        let (height, width) = (input.preprocessing.height, input.preprocessing.width)
-        do { try bound.network.validate(inputHeight: height, inputWidth: width) } catch {
-            throw CheckpointFailure.analysis(file: path, .inputSize(height: height, width: width, error))
-        }
-        let sameModel = runModel.map {
-            ModelIdentity(architecture: bound.spec.name, tensors: checkpoint.tensors).change(from: $0) == nil
-        } ?? true
-        let layer = configuration.layer ?? (sameModel ? runLayer : nil)
-        let target: CAMTarget
-        do { target = try bound.network.camTarget(layer, inputHeight: height, inputWidth: width) } catch {
-            throw CheckpointFailure.analysis(file: path, .method(error))
-        }
+        let binding: Binding
+        do {
+            binding = try bind(checkpoint, path: path) { architecture in
+                // The run's layer holds for the same model only: another one starts a segment with its own default.
+                let sameModel = runModel.map {
+                    ModelIdentity(architecture: architecture, tensors: checkpoint.tensors).change(from: $0) == nil
+                } ?? true
+                return configuration.layer ?? (sameModel ? runLayer : nil)
+            }
+        } catch { throw error.failure(path: path) }
         do {
             var analysis = try CheckpointAnalysis.run(
-                network: bound.network, probes: probes, layer: target.name, preprocessing: input.preprocessing,
-                options: configuration.scoreCAMOptions, method: configuration.method,
-                methodOptions: configuration.methodOptions, metrics: configuration.metrics, isCancelled: isCancelled,
-                progress: progress)
-            analysis.architecture = bound.spec.name
-            return Analysed(analysis: analysis, input: input, target: target)
+                network: binding.network, probes: probes, layer: binding.target.name,
+                preprocessing: binding.input.preprocessing, options: configuration.scoreCAMOptions,
+                method: configuration.method, methodOptions: configuration.methodOptions, metrics: configuration.metrics,
+                isCancelled: isCancelled, progress: progress)
+            analysis.architecture = binding.spec.name
+            return Analysed(analysis: analysis, input: binding.input, target: binding.target)
         } catch let error as AnalysisError {
             throw CheckpointFailure.analysis(file: path, error)
         }

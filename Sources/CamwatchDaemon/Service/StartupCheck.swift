@@ -127,36 +127,41 @@ enum StartupCheck {
         return unusable.isEmpty ? .nothing : .unusable(unusable)
     }
 
+    /// The checkpoint through the pipeline's own path (`CheckpointProcessor.bind`, then the configured CAM method
+    /// set up on it); a failure the settings cause throws, one of the checkpoint's own makes it unusable.
     private static func check(_ checkpoint: Checkpoint, file: CheckpointFile, processor: CheckpointProcessor)
         throws(ConfigurationError) -> Verdict
     {
         let configuration = processor.configuration
-        let bound: (network: Network, spec: ModelSpec, source: String)
-        do { bound = try configuration.architecture.network(for: checkpoint, path: file.path) } catch {
-            // No architecture, a broken camwatch_model, weights that do not bind: this file's content.
-            return .unusable(CheckpointFailure.architecture(file: file.path, error).description)
+        let binding: CheckpointProcessor.Binding
+        do { binding = try processor.bind(checkpoint, path: file.path) { _ in configuration.layer } } catch {
+            switch error {
+            case .architecture(let cause):
+                // No architecture, a broken camwatch_model, weights that do not bind: this file's content.
+                return .unusable(CheckpointFailure.architecture(file: file.path, cause).description)
+            case .layer(let cause, let source):
+                // An unknown layer: a mistake whatever the input size (a named layer is always configured here).
+                throw ConfigurationError(path: file.path, reason: "\(cause) (architecture from \(source))")
+            case .inputAttributes(let failure):
+                // The settings were validated before: what fails here is one of the checkpoint's attributes.
+                return .unusable(failure.description)
+            case .inputSize(let input, let cause):
+                let reason = "the network does not take a \(input.preprocessing.height)×\(input.preprocessing.width) "
+                    + "input (input size from \(input.sizeSource)): \(cause)"
+                // A size the flags or the config file set is wrong for every checkpoint; one from the checkpoint is its own.
+                guard input.size == .flag || input.size == .config else { return .unusable("\(file.path): \(reason)") }
+                throw ConfigurationError(path: file.path, reason: reason)
+            case .target(let cause, let source):
+                // No default layer with a spatial output in this checkpoint's network.
+                return .unusable("\(file.path): \(cause) (architecture from \(source))")
+            }
         }
-        // An unknown layer first: it is a mistake whatever the input size.
-        do {
-            _ = try bound.network.camTargetIndex(configuration.layer)
-        } catch {
-            let reason = "\(error) (architecture from \(bound.source))"
-            guard configuration.layer != nil else { return .unusable("\(file.path): \(reason)") }
-            throw ConfigurationError(path: file.path, reason: reason)
+        // The configured method, set up as the analysis sets it up: one that cannot work on this network makes
+        // the checkpoint a failed entry, as it would in the pipeline.
+        do { _ = try processor.explainer(for: binding) } catch {
+            return .unusable(CheckpointFailure.analysis(file: file.path, .method(error)).description)
         }
-        let input: ResolvedPreprocessing
-        do { input = try processor.preprocessing(for: checkpoint, spec: bound.spec) } catch {
-            // The settings were validated before: what fails here is one of the checkpoint's attributes.
-            return .unusable(error.description)
-        }
-        let preprocessing = input.preprocessing
-        do { try bound.network.validate(inputHeight: preprocessing.height, inputWidth: preprocessing.width) } catch {
-            let reason = "the network does not take a \(preprocessing.height)×\(preprocessing.width) input "
-                + "(input size from \(input.sizeSource)): \(error)"
-            // A size the flags or the config file set is wrong for every checkpoint; one from the checkpoint is its own.
-            guard input.size == .flag || input.size == .config else { return .unusable("\(file.path): \(reason)") }
-            throw ConfigurationError(path: file.path, reason: reason)
-        }
+        let preprocessing = binding.input.preprocessing
         return .fits(inputSize: (preprocessing.height, preprocessing.width))
     }
 }

@@ -32,7 +32,9 @@ extension Report {
             func mean(_ values: [Double]) -> Double? {
                 values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
             }
-            let probes = Array(perProbe.values)
+            // In probe-id order: a dictionary's order changes from process to process, and so would the last
+            // digit of each mean.
+            let probes = perProbe.sorted { $0.key < $1.key }.map(\.value)
             energy = mean(probes.compactMap(\.energy))
             averageDrop = mean(probes.compactMap(\.drop)).map { 100 * $0 }
             increaseInConfidence = mean(probes.compactMap(\.increase).map { $0 ? 1 : 0 }).map { 100 * $0 }
@@ -121,7 +123,7 @@ extension Report {
     /// The mean share of the input that a probe's box covers, over the probes with a box; what a heatmap
     /// spread evenly would score on the energy game. `nil` when no probe has a box.
     public static func boxAreaShare(_ metrics: CheckpointMetrics) -> Double? {
-        let shares = metrics.perProbe.values.compactMap(\.boxArea)
+        let shares = metrics.perProbe.sorted { $0.key < $1.key }.compactMap(\.value.boxArea)
         return shares.isEmpty ? nil : shares.reduce(0, +) / Double(shares.count)
     }
 

@@ -28,6 +28,25 @@ import Testing
         return report
     }
 
+    /// The means over probes add in probe-id order, whatever order the dictionary keeps: a dictionary's order
+    /// changes with its capacity and from process to process, and with it the last digit of report.json's means.
+    /// The energies are picked so that the order of the additions shows in the result.
+    @Test func meansAddInProbeOrder() {
+        // 40 probes: about three in four orders of these additions give another last digit than id order.
+        var energies: [String: Double] = [:]
+        for i in 0..<40 {
+            let id = "probe-" + (i < 10 ? "0" : "") + String(i)
+            energies[id] = Double((i * 7919) % 97) / 97 + 1e-3 * Double(i)
+        }
+        let inIDOrder = energies.sorted { $0.key < $1.key }.map(\.value).reduce(0, +) / Double(energies.count)
+        for capacity in [0, 8, 16, 64, 256, 1024] {
+            var perProbe: [String: Report.ProbeMetrics] = [:]
+            perProbe.reserveCapacity(capacity)
+            for (id, energy) in energies { perProbe[id] = Report.ProbeMetrics(HeatmapMetrics(energy: energy)) }
+            #expect(Report.CheckpointMetrics(perProbe: perProbe).energy == inIDOrder, "capacity \(capacity)")
+        }
+    }
+
     @Test func meansSkipProbesWithoutTheMetricAndDropIsInPercent() throws {
         let metrics = try #require(Self.report().checkpoints[2].metrics)
         expectClose(try #require(metrics.energy), 0.3)

@@ -352,8 +352,9 @@ public struct CheckpointWatcher: Sendable {
         guard superblock.fileSize == file.size else { return .changed }
         guard let problem = superblock.problem else { return .passed }
         switch superblock.status {
-        // A writer may still finish these.
-        case .openForWriting, .truncated, .notHDF5 where file.size == 0: return .waiting(problem)
+        // A writer may still finish these, and an empty file it has only just created.
+        case .openForWriting, .truncated: return .waiting(problem)
+        case .notHDF5 where file.size == 0: return .waiting(problem)
         default: return .rejected(problem)
         }
     }

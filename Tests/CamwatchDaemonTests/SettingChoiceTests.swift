@@ -123,6 +123,42 @@ import Testing
         #expect(ConfigurationError.alternatives(["a"]) == "a" && ConfigurationError.alternatives(["a", "b"]) == "a or b")
     }
 
+    /// The example's commented-out alternatives (`#convergence: {mode: absolute, …}`, `#resources: {priority:
+    /// low, …}`, `# preprocessing: {…, channel_order: rgb}`) are settings a reader copies: each, uncommented in place
+    /// of the key's active setting, is a valid file too.
+    @Test("every commented-out setting of the example config is valid when uncommented")
+    func commentedExampleSettingsAreValid() throws {
+        let example = Fixtures.packageRoot.appendingPathComponent("deploy/camwatch.example.yaml").path
+        let lines = try String(contentsOfFile: example, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+            .map(String.init)
+        let keys = Set(ConfigFile.CodingKeys.allCases.map(\.stringValue))
+        var tried: [String] = []
+        for line in lines {
+            guard line.hasPrefix("#") else { continue }
+            let setting = String(line.drop(while: { $0 == "#" || $0 == " " }))
+            guard let colon = setting.firstIndex(of: ":"), keys.contains(String(setting[..<colon])),
+                case let value = setting[setting.index(after: colon)...], value.hasPrefix(" "), !value.hasPrefix("  "),
+                !setting.hasPrefix("out:")  // prose: "# out: uncomment what you need."
+            else { continue }
+            let key = String(setting[..<colon])
+            // The active setting of the key (with its indented lines) gives way to the alternative.
+            var kept: [String] = []
+            var skipping = false
+            for other in lines {
+                if other.hasPrefix("\(key):") { skipping = true; continue }
+                if skipping, other.hasPrefix(" ") { continue }
+                skipping = false
+                kept.append(other)
+            }
+            try (kept + [setting]).joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            do { _ = try WatchConfiguration.resolve(file: path, overrides: none) } catch {
+                Issue.record("\(setting): \(error)")
+            }
+            tried.append(key)
+        }
+        #expect(Set(tried).isSuperset(of: ["convergence", "saliency", "resources", "preprocessing", "arch", "model"]), "\(tried)")
+    }
+
     @Test("the defaults written in several places are one constant each")
     func defaultsAreNamedOnce() {
         let c = WatchConfiguration(checkpoints: "c", probes: "p", out: "o")

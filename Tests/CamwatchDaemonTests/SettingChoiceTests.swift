@@ -113,7 +113,7 @@ import Testing
             Issue.record("cause \(error.cause)")
             return
         }
-        #expect(cause is SaliencyError)
+        #expect(cause.error is SaliencyError)
         #expect(error.reason == "metrics.heatmap: \(cause)")
         let unknown = try #require(throws: ConfigurationError.self) { try resolve("timeline: {colour: jet}") }
         #expect(unknown.key == "timeline.colour" && unknown.reason == "unknown key 'timeline.colour'")

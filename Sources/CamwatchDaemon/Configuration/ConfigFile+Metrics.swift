@@ -1,5 +1,6 @@
 import CamwatchMonitor
 import CamwatchSaliency
+import CamwatchTensor
 
 extension ConfigFile.Metrics {
     /// `metrics:` is a mapping (`textfile_directory`, `heatmap`, `step`) or, for short, the list of heatmap
@@ -30,7 +31,7 @@ extension MetricSettings {
             do throws(SaliencyError) {
                 metrics = try HeatmapMetric.parseList(words.joined(separator: ","))
             } catch {
-                throw ConfigurationError(path: path, key: "metrics.heatmap", .failure(error))
+                throw ConfigurationError(path: path, key: "metrics.heatmap", .failure(ErrorCause(error)))
             }
         }
         if let step = section?.step {

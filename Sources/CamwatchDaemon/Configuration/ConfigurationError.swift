@@ -1,3 +1,4 @@
+public import CamwatchTensor
 import CamwatchMonitor
 
 /// A bad configuration file or value: the file, the key and what is wrong, kept apart until `description`
@@ -20,7 +21,7 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
         /// A key no section of the file has; `key` is its dotted path.
         case unknownKey
         /// What another part of camwatch found wrong with the value, as its own error (a heatmap metric list).
-        case failure(any Error)
+        case failure(ErrorCause)
     }
 
     public init(path: String? = nil, key: String? = nil, _ cause: Cause) {
@@ -50,8 +51,8 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
             return "\(key ?? "the value") must be \(Self.alternatives(choices)); got '\(DisplayText.clipped(value))'"
         case .unknownKey:
             return "unknown key '\(DisplayText.clipped(key ?? ""))'"
-        case .failure(let error):
-            return key.map { "\($0): \(error)" } ?? "\(error)"
+        case .failure(let cause):
+            return key.map { cause.following($0) } ?? cause.description
         }
     }
 

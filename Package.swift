@@ -74,7 +74,7 @@ let package = Package(
         // MARK: - Publishing: TensorBoard event files and the self-contained HTML page, from the report and the archive
         .target(
             name: "CamwatchPublish",
-            dependencies: ["CamwatchCharts", "CamwatchMonitor", "CamwatchImage", "CamwatchTensor",
+            dependencies: ["CamwatchCharts", "CamwatchMonitor", "CamwatchImage", "CamwatchNN", "CamwatchTensor",
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
 
@@ -87,6 +87,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                // The command-line options that also set config keys are declared once, beside the file's model.
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
@@ -135,7 +137,8 @@ let package = Package(
             name: "CamwatchDaemonTests",
             dependencies: ["CamwatchDaemon", "CamwatchMonitor", "CamwatchCheckpoint", "CamwatchHDF5", "CamwatchSaliency",
                            "CamwatchTensor", "CamwatchPublish", "CamwatchTestSupport",
-                           .product(name: "Logging", package: "swift-log")]
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "CamwatchCLITests", dependencies: ["CamwatchTestSupport", "CamwatchHDF5", "CamwatchTensor"]),
     ],

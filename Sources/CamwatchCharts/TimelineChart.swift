@@ -12,17 +12,23 @@ public enum TimelineChart {
     /// convergence tracker treats its settings): `maxColumns` to at least 1, `cellSize` to 16…512,
     /// `alpha` to [0, 1] (NaN as 0.5).
     public struct Options: Sendable, Equatable {
+        /// The columns a timeline has unless told otherwise (`timeline.max_columns`).
+        public static let defaultMaxColumns = 12
+
         /// At most this many checkpoint columns; more are evenly subsampled, keeping the first, the last
         /// and the one where the run became stable.
-        public var maxColumns = 12
+        public var maxColumns = defaultMaxColumns
         /// The side of a square cell, in pixels.
         public var cellSize = 96
         /// How heatmap values become colours.
-        public var colormap: Colormap = .jet
+        public var colormap = HeatmapOverlay.defaultColormap
         /// The heatmap's weight over the probe image.
-        public var alpha: Float = 0.5
+        public var alpha = HeatmapOverlay.defaultAlpha
 
-        public init(maxColumns: Int = 12, cellSize: Int = 96, colormap: Colormap = .jet, alpha: Float = 0.5) {
+        public init(
+            maxColumns: Int = defaultMaxColumns, cellSize: Int = 96, colormap: Colormap = HeatmapOverlay.defaultColormap,
+            alpha: Float = HeatmapOverlay.defaultAlpha
+        ) {
             self.maxColumns = maxColumns
             self.cellSize = cellSize
             self.colormap = colormap
@@ -33,7 +39,7 @@ public enum TimelineChart {
         var clamped: Options {
             Options(
                 maxColumns: max(1, maxColumns), cellSize: min(max(cellSize, 16), 512), colormap: colormap,
-                alpha: alpha.isNaN ? 0.5 : min(max(alpha, 0), 1))
+                alpha: alpha.isNaN ? HeatmapOverlay.defaultAlpha : min(max(alpha, 0), 1))
         }
     }
 

@@ -1,5 +1,6 @@
 import CamwatchHDF5
 import CamwatchImage
+import CamwatchNN
 
 extension Checkpoint {
     /// How the model wants its input, as the checkpoint's root attributes say (`save_checkpoint`
@@ -29,8 +30,8 @@ extension Checkpoint {
                 case .double(let n) where Int(exactly: n) != nil: [Int(n), Int(n)]
                 default: nil
                 }
-            guard let sizes, sizes.count == 2, sizes.allSatisfy({ (1...4096).contains($0) }) else {
-                throw bad("input_size", "a size in 1...4096, [H, W] or [C, H, W]")
+            guard let sizes, sizes.count == 2, sizes.allSatisfy({ (1...ModelLimits.extent).contains($0) }) else {
+                throw bad("input_size", "a size in 1...\(ModelLimits.extent), [H, W] or [C, H, W]")
             }
             (result.height, result.width) = (sizes[0], sizes[1])
         }

@@ -34,8 +34,8 @@ public struct PreprocessingValues: Sendable, Equatable {
     /// Why the values that are given cannot be used, or `nil` when they can (naming the setting, for a
     /// message that says where it was given).
     public var problem: String? {
-        if let height, !(1...4096).contains(height) { return "input size must be in 1...4096, got \(height)" }
-        if let width, !(1...4096).contains(width) { return "input size must be in 1...4096, got \(width)" }
+        if let height, !(1...ModelLimits.extent).contains(height) { return "input size must be in 1...\(ModelLimits.extent), got \(height)" }
+        if let width, !(1...ModelLimits.extent).contains(width) { return "input size must be in 1...\(ModelLimits.extent), got \(width)" }
         if let mean, mean.count != 3 || !mean.allSatisfy(\.isFinite) { return "mean needs 3 finite values, got \(mean)" }
         if let std, std.count != 3 || !std.allSatisfy({ $0.isFinite && $0 != 0 }) {
             return "std needs 3 finite non-zero values, got \(std)"

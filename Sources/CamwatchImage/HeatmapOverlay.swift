@@ -2,6 +2,12 @@ import CamwatchTensor
 
 /// Draws a heatmap over an image, as Score-CAM figures show it.
 public enum HeatmapOverlay {
+    /// The colormap every picture of camwatch uses unless told otherwise (`timeline.colormap`, `--colormap`).
+    public static let defaultColormap = Colormap.jet
+    /// The heatmap's weight unless told otherwise (`timeline.alpha`, `--alpha`): pytorch-grad-cam's
+    /// `show_cam_on_image` default (`image_weight = 0.5`).
+    public static let defaultAlpha: Float = 0.5
+
     /// Colours `heatmap` with `colormap` and blends it over `image`.
     ///
     /// - Parameters:
@@ -15,7 +21,7 @@ public enum HeatmapOverlay {
     ///     rounded (pytorch-grad-cam's `show_cam_on_image` with `image_weight = 1 − alpha`).
     /// - Returns: `[image.height, image.width, 4]` RGBA bytes, alpha 255.
     public static func render(
-        heatmap: [Float], width: Int, height: Int, over image: RGBImage, colormap: Colormap, alpha: Float = 0.5
+        heatmap: [Float], width: Int, height: Int, over image: RGBImage, colormap: Colormap, alpha: Float = defaultAlpha
     ) -> [UInt8] {
         precondition(width > 0 && height > 0 && heatmap.count == width * height, "heatmap is not \(height)x\(width)")
         precondition(alpha >= 0 && alpha <= 1, "alpha \(alpha) is outside [0, 1]")

@@ -26,10 +26,17 @@ public struct Preprocessing: Sendable, Codable, Equatable {
     /// The order of colour channels in the tensor.
     public var channelOrder: ChannelOrder
 
+    /// The input height and width when nothing says otherwise: torchvision's ImageNet size.
+    public static let defaultInputSize = 224
+    /// ImageNet's per-channel mean (RGB), as torchvision's models were trained with.
+    public static let imageNetMean: [Float] = [0.485, 0.456, 0.406]
+    /// ImageNet's per-channel standard deviation (RGB).
+    public static let imageNetStd: [Float] = [0.229, 0.224, 0.225]
+
     /// Creates a preprocessing; the defaults are ImageNet's.
     public init(
-        height: Int = 224, width: Int = 224, mean: [Float] = [0.485, 0.456, 0.406],
-        std: [Float] = [0.229, 0.224, 0.225], scale: Float = 1.0 / 255.0, channelOrder: ChannelOrder = .rgb
+        height: Int = defaultInputSize, width: Int = defaultInputSize, mean: [Float] = imageNetMean,
+        std: [Float] = imageNetStd, scale: Float = 1.0 / 255.0, channelOrder: ChannelOrder = .rgb
     ) {
         self.height = height
         self.width = width

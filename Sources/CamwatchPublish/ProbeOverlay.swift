@@ -1,5 +1,6 @@
 public import CamwatchImage
 public import CamwatchMonitor
+import CamwatchNN
 import CamwatchTensor
 
 /// A probe's heatmap drawn over the probe as the network saw it: the picture TensorBoard and the HTML page
@@ -15,9 +16,9 @@ public struct ProbeOverlay: Sendable, Equatable {
     /// The heatmap's weight over the image, in [0, 1].
     public var alpha: Float
 
-    public init(colormap: Colormap = .jet, alpha: Float = 0.5) {
+    public init(colormap: Colormap = HeatmapOverlay.defaultColormap, alpha: Float = HeatmapOverlay.defaultAlpha) {
         self.colormap = colormap
-        self.alpha = alpha.isNaN ? 0.5 : min(max(alpha, 0), 1)
+        self.alpha = alpha.isNaN ? HeatmapOverlay.defaultAlpha : min(max(alpha, 0), 1)
     }
 
     /// An overlay in pixels.
@@ -33,7 +34,7 @@ public struct ProbeOverlay: Sendable, Equatable {
     public func render(_ heatmap: HeatmapArchive.Heatmap, over image: RGBImage?) -> Pixels? {
         let shape = heatmap.shape, input = heatmap.inputSize
         guard shape.count == 2, shape.allSatisfy({ $0 > 0 }), shape[0] * shape[1] == heatmap.values.count,
-            input.count == 2, input.allSatisfy({ $0 > 0 && $0 <= 4096 })
+            input.count == 2, input.allSatisfy({ $0 > 0 && $0 <= ModelLimits.extent })
         else { return nil }
         let height = input[0], width = input[1]
         let values = heatmap.upsampled()

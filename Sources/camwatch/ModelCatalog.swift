@@ -1,4 +1,5 @@
 import CamwatchCheckpoint
+import CamwatchDaemon
 import CamwatchNN
 import Foundation
 
@@ -13,7 +14,6 @@ struct LoadedModel {
 
 /// Finds the architecture for a checkpoint in docs/architecture.md §2.2's order (`ArchitectureSource`).
 enum ModelCatalog {
-    static var zooSummary: String { ArchitectureSource.zooSummary }
 
     /// Reads a checkpoint in a child process (`camwatch load-checkpoint-child`): libhdf5 can crash or
     /// hang on some damaged files, and that must end in a one-line error, not in a crash of camwatch.

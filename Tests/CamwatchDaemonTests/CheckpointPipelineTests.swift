@@ -1,3 +1,4 @@
+import ArgumentParser
 import CamwatchCheckpoint
 import CamwatchHDF5
 @testable import CamwatchDaemon
@@ -80,7 +81,7 @@ import Testing
             // Score-CAM on the 4 strongest channels only: the test is about the pipeline, not the heatmaps.
             try "watch: {interval: 0.5, settle: 0.2}\nresources: {priority: normal, top_channels: 4}\n"
                 .write(to: scratch.root.appendingPathComponent("camwatch.yaml"), atomically: true, encoding: .utf8)
-            var overrides = WatchConfiguration.Overrides()
+            var overrides = try WatchConfiguration.Overrides.parse([])
             overrides.checkpoints = scratch.checkpoints.path
             overrides.probes = scratch.root.appendingPathComponent("probes").path
             overrides.out = scratch.out.path

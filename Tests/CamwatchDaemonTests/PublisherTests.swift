@@ -1,4 +1,5 @@
 @testable import CamwatchDaemon
+import ArgumentParser
 import CamwatchImage
 import CamwatchMonitor
 import CamwatchPublish
@@ -85,15 +86,15 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("camwatch.yaml").path
         try "checkpoints: /c\nprobes: /p\nout: /o\ntensorboard: /srv/tb/run7\n".write(toFile: path, atomically: true, encoding: .utf8)
-        #expect(try WatchConfiguration.resolve(file: path, overrides: .init()).tensorboard == "/srv/tb/run7")
-        var overrides = WatchConfiguration.Overrides()
+        #expect(try WatchConfiguration.resolve(file: path, overrides: .parse([])).tensorboard == "/srv/tb/run7")
+        var overrides = try WatchConfiguration.Overrides.parse([])
         overrides.tensorboard = "/tmp/tb"
         #expect(try WatchConfiguration.resolve(file: path, overrides: overrides).tensorboard == "/tmp/tb")
-        overrides = WatchConfiguration.Overrides()
+        overrides = try WatchConfiguration.Overrides.parse([])
         overrides.checkpoints = "/c"
         overrides.probes = "/p"
         overrides.out = "/o"
         #expect(try WatchConfiguration.resolve(file: nil, overrides: overrides).tensorboard == nil)
-        #expect(Publisher.Settings(try WatchConfiguration.resolve(file: path, overrides: .init())).tensorboard == "/srv/tb/run7")
+        #expect(Publisher.Settings(try WatchConfiguration.resolve(file: path, overrides: .parse([]))).tensorboard == "/srv/tb/run7")
     }
 }

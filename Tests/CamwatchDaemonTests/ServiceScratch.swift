@@ -1,4 +1,5 @@
 @testable import CamwatchDaemon
+import ArgumentParser
 import CamwatchTestSupport
 import Foundation
 
@@ -36,7 +37,7 @@ struct ServiceScratch {
     /// Start-up as `camwatch watch` does it (the start-up check reads with the real reader); `childCommand`
     /// then replaces the reader the pipeline uses.
     func prepare(once: Bool = false, childCommand: [String] = Self.reader) throws -> RunStartup.Prepared {
-        var overrides = WatchConfiguration.Overrides()
+        var overrides = try WatchConfiguration.Overrides.parse([])
         overrides.checkpoints = checkpoints.path
         overrides.probes = root.appendingPathComponent("probes").path
         overrides.out = out.path

@@ -1,4 +1,5 @@
 @testable import CamwatchDaemon
+import ArgumentParser
 import CamwatchSaliency
 import CamwatchTestSupport
 import Foundation
@@ -9,7 +10,7 @@ import Testing
     func resolve(_ extra: String) throws -> WatchConfiguration {
         let path = try Fixtures.temporaryDirectory("camwatch-config").appendingPathComponent("camwatch.yaml").path
         try "probes: p\nout: o\ncheckpoints: c\n\(extra)".write(toFile: path, atomically: true, encoding: .utf8)
-        return try WatchConfiguration.resolve(file: path, overrides: WatchConfiguration.Overrides())
+        return try WatchConfiguration.resolve(file: path, overrides: .parse([]))
     }
 
     @Test func methodSamplesAndSeedReachTheExplainerOptions() throws {

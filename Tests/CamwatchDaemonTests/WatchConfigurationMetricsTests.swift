@@ -1,4 +1,5 @@
 @testable import CamwatchDaemon
+import ArgumentParser
 import CamwatchMonitor
 import CamwatchSaliency
 import CamwatchTestSupport
@@ -9,7 +10,9 @@ import Testing
 @Suite struct WatchConfigurationMetricsTests {
     func resolve(_ text: String) throws(ConfigurationError) -> WatchConfiguration {
         let path: String
+        let overrides: WatchConfiguration.Overrides
         do {
+            overrides = try WatchConfiguration.Overrides.parse([])
             let dir = try Fixtures.temporaryDirectory("camwatch-config")
             path = dir.appendingPathComponent("camwatch.yaml").path
             try ("checkpoints: /c\nprobes: /p\nout: /o\n" + text).write(toFile: path, atomically: true, encoding: .utf8)
@@ -17,7 +20,7 @@ import Testing
             Issue.record("cannot write the config: \(error)")
             return WatchConfiguration(checkpoints: "", probes: "", out: "")
         }
-        return try WatchConfiguration.resolve(file: path, overrides: WatchConfiguration.Overrides())
+        return try WatchConfiguration.resolve(file: path, overrides: overrides)
     }
 
     @Test func defaultIsEnergyAndDrop() throws {

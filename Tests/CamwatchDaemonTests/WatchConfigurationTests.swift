@@ -1,3 +1,4 @@
+import ArgumentParser
 import CamwatchHDF5
 @testable import CamwatchDaemon
 import CamwatchCheckpoint
@@ -38,10 +39,8 @@ import Testing
               webhook: {url: "https://hooks.example.com/T/B/x", timeout: 2, retries: 1}
             log_level: debug
             """)
-        var overrides = WatchConfiguration.Overrides()
-        overrides.layer = "layer3"
-        overrides.interval = 2
-        overrides.model = "/tmp/model.yaml"
+        // Parsed as `camwatch watch` parses its command line: the options reach resolve as the CLI gives them.
+        let overrides = try WatchConfiguration.Overrides.parse(["--layer", "layer3", "--interval", "2", "--model", "/tmp/model.yaml"])
         let c = try WatchConfiguration.resolve(file: path, overrides: overrides)
         #expect(c.checkpoints == "/srv/run7/ckpt" && c.probes == "/etc/camwatch/probes")
         #expect(c.jobName == "run7")
@@ -63,7 +62,7 @@ import Testing
 
     @Test func theExampleConfigIsValidAndComplete() throws {
         let path = Fixtures.packageRoot.appendingPathComponent("deploy/camwatch.example.yaml").path
-        let c = try WatchConfiguration.resolve(file: path, overrides: WatchConfiguration.Overrides())
+        let c = try WatchConfiguration.resolve(file: path, overrides: .parse([]))
         #expect(c.jobName == "run7" && c.checkpoints == "/srv/training/run7/checkpoints")
         // Safe to copy: nothing overrides what the checkpoints say, no file that must exist first.
         #expect(c.architecture == .automatic && c.layer == nil)
@@ -115,18 +114,18 @@ import Testing
     func resourcesSection() throws {
         let c = try WatchConfiguration.resolve(
             file: try file("probes: p\nout: o\ncheckpoints: c\nresources: {threads: 3, priority: low, every_nth: 4, top_channels: 64}"),
-            overrides: WatchConfiguration.Overrides())
+            overrides: .parse([]))
         #expect(c.threads == 3 && c.priority == .low && c.everyNth == 4 && c.topChannels == 64)
         #expect(c.scoreCAMOptions.threads == 3 && c.scoreCAMOptions.topChannels == 64)
         let legacy = try WatchConfiguration.resolve(
             file: try file("probes: p\nout: o\ncheckpoints: c\nscore_cam: {batch_size: 8, threads: 2, top_channels: 32}"),
-            overrides: WatchConfiguration.Overrides())
+            overrides: .parse([]))
         #expect(legacy.threads == 2 && legacy.topChannels == 32 && legacy.batchSize == 8)
         #expect(legacy.priority == .idle && legacy.everyNth == 1, "defaults: idle priority, every checkpoint")
     }
 
     @Test func defaultsWithoutAFile() throws {
-        var overrides = WatchConfiguration.Overrides()
+        var overrides = try WatchConfiguration.Overrides.parse([])
         overrides.checkpoints = "ckpt"
         overrides.probes = "probes"
         overrides.out = "/tmp/out/"
@@ -222,7 +221,7 @@ import Testing
     @Test("--interval inf / nan / 1e300 / 1e-300 from the command line is refused like the key")
     func hostileIntervalFlag() throws {
         for value in [Double.infinity, .nan, 1e300, -1, 1e-300, 0.05] {
-            var overrides = WatchConfiguration.Overrides()
+            var overrides = try WatchConfiguration.Overrides.parse([])
             (overrides.checkpoints, overrides.probes, overrides.out, overrides.interval) = ("c", "p", "o", value)
             let error = try #require(throws: ConfigurationError.self) {
                 _ = try WatchConfiguration.resolve(file: nil, overrides: overrides)
@@ -242,7 +241,7 @@ import Testing
             to: root.appendingPathComponent("probes/probe-00-circle.png"))
         let config = root.appendingPathComponent("camwatch.yaml").path
         try "watch: {interval: 0.5, settle: 0.3}\n".write(toFile: config, atomically: true, encoding: .utf8)
-        var overrides = WatchConfiguration.Overrides()
+        var overrides = try WatchConfiguration.Overrides.parse([])
         overrides.checkpoints = root.appendingPathComponent("ckpt").path
         overrides.probes = root.appendingPathComponent("probes").path
         overrides.out = root.appendingPathComponent("out").path
@@ -265,11 +264,11 @@ import Testing
     @Test("--pattern, --scale, --mean, --std and --bgr win over the file; flags and file are kept apart for the resolver")
     func flagsOverrideTheFile() throws {
         let path = try file("checkpoints: c\nprobes: p\nout: o\npattern: '*.h5'\ninput_size: 48\npreprocessing: {scale: 0.5, std: [2, 2, 2]}\n")
-        var overrides = WatchConfiguration.Overrides()
+        var overrides = try WatchConfiguration.Overrides.parse([])
         overrides.pattern = "*.keras"
         overrides.preprocessing.mean = [1, 1, 1]
         overrides.preprocessing.scale = 1 / 127.5
-        overrides.preprocessing.channelOrder = .bgr
+        overrides.preprocessing.bgr = true
         let c = try WatchConfiguration.resolve(file: path, overrides: overrides)
         #expect(c.pattern == "*.keras")
         #expect(c.preprocessing.scale == 1 / 127.5 && c.preprocessing.mean == [1, 1, 1])
@@ -321,6 +320,7 @@ import Testing
     @Test("a 512 KiB string in any setting: one short line naming the key and the limit, the value not repeated")
     func hugeStringsAreRefusedWithoutEchoingThem() throws {
         let huge = String(repeating: "x", count: 1 << 19)
+        let none = try WatchConfiguration.Overrides.parse([])
         let base = "checkpoints: c\nprobes: p\nout: o\n"
         for (text, key) in [
             ("job_name: \(huge)", "job_name is 524288 bytes long; at most 256"),
@@ -337,7 +337,7 @@ import Testing
         ] {
             let path = try file(base + text)
             do {
-                _ = try WatchConfiguration.resolve(file: path, overrides: WatchConfiguration.Overrides())
+                _ = try WatchConfiguration.resolve(file: path, overrides: none)
                 Issue.record("accepted: \(key)")
             } catch {
                 #expect(error.description.contains(key), "\(error.description.prefix(300))")
@@ -346,7 +346,7 @@ import Testing
             }
         }
         // A flag is bounded like its key.
-        var overrides = WatchConfiguration.Overrides()
+        var overrides = try WatchConfiguration.Overrides.parse([])
         (overrides.checkpoints, overrides.probes, overrides.out) = ("c", "p", "o")
         overrides.layer = String(repeating: "l", count: 100_000)
         #expect(throws: ConfigurationError(path: nil, reason: "layer (--layer) is 100000 bytes long; at most 256")) {
@@ -356,7 +356,7 @@ import Testing
         // A config file over 1 MiB is refused before it is parsed.
         let big = try file(base + "job_name: \(huge)\(huge)\(huge)")
         #expect(throws: ConfigurationError(path: big, reason: "the config file has 1572906 bytes; at most 1048576")) {
-            try WatchConfiguration.resolve(file: big, overrides: WatchConfiguration.Overrides())
+            try WatchConfiguration.resolve(file: big, overrides: none)
         }
     }
 
@@ -372,8 +372,9 @@ import Testing
 
     func expectRejected(_ text: String, reason: String) throws {
         let path = try file(text)
+        let none = try WatchConfiguration.Overrides.parse([])
         do {
-            _ = try WatchConfiguration.resolve(file: path, overrides: WatchConfiguration.Overrides())
+            _ = try WatchConfiguration.resolve(file: path, overrides: none)
             Issue.record("accepted: \(text)")
         } catch {
             #expect(error.description.contains(reason), "\(error.description)")
@@ -384,7 +385,7 @@ import Testing
     @Test func webhookURLComesFromItsFile() throws {
         let urlFile = try file("  https://hooks.slack.com/services/T/B/secret \n")
         let config = try file("probes: p\nout: o\ncheckpoints: c\nalerts: {webhook: {url_file: \(urlFile)}}")
-        let c = try WatchConfiguration.resolve(file: config, overrides: WatchConfiguration.Overrides())
+        let c = try WatchConfiguration.resolve(file: config, overrides: .parse([]))
         #expect(try c.webhook()?.url == "https://hooks.slack.com/services/T/B/secret")
         try "ftp://nope".write(toFile: urlFile, atomically: true, encoding: .utf8)
         #expect(throws: ConfigurationError.self) { try c.webhook() }

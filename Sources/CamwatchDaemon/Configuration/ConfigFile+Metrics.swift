@@ -1,5 +1,6 @@
 import CamwatchMonitor
 import CamwatchSaliency
+import CamwatchTensor
 
 extension ConfigFile.Metrics {
     /// `metrics:` is a mapping (`textfile_directory`, `heatmap`, `step`) or, for short, the list of heatmap
@@ -30,12 +31,13 @@ extension MetricSettings {
             do throws(SaliencyError) {
                 metrics = try HeatmapMetric.parseList(words.joined(separator: ","))
             } catch {
-                throw ConfigurationError(path: path, reason: "metrics.heatmap: \(error.message)")
+                throw ConfigurationError(path: path, key: "metrics.heatmap", .failure(ErrorCause(error)))
             }
         }
         if let step = section?.step {
             guard (1...(1 << 24)).contains(step) else {
-                throw ConfigurationError(path: path, reason: "metrics.step must be at least 1 (pixels per deletion/insertion step)")
+                throw ConfigurationError(
+                    path: path, key: "metrics.step", .invalid("must be at least 1 (pixels per deletion/insertion step)"))
             }
             self.step = step
         }

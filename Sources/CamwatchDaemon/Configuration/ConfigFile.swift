@@ -1,7 +1,10 @@
+import CamwatchImage
 import CamwatchMonitor
 import CamwatchNN
+import CamwatchSaliency
 import CamwatchTensor
 import Foundation
+import Logging
 import Yams
 
 /// A mapping of the config file. Its `CodingKeys` are the keys it may hold, spelled once: decoding, the
@@ -17,14 +20,15 @@ extension ConfigSection {
 }
 
 /// The YAML file as written: one nested type per section, every key optional, snake_case as in
-/// deploy/camwatch.example.yaml. ``WatchConfiguration/resolve(file:overrides:)`` lays the flags over it and
-/// fills in the defaults.
+/// deploy/camwatch.example.yaml. A key that takes one of a list of names is decoded into its enum here (a
+/// ``Choice``), by the command line's rule. ``WatchConfiguration/resolve(file:overrides:)`` lays the flags over
+/// it and fills in the defaults.
 public struct ConfigFile: Sendable, Equatable, ConfigSection {
     public struct Preprocessing: Sendable, Equatable, ConfigSection {
         var mean: [Float]?
         var std: [Float]?
         var scale: Float?
-        var channelOrder: String?
+        var channelOrder: Choice<CamwatchImage.Preprocessing.ChannelOrder>?
         enum CodingKeys: String, CodingKey, CaseIterable {
             case mean, std, scale
             case channelOrder = "channel_order"
@@ -41,7 +45,7 @@ public struct ConfigFile: Sendable, Equatable, ConfigSection {
         }
     }
     public struct Convergence: Sendable, Equatable, ConfigSection {
-        var mode: String?
+        var mode: Choice<ConvergenceMode>?
         var settleRatio: Double?
         var weightSettleRatio: Double?
         var threshold: Double?
@@ -65,7 +69,7 @@ public struct ConfigFile: Sendable, Equatable, ConfigSection {
     }
     public struct Resources: Sendable, Equatable, ConfigSection {
         var threads: Int?
-        var priority: String?
+        var priority: Choice<ComputePriority>?
         var everyNth: Int?
         var topChannels: Int?
         enum CodingKeys: String, CodingKey, CaseIterable {
@@ -76,7 +80,7 @@ public struct ConfigFile: Sendable, Equatable, ConfigSection {
     }
     public struct Timeline: Sendable, Equatable, ConfigSection {
         var maxColumns: Int?
-        var colormap: String?
+        var colormap: Choice<Colormap>?
         var alpha: Float?
         enum CodingKeys: String, CodingKey, CaseIterable {
             case colormap, alpha
@@ -95,8 +99,7 @@ public struct ConfigFile: Sendable, Equatable, ConfigSection {
     }
     /// `saliency:`: which CAM method the drift is measured with.
     public struct Saliency: Sendable, Equatable, ConfigSection {
-        /// A ``CAMMethod`` raw value (`scorecam`, `gradcam`, …).
-        var method: String?
+        var method: Choice<CAMMethod>?
         /// IS-CAM / SS-CAM masked inputs per channel.
         var samples: Int?
         /// SS-CAM noise seed.
@@ -148,7 +151,7 @@ public struct ConfigFile: Sendable, Equatable, ConfigSection {
     var timeline: Timeline?
     var metrics: Metrics?
     var alerts: Alerts?
-    var logLevel: String?
+    var logLevel: Choice<Logger.Level>?
     var tensorboard: String?
     var saliency: Saliency?
 
@@ -194,13 +197,18 @@ public struct ConfigFile: Sendable, Equatable, ConfigSection {
         let text = String(decoding: data, as: UTF8.self)
         do {
             if let unknown = try unknownKeys(in: text).first {
-                throw ConfigurationError(path: path, reason: "unknown key '\(DisplayText.clipped(unknown))'")
+                throw ConfigurationError(path: path, key: unknown, .unknownKey)
             }
             if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return ConfigFile() }
             return try YAMLDecoder().decode(ConfigFile.self, from: text)
         } catch let error as ConfigurationError {
-            throw error
+            throw error.inFile(path)
         } catch let error as DecodingError {
+            // A name a key does not take is refused while decoding (``Choice``), where the key is known; Yams
+            // hands it on as the cause of a "not valid YAML" error, and the file is known here.
+            if case .dataCorrupted(let context) = error, let refusal = context.underlyingError as? ConfigurationError {
+                throw refusal.inFile(path)
+            }
             throw ConfigurationError(path: path, reason: "invalid config: \(error.summary)")
         } catch {
             // Yams quotes the offending line, which may be megabytes long.

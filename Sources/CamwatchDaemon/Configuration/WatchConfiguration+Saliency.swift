@@ -8,19 +8,14 @@ extension WatchConfiguration {
 
     /// Takes `saliency.method`, `saliency.samples` and `saliency.seed` from the file.
     ///
-    /// - Throws: ``ConfigurationError`` naming the key for an unknown method or a sample count below 1.
+    /// - Throws: ``ConfigurationError`` naming the key for a sample count outside 1...1000 (an unknown method
+    ///   is refused while the file is decoded).
     mutating func applySaliency(_ settings: ConfigFile.Saliency?, path: String?) throws(ConfigurationError) {
         guard let settings else { return }
-        if let name = settings.method {
-            guard let method = CAMMethod(rawValue: name) else {
-                let names = CAMMethod.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ConfigurationError(path: path, reason: "saliency.method must be one of \(names); got '\(name)'")
-            }
-            self.method = method
-        }
+        self.method = settings.method?.value ?? self.method
         if let samples = settings.samples {
             guard (1...1000).contains(samples) else {
-                throw ConfigurationError(path: path, reason: "saliency.samples must be in 1...1000; got \(samples)")
+                throw ConfigurationError(path: path, key: "saliency.samples", .invalid("must be in 1...1000; got \(samples)"))
             }
             self.methodSamples = samples
         }

@@ -3,6 +3,7 @@ public import CamwatchImage
 public import CamwatchMonitor
 public import CamwatchSaliency
 public import CamwatchTensor
+import CamwatchCharts
 import CamwatchNN
 import Foundation
 public import Logging
@@ -99,9 +100,9 @@ public struct WatchConfiguration: Sendable, Equatable {
         public var priority: ComputePriority = .idle
         /// Analyse every n-th checkpoint only (`resources.every_nth`; 1 = all).
         public var everyNth = 1
-        public var maxColumns = 12
-        public var colormap: Colormap = .jet
-        public var alpha: Float = 0.5
+        public var maxColumns = TimelineChart.Options.defaultMaxColumns
+        public var colormap = HeatmapOverlay.defaultColormap
+        public var alpha = HeatmapOverlay.defaultAlpha
         /// A node_exporter textfile-collector directory that also gets `camwatch-<job>.prom`.
         public var textfileDirectory: String?
         /// The heatmap metrics computed at every checkpoint (`metrics.heatmap`, `metrics.step`).
@@ -217,26 +218,29 @@ public struct WatchConfiguration: Sendable, Equatable {
 
     /// Checks every value in one place, before any is used: ranges, and numbers that must be finite.
     public func validate() throws(ConfigurationError) {
-        func bad(_ reason: String) -> ConfigurationError { ConfigurationError(path: nil, reason: reason) }
+        /// The key as the message names it, and the rest of the sentence (the whole sentence without a key).
+        func bad(_ key: String?, _ rule: String) -> ConfigurationError { ConfigurationError(key: key, .invalid(rule)) }
         // Lengths first: every later message may repeat a value.
         for (key, value, limit, mayBeEmpty) in strings {
             guard value.utf8.count <= limit else {
-                throw bad("\(key) is \(value.utf8.count) bytes long; at most \(limit)")
+                throw bad(key, "is \(value.utf8.count) bytes long; at most \(limit)")
             }
             // An empty path is the current directory, or the watched directory for tensorboard: ''.
-            guard mayBeEmpty || !value.isEmpty else { throw bad("\(key) is empty") }
+            guard mayBeEmpty || !value.isEmpty else { throw bad(key, "is empty") }
         }
         if let command = self.execCommand, command.count > 256 {
-            throw bad("alerts.exec.command has \(command.count) arguments; at most 256")
+            throw bad("alerts.exec.command", "has \(command.count) arguments; at most 256")
         }
-        if let inputSize = self.inputSize, !(1...4096).contains(inputSize) { throw bad("input_size must be in 1...4096") }
+        if let inputSize = self.inputSize, !(1...ModelLimits.extent).contains(inputSize) {
+            throw bad("input_size", "must be in 1...\(ModelLimits.extent)")
+        }
         // Every wait becomes a `Duration` or an integer count of nanoseconds, which traps on an infinite,
         // NaN or enormous value: check each here, naming its key, so a bad file is a one-line error at
         // start-up and a rejected reload on SIGHUP, never a crash.
         func seconds(_ value: Double, _ key: String, zeroAllowed: Bool = false) throws(ConfigurationError) {
             let lowest = zeroAllowed ? 0 : Self.minimumSeconds
             guard value.isFinite, value >= lowest, value <= Self.maximumSeconds else {
-                throw bad("\(key) must be a number of seconds, at least \(zeroAllowed ? "0" : "\(lowest)") and at most "
+                throw bad(key, "must be a number of seconds, at least \(zeroAllowed ? "0" : "\(lowest)") and at most "
                     + "\(Int(Self.maximumSeconds)) (1 day); got \(value)")
             }
         }
@@ -246,68 +250,34 @@ public struct WatchConfiguration: Sendable, Equatable {
         try seconds(self.execTimeout, "alerts.exec.timeout")
         try seconds(self.webhookTimeout, "alerts.webhook.timeout")
         let rule = self.convergence
-        guard rule.threshold > 0 && rule.threshold < 1 else { throw bad("convergence.threshold must be in (0, 1)") }
-        guard rule.settleRatio > 0 && rule.settleRatio < 1 else { throw bad("convergence.settle_ratio must be in (0, 1)") }
+        guard rule.threshold > 0 && rule.threshold < 1 else { throw bad("convergence.threshold", "must be in (0, 1)") }
+        guard rule.settleRatio > 0 && rule.settleRatio < 1 else { throw bad("convergence.settle_ratio", "must be in (0, 1)") }
         guard rule.weightSettleRatio > 0 && rule.weightSettleRatio < 1 else {
-            throw bad("convergence.weight_settle_ratio must be in (0, 1)")
+            throw bad("convergence.weight_settle_ratio", "must be in (0, 1)")
         }
-        guard rule.patience >= 1 else { throw bad("convergence.patience must be at least 1") }
+        guard rule.patience >= 1 else { throw bad("convergence.patience", "must be at least 1") }
         guard rule.hysteresis >= 1 && rule.hysteresis.isFinite else {
-            throw bad("convergence.hysteresis must be a number of at least 1")
+            throw bad("convergence.hysteresis", "must be a number of at least 1")
         }
-        guard (1...1024).contains(self.batchSize) else { throw bad("score_cam.batch_size must be in 1...1024") }
-        if let threads = self.threads, !(1...256).contains(threads) { throw bad("resources.threads must be in 1...256") }
-        guard (1...1_000_000).contains(self.everyNth) else { throw bad("resources.every_nth must be in 1...1000000") }
-        if let topChannels = self.topChannels, topChannels < 1 { throw bad("resources.top_channels must be at least 1") }
-        guard (2...1000).contains(self.maxColumns) else { throw bad("timeline.max_columns must be in 2...1000") }
-        guard (0...1).contains(self.alpha) else { throw bad("timeline.alpha must be in 0...1") }
+        guard (1...1024).contains(self.batchSize) else { throw bad("score_cam.batch_size", "must be in 1...1024") }
+        if let threads = self.threads, !(1...256).contains(threads) { throw bad("resources.threads", "must be in 1...256") }
+        guard (1...1_000_000).contains(self.everyNth) else { throw bad("resources.every_nth", "must be in 1...1000000") }
+        if let topChannels = self.topChannels, topChannels < 1 { throw bad("resources.top_channels", "must be at least 1") }
+        guard (2...1000).contains(self.maxColumns) else { throw bad("timeline.max_columns", "must be in 2...1000") }
+        guard (0...1).contains(self.alpha) else { throw bad("timeline.alpha", "must be in 0...1") }
         for values in [self.preprocessingFlags, self.preprocessingFile] {
             guard values.mean.map({ $0.count == 3 }) ?? true, values.std.map({ $0.count == 3 && !$0.contains(0) }) ?? true else {
-                throw bad("preprocessing.mean and .std take 3 values each, std non-zero")
+                throw bad(nil, "preprocessing.mean and .std take 3 values each, std non-zero")
             }
         }
         // A NaN or infinite mean, std or scale turns every input into NaN, and the heatmaps with it.
-        if let problem = self.preprocessing.problem { throw bad("preprocessing: \(problem)") }
-        if let execCommand = self.execCommand, execCommand.isEmpty { throw bad("alerts.exec.command is empty") }
-        guard (0...100).contains(self.webhookRetries) else { throw bad("alerts.webhook.retries must be in 0...100") }
-    }
-}
-
-/// A bad configuration file or value; one line naming the file.
-public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var path: String?
-    public var reason: String
-    public init(path: String?, reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-    /// One line of bounded length, whatever the error repeats (a key, a path, a YAML line).
-    public var description: String {
-        let reason = DisplayText.clipped(reason, limit: 2 * WatchConfiguration.maximumPathLength)
-        return path.map { "\(DisplayText.clipped($0, limit: WatchConfiguration.maximumPathLength)): \(reason)" } ?? reason
+        if let problem = self.preprocessing.problem { throw bad(nil, "preprocessing: \(problem)") }
+        if let execCommand = self.execCommand, execCommand.isEmpty { throw bad("alerts.exec.command", "is empty") }
+        guard (0...100).contains(self.webhookRetries) else { throw bad("alerts.webhook.retries", "must be in 0...100") }
     }
 }
 
 extension WatchConfiguration {
-    /// What the command line can set; `nil` leaves the config file's value.
-    public struct Overrides: Sendable, Equatable {
-        public var checkpoints: String?
-        public var probes: String?
-        public var out: String?
-        public var arch: String?
-        public var model: String?
-        public var layer: String?
-        public var interval: Double?
-        public var tensorboard: String?
-        public var priority: ComputePriority?
-        public var pattern: String?
-        /// `--input-size`, `--scale`, `--mean`, `--std`, `--bgr`/`--rgb`: each wins over the config file's
-        /// `input_size:` and `preprocessing:` keys, and over the checkpoint's attributes.
-        public var preprocessing = PreprocessingValues()
-        public var once = false
-        public init() {}
-    }
-
     /// The configuration from an optional file with the flags laid over it.
     /// - Throws: `ConfigurationError` for a bad file, a bad value or a missing required setting.
     public static func resolve(file path: String?, overrides: Overrides) throws(ConfigurationError) -> WatchConfiguration {
@@ -328,8 +298,9 @@ extension WatchConfiguration {
         }
         var c = WatchConfiguration(checkpoints: checkpoints, probes: probes, out: out, jobName: file.jobName)
         c.pattern = overrides.pattern ?? file.pattern ?? c.pattern
-        let arch = overrides.arch ?? (overrides.model == nil ? file.arch : nil)
-        let model = overrides.model ?? (overrides.arch == nil ? file.model : nil)
+        let flags = overrides.model
+        let arch = flags.arch ?? (flags.model == nil ? file.arch : nil)
+        let model = flags.model ?? (flags.arch == nil ? file.model : nil)
         switch (arch, model) {
         case (.some, .some): throw ConfigurationError(path: path, reason: "give arch or model, not both")
         case (.some(let arch), nil): c.architecture = .zoo(arch)
@@ -339,16 +310,11 @@ extension WatchConfiguration {
         c.layer = overrides.layer ?? file.layer
         // Flags, then the file, then (per checkpoint) its attributes, the model spec, the default: `validate`
         // checks the values given here, `CheckpointProcessor.preprocessing` resolves them per checkpoint.
-        c.preprocessingFlags = overrides.preprocessing
+        c.preprocessingFlags = overrides.preprocessing.values
         c.preprocessingFile = PreprocessingValues(inputSize: file.inputSize)
         if let p = file.preprocessing {
             (c.preprocessingFile.mean, c.preprocessingFile.std, c.preprocessingFile.scale) = (p.mean, p.std, p.scale)
-            if let order = p.channelOrder {
-                guard let parsed = CamwatchImage.Preprocessing.ChannelOrder(rawValue: order) else {
-                    throw ConfigurationError(path: path, reason: "preprocessing.channel_order must be rgb or bgr")
-                }
-                c.preprocessingFile.channelOrder = parsed
-            }
+            c.preprocessingFile.channelOrder = p.channelOrder?.value
         }
         c.interval = overrides.interval ?? file.watch?.interval ?? c.interval
         c.settle = file.watch?.settle ?? c.settle
@@ -356,16 +322,10 @@ extension WatchConfiguration {
         c.inotify = file.watch?.inotify ?? c.inotify
         if let settings = file.convergence {
             // A threshold without a mode is a config from before the relative rule: it meant the absolute one.
-            var mode: ConvergenceMode = settings.threshold == nil ? .relative : .absolute
-            if let name = settings.mode {
-                guard let parsed = ConvergenceMode(rawValue: name) else {
-                    throw ConfigurationError(path: path, reason: "convergence.mode must be relative or absolute")
-                }
-                mode = parsed
-            }
+            let mode = settings.mode?.value ?? (settings.threshold == nil ? .relative : .absolute)
             // A setting the chosen rule does not use would be silently ignored: refuse it instead.
             if mode == .relative, settings.threshold != nil {
-                throw ConfigurationError(path: path, reason: "convergence.threshold needs mode: absolute")
+                throw ConfigurationError(path: path, key: "convergence.threshold", .invalid("needs mode: absolute"))
             }
             if mode == .absolute, settings.settleRatio != nil || settings.weightSettleRatio != nil {
                 throw ConfigurationError(
@@ -391,21 +351,10 @@ extension WatchConfiguration {
         }
         c.threads = file.resources?.threads ?? file.scoreCam?.threads ?? c.threads
         c.topChannels = file.resources?.topChannels ?? file.scoreCam?.topChannels
-        if let name = file.resources?.priority {
-            guard let priority = ComputePriority(rawValue: name) else {
-                throw ConfigurationError(path: path, reason: "resources.priority must be idle, low or normal")
-            }
-            c.priority = priority
-        }
-        c.priority = overrides.priority ?? c.priority
+        c.priority = overrides.priority ?? file.resources?.priority?.value ?? c.priority
         c.everyNth = file.resources?.everyNth ?? c.everyNth
         c.maxColumns = file.timeline?.maxColumns ?? c.maxColumns
-        if let name = file.timeline?.colormap {
-            guard let colormap = Colormap(named: name) else {
-                throw ConfigurationError(path: path, reason: "timeline.colormap must be jet, turbo or viridis")
-            }
-            c.colormap = colormap
-        }
+        c.colormap = file.timeline?.colormap?.value ?? c.colormap
         c.alpha = file.timeline?.alpha ?? c.alpha
         c.textfileDirectory = file.metrics?.textfileDirectory
         c.metrics = try MetricSettings(file.metrics, path: path)
@@ -416,16 +365,10 @@ extension WatchConfiguration {
         c.webhookURLFile = file.alerts?.webhook?.urlFile
         c.webhookTimeout = file.alerts?.webhook?.timeout ?? c.webhookTimeout
         c.webhookRetries = file.alerts?.webhook?.retries ?? c.webhookRetries
-        if let name = file.logLevel {
-            guard let level = Logger.Level(rawValue: name) else {
-                let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ConfigurationError(path: path, reason: "log_level must be one of \(names)")
-            }
-            c.logLevel = level
-        }
+        c.logLevel = file.logLevel?.value ?? c.logLevel
         c.once = overrides.once
         try c.applySaliency(file.saliency, path: path)
-        do { try c.validate() } catch { throw ConfigurationError(path: path, reason: error.reason) }
+        do { try c.validate() } catch { throw error.inFile(path) }
         return c
     }
 }

@@ -1,6 +1,6 @@
 public import CamwatchImage
 public import CamwatchMonitor
-import CamwatchCharts
+public import CamwatchCharts
 import CamwatchPublish
 import Foundation
 public import Logging
@@ -40,8 +40,8 @@ public final class Publisher: Sendable {
         public var maxColumns: Int
 
         public init(
-            out: String, tensorboard: String? = nil, jobName: String, colormap: Colormap = .jet, alpha: Float = 0.5,
-            maxColumns: Int = 12
+            out: String, tensorboard: String? = nil, jobName: String, colormap: Colormap = HeatmapOverlay.defaultColormap,
+            alpha: Float = HeatmapOverlay.defaultAlpha, maxColumns: Int = TimelineChart.Options.defaultMaxColumns
         ) {
             self.out = out
             self.tensorboard = tensorboard

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CamwatchCheckpoint
+import CamwatchDaemon
 import CamwatchImage
 import CamwatchNN
 import CamwatchTensor
@@ -33,7 +34,7 @@ extension Camwatch.Bench {
         @Option(name: .long, help: "Batch size.")
         var batch: Int = 16
 
-        @Option(name: .long, help: "Input height and width (default: the checkpoint's input_size attribute, else the model spec's, else 224).")
+        @Option(name: .long, help: "Input height and width (default: the checkpoint's input_size attribute, else the model spec's, else \(Preprocessing.defaultInputSize)).")
         var inputSize: Int?
 
         @Option(name: .customLong("repeat"), help: "Timed repetitions after one warm-up pass.")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CamwatchCheckpoint
+import CamwatchDaemon
 import CamwatchImage
 import CamwatchMonitor
 import CamwatchNN
@@ -43,10 +44,10 @@ extension Camwatch {
         var json = false
 
         @Option(name: .long, help: "Colormap: jet, turbo or viridis.")
-        var colormap: Colormap = .jet
+        var colormap = HeatmapOverlay.defaultColormap
 
         @Option(name: .long, help: "Heatmap opacity over the image, 0...1.")
-        var alpha: Float = 0.5
+        var alpha = HeatmapOverlay.defaultAlpha
 
         @Option(name: .long, help: "Channel weighting: logit-softmax (pytorch-grad-cam) or probability (the authors' code).")
         var weighting: ScoreCAM.Weighting = .logitSoftmax

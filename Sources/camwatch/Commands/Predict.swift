@@ -1,5 +1,6 @@
 import ArgumentParser
 import CamwatchCheckpoint
+import CamwatchDaemon
 import CamwatchImage
 import CamwatchNN
 import CamwatchTensor

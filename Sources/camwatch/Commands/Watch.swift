@@ -17,61 +17,11 @@ extension Camwatch {
                 Every setting can also come from a YAML file (deploy/camwatch.example.yaml); flags override it.
                 """)
 
-        @Argument(help: "The directory the trainer writes checkpoints into (or 'checkpoints:' in --config).")
-        var directory: String?
-
-        @Option(name: .long, help: "Probe PNGs, with an optional probes.json manifest.")
-        var probes: String?
-
-        @Option(name: .long, help: "Output directory (state, report, pictures, metrics).")
-        var out: String?
-
-        /// `--arch` / `--model`, as `explain` and `predict` take them (default: the checkpoint's camwatch_model, or a
-        /// model.json beside the checkpoints).
-        @OptionGroup var model: ModelOptions
-
-        @Option(name: .long, help: "Glob of checkpoint file names (default *.h5; *.keras for Keras 3's default).")
-        var pattern: String?
-
-        @Option(name: .long, help: "Target layer or module prefix (default: the deepest conv-like layer with a map of at least 7×7 at the input size).")
-        var layer: String?
-
-        /// `--input-size`, `--mean`, `--std`, `--scale`, `--bgr`/`--rgb`, as every command takes them; each wins
-        /// over the config file, which wins over the checkpoint's attributes.
-        @OptionGroup var preprocessing: PreprocessingOptions
+        /// Every option that also sets a config key: one group, laid over the file by `WatchConfiguration.resolve`.
+        @OptionGroup var overrides: WatchConfiguration.Overrides
 
         @Option(name: .long, help: "YAML configuration file.")
         var config: String?
-
-        @Flag(name: .long, help: "Process the checkpoints that are there, then exit.")
-        var once = false
-
-        @Option(name: .long, help: "Seconds between scans when no inotify event arrives (default 10).")
-        var interval: Double?
-
-        @Option(name: .long, help: "Also write camwatch's scalars and heatmaps to a TensorBoard event file in DIR.")
-        var tensorboard: String?
-
-        @Option(name: .long, help: "CPU and I/O priority of the analysis: idle (default; only cores the trainer leaves free), low, normal.")
-        var priority: ComputePriority?
-
-        /// The flags, as the configuration's overrides.
-        var overrides: WatchConfiguration.Overrides {
-            var overrides = WatchConfiguration.Overrides()
-            overrides.checkpoints = directory
-            overrides.probes = probes
-            overrides.out = out
-            overrides.arch = model.arch
-            overrides.model = model.model
-            overrides.layer = layer
-            overrides.interval = interval
-            overrides.tensorboard = tensorboard
-            overrides.priority = priority
-            overrides.pattern = pattern
-            overrides.preprocessing = preprocessing.values
-            overrides.once = once
-            return overrides
-        }
 
         /// `resources.priority` as the flags and the file set it (idle when the file cannot be read: the
         /// start-up check reports that).
@@ -80,7 +30,6 @@ extension Camwatch {
         }
 
         func run() async throws {
-            let overrides = self.overrides
             // One plain line per event on stderr (no colours, no progress): what journald wants.
             LoggingSystem.bootstrap { _ in LineLogHandler() }
             var logger = Logger(label: "camwatch")

@@ -1,3 +1,4 @@
+import CamwatchTensor
 import Foundation
 
 extension CheckpointWatcher {
@@ -10,6 +11,6 @@ extension CheckpointWatcher {
                 directory: configuration.checkpoints, pattern: configuration.pattern,
                 settleInterval: .seconds(configuration.settle), incompleteAfter: .seconds(configuration.incompleteAfter),
                 alreadySeen: alreadySeen)
-        } catch { throw ConfigurationError(path: nil, reason: error.description) }
+        } catch { throw ConfigurationError(.failure(ErrorCause(error))) }
     }
 }

@@ -2,6 +2,7 @@ import CamwatchCheckpoint
 public import CamwatchMonitor
 import CamwatchNN
 import CamwatchSaliency
+import CamwatchTensor
 import Foundation
 public import Logging
 
@@ -52,7 +53,7 @@ public enum RunStartup {
         try StartupCheck.checkOutput(configuration)
         let probes: ProbeSet
         do { probes = try ProbeSet.load(directory: configuration.probes) } catch {
-            throw ConfigurationError(path: nil, reason: error.description)
+            throw ConfigurationError(.failure(ErrorCause(error)))
         }
         // Checked before --out is touched; the ids of an earlier run are added once its report is open.
         var watcher = try CheckpointWatcher(configuration: configuration, alreadySeen: [])
@@ -101,7 +102,7 @@ public enum RunStartup {
         do {
             session = try MonitorSession.open(
                 directory: configuration.out, probes: probes, fresh: fresh, now: Date().timeIntervalSince1970)
-        } catch { throw ConfigurationError(path: nil, reason: error.description) }
+        } catch { throw ConfigurationError(.failure(ErrorCause(error))) }
         watcher.skip(session.knownIDs)
         return Prepared(
             configuration: configuration, configurationPath: configurationPath, overrides: overrides, session: session,
@@ -150,7 +151,7 @@ public enum RunStartup {
             if let spec = try configuration.architecture.fixedSpec() { return spec }
             let probe = URL(fileURLWithPath: configuration.checkpoints).appendingPathComponent("x.h5").path
             return try ArchitectureSource.specBeside(probe)?.0
-        } catch { throw ConfigurationError(path: nil, reason: error.description) }
+        } catch { throw ConfigurationError(.failure(ErrorCause(error))) }
     }
 
     private static func architectureName(_ source: ArchitectureSource, spec: ModelSpec?) -> String? {

@@ -143,8 +143,9 @@ import Testing
         }
         let after = try Self.openDescriptors()
         // The count is the whole process's, and tests running in parallel open and close files of their own:
-        // allow a few. A leak costs at least one descriptor per load (+60 before the fix), far above this.
-        #expect(abs(after - before) <= 16, "\(before) descriptors before 65 loads, \(after) after")
+        // allow some (the in-process pipeline tests hold copies and reports open; 19 were seen once). A leak costs
+        // at least one descriptor per load (+65 here; +60 before the fix), twice this bound.
+        #expect(abs(after - before) <= 32, "\(before) descriptors before 65 loads, \(after) after")
     }
 
     @Test("the real reader child limits its own address space and CPU time before it opens the file")

@@ -180,11 +180,23 @@ def page(dump, date, version):
     return "\n".join(lines) + "\n"
 
 
+def ask(binary, flag):
+    """The binary's answer to `flag`; one line and exit status 1 when it cannot give one."""
+    try:
+        return subprocess.run([binary, flag], check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        sys.exit(f"manpage.py: {binary} {flag}: {error}")
+
+
 def main():
+    if len(sys.argv) > 2 or sys.argv[1:] in (["-h"], ["--help"]):
+        sys.exit("usage: manpage.py [CAMWATCH_BINARY]   (default .build/release/camwatch; the page goes to stdout)")
     binary = sys.argv[1] if len(sys.argv) > 1 else ".build/release/camwatch"
-    dump = json.loads(subprocess.run([binary, "--experimental-dump-help"], check=True, capture_output=True,
-                                     text=True).stdout)
-    version = subprocess.run([binary, "--version"], check=True, capture_output=True, text=True).stdout.strip()
+    try:
+        dump = json.loads(ask(binary, "--experimental-dump-help"))
+    except json.JSONDecodeError as error:
+        sys.exit(f"manpage.py: {binary} --experimental-dump-help: not JSON ({error})")
+    version = ask(binary, "--version").strip()
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     date = (datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc) if epoch
             else datetime.datetime.now(datetime.timezone.utc))

@@ -1,4 +1,4 @@
-public import CamwatchCheckpoint
+import CamwatchCheckpoint
 public import CamwatchImage
 public import CamwatchNN
 public import CamwatchSaliency

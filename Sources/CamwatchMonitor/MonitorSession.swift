@@ -1,7 +1,7 @@
 public import CamwatchCheckpoint
-public import CamwatchImage
-public import CamwatchNN
-public import CamwatchSaliency
+import CamwatchImage
+import CamwatchNN
+import CamwatchSaliency
 import CamwatchTensor
 import Foundation
 

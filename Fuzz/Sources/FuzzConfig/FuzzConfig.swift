@@ -18,6 +18,10 @@ let scratch: String = {
     return directory
 }()
 
+/// The directories `watch` requires, given as flags. Parsed, not built with `Overrides()`: ArgumentParser's
+/// options have no values until parsed, and reading one exits the process.
+let requiredDirectories = try? WatchConfiguration.Overrides.parse(["/c", "--probes", "/p", "--out", "/o"])
+
 /// The first byte chooses the parser, the rest is the file: even, a `camwatch.yaml` resolved with the
 /// required directories given as flags, whose values must then convert to the `Duration`s the daemon uses;
 /// odd, a probe manifest (`probes.json`, read by the YAML parser like `probes.yaml`). Each must load or
@@ -28,9 +32,9 @@ func testOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if data[0] % 2 == 0 {
         let path = scratch + "/camwatch.yaml"
         guard FileManager.default.createFile(atPath: path, contents: contents) else { return 0 }
-        var overrides = WatchConfiguration.Overrides()
-        (overrides.checkpoints, overrides.probes, overrides.out) = ("/c", "/p", "/o")
-        guard let c = try? WatchConfiguration.resolve(file: path, overrides: overrides) else { return 0 }
+        guard let overrides = requiredDirectories,
+            let c = try? WatchConfiguration.resolve(file: path, overrides: overrides)
+        else { return 0 }
         let waits: [Duration] = [.seconds(c.interval), .seconds(c.settle), .seconds(c.settle * 2 + 2),
                                  .seconds(c.incompleteAfter), .seconds(c.execTimeout), .seconds(c.webhookTimeout)]
         precondition(waits.allSatisfy { $0 >= .zero }, "negative wait")
